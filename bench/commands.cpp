@@ -1,0 +1,216 @@
+#include "bench/commands.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "bench/format.h"
+#include "harness/config.h"
+#include "harness/context.h"
+#include "harness/plan.h"
+#include "harness/registry.h"
+#include "harness/runner.h"
+#include "harness/torch_glue.h"
+
+namespace talklab::bench {
+namespace {
+
+struct Selection {
+  std::filesystem::path config_dir;
+  std::vector<Talk> talks;
+  Profile profile;
+  GpuInfo gpu;
+  std::vector<PlannedCase> plan;
+};
+
+std::vector<Device> parse_devices(const std::string& text, const GpuInfo& gpu) {
+  if (text.empty()) return gpu.available ? std::vector<Device>{Device::cpu, Device::cuda} : std::vector<Device>{Device::cpu};
+  if (text == "cpu") return {Device::cpu};
+  if (text == "cuda") return {Device::cuda};
+  if (text == "all") return {Device::cpu, Device::cuda};
+  throw InputError(fmt::format("--device '{}': expected cpu, cuda or all", text));
+}
+
+Selection select(const CommonOptions& o) {
+  Selection s;
+  s.config_dir = o.config_dir.empty() ? default_config_dir() : std::filesystem::path(o.config_dir);
+  s.talks = load_talks(s.config_dir / "talks.toml");
+  check_talk_ids(registry(), s.talks);
+  s.profile = load_profile(s.config_dir, o.profile, registry());
+  s.gpu = probe_gpu();
+  PlanOptions plan_options;
+  plan_options.filter = o.filter;
+  plan_options.devices = parse_devices(o.device, s.gpu);
+  for (const std::string& set : o.sets) plan_options.overrides.push_back(parse_override(set));
+  s.plan = make_plan(registry(), s.profile, plan_options);
+  return s;
+}
+
+std::string default_out_path(const std::string& profile) {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+  return fmt::format("out/bench-{}-{}.json", profile, stamp);
+}
+
+void print_summary(const std::vector<CaseResult>& results) {
+  size_t width = 4;
+  for (const auto& r : results) width = std::max(width, r.name.size());
+  width = std::min<size_t>(width, 110);
+  fmt::print("\n{:<7} {:<{}} {:>11} {:>15} {:>8} {:>11}\n", "status", "case", width, "median", "rate", "roofline",
+             "max rel err");
+  fmt::print("{}\n", std::string(7 + 1 + width + 12 + 16 + 9 + 12, '-'));
+  for (const auto& r : results) {
+    const std::string median = r.timing ? format_seconds(r.timing->stats.median) : "-";
+    const std::string err = r.accuracy ? fmt::format("{:.1e}", r.accuracy->max_rel_error) : "-";
+    fmt::print("{:<7} {:<{}} {:>11} {:>15} {:>8} {:>11}\n", r.status, r.name, width, median, format_rate(r),
+               format_fraction(r.roofline_fraction), err);
+  }
+}
+
+}  // namespace
+
+void add_selection_options(CLI::App& cmd, CommonOptions& o) {
+  cmd.add_option("--filter", o.filter, "regular expression searched in case names (ECMAScript)");
+  cmd.add_option("--device", o.device, "cpu, cuda or all (default: every device this machine has)");
+  cmd.add_option("--profile", o.profile, "axis values from configs/profiles/NAME.toml: quick, default, full, gpu")
+      ->capture_default_str();
+  cmd.add_option("--set", o.sets, "override an axis's values: AXIS=V1,V2 (repeatable)");
+  cmd.add_option("--config-dir", o.config_dir, "folder with talks.toml and profiles/ (default: the source tree's configs/)");
+}
+
+void add_run_options(CLI::App& cmd, RunFlags& o) {
+  cmd.add_option("--out", o.out, "result file (default: out/bench-PROFILE-TIME.json)");
+  cmd.add_option("--threads", o.threads, "threads for LibTorch and our kernels (default: every logical CPU)")
+      ->check(CLI::NonNegativeNumber);
+  cmd.add_option("--seed", o.seed, "seed of the random inputs (default: a fresh one, recorded)");
+  cmd.add_option("--min-time", o.min_time, "seconds of sampling before a case may stop (per case)")
+      ->check(CLI::NonNegativeNumber);
+  cmd.add_option("--max-time", o.max_time, "seconds after which a case stops sampling (per case)")
+      ->check(CLI::PositiveNumber);
+  cmd.add_option("--max-noise", o.max_noise, "stop once IQR/median is at most this (e.g. 0.03)")
+      ->check(CLI::PositiveNumber);
+  cmd.add_option("--cuda-cache", o.cuda_cache, "cold (flush L2 between samples) or hot")
+      ->check(CLI::IsMember({"cold", "hot"}))
+      ->capture_default_str();
+  cmd.add_flag("--dry-run", o.dry_run, "print the cases, run nothing");
+}
+
+int run_command(const CommonOptions& common, const RunFlags& flags, const std::vector<std::string>& argv) {
+  const Selection s = select(common);
+  if (flags.dry_run) {
+    for (const PlannedCase& c : s.plan) {
+      fmt::print("{}{}\n", c.name, c.skip_reason.empty() ? "" : fmt::format("  [skipped: {}]", c.skip_reason));
+    }
+    fmt::print("{} cases (profile {})\n", s.plan.size(), s.profile.name);
+    return 0;
+  }
+
+  RunOptions options;
+  options.threads = flags.threads > 0 ? flags.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+  options.seed = flags.seed ? *flags.seed : std::random_device{}() * 0x100000001ull + std::random_device{}();
+  options.cuda_cold = flags.cuda_cache == "cold";
+  SamplingOptions& sampling = options.sampling;
+  if (s.profile.min_time_s) sampling.min_time_s = *s.profile.min_time_s;
+  if (s.profile.max_time_s) sampling.max_time_s = *s.profile.max_time_s;
+  if (s.profile.max_noise) sampling.max_noise = *s.profile.max_noise;
+  if (flags.min_time) sampling.min_time_s = *flags.min_time;
+  if (flags.max_time) sampling.max_time_s = *flags.max_time;
+  if (flags.max_noise) sampling.max_noise = *flags.max_noise;
+  if (sampling.min_time_s > sampling.max_time_s) {
+    throw InputError(fmt::format("--min-time {} is longer than --max-time {}", sampling.min_time_s, sampling.max_time_s));
+  }
+  const std::filesystem::path out = flags.out.empty() ? default_out_path(s.profile.name) : flags.out;
+  if (std::filesystem::is_directory(out)) throw InputError(fmt::format("--out {} is a folder, not a file", out.string()));
+
+  set_threads(options.threads);
+  install_torch_allocator();
+
+  RunSettings settings;
+  settings.profile = s.profile.name;
+  settings.seed = options.seed;
+  settings.threads = options.threads;
+  settings.command_line = argv;
+  settings.cuda_cache_mode = flags.cuda_cache;
+  const bool any_cpu = std::any_of(s.plan.begin(), s.plan.end(),
+                                   [](const PlannedCase& c) { return c.device == Device::cpu && c.skip_reason.empty(); });
+  if (any_cpu) {
+    fmt::print("Measuring this machine's CPU roofline with {} threads...\n", options.threads);
+    settings.cpu_roofline = measure_cpu_roofline(options.threads, 0.25);
+    for (const auto& [name, peak] : settings.cpu_roofline->peak_ops_per_s) {
+      fmt::print("  {:<5} {:8.1f} G{}/s\n", name, peak / 1e9, name == "int8" ? "OP" : "FLOP");
+    }
+    fmt::print("  copy  {:8.1f} GB/s (read + write)\n", settings.cpu_roofline->bandwidth_bytes_per_s / 1e9);
+  }
+
+  ResultFile file(out, make_context(settings, s.gpu));
+  fmt::print("Running {} cases (profile {}, {} threads, seed {}), writing {}\n", s.plan.size(), s.profile.name,
+             options.threads, options.seed, out.string());
+  std::vector<CaseResult> results;
+  int index = 0;
+  const RunSummary summary = run_cases(
+      s.plan, options, settings.cpu_roofline ? &*settings.cpu_roofline : nullptr, s.gpu, file,
+      [&](const CaseResult& r) {
+        results.push_back(r);
+        fmt::print("{}\n", live_line(r, ++index, int(s.plan.size())));
+        std::fflush(stdout);
+      });
+  print_summary(results);
+  fmt::print("\n{} ok, {} failed, {} skipped. Results: {}\n", summary.ok, summary.failed, summary.skipped,
+             std::filesystem::absolute(out).string());
+  return summary.failed > 0 ? 1 : 0;
+}
+
+int list_command(const CommonOptions& common) {
+  const Selection s = select(common);
+  const Experiment* current = nullptr;
+  for (const PlannedCase& c : s.plan) {
+    if (c.experiment != current) {
+      current = c.experiment;
+      fmt::print("{}: {}\n  talks:", current->name, current->description);
+      for (const auto& id : current->talks) {
+        const Talk* t = find_talk(s.talks, id);
+        fmt::print(" {} ({})", id, t ? t->url : "?");
+      }
+      fmt::print("\n  axes:");
+      for (const Axis& a : current->axes) {
+        fmt::print(" {} ({}{})", a.name, axis_kind_name(a.kind),
+                   a.choices.empty() ? "" : ": " + fmt::format("{}", fmt::join(a.choices, "|")));
+      }
+      fmt::print("\n");
+    }
+    fmt::print("  {}{}\n", c.name, c.skip_reason.empty() ? "" : fmt::format("  [skipped: {}]", c.skip_reason));
+  }
+  fmt::print("{} cases (profile {})\n", s.plan.size(), s.profile.name);
+  return 0;
+}
+
+int talks_command(const CommonOptions& common) {
+  const std::filesystem::path dir = common.config_dir.empty() ? default_config_dir() : std::filesystem::path(common.config_dir);
+  const std::vector<Talk> talks = load_talks(dir / "talks.toml");
+  check_talk_ids(registry(), talks);
+  for (const Talk& t : talks) {
+    std::vector<std::string> experiments;
+    for (const Experiment& e : registry().experiments()) {
+      for (const auto& id : e.talks) {
+        if (find_talk(talks, id) == &t) experiments.push_back(e.name);
+      }
+    }
+    fmt::print("{}  {}\n  {}\n  {}\n  reproduces: {}\n  experiments: {}\n\n", t.key, t.title,
+               fmt::join(t.speakers, ", "), t.url, t.reproduces,
+               experiments.empty() ? std::string("(none yet)") : fmt::format("{}", fmt::join(experiments, ", ")));
+  }
+  return 0;
+}
+
+}  // namespace talklab::bench

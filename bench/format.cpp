@@ -1,0 +1,52 @@
+#include "bench/format.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+namespace talklab::bench {
+
+std::string format_seconds(double s) {
+  if (s < 1e-6) return fmt::format("{:.0f} ns", s * 1e9);
+  if (s < 1e-3) return fmt::format("{:.2f} us", s * 1e6);
+  if (s < 1.0) return fmt::format("{:.3f} ms", s * 1e3);
+  return fmt::format("{:.3f} s", s);
+}
+
+std::string format_bytes(double b) {
+  if (b < 1024) return fmt::format("{:.0f} B", b);
+  if (b < 1024.0 * 1024) return fmt::format("{:.1f} KiB", b / 1024);
+  if (b < 1024.0 * 1024 * 1024) return fmt::format("{:.1f} MiB", b / 1024 / 1024);
+  return fmt::format("{:.2f} GiB", b / 1024 / 1024 / 1024);
+}
+
+std::string format_rate(const CaseResult& r) {
+  if (!r.timing || r.timing->stats.median <= 0) return "-";
+  const double t = r.timing->stats.median;
+  if (r.work.flops > 0) {
+    const double rate = r.work.flops / t;
+    const char* unit = r.work.peak == "int8" ? "OP/s" : "FLOP/s";
+    if (rate >= 1e12) return fmt::format("{:.2f} T{}", rate / 1e12, unit);
+    return fmt::format("{:.1f} G{}", rate / 1e9, unit);
+  }
+  if (r.work.bytes > 0) return fmt::format("{:.1f} GB/s", r.work.bytes / t / 1e9);
+  return "-";
+}
+
+std::string format_fraction(const std::optional<double>& f) {
+  return f ? fmt::format("{:.0f}%", *f * 100) : std::string("-");
+}
+
+std::string live_line(const CaseResult& r, int index, int total) {
+  const int width = int(std::to_string(total).size());
+  std::string head = fmt::format("[{:>{}}/{}] {:<7} {}", index, width, total, r.status, r.name);
+  if (r.status != "ok") return fmt::format("{}\n          {}", head, r.reason);
+  std::string err = "-";
+  if (r.accuracy) err = fmt::format("{:.1e}", r.accuracy->max_rel_error);
+  return fmt::format("{}\n          {:>11}  {:>15}  roofline {:>4}  peak mem {:>9}  max rel err {}  ({} samples, {})",
+                     head, format_seconds(r.timing->stats.median), format_rate(r), format_fraction(r.roofline_fraction),
+                     r.peak_bytes ? format_bytes(double(*r.peak_bytes)) : std::string("-"), err,
+                     r.timing->samples_s.size(), r.timing->stop_reason);
+}
+
+}  // namespace talklab::bench

@@ -1,0 +1,181 @@
+// torch_eager: scores materialized (B, H, S, S), score mod, mask, softmax, product with V: four passes over
+//   S x S per head, as a model written in plain PyTorch does.
+// torch_sdpa: LibTorch's scaled-dot-product attention (1.13: at::_scaled_dot_product_attention; 2.x:
+//   at::scaled_dot_product_attention). Causal goes through is_causal (its only block-skipping path in 2.x);
+//   other masks are a dense boolean mask, ALiBi a dense float bias; softcap cannot be expressed and is skipped.
+// Both repeat K and V over the query heads for grouped-query attention (SDPA 1.13 has no GQA). Inputs are
+// wrapped without a copy (at::from_blob over the case's tracked buffers); every tensor LibTorch allocates
+// goes through the harness's tracking allocator, so peak memory includes the S x S scores.
+#include "experiments/attention/attention_torch.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <torch/version.h>
+
+#include <cmath>
+#include <limits>
+
+#include "experiments/attention/problem.h"
+
+namespace talklab::experiments::attention {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// Bytes LibTorch needs at the peak of one run: three (B, H, S, S) tensors in the input dtype (scores, the
+// softmax output, one temporary of the score mod or of SDPA's scaling) plus the (S, S) mask. Used to skip,
+// with the reason, a case that would be killed for memory rather than fail cleanly.
+double torch_peak_estimate(const Params& p) {
+  const attn::AttnShape s = shape_of(p);
+  const double e = double(element_bytes(dtype_of(p)));
+  const double ss = double(s.S_q) * double(s.S_kv);
+  double bytes = 3.0 * double(s.B * s.H) * ss * e + ss * 5.0;
+  if (p.str("mask") == "causal+alibi") bytes += double(s.H) * ss * 4.0;
+  return bytes;
+}
+
+std::string memory_skip(const Params& p) {
+  const double need = torch_peak_estimate(p);
+  const double available = double(memory::available_system_bytes());
+  if (available > 0 && need > 0.9 * available) {
+    return fmt::format("needs about {:.1f} GiB for its S x S scores, more than 90% of the {:.1f} GiB available",
+                       need / double(1 << 30), available / double(1 << 30));
+  }
+  return "";
+}
+
+at::ScalarType scalar_type(attn::DType d) { return d == attn::DType::bf16 ? at::kBFloat16 : at::kFloat; }
+
+// The mask as a (S, S) boolean tensor, true where a key is visible, built the way a PyTorch user builds it.
+at::Tensor visible_mask(const attn::MaskSpec& spec, int64_t S) {
+  const at::Tensor i = at::arange(S, at::kLong).unsqueeze(1);
+  const at::Tensor j = at::arange(S, at::kLong).unsqueeze(0);
+  const at::Tensor causal = j.le(i);
+  switch (spec.mask) {
+    case attn::MaskKind::full: return at::ones({S, S}, at::kBool);
+    case attn::MaskKind::causal: return causal;
+    case attn::MaskKind::sliding_window: return causal.logical_and(j.gt(i - spec.window));
+    case attn::MaskKind::prefix_lm: return causal.logical_or(j.lt(spec.prefix));
+    case attn::MaskKind::document: {
+      const at::Tensor lengths = at::tensor(std::vector<int64_t>(spec.doc_lengths.begin(), spec.doc_lengths.end()));
+      const at::Tensor doc = at::repeat_interleave(at::arange(lengths.size(0), at::kLong), lengths);
+      return causal.logical_and(doc.unsqueeze(1).eq(doc.unsqueeze(0)));
+    }
+  }
+  return causal;
+}
+
+// -slope_h * (q - kv) as (H, S, S) float32.
+at::Tensor alibi_bias(const attn::MaskSpec& spec, int64_t H, int64_t S) {
+  const std::vector<float> slopes = spec.alibi_slopes.empty() ? attn::alibi_slopes(int(H)) : spec.alibi_slopes;
+  const at::Tensor distance = (at::arange(S, at::kFloat).unsqueeze(1) - at::arange(S, at::kFloat).unsqueeze(0));
+  return at::tensor(slopes).view({H, 1, 1}).neg() * distance.unsqueeze(0);
+}
+
+class TorchCase : public Case {
+ public:
+  explicit TorchCase(const CaseContext& ctx) : spec_(mask_spec_of(ctx.params)), seed_(ctx.seed) {
+    in_.shape = shape_of(ctx.params);
+    in_.dtype = dtype_of(ctx.params);
+  }
+  void setup() override {
+    in_.fill(seed_);
+    const attn::AttnShape& s = in_.shape;
+    const auto opts = at::TensorOptions().dtype(scalar_type(in_.dtype));
+    q_ = at::from_blob(in_.q.data(), {s.B, s.H, s.S_q, s.D}, opts);
+    k_ = at::from_blob(in_.k.data(), {s.B, s.H_kv, s.S_kv, s.D}, opts);
+    v_ = at::from_blob(in_.v.data(), {s.B, s.H_kv, s.S_kv, s.D}, opts);
+    prepare();
+  }
+  // LibTorch allocates a fresh output every run: there is nothing to poison beforehand, and the check reads
+  // the tensor the last run returned.
+  void poison() override { out_ = at::Tensor(); }
+  Accuracy check() override {
+    const at::Tensor out = out_.contiguous();
+    return check_output(in_, spec_, out.data_ptr(), seed_);
+  }
+
+ protected:
+  virtual void prepare() = 0;
+  // K and V expanded to the query heads (grouped-query attention).
+  std::pair<at::Tensor, at::Tensor> kv_for_all_heads() const {
+    const int64_t group = in_.shape.H / in_.shape.H_kv;
+    if (group == 1) return {k_, v_};
+    return {k_.repeat_interleave(group, 1), v_.repeat_interleave(group, 1)};
+  }
+  attn::MaskSpec spec_;
+  uint64_t seed_;
+  Inputs in_;
+  at::Tensor q_, k_, v_, out_;
+};
+
+class EagerCase final : public TorchCase {
+ public:
+  using TorchCase::TorchCase;
+  void prepare() override {
+    const int64_t S = in_.shape.S_q;
+    if (spec_.mask != attn::MaskKind::full) hidden_ = visible_mask(spec_, S).logical_not();
+    if (spec_.score == attn::ScoreKind::alibi) bias_ = alibi_bias(spec_, in_.shape.H, S).to(scalar_type(in_.dtype));
+  }
+  void run() override {
+    const auto [k, v] = kv_for_all_heads();
+    at::Tensor s = at::matmul(q_, k.transpose(-2, -1)).mul_(1.0 / std::sqrt(double(in_.shape.D)));
+    if (spec_.score == attn::ScoreKind::softcap) s = at::tanh(s.div_(spec_.softcap)).mul_(spec_.softcap);
+    if (spec_.score == attn::ScoreKind::alibi) s.add_(bias_);
+    if (hidden_.defined()) s.masked_fill_(hidden_, -kInf);
+    out_ = at::matmul(at::softmax(s, -1), v);
+  }
+
+ private:
+  at::Tensor hidden_, bias_;
+};
+
+class SdpaCase final : public TorchCase {
+ public:
+  using TorchCase::TorchCase;
+  void prepare() override {
+    const int64_t S = in_.shape.S_q;
+    is_causal_ = spec_.mask == attn::MaskKind::causal && spec_.score == attn::ScoreKind::none;
+    if (spec_.score == attn::ScoreKind::alibi) {
+      mask_ = alibi_bias(spec_, in_.shape.H, S).masked_fill_(visible_mask(spec_, S).logical_not(), -kInf);
+      mask_ = mask_.to(scalar_type(in_.dtype));
+    } else if (!is_causal_ && spec_.mask != attn::MaskKind::full) {
+      mask_ = visible_mask(spec_, S);
+    }
+  }
+  void run() override {
+    const auto [k, v] = kv_for_all_heads();
+    const c10::optional<at::Tensor> mask = mask_.defined() ? c10::optional<at::Tensor>(mask_) : c10::nullopt;
+#if TORCH_VERSION_MAJOR >= 2
+    out_ = at::scaled_dot_product_attention(q_, k, v, mask, 0.0, is_causal_);
+#else
+    out_ = std::get<0>(at::_scaled_dot_product_attention(q_, k, v, mask, 0.0, false, is_causal_));
+#endif
+  }
+
+ private:
+  bool is_causal_ = false;
+  at::Tensor mask_;
+};
+
+}  // namespace
+
+std::vector<Implementation> torch_implementations() {
+  Implementation eager;
+  eager.name = "torch_eager";
+  eager.description = "LibTorch: S x S scores, mask, softmax, matmul";
+  eager.skip = memory_skip;
+  eager.make = [](const CaseContext& ctx) -> std::unique_ptr<Case> { return std::make_unique<EagerCase>(ctx); };
+
+  Implementation sdpa;
+  sdpa.name = "torch_sdpa";
+  sdpa.description = "LibTorch scaled_dot_product_attention (is_causal, or a dense mask)";
+  sdpa.skip = [](const Params& p) -> std::string {
+    if (p.str("mask") == "causal+softcap") return "SDPA takes no score_mod: a tanh softcap cannot be expressed";
+    return memory_skip(p);
+  };
+  sdpa.make = [](const CaseContext& ctx) -> std::unique_ptr<Case> { return std::make_unique<SdpaCase>(ctx); };
+  return {eager, sdpa};
+}
+
+}  // namespace talklab::experiments::attention

@@ -1,0 +1,195 @@
+#include "harness/context.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <thread>
+
+#include "harness/result.h"
+#include "harness/torch_glue.h"
+#include "kernels/cpu/cpu_features.h"
+#if TALKLAB_HAVE_CUDA
+#include "harness/cuda/device.h"
+#endif
+
+namespace talklab {
+namespace {
+
+std::string run_command(const std::string& command) {
+  std::string out;
+  if (std::FILE* p = popen(command.c_str(), "r")) {
+    char buf[256];
+    while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+    pclose(p);
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
+std::string read_first_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+double cpu_mhz() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("cpu MHz", 0) == 0) return std::stod(line.substr(line.find(':') + 1));
+  }
+  return 0;
+}
+
+// As Google Benchmark decides it: a governor other than "performance" lets the clock move under a timer.
+bool cpu_scaling_enabled() {
+  const std::string governor = read_first_line("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor");
+  return !governor.empty() && governor != "performance";
+}
+
+nlohmann::json caches() {
+  nlohmann::json out = nlohmann::json::array();
+  for (int i = 0; i < 8; ++i) {
+    const std::string dir = fmt::format("/sys/devices/system/cpu/cpu0/cache/index{}/", i);
+    const std::string level = read_first_line(dir + "level");
+    if (level.empty()) break;
+    std::string size = read_first_line(dir + "size");
+    int64_t bytes = 0;
+    if (!size.empty()) {
+      bytes = std::stoll(size);
+      if (size.back() == 'K') bytes *= 1024;
+      if (size.back() == 'M') bytes *= 1024 * 1024;
+    }
+    const std::string shared = read_first_line(dir + "shared_cpu_list");
+    int sharing = 1;
+    for (char c : shared) sharing += (c == ',');
+    if (const auto dash = shared.find('-'); dash != std::string::npos && shared.find(',') == std::string::npos) {
+      sharing = std::stoi(shared.substr(dash + 1)) - std::stoi(shared.substr(0, dash)) + 1;
+    }
+    out.push_back({{"type", read_first_line(dir + "type")},
+                   {"level", std::stoi(level)},
+                   {"size", bytes},
+                   {"num_sharing", sharing}});
+  }
+  return out;
+}
+
+std::string iso_date() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S%z", &tm);
+  return buf;
+}
+
+}  // namespace
+
+GpuInfo probe_gpu() {
+  GpuInfo g;
+#if TALKLAB_HAVE_CUDA
+  g.compiled = true;
+  const cuda::DeviceInfo d = cuda::probe_device(0);
+  g.available = d.available;
+  g.reason = d.reason;
+  g.name = d.name;
+  g.driver_version = d.driver_version;
+  g.runtime_version = d.runtime_version;
+  g.cc_major = d.cc_major;
+  g.cc_minor = d.cc_minor;
+  g.sm_count = d.sm_count;
+  g.sm_clock_khz = d.sm_clock_khz;
+  g.mem_clock_khz = d.mem_clock_khz;
+  g.l2_bytes = d.l2_bytes;
+  g.memory_bytes = d.total_memory_bytes;
+#else
+  g.reason = "this build has no CUDA code (configure with -DTALKLAB_CUDA=ON where nvcc is installed)";
+#endif
+  return g;
+}
+
+GitState git_state() {
+  GitState g;
+  const std::string dir = TALKLAB_SOURCE_DIR;
+  const std::string commit = run_command(fmt::format("git -C '{}' rev-parse HEAD 2>/dev/null", dir));
+  if (commit.size() == 40) {
+    g.commit = commit;
+    g.dirty = !run_command(fmt::format("git -C '{}' status --porcelain --untracked-files=no 2>/dev/null", dir)).empty();
+  }
+  return g;
+}
+
+nlohmann::json roofline_json(const Roofline& r) {
+  nlohmann::json peaks = nlohmann::json::object();
+  for (const auto& [k, v] : r.peak_ops_per_s) peaks[k] = v;
+  return {{"threads", r.threads}, {"isa", r.isa}, {"peak_ops_per_s", peaks},
+          {"bandwidth_bytes_per_s", r.bandwidth_bytes_per_s}};
+}
+
+nlohmann::json make_context(const RunSettings& s, const GpuInfo& gpu) {
+  using nlohmann::json;
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  double load[3] = {0, 0, 0};
+  getloadavg(load, 3);
+  const cpu::CpuFeatures& f = cpu::cpu_features();
+  const GitState git = git_state();
+  char exe[4096] = {};
+  const ssize_t exe_len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+
+  json gpu_json = nullptr;
+  if (gpu.available) {
+    gpu_json = {{"name", gpu.name},
+                {"compute_capability", fmt::format("{}.{}", gpu.cc_major, gpu.cc_minor)},
+                {"sm_count", gpu.sm_count},
+                {"sm_clock_mhz", gpu.sm_clock_khz / 1000},
+                {"memory_clock_mhz", gpu.mem_clock_khz / 1000},
+                {"l2_bytes", gpu.l2_bytes},
+                {"memory_bytes", gpu.memory_bytes},
+                {"driver_version", gpu.driver_version},
+                {"cuda_runtime_version", gpu.runtime_version}};
+  }
+  json talklab = {
+      {"schema_version", kSchemaVersion},
+      {"git", {{"commit", git.commit}, {"dirty", git.dirty}}},
+      {"cpu", {{"model", f.model}, {"vendor", f.vendor}, {"flags", f.flag_names()},
+               {"isa", cpu::isa_name(cpu::best_isa())}, {"logical_cpus", std::thread::hardware_concurrency()}}},
+      {"gpu", gpu_json},
+      {"gpu_unavailable_reason", gpu.available ? std::string() : gpu.reason},
+      {"versions", {{"libtorch", torch_version()},
+                    {"cuda_compiled", gpu.compiled},
+                    {"cuda_runtime", gpu.runtime_version},
+                    {"cuda_driver", gpu.driver_version},
+                    {"compiler", fmt::format("{} {}", "g++", __VERSION__)}}},
+      {"threads", s.threads},
+      {"torch_threads", torch_threads()},
+      {"profile", s.profile},
+      {"seed", s.seed},
+      {"command_line", s.command_line},
+      {"cuda_cache_mode", s.cuda_cache_mode},
+      {"roofline", {{"cpu", s.cpu_roofline ? roofline_json(*s.cpu_roofline) : json(nullptr)}, {"cuda", nullptr}}},
+  };
+  return {
+      {"date", iso_date()},
+      {"host_name", host},
+      {"executable", exe_len > 0 ? std::string(exe, size_t(exe_len)) : std::string()},
+      {"num_cpus", std::thread::hardware_concurrency()},
+      {"mhz_per_cpu", int(cpu_mhz())},
+      {"cpu_scaling_enabled", cpu_scaling_enabled()},
+      {"caches", caches()},
+      {"load_avg", {load[0], load[1], load[2]}},
+#ifdef NDEBUG
+      {"library_build_type", "release"},
+#else
+      {"library_build_type", "debug"},
+#endif
+      {"talklab", talklab},
+  };
+}
+
+}  // namespace talklab

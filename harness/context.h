@@ -1,0 +1,49 @@
+// The context of a run, written once at the top of its result file: what machine, what software, what
+// settings, and the roofline the run was measured against. Google Benchmark's own context fields come
+// first (date, host_name, num_cpus, mhz_per_cpu, caches, ...) so its tools read the file.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "harness/roofline.h"
+
+namespace talklab {
+
+struct GpuInfo {
+  bool available = false;
+  std::string reason;  // why not, when not available
+  std::string name;
+  int driver_version = 0, runtime_version = 0, cc_major = 0, cc_minor = 0, sm_count = 0;
+  int sm_clock_khz = 0, mem_clock_khz = 0;
+  int64_t l2_bytes = 0, memory_bytes = 0;
+  bool compiled = false;  // this build has CUDA code
+};
+
+// Probes GPU 0 (never throws; a build without CUDA says so in reason).
+GpuInfo probe_gpu();
+
+struct RunSettings {
+  std::string profile;
+  uint64_t seed = 0;
+  int threads = 0;
+  std::vector<std::string> command_line;
+  std::string cuda_cache_mode;  // "cold" or "hot"
+  std::optional<Roofline> cpu_roofline;
+};
+
+struct GitState {
+  std::string commit = "unknown";
+  bool dirty = false;
+};
+GitState git_state();  // of the source tree this binary was built from
+
+nlohmann::json make_context(const RunSettings& settings, const GpuInfo& gpu);
+
+nlohmann::json roofline_json(const Roofline& roofline);
+
+}  // namespace talklab

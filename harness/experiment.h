@@ -1,0 +1,96 @@
+// How an experiment is declared: its axes, its implementations, its declared work and its talks.
+//
+// An experiment is one technique (attention, matmul, roofline, ...). An implementation is one way to
+// compute it (torch_sdpa, flash_cpu, ...), on one device. A case is one implementation at one point of the
+// axes: `experiment/implementation/axis=value/.../device=D`. The harness drives every case the same way:
+//
+//   setup()   allocate inputs and fill them with fresh random values from the seed (never zeros)
+//   poison()  fill outputs with NaN, so an element the run leaves unwritten fails the check
+//   run()     the computation; this is what is timed
+//   check()   compare the output of the last run with a float64 reference (harness/check.h)
+//
+// A case that fails check() is recorded as failed and is not timed.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "harness/axis.h"
+#include "harness/check.h"
+#include "harness/params.h"
+
+namespace talklab {
+
+enum class Device { cpu, cuda };
+const char* device_name(Device device);
+
+// What a case must do, declared rather than guessed: rates and roofline fractions derive from it.
+struct Work {
+  double flops = 0;   // useful operations (FLOPs, or integer ops): masked-out work does not count
+  double bytes = 0;   // the fewest bytes the case must move: each input read once, each output written once
+  std::string peak;   // the compute ceiling that bounds it ("fp32", "bf16", "int8"); empty = memory only
+};
+
+// Named numbers of an experiment's own (executed FLOPs, density, ...), kept in result files.
+using Counters = std::vector<std::pair<std::string, double>>;
+
+struct CaseContext {
+  const Params& params;
+  Device device;
+  uint64_t seed;  // differs per case and per run unless --seed is given
+  int threads;
+};
+
+class Case {
+ public:
+  virtual ~Case() = default;
+  virtual void setup() = 0;
+  virtual void poison() = 0;
+  virtual void run() = 0;
+  virtual Accuracy check() = 0;
+  // Called once after timing; add counters of the experiment's own.
+  virtual void add_counters(Counters& /*out*/) {}
+  // CUDA cases: the stream run() enqueues its work on (nullptr = the default stream).
+  virtual void* stream() { return nullptr; }
+  // CUDA cases: peak device bytes of the checked run (LibTorch's caching-allocator statistics); CPU cases
+  // are measured by the harness's tracking allocator instead.
+  virtual std::optional<int64_t> device_peak_bytes() { return std::nullopt; }
+};
+
+using CaseFactory = std::function<std::unique_ptr<Case>(const CaseContext&)>;
+// Why a point cannot run (empty string: it can). Evaluated before anything is allocated.
+using SkipPredicate = std::function<std::string(const Params&)>;
+
+struct Implementation {
+  std::string name;
+  Device device = Device::cpu;
+  std::string description;
+  CaseFactory make;   // empty when this build cannot run it; the case is then skipped with missing_reason
+  SkipPredicate skip;
+  // Points this implementation does not apply to are not cases at all (e.g. a GPU copy has no
+  // fp32_fma ceiling); empty = applies everywhere.
+  std::function<bool(const Params&)> applies;
+  // Work of its own, where it computes something else than the experiment declares (e.g. building a block
+  // mask inside the attention experiment); empty = the experiment's.
+  std::function<Work(const CaseContext&)> work;
+  std::string missing_reason = "not compiled into this build";
+};
+
+struct Experiment {
+  std::string name;
+  std::string description;
+  std::vector<std::string> talks;  // ids from configs/talks.toml; an unknown id is an error at start-up
+  std::vector<Axis> axes;
+  std::vector<Implementation> implementations;
+  std::function<Work(const CaseContext&)> work;  // may depend on the thread count (e.g. ceilings)
+  SkipPredicate skip;  // points no implementation can run (e.g. window > seq is redundant)
+
+  const Axis* find_axis(const std::string& axis_name) const;
+};
+
+}  // namespace talklab

@@ -1,0 +1,167 @@
+#include "harness/runner.h"
+
+#include <benchmark/benchmark.h>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <exception>
+#include <new>
+
+#include "harness/memory.h"
+#include "harness/nvtx.h"
+#include "harness/torch_glue.h"
+#if TALKLAB_HAVE_CUDA
+#include "harness/cuda/timer.h"
+#endif
+
+namespace talklab {
+namespace {
+
+// Keeps what Google Benchmark reports for the one benchmark registered at a time.
+class CollectingReporter final : public benchmark::BenchmarkReporter {
+ public:
+  bool ReportContext(const Context&) override { return true; }
+  void ReportRuns(const std::vector<Run>& runs) override { runs_.insert(runs_.end(), runs.begin(), runs.end()); }
+  const std::vector<Run>& runs() const { return runs_; }
+
+ private:
+  std::vector<Run> runs_;
+};
+
+// Out-of-memory, however the allocator that ran out says it.
+bool is_out_of_memory(const std::exception& e) {
+  if (dynamic_cast<const std::bad_alloc*>(&e) != nullptr) return true;
+  const std::string what = e.what();
+  return what.find("out of memory") != std::string::npos || what.find("can't allocate memory") != std::string::npos;
+}
+
+// One sample on the CPU: `runs` runs between two steady-clock reads.
+double cpu_sample(Case& c, int64_t runs) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < runs; ++i) c.run();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+Timing time_case(Case& c, const PlannedCase& planned, const RunOptions& options, const GpuInfo& gpu) {
+  Timing timing;
+  std::exception_ptr failure;
+  SamplingOptions sampling = options.sampling;
+#if TALKLAB_HAVE_CUDA
+  std::optional<cuda::EventTimer> cuda_timer;
+  if (planned.device == Device::cuda) {
+    cuda_timer.emplace(c.stream(), options.cuda_cold ? cuda::CacheMode::cold : cuda::CacheMode::hot, gpu.l2_bytes);
+    sampling.batch_runs = !options.cuda_cold;
+  }
+#else
+  (void)gpu;
+#endif
+  benchmark::RegisterBenchmark(planned.name.c_str(), [&](benchmark::State& state) {
+    for (auto _ : state) {
+      try {
+        timing = measure(
+            [&](int64_t runs) {
+#if TALKLAB_HAVE_CUDA
+              if (cuda_timer) return cuda_timer->sample([&] { for (int64_t i = 0; i < runs; ++i) c.run(); });
+#endif
+              return cpu_sample(c, runs);
+            },
+            sampling);
+        state.SetIterationTime(timing.stats.median);
+      } catch (...) {
+        failure = std::current_exception();
+        state.SkipWithError("the case threw while it was timed");
+        state.SetIterationTime(0);
+      }
+    }
+  })
+      ->UseManualTime()
+      ->Iterations(1)
+      ->Unit(benchmark::kNanosecond);
+  CollectingReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter, "all");
+  benchmark::ClearRegisteredBenchmarks();
+  if (failure) std::rethrow_exception(failure);
+  if (reporter.runs().size() != 1 || reporter.runs().front().error_occurred) {
+    throw std::runtime_error("Google Benchmark did not report the case");
+  }
+  return timing;
+}
+
+}  // namespace
+
+uint64_t case_seed(uint64_t run_seed, const std::string& case_name) {
+  uint64_t h = 1469598103934665603ull ^ run_seed;  // FNV-1a over the name, then a final mix
+  for (unsigned char ch : case_name) h = (h ^ ch) * 1099511628211ull;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  return h;
+}
+
+RunSummary run_cases(const std::vector<PlannedCase>& cases, const RunOptions& options, const Roofline* cpu_roofline,
+                     const GpuInfo& gpu, ResultFile& out, const std::function<void(const CaseResult&)>& on_result) {
+  RunSummary summary;
+  int index = 0;
+  for (const PlannedCase& planned : cases) {
+    CaseResult r;
+    r.name = planned.name;
+    r.experiment = planned.experiment->name;
+    r.implementation = planned.implementation->name;
+    r.device = planned.device;
+    r.params = planned.params;
+    r.talks = planned.experiment->talks;
+    r.family_index = index++;
+    const CaseContext ctx{planned.params, planned.device, case_seed(options.seed, planned.name), options.threads};
+    r.work = declared_work(planned, ctx);
+    r.reason = planned.skip_reason;
+    if (r.reason.empty() && planned.device == Device::cuda && !gpu.available) r.reason = gpu.reason;
+
+    if (r.reason.empty()) {
+      NvtxRange range(planned.name);
+      try {
+        const int64_t baseline = memory::current_bytes();
+        memory::reset_peak();
+        if (planned.device == Device::cuda) reset_torch_cuda_peak();
+        std::unique_ptr<Case> c = planned.implementation->make(ctx);
+        c->setup();
+        c->poison();
+        c->run();
+        r.accuracy = c->check();
+        if (planned.device == Device::cpu) {
+          r.peak_bytes = memory::peak_bytes() - baseline;
+        } else {  // the case's own count (raw cudaMalloc), else LibTorch's caching allocator
+          r.peak_bytes = c->device_peak_bytes();
+          if (!r.peak_bytes) r.peak_bytes = torch_cuda_peak_bytes();
+        }
+        if (!r.accuracy->passed) {
+          r.status = "failed";
+          r.reason = "correctness check failed: " + r.accuracy->error;
+        } else {
+          r.timing = time_case(*c, planned, options, gpu);
+          c->add_counters(r.counters);
+          r.status = "ok";
+          if (planned.device == Device::cpu && cpu_roofline != nullptr) {
+            r.roofline_fraction = cpu_roofline->fraction(r.work, r.timing->stats.median);
+          }
+        }
+      } catch (const std::exception& e) {
+        r.timing.reset();
+        if (is_out_of_memory(e)) {
+          r.status = "skipped";
+          r.reason = fmt::format("out of memory: {}", e.what());
+        } else {
+          r.status = "failed";
+          r.reason = fmt::format("crashed: {}", e.what());
+        }
+      }
+    }
+    if (r.status == "ok") ++summary.ok;
+    else if (r.status == "failed") ++summary.failed;
+    else ++summary.skipped;
+    out.add(r);
+    if (on_result) on_result(r);
+  }
+  return summary;
+}
+
+}  // namespace talklab

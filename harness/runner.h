@@ -1,0 +1,38 @@
+// Runs planned cases one by one: gate, then time, then record. Google Benchmark is the engine underneath:
+// each timed case is a registered benchmark with manual time, reported through a collecting reporter; the
+// lab's sampler (harness/sampler.h) decides how many samples a case gets.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "harness/context.h"
+#include "harness/plan.h"
+#include "harness/result.h"
+#include "harness/roofline.h"
+#include "harness/sampler.h"
+
+namespace talklab {
+
+struct RunOptions {
+  SamplingOptions sampling;
+  bool cuda_cold = true;  // flush L2 between CUDA samples
+  uint64_t seed = 0;
+  int threads = 1;
+};
+
+struct RunSummary {
+  int ok = 0, failed = 0, skipped = 0;
+};
+
+// Writes each result to `out` as soon as it is known and then calls on_result (for the live line).
+RunSummary run_cases(const std::vector<PlannedCase>& cases, const RunOptions& options, const Roofline* cpu_roofline,
+                     const GpuInfo& gpu, ResultFile& out, const std::function<void(const CaseResult&)>& on_result);
+
+// The seed of one case: the run's seed mixed with the case name, so cases draw different inputs and a run
+// with the same --seed draws the same ones.
+uint64_t case_seed(uint64_t run_seed, const std::string& case_name);
+
+}  // namespace talklab

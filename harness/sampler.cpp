@@ -1,0 +1,59 @@
+#include "harness/sampler.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <ctime>
+
+namespace talklab {
+
+double process_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+Timing measure(const std::function<double(int64_t runs)>& sample, const SamplingOptions& options) {
+  using Clock = std::chrono::steady_clock;
+  const auto since = [](Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); };
+  Timing t;
+  const auto start = Clock::now();
+
+  double last = 0;
+  do {
+    last = sample(1);
+  } while (since(start) < options.warmup_s && since(start) < options.max_time_s);
+
+  if (options.batch_runs && last > 0 && last < options.min_sample_s) {
+    t.runs_per_sample = std::max<int64_t>(1, int64_t(std::ceil(options.min_sample_s / last)));
+  }
+
+  const auto sampling_start = Clock::now();
+  const double cpu_start = process_cpu_seconds();
+  int64_t runs = 0;
+  while (true) {
+    t.samples_s.push_back(sample(t.runs_per_sample) / double(t.runs_per_sample));
+    runs += t.runs_per_sample;
+    const double elapsed = since(sampling_start);
+    const int n = int(t.samples_s.size());
+    if (n >= options.min_samples && elapsed >= options.min_time_s &&
+        summarize(t.samples_s).rel_spread <= options.max_noise) {
+      t.stop_reason = "converged";
+      break;
+    }
+    if (since(start) >= options.max_time_s) {
+      t.stop_reason = "time_cap";
+      break;
+    }
+    if (n >= options.max_samples) {
+      t.stop_reason = "sample_cap";
+      break;
+    }
+  }
+  t.cpu_s_per_run = (process_cpu_seconds() - cpu_start) / double(runs);
+  t.stats = summarize(t.samples_s);
+  t.total_s = since(start);
+  return t;
+}
+
+}  // namespace talklab

@@ -1,0 +1,46 @@
+// Adaptive sampling, the one place where timing policy lives.
+//
+// Warm-up first (at least one run, then until warmup_s has passed), which also sizes a sample: a sample
+// repeats the run often enough to last min_sample_s, so that clock resolution and call overhead stay
+// negligible for microsecond cases. Then samples are taken until, after min_samples and min_time_s, the
+// relative spread (IQR / median) is at most max_noise ("converged"), or max_time_s has passed ("time_cap"),
+// or max_samples were taken ("sample_cap"). The raw per-run times are kept.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "harness/stats.h"
+
+namespace talklab {
+
+struct SamplingOptions {
+  double warmup_s = 0.05;
+  double min_time_s = 0.3;
+  double max_time_s = 10.0;
+  double max_noise = 0.03;
+  int min_samples = 5;
+  int max_samples = 2000;
+  double min_sample_s = 1e-3;
+  bool batch_runs = true;  // false: one run per sample (CUDA cold mode flushes the cache between runs)
+};
+
+struct Timing {
+  SampleStats stats;            // over per-run times
+  std::vector<double> samples_s;  // per-run time of each sample (sample time / runs_per_sample)
+  int64_t runs_per_sample = 1;
+  std::string stop_reason;      // converged, time_cap, sample_cap
+  double cpu_s_per_run = 0;     // process CPU time per run, all threads together
+  double total_s = 0;           // wall time spent sampling, warm-up included
+};
+
+// sample(runs) performs `runs` runs and returns the seconds they took (as the caller's timer measures:
+// steady clock on CPU, CUDA events on a GPU). The sampler keeps the wall clock for its own caps.
+Timing measure(const std::function<double(int64_t runs)>& sample, const SamplingOptions& options);
+
+// Process CPU time in seconds (all threads).
+double process_cpu_seconds();
+
+}  // namespace talklab

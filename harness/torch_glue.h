@@ -1,0 +1,28 @@
+// Where the harness meets LibTorch: the tracking allocator under LibTorch's CPU tensors, the thread count,
+// and the versions recorded in result files. Only this file and the experiments' LibTorch adapters
+// include ATen; the rest of the harness and all kernels build without it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace talklab {
+
+// Routes every CPU tensor LibTorch allocates from now on through memory::allocate. Idempotent.
+void install_torch_allocator();
+
+// at::set_num_threads (intra-op) and at::set_num_interop_threads (once), and OpenMP's for our kernels.
+void set_threads(int threads);
+int torch_threads();
+
+// LibTorch's CUDA caching allocator (GPU boxes): reset its peak, and read the peak of allocated bytes since.
+// nullopt when this LibTorch has no CUDA.
+void reset_torch_cuda_peak();
+std::optional<int64_t> torch_cuda_peak_bytes();
+
+std::string torch_version();  // "1.13.0", "2.11.0"
+std::string torch_config();   // at::show_config(), for the curious: which BLAS, which ISA
+bool torch_has_cuda();
+
+}  // namespace talklab

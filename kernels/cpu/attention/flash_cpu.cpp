@@ -1,0 +1,114 @@
+// flash_cpu dispatcher (kernels/cpu/attention/flash_cpu.h): validates, picks the ISA path and the dtype path, and
+// counts what a call computes. No arithmetic of its own; compiled for baseline x86-64.
+#include "kernels/cpu/attention/flash_cpu.h"
+
+#include <omp.h>
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/cpu/attention/flash_kernel.h"
+
+namespace talklab::cpu::attention {
+namespace {
+
+void check(bool ok, const char* what) {
+  if (!ok) throw std::invalid_argument(std::string("flash_cpu: ") + what);
+}
+
+void validate(const AttnShape& s, const BlockMask& bm) {
+  check(s.B >= 1 && s.H >= 1 && s.H_kv >= 1 && s.S_q >= 0 && s.S_kv >= 0, "bad shape");
+  check(s.H % s.H_kv == 0, "H_kv must divide H");
+  check(s.D >= 1 && s.D <= kMaxHeadDim, "head dim must be in [1, 256]");
+  check(bm.S_q == s.S_q && bm.S_kv == s.S_kv, "block mask was built for other sequence lengths");
+  check(bm.B == 1 || bm.B == s.B, "block mask batch must be 1 or B");
+  check(bm.H == 1 || bm.H == s.H, "block mask heads must be 1 or H");
+  check(bm.q_block >= 1 && bm.q_block <= kMaxQBlock, "q_block must be in [1, 128]");
+  check(bm.kv_block >= 2 && bm.kv_block <= kMaxKvBlock && bm.kv_block % 2 == 0,
+        "kv_block must be even and in [2, 256]");
+}
+
+bool isa_available(Isa isa) {
+  const CpuFeatures& f = cpu_features();
+  return isa == Isa::scalar || (isa == Isa::avx2 && f.has_avx2_kernels()) ||
+         (isa == Isa::avx512 && f.has_avx512_kernels());
+}
+
+}  // namespace
+
+size_t flash_cpu_workspace_bytes(const AttnShape& s, DType dtype, Isa isa) {
+  if (dtype == DType::f32) return 0;
+  if (isa == Isa::avx512) return avx512::workspace_bytes_bf16(s);
+  return size_t(2 * s.B * s.H_kv * s.S_kv * s.D) * sizeof(float);  // K and V widened to float32
+}
+
+FlashStats flash_cpu_stats(const AttnShape& s, const BlockMask& bm) {
+  FlashStats st;
+  int64_t area = 0;
+  for (int b = 0; b < bm.B; ++b)
+    for (int h = 0; h < bm.H; ++h)
+      for (int qb = 0; qb < bm.num_q_blocks; ++qb) {
+        const int64_t r = bm.row(b, h, qb);
+        for (int kb : bm.full(r)) area += bm.block_area(qb, kb);
+        for (int kb : bm.partial(r)) area += bm.block_area(qb, kb);
+        st.full_blocks += bm.full_kv_num_blocks[r];
+        st.partial_blocks += bm.kv_num_blocks[r];
+      }
+  const int64_t copies = (bm.B == 1 ? s.B : 1) * (bm.H == 1 ? s.H : 1);
+  st.full_blocks *= copies;
+  st.partial_blocks *= copies;
+  st.executed_flops = 4.0 * double(s.D) * double(area) * double(copies);
+  return st;
+}
+
+double useful_flops(const MaskSpec& spec, const AttnShape& s) {
+  return 4.0 * double(s.D) * double(visible_pairs(spec, s.S_q, s.S_kv)) * double(s.B * s.H);
+}
+
+FlashStats flash_cpu_erased(const AttnShape& shape, const AttnTensors& t, const BlockMask& bm, const TileMods& mods,
+                            const FlashOptions& opt, void* workspace, size_t workspace_bytes) {
+  validate(shape, bm);
+  check(isa_available(opt.isa), "this CPU lacks the requested ISA");
+  check(t.q && t.k && t.v && t.o, "null tensor");
+  check(mods.partial != nullptr, "tile mods without a partial-block function");
+  const size_t need = flash_cpu_workspace_bytes(shape, t.dtype, opt.isa);
+  check(workspace_bytes >= need && (need == 0 || workspace != nullptr), "workspace too small");
+  KernelArgs a;
+  a.shape = shape;
+  a.t = t;
+  a.bm = &bm;
+  a.mods = mods;
+  a.scale = opt.scale != 0.0f ? opt.scale : float(1.0 / std::sqrt(double(shape.D)));
+  a.num_threads = opt.num_threads > 0 ? opt.num_threads : omp_get_max_threads();
+  a.workspace = workspace;
+  a.workspace_bytes = workspace_bytes;
+  if (shape.S_q > 0) {
+    switch (opt.isa) {
+      case Isa::avx512:
+        if (t.dtype == DType::f32) avx512::flash_forward_f32(a);
+        else avx512::flash_forward_bf16(a);
+        break;
+      case Isa::avx2: avx2::flash_forward(a); break;
+      case Isa::scalar: scalar::flash_forward(a); break;
+    }
+  }
+  return flash_cpu_stats(shape, bm);
+}
+
+FlashPlan make_flash_plan(const MaskSpec& spec, const AttnShape& shape, int q_block, int kv_block) {
+  FlashPlan p;
+  p.shape = shape;
+  p.mods = build_mods(spec, shape.H, shape.S_q, shape.S_kv);
+  p.block_mask = block_mask_for(spec, shape.S_q, shape.S_kv, q_block, kv_block);
+  return p;
+}
+
+FlashStats flash_cpu(const FlashPlan& plan, const AttnTensors& t, const FlashOptions& opt, void* workspace,
+                     size_t workspace_bytes) {
+  return visit_mods(plan.mods, [&](const auto& mask, const auto& score) {
+    return flash_cpu(plan.shape, t, plan.block_mask, mask, score, opt, workspace, workspace_bytes);
+  });
+}
+
+}  // namespace talklab::cpu::attention

@@ -1,0 +1,90 @@
+// flash_cpu: FlashAttention-style forward on CPU with FlexAttention-style masks (kernels/cpu/attention/mask.h)
+// and block-sparse skipping (kernels/cpu/attention/block_mask.h).
+//   Q (B, H, S_q, D), K and V (B, H_kv, S_kv, D), O (B, H, S_q, D): contiguous row-major, float32 or bf16 (raw
+//   uint16_t bits); LSE (B, H, S_q) float32, natural log of sum_kv exp(score_mod(scale * q.k)), -inf for a fully
+//   masked row (whose output is 0). Query head h reads kv head h / (H / H_kv) (grouped-query attention).
+//   D <= 256, any S. Scale defaults to 1/sqrt(D). Accumulation is float32; the output has the input dtype.
+// Compute-bound: 4 * D flops per visited (q, kv) pair against S * D reads of K and V per query block.
+// Kernel files: flash_core.h (tiles, online softmax, schedule), flash_f32_*.cpp (Q.K^T and P.V as register-blocked
+// fp32 GEMMs per ISA), flash_bf16_avx512.cpp (vdpbf16ps for both products, P rounded to bf16 as FlashAttention does).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/cpu/attention/block_mask.h"
+#include "kernels/cpu/attention/mask_spec.h"
+#include "kernels/cpu/attention/tile_mods.h"
+#include "kernels/cpu/cpu_features.h"
+
+namespace talklab::cpu::attention {
+
+enum class DType { f32, bf16 };
+
+struct AttnShape {
+  int64_t B = 1, H = 1, H_kv = 1, S_q = 0, S_kv = 0, D = 0;
+};
+
+struct AttnTensors {
+  DType dtype = DType::f32;
+  const void* q = nullptr;  // (B, H, S_q, D)
+  const void* k = nullptr;  // (B, H_kv, S_kv, D)
+  const void* v = nullptr;  // (B, H_kv, S_kv, D)
+  void* o = nullptr;        // (B, H, S_q, D), every element written
+  float* lse = nullptr;     // (B, H, S_q) or null
+};
+
+struct FlashOptions {
+  float scale = 0.0f;  // 0 means 1/sqrt(D)
+  Isa isa = best_isa();
+  int num_threads = 0;  // 0 means OpenMP's default
+};
+
+struct FlashStats {
+  int64_t full_blocks = 0;      // (b, h, q block, kv block) tiles computed without a mask
+  int64_t partial_blocks = 0;   // tiles computed with the mask evaluated per element
+  double executed_flops = 0.0;  // 4 * D per (q, kv) pair of every computed tile, whole tiles
+};
+
+// Block sizes the kernel takes from the BlockMask; the defaults are what the timing driver found fastest.
+inline constexpr int kDefaultQBlock = 64;
+inline constexpr int kDefaultKvBlock = 64;
+inline constexpr int kMaxQBlock = 128;   // kernel limits: q_block <= 128, kv_block <= 256 and even
+inline constexpr int kMaxKvBlock = 256;
+inline constexpr int64_t kMaxHeadDim = 256;
+
+// Caller-provided scratch that scales with S (packed or converted K / V); 0 for float32 inputs.
+size_t flash_cpu_workspace_bytes(const AttnShape& shape, DType dtype, Isa isa);
+
+// What a call with this block mask computes (block counts and executed FLOPs), without running it.
+FlashStats flash_cpu_stats(const AttnShape& shape, const BlockMask& bm);
+
+// Useful FLOPs: 4 * D * unmasked (q, kv) pairs, over all (b, h). Closed form for the built-in masks; for any
+// mask_mod use count_visible_pairs(block_mask, mask, B, H) * 4 * D.
+double useful_flops(const MaskSpec& spec, const AttnShape& shape);
+
+// The kernel with type-erased tile mods (tile_mods.h); the template below builds them.
+FlashStats flash_cpu_erased(const AttnShape& shape, const AttnTensors& t, const BlockMask& bm, const TileMods& mods,
+                            const FlashOptions& opt, void* workspace, size_t workspace_bytes);
+
+// Any mask_mod / score_mod. The block mask must agree with `mask` (its FULL blocks are not masked).
+template <class Mask, class Score = NoScore>
+FlashStats flash_cpu(const AttnShape& shape, const AttnTensors& t, const BlockMask& bm, const Mask& mask,
+                     const Score& score, const FlashOptions& opt, void* workspace, size_t workspace_bytes) {
+  const Mods<Mask, Score> mods{mask, score};
+  return flash_cpu_erased(shape, t, bm, make_tile_mods(mods, opt.isa, is_identity_score_v<Score>), opt, workspace,
+                          workspace_bytes);
+}
+
+// Run-time choice of variant: build once (closed-form block mask, mods), run many times.
+struct FlashPlan {
+  AttnShape shape;
+  BuiltMods mods;
+  BlockMask block_mask;
+};
+FlashPlan make_flash_plan(const MaskSpec& spec, const AttnShape& shape, int q_block = kDefaultQBlock,
+                          int kv_block = kDefaultKvBlock);
+FlashStats flash_cpu(const FlashPlan& plan, const AttnTensors& t, const FlashOptions& opt, void* workspace,
+                     size_t workspace_bytes);
+
+}  // namespace talklab::cpu::attention

@@ -1,0 +1,23 @@
+// Float64 reference (kernels/cpu/attention/reference.h): the MaskSpec entry point and the element loader.
+#include "kernels/cpu/attention/reference.h"
+
+#include <cstring>
+
+namespace talklab::cpu::attention {
+
+double load_element(const void* x, DType dtype, int64_t i) {
+  if (dtype == DType::f32) return double(static_cast<const float*>(x)[i]);
+  const uint32_t u = uint32_t(static_cast<const uint16_t*>(x)[i]) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return double(f);
+}
+
+ReferenceRows reference_attention_rows(const BuiltMods& mods, const AttnShape& s, const AttnTensors& t, double scale,
+                                       const std::vector<RowId>& rows) {
+  return visit_mods(mods, [&](const auto& mask, const auto& score) {
+    return reference_attention_rows(s, t, mask, score, scale, rows);
+  });
+}
+
+}  // namespace talklab::cpu::attention

@@ -1,0 +1,116 @@
+// The bridge between user mods (templates) and the ISA kernels (compiled once, no templates over mods): one
+// function pointer call per (query block, key block) tile, whose element loop is an instantiation with the mods
+// inlined. The loop is compiled for the kernel's ISA through a target attribute on the template, so a mask written
+// in a plain translation unit still runs 16 lanes wide next to the AVX-512 kernel (GCC inlines a baseline callee
+// into a wider-target caller). The instantiations per ISA are distinct templates, so the linker never swaps them.
+// Cost: one pass over a tile already in L1 (memory-bound on L1, small next to the tile's Q.K^T).
+#pragma once
+
+#include <cstdint>
+#include <limits>
+
+#include "kernels/cpu/cpu_features.h"
+
+#define TALKLAB_TARGET_AVX512 \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c,bmi2,prefer-vector-width=512")))
+#define TALKLAB_TARGET_AVX2 __attribute__((target("avx2,fma,f16c,bmi2")))
+
+namespace talklab::cpu::attention {
+
+// s is one score tile, KEY-major (the kernels keep S transposed): s[i * ld + j] is the scaled score of query
+// q0 + j against key k0 + i, for i < nk, j < nq.
+using TileModFn = void (*)(const void* ctx, float* s, int64_t ld, int b, int h, int q0, int nq, int k0, int nk);
+
+struct TileMods {
+  const void* ctx = nullptr;
+  TileModFn partial = nullptr;  // mask (masked -> -inf) and score mod: blocks the block mask calls PARTIAL
+  TileModFn full = nullptr;     // score mod only, for FULL blocks; null when the score mod is the identity
+};
+
+namespace detail {
+
+template <class Mods>
+inline void tile_partial_body(const void* ctx, float* s, int64_t ld, int b, int h, int q0, int nq, int k0, int nk) {
+  const Mods& m = *static_cast<const Mods*>(ctx);
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  for (int i = 0; i < nk; ++i) {
+    float* row = s + i * ld;
+    const int kv = k0 + i;
+    for (int j = 0; j < nq; ++j) {
+      const float x = m.score(row[j], b, h, q0 + j, kv);
+      row[j] = m.mask(b, h, q0 + j, kv) ? x : kNegInf;
+    }
+  }
+}
+template <class Mods>
+inline void tile_full_body(const void* ctx, float* s, int64_t ld, int b, int h, int q0, int nq, int k0, int nk) {
+  const Mods& m = *static_cast<const Mods*>(ctx);
+  for (int i = 0; i < nk; ++i) {
+    float* row = s + i * ld;
+    const int kv = k0 + i;
+    for (int j = 0; j < nq; ++j) row[j] = m.score(row[j], b, h, q0 + j, kv);
+  }
+}
+
+template <class Mods>
+void tile_partial_scalar(const void* c, float* s, int64_t ld, int b, int h, int q0, int nq, int k0, int nk) {
+  tile_partial_body<Mods>(c, s, ld, b, h, q0, nq, k0, nk);
+}
+template <class Mods>
+void tile_full_scalar(const void* c, float* s, int64_t ld, int b, int h, int q0, int nq, int k0, int nk) {
+  tile_full_body<Mods>(c, s, ld, b, h, q0, nq, k0, nk);
+}
+template <class Mods>
+TALKLAB_TARGET_AVX2 void tile_partial_avx2(const void* c, float* s, int64_t ld, int b, int h, int q0, int nq, int k0,
+                                           int nk) {
+  tile_partial_body<Mods>(c, s, ld, b, h, q0, nq, k0, nk);
+}
+template <class Mods>
+TALKLAB_TARGET_AVX2 void tile_full_avx2(const void* c, float* s, int64_t ld, int b, int h, int q0, int nq, int k0,
+                                        int nk) {
+  tile_full_body<Mods>(c, s, ld, b, h, q0, nq, k0, nk);
+}
+template <class Mods>
+TALKLAB_TARGET_AVX512 void tile_partial_avx512(const void* c, float* s, int64_t ld, int b, int h, int q0, int nq,
+                                               int k0, int nk) {
+  tile_partial_body<Mods>(c, s, ld, b, h, q0, nq, k0, nk);
+}
+template <class Mods>
+TALKLAB_TARGET_AVX512 void tile_full_avx512(const void* c, float* s, int64_t ld, int b, int h, int q0, int nq, int k0,
+                                            int nk) {
+  tile_full_body<Mods>(c, s, ld, b, h, q0, nq, k0, nk);
+}
+
+}  // namespace detail
+
+// The pair of mods a kernel call uses; must outlive the call (TileMods points at it).
+template <class Mask, class Score>
+struct Mods {
+  Mask mask;
+  Score score;
+};
+
+template <class Mask, class Score>
+TileMods make_tile_mods(const Mods<Mask, Score>& mods, Isa isa, bool identity_score) {
+  using M = Mods<Mask, Score>;
+  TileMods t;
+  t.ctx = &mods;
+  switch (isa) {
+    case Isa::avx512:
+      t.partial = &detail::tile_partial_avx512<M>;
+      t.full = &detail::tile_full_avx512<M>;
+      break;
+    case Isa::avx2:
+      t.partial = &detail::tile_partial_avx2<M>;
+      t.full = &detail::tile_full_avx2<M>;
+      break;
+    case Isa::scalar:
+      t.partial = &detail::tile_partial_scalar<M>;
+      t.full = &detail::tile_full_scalar<M>;
+      break;
+  }
+  if (identity_score) t.full = nullptr;
+  return t;
+}
+
+}  // namespace talklab::cpu::attention

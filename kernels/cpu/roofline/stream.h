@@ -1,0 +1,44 @@
+// Memory-bandwidth ceilings: STREAM copy (dst = src) and triad (a = b + scalar*c) over float32 arrays of
+// n elements. Memory-bound: one FMA per 12 bytes at most. Bytes are counted as bytes read plus bytes
+// written (copy 8 per element, triad 12), whatever extra traffic the hardware adds.
+//
+// Conventions: the destination comes first; arrays must not overlap; any n and any float alignment work.
+// The range is split statically across `threads` OpenMP threads at 64-byte boundaries of the destination,
+// so no two threads write the same cache line.
+//
+// Stores: once a call moves more than kStreamNonTemporalMinBytes (its working set no longer fits in the
+// last-level cache), the avx2/avx512 paths use non-temporal stores. A normal store first reads the line
+// it writes (write-allocate), so a copy from DRAM moves 3 bytes for every 2 counted; a streaming store
+// skips that read and goes to memory through write-combining buffers. A smaller working set stays in
+// cache from one call to the next, and streaming stores would push it out to DRAM every time.
+// Measured on the 2-core Zen 4 VM (32 MiB L3), one thread, GB/s cached vs streaming: copy of 8 MiB
+// arrays 86 vs 57, 16 MiB 58 vs 57, 24 MiB 48 vs 54; triad of 4 MiB 85 vs 83, 8 MiB 65 vs 85. The
+// threshold is the L3 size: a 4 MiB threshold (on one array) gave up to 1.5x in the 4-16 MiB range.
+// Scalar (baseline x86-64) always stores normally.
+//
+// Rounding: triad is one fused multiply-add on avx2/avx512 and multiply-then-add on scalar (baseline
+// x86-64 has no FMA), so results may differ between ISAs in the last bit.
+#pragma once
+
+#include <cstddef>
+
+#include "kernels/cpu/cpu_features.h"
+
+namespace talklab::cpu::roofline {
+
+inline constexpr size_t kStreamNonTemporalMinBytes = size_t(32) << 20;
+
+// Bytes read plus written by one call; divide by its time for GB/s.
+inline constexpr size_t stream_bytes_moved_copy(size_t n) { return 2 * n * sizeof(float); }
+inline constexpr size_t stream_bytes_moved_triad(size_t n) { return 3 * n * sizeof(float); }
+
+// Whether a call that moves `bytes_moved` (stream_bytes_moved_*) at `isa` uses non-temporal stores.
+bool stream_uses_non_temporal(size_t bytes_moved, Isa isa);
+
+// dst[i] = src[i], i < n. dst and src are (n).
+void stream_copy(float* dst, const float* src, size_t n, int threads, Isa isa);
+
+// a[i] = b[i] + scalar * c[i], i < n. a, b, c are (n).
+void stream_triad(float* a, const float* b, const float* c, float scalar, size_t n, int threads, Isa isa);
+
+}  // namespace talklab::cpu::roofline

@@ -1,0 +1,70 @@
+// AVX2 STREAM copy and triad for one thread's range (see stream.h). Memory-bound. A scalar head brings
+// dst to a 64-byte boundary so every ymm store is aligned (streaming stores require 32) and pairs of
+// them fill whole lines; a scalar tail finishes. std::fma in the tails rounds like the vector body.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/cpu/roofline/detail/stream_kernels.h"
+
+namespace talklab::cpu::roofline::avx2 {
+namespace {
+
+constexpr size_t kLanes = 8;
+constexpr size_t kUnroll = 8;  // 8 ymm = 256 bytes per step, as on the AVX-512 path
+
+size_t elements_to_line(const float* p) { return ((64 - (uintptr_t(p) & 63)) & 63) / sizeof(float); }
+
+struct CopySource {
+  const float* src;
+  __m256 at(size_t i) const { return _mm256_loadu_ps(src + i); }
+  float one(size_t i) const { return src[i]; }
+};
+
+struct TriadSource {
+  const float* b;
+  const float* c;
+  float scalar;
+  __m256 at(size_t i) const {
+    return _mm256_fmadd_ps(_mm256_set1_ps(scalar), _mm256_loadu_ps(c + i), _mm256_loadu_ps(b + i));
+  }
+  float one(size_t i) const { return std::fma(scalar, c[i], b[i]); }
+};
+
+template <bool kNonTemporal, typename Source>
+void fill(float* dst, size_t n, const Source& source) {
+  const size_t head = std::min(n, elements_to_line(dst));
+  for (size_t i = 0; i < head; ++i) dst[i] = source.one(i);
+  auto store = [&](size_t i, __m256 v) {
+    if constexpr (kNonTemporal) {
+      _mm256_stream_ps(dst + i, v);
+    } else {
+      _mm256_store_ps(dst + i, v);
+    }
+  };
+  size_t i = head;
+  for (; i + kUnroll * kLanes <= n; i += kUnroll * kLanes) {
+    __m256 v[kUnroll];
+    for (size_t u = 0; u < kUnroll; ++u) v[u] = source.at(i + u * kLanes);
+    for (size_t u = 0; u < kUnroll; ++u) store(i + u * kLanes, v[u]);
+  }
+  for (; i + kLanes <= n; i += kLanes) store(i, source.at(i));
+  for (; i < n; ++i) dst[i] = source.one(i);
+  if constexpr (kNonTemporal) _mm_sfence();
+}
+
+}  // namespace
+
+void copy(float* dst, const float* src, size_t n, bool non_temporal) {
+  const CopySource source{src};
+  non_temporal ? fill<true>(dst, n, source) : fill<false>(dst, n, source);
+}
+
+void triad(float* a, const float* b, const float* c, float scalar, size_t n, bool non_temporal) {
+  const TriadSource source{b, c, scalar};
+  non_temporal ? fill<true>(a, n, source) : fill<false>(a, n, source);
+}
+
+}  // namespace talklab::cpu::roofline::avx2

@@ -1,0 +1,71 @@
+// AVX-512 STREAM copy and triad for one thread's range (see stream.h). Memory-bound. Masked loads and
+// stores cover the unaligned head and the tail, so every full-vector store in between is 64-byte
+// aligned: a streaming store writes whole lines, and a normal one never splits a line.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/cpu/roofline/detail/stream_kernels.h"
+
+namespace talklab::cpu::roofline::avx512 {
+namespace {
+
+constexpr size_t kLanes = 16;
+constexpr size_t kUnroll = 4;  // 4 zmm = 256 bytes per step: enough loads in flight to cover latency
+
+__mmask16 first(size_t count) { return __mmask16((1u << count) - 1u); }
+
+size_t elements_to_line(const float* p) { return ((64 - (uintptr_t(p) & 63)) & 63) / sizeof(float); }
+
+struct CopySource {
+  const float* src;
+  __m512 at(size_t i) const { return _mm512_loadu_ps(src + i); }
+  __m512 at(size_t i, __mmask16 m) const { return _mm512_maskz_loadu_ps(m, src + i); }
+};
+
+struct TriadSource {
+  const float* b;
+  const float* c;
+  __m512 scalar;
+  __m512 at(size_t i) const { return _mm512_fmadd_ps(scalar, _mm512_loadu_ps(c + i), _mm512_loadu_ps(b + i)); }
+  __m512 at(size_t i, __mmask16 m) const {
+    return _mm512_fmadd_ps(scalar, _mm512_maskz_loadu_ps(m, c + i), _mm512_maskz_loadu_ps(m, b + i));
+  }
+};
+
+template <bool kNonTemporal, typename Source>
+void fill(float* dst, size_t n, const Source& source) {
+  const size_t head = std::min(n, elements_to_line(dst));
+  if (head > 0) _mm512_mask_storeu_ps(dst, first(head), source.at(0, first(head)));
+  auto store = [&](size_t i, __m512 v) {
+    if constexpr (kNonTemporal) {
+      _mm512_stream_ps(dst + i, v);
+    } else {
+      _mm512_store_ps(dst + i, v);
+    }
+  };
+  size_t i = head;
+  for (; i + kUnroll * kLanes <= n; i += kUnroll * kLanes) {
+    __m512 v[kUnroll];
+    for (size_t u = 0; u < kUnroll; ++u) v[u] = source.at(i + u * kLanes);
+    for (size_t u = 0; u < kUnroll; ++u) store(i + u * kLanes, v[u]);
+  }
+  for (; i + kLanes <= n; i += kLanes) store(i, source.at(i));
+  if (i < n) _mm512_mask_storeu_ps(dst + i, first(n - i), source.at(i, first(n - i)));
+  if constexpr (kNonTemporal) _mm_sfence();
+}
+
+}  // namespace
+
+void copy(float* dst, const float* src, size_t n, bool non_temporal) {
+  const CopySource source{src};
+  non_temporal ? fill<true>(dst, n, source) : fill<false>(dst, n, source);
+}
+
+void triad(float* a, const float* b, const float* c, float scalar, size_t n, bool non_temporal) {
+  const TriadSource source{b, c, _mm512_set1_ps(scalar)};
+  non_temporal ? fill<true>(a, n, source) : fill<false>(a, n, source);
+}
+
+}  // namespace talklab::cpu::roofline::avx512

@@ -1,0 +1,125 @@
+// The command line as a user meets it: every kind of bad input gives a message that names it and exit
+// code 2, and nothing already written is lost.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Outcome {
+  int code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+Outcome bench(const std::string& args) {
+  Outcome o;
+  const std::string command = std::string(TALKLAB_BENCH_BINARY) + " " + args + " 2>&1";
+  std::FILE* p = popen(command.c_str(), "r");
+  if (p == nullptr) return o;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) o.output.append(buf, n);
+  const int status = pclose(p);
+  o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return o;
+}
+
+void expect_usage_error(const std::string& args, const std::string& message) {
+  const Outcome o = bench(args);
+  EXPECT_EQ(o.code, 2) << args << "\n" << o.output;
+  EXPECT_NE(o.output.find(message), std::string::npos) << args << "\nexpected: " << message << "\ngot: " << o.output;
+}
+
+TEST(BenchCli, UnknownAxisListsTheValidOnes) {
+  expect_usage_error("--profile quick --filter roofline --set sqe=4 --dry-run", "unknown axis 'sqe' (valid: ");
+}
+
+TEST(BenchCli, ValueOfTheWrongType) {
+  expect_usage_error("--profile quick --filter roofline --set buffer_mib=big --dry-run",
+                     "axis 'buffer_mib' takes integers, got 'big'");
+  expect_usage_error("--profile quick --filter roofline --set cores=three --dry-run",
+                     "axis 'cores' has no value 'three' (valid: one, all)");
+}
+
+TEST(BenchCli, InvalidRegex) {
+  expect_usage_error("--profile quick --filter '(roofline' --dry-run", "is not a valid regular expression");
+}
+
+TEST(BenchCli, FilterThatMatchesNothing) {
+  expect_usage_error("--profile quick --filter no-such-case --dry-run", "matches no case");
+}
+
+TEST(BenchCli, UnknownProfile) { expect_usage_error("--profile quik --dry-run", "unknown profile 'quik' (available: "); }
+
+TEST(BenchCli, UnknownOptionAndBadDevice) {
+  expect_usage_error("--frobnicate", "frobnicate");
+  expect_usage_error("--device tpu --dry-run", "--device 'tpu': expected cpu, cuda or all");
+}
+
+TEST(BenchCli, MalformedConfigNamesFileAndLine) {
+  const fs::path dir = fs::temp_directory_path() / ("talklab-cli-" + std::to_string(::getpid()));
+  fs::create_directories(dir / "profiles");
+  fs::copy_file(fs::path(TALKLAB_SOURCE_DIR) / "configs" / "talks.toml", dir / "talks.toml");
+  std::ofstream(dir / "profiles" / "broken.toml") << "[roofline]\nceiling = [\"copy\"\ncores = 1\n";
+  expect_usage_error("--config-dir " + dir.string() + " --profile broken --dry-run", "broken.toml:3");
+  std::ofstream(dir / "profiles" / "typo.toml") << "[roofline]\nceiling = \"copy\"\ncores = \"all\"\nisa = \"best\"\n"
+                                                << "bufer_mib = 4\n";
+  expect_usage_error("--config-dir " + dir.string() + " --profile typo --dry-run",
+                     "typo.toml:5: unknown axis 'bufer_mib' of experiment 'roofline'");
+  fs::remove_all(dir);
+}
+
+TEST(BenchCli, BadInputLeavesAnExistingResultFileUntouched) {
+  const fs::path out = fs::temp_directory_path() / ("talklab-keep-" + std::to_string(::getpid()) + ".json");
+  std::ofstream(out) << "{\"precious\": true}";
+  const Outcome o = bench("--profile quick --filter roofline --set cores=many --out " + out.string());
+  EXPECT_EQ(o.code, 2) << o.output;
+  std::ifstream in(out);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "{\"precious\": true}");
+  fs::remove(out);
+}
+
+TEST(BenchCli, DryRunListsCasesAndRunsNothing) {
+  const Outcome o = bench("--profile quick --filter 'roofline/cpu_loop' --dry-run");
+  EXPECT_EQ(o.code, 0) << o.output;
+  EXPECT_NE(o.output.find("roofline/cpu_loop/ceiling=fp32_fma/cores=one/isa=best/buffer_mib=128/device=cpu"),
+            std::string::npos)
+      << o.output;
+}
+
+TEST(BenchCli, CudaCasesOnAMachineWithoutAGpuAreSkippedWithTheReason) {
+  const fs::path out = fs::temp_directory_path() / ("talklab-cuda-" + std::to_string(::getpid()) + ".json");
+  const Outcome o = bench("--profile quick --device cuda --filter roofline --out " + out.string());
+  std::ifstream in(out);
+  const nlohmann::json j = nlohmann::json::parse(in);
+  for (const auto& b : j["benchmarks"]) {
+    if (b["talklab"]["status"] == "ok") continue;  // a GPU box runs them
+    EXPECT_EQ(b["talklab"]["status"], "skipped");
+    EXPECT_FALSE(b["talklab"]["reason"].get<std::string>().empty());
+  }
+  EXPECT_EQ(o.code, 0) << o.output;
+  fs::remove(out);
+}
+
+TEST(BenchCli, ListAndTalksShowTheRegistry) {
+  Outcome o = bench("list --profile quick --filter roofline");
+  EXPECT_EQ(o.code, 0) << o.output;
+  EXPECT_NE(o.output.find("talks: llm-inference-workload (https://www.youtube.com/watch?v=z2M8gKGYws4)"),
+            std::string::npos)
+      << o.output;
+  o = bench("talks");
+  EXPECT_EQ(o.code, 0) << o.output;
+  EXPECT_NE(o.output.find("flexattention  FlexAttention"), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("experiments: roofline"), std::string::npos) << o.output;
+}
+
+}  // namespace

@@ -1,0 +1,38 @@
+#include "harness/roofline.h"
+
+#include <gtest/gtest.h>
+
+namespace talklab {
+namespace {
+
+Roofline machine() {
+  Roofline r;
+  r.peak_ops_per_s = {{"fp32", 500e9}, {"bf16", 1000e9}};
+  r.bandwidth_bytes_per_s = 40e9;
+  return r;
+}
+
+TEST(Roofline, ComputeBoundWorkIsCappedByThePeakOfItsDtype) {
+  const Work w{1e12, 1e9, "fp32"};  // 1000 FLOP/byte: far right of the ridge (12.5 FLOP/byte)
+  EXPECT_DOUBLE_EQ(*machine().attainable_ops_per_s(w), 500e9);
+  EXPECT_DOUBLE_EQ(*machine().fraction(w, 4.0), 0.5);  // 250 GFLOP/s of 500
+}
+
+TEST(Roofline, MemoryBoundWorkIsCappedByBandwidthTimesIntensity) {
+  const Work w{1e9, 1e9, "bf16"};  // 1 FLOP/byte
+  EXPECT_DOUBLE_EQ(*machine().attainable_ops_per_s(w), 40e9);
+  EXPECT_DOUBLE_EQ(*machine().fraction(w, 0.05), 0.5);  // 20 GFLOP/s of 40
+}
+
+TEST(Roofline, MemoryOnlyWorkIsMeasuredInBytes) {
+  const Work w{0, 8e9, ""};
+  EXPECT_DOUBLE_EQ(*machine().fraction(w, 0.4), 0.5);  // 20 GB/s of 40
+}
+
+TEST(Roofline, UnknownPeakGivesNoFraction) {
+  EXPECT_FALSE(machine().fraction(Work{1e9, 0, "int8"}, 1.0));
+  EXPECT_FALSE(machine().fraction(Work{1e9, 0, "fp32"}, 0.0));
+}
+
+}  // namespace
+}  // namespace talklab

@@ -1,0 +1,125 @@
+// The runner end to end, through Google Benchmark: a case that passes is timed; one that fails its check,
+// leaves an element unwritten or throws is recorded as failed and not timed; one that runs out of memory is
+// skipped with the reason; and the result file holds every case, in order, as each finishes.
+#include "harness/runner.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <random>
+
+#include "harness/memory.h"
+#include "harness/registry.h"
+
+namespace talklab {
+namespace {
+
+enum class Behaviour { good, wrong, unwritten, throws, out_of_memory };
+
+// y = 2x on a random vector of `n` floats, with a float64 reference.
+class ScaleCase final : public Case {
+ public:
+  ScaleCase(const CaseContext& ctx, Behaviour b) : behaviour_(b), n_(size_t(ctx.params.integer("n"))), seed_(ctx.seed) {}
+  void setup() override {
+    if (behaviour_ == Behaviour::out_of_memory) throw std::bad_alloc();
+    x_ = memory::Buffer<float>(n_);
+    y_ = memory::Buffer<float>(n_);
+    std::mt19937 rng{uint32_t(seed_)};
+    std::uniform_real_distribution<float> d(-1.f, 1.f);
+    for (size_t i = 0; i < n_; ++i) x_[i] = d(rng);
+  }
+  void poison() override { talklab::poison(y_.span()); }
+  void run() override {
+    if (behaviour_ == Behaviour::throws) throw std::runtime_error("kernel exploded");
+    const size_t end = behaviour_ == Behaviour::unwritten ? n_ - 1 : n_;
+    for (size_t i = 0; i < end; ++i) y_[i] = 2.f * x_[i];
+    if (behaviour_ == Behaviour::wrong) y_[n_ / 2] += 1.f;
+  }
+  Accuracy check() override {
+    AccuracyAccumulator acc;
+    for (size_t i = 0; i < n_; ++i) acc.add(y_[i], 2.0 * x_[i]);
+    return acc.finish(Tolerance{0.0});
+  }
+  void add_counters(Counters& out) override { out.emplace_back("elements", double(n_)); }
+
+ private:
+  Behaviour behaviour_;
+  size_t n_;
+  uint64_t seed_;
+  memory::Buffer<float> x_, y_;
+};
+
+Implementation impl(const char* name, Behaviour b) {
+  Implementation i;
+  i.name = name;
+  i.make = [b](const CaseContext& ctx) -> std::unique_ptr<Case> { return std::make_unique<ScaleCase>(ctx, b); };
+  return i;
+}
+
+TEST(Runner, RecordsEveryOutcomeAndTimesOnlyCorrectCases) {
+  Registry registry;
+  Experiment e;
+  e.name = "scale";
+  e.axes = {int_axis("n", "elements")};
+  e.work = [](const CaseContext& ctx) { return Work{double(ctx.params.integer("n")), 8.0 * ctx.params.integer("n"), "fp32"}; };
+  e.implementations = {impl("good", Behaviour::good), impl("wrong", Behaviour::wrong),
+                       impl("unwritten", Behaviour::unwritten), impl("throws", Behaviour::throws),
+                       impl("oom", Behaviour::out_of_memory)};
+  registry.add(e);
+  Profile profile;
+  profile.name = "test";
+  ExperimentProfile sweep;
+  sweep.axes["n"] = {{int64_t(1001)}, 1};
+  profile.experiments["scale"] = {sweep};
+  const auto plan = make_plan(registry, profile, PlanOptions{});
+  ASSERT_EQ(plan.size(), 5u);
+
+  const std::string path = ::testing::TempDir() + "runner-" + std::to_string(::getpid()) + ".json";
+  ResultFile file(path, nlohmann::json::object());
+  RunOptions options;
+  options.sampling.warmup_s = 0;
+  options.sampling.min_time_s = 0.01;
+  options.sampling.max_time_s = 0.2;
+  Roofline roofline;
+  roofline.peak_ops_per_s["fp32"] = 1e12;
+  roofline.bandwidth_bytes_per_s = 1e10;
+  std::vector<CaseResult> seen;
+  const RunSummary s = run_cases(plan, options, &roofline, GpuInfo{}, file, [&](const CaseResult& r) {
+    seen.push_back(r);
+    std::ifstream in(path);  // the file already holds this case
+    EXPECT_EQ(nlohmann::json::parse(in)["benchmarks"].size(), seen.size());
+  });
+  EXPECT_EQ(s.ok, 1);
+  EXPECT_EQ(s.failed, 3);
+  EXPECT_EQ(s.skipped, 1);
+
+  ASSERT_EQ(seen.size(), 5u);
+  EXPECT_EQ(seen[0].status, "ok");
+  ASSERT_TRUE(seen[0].timing);
+  EXPECT_GT(seen[0].timing->stats.median, 0);
+  EXPECT_FALSE(seen[0].timing->samples_s.empty());
+  EXPECT_TRUE(seen[0].roofline_fraction);
+  EXPECT_EQ(seen[0].peak_bytes, 2 * 1001 * 4);  // x and y, exactly
+  EXPECT_EQ(seen[0].counters.at(0).first, "elements");
+
+  EXPECT_EQ(seen[1].status, "failed");
+  EXPECT_NE(seen[1].reason.find("correctness check failed"), std::string::npos) << seen[1].reason;
+  EXPECT_FALSE(seen[1].timing);
+  EXPECT_EQ(seen[2].status, "failed");
+  EXPECT_NE(seen[2].reason.find("element 1000 is NaN"), std::string::npos) << seen[2].reason;
+  EXPECT_EQ(seen[3].status, "failed");
+  EXPECT_NE(seen[3].reason.find("crashed: kernel exploded"), std::string::npos) << seen[3].reason;
+  EXPECT_EQ(seen[4].status, "skipped");
+  EXPECT_NE(seen[4].reason.find("out of memory"), std::string::npos) << seen[4].reason;
+  std::remove(path.c_str());
+}
+
+TEST(Runner, CaseSeedsDifferPerCaseAndRepeatPerRunSeed) {
+  EXPECT_NE(case_seed(1, "a/b/device=cpu"), case_seed(1, "a/c/device=cpu"));
+  EXPECT_NE(case_seed(1, "a/b/device=cpu"), case_seed(2, "a/b/device=cpu"));
+  EXPECT_EQ(case_seed(7, "a/b/device=cpu"), case_seed(7, "a/b/device=cpu"));
+}
+
+}  // namespace
+}  // namespace talklab
