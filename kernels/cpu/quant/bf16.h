@@ -2,8 +2,9 @@
 // float's exponent range, so subnormals, infinities and overflow all carry over from the float encoding.
 //   float -> bf16: round to nearest, ties to even, on the 16 dropped bits. Finite values above the largest bf16
 //                  (0x7F7F = (2 - 2^-7) * 2^127) by half an ulp or more become inf, as in IEEE.
-//                  NaN stays NaN: sign and the top 6 payload bits are kept, the quiet bit (0x0040) is forced, so
-//                  a NaN whose payload lives only in the dropped bits cannot turn into inf.
+//                  NaN stays NaN: sign and the float's top 7 mantissa bits are kept and the quiet bit (0x0040) is
+//                  forced, so a NaN whose payload lives only in the dropped bits cannot turn into inf. (c10 returns
+//                  0x7FC0 for every NaN; both are quiet NaNs.)
 //   bf16 -> float: exact (append 16 zero bits).
 // Header-only: a packing loop calls these per element.
 #pragma once

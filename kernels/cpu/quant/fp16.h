@@ -3,7 +3,8 @@
 //   largest finite 0x7BFF = 65504.
 //   float -> fp16: round to nearest, ties to even, with gradual underflow into subnormals; finite values at or above
 //                  65520 (half an ulp over 65504) become inf, as IEEE and F16C's vcvtps2ph do.
-//                  NaN stays NaN: sign and the top 9 payload bits kept, quiet bit (0x0200) forced.
+//                  NaN stays NaN: sign and the float's top 10 mantissa bits kept, quiet bit (0x0200) forced
+//                  (what F16C does; the tests check it).
 //   fp16 -> float: exact for all 65536 codes (NaN payloads kept in the top mantissa bits).
 #pragma once
 

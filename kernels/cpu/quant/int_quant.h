@@ -1,9 +1,9 @@
 // Symmetric integer codes with a float scale and no zero point: x ~ q * scale.
 //   int8  q = clamp(round_half_even(x / scale), -127, 127), scale = amax / 127 (symmetric_scale.h).
-//         -128 is never produced. The grid stays symmetric (q and -q both exist), and the AVX2 int8 x int8 dot,
-//         maddubs(|a|, sign(b, a)), negates b: -(-128) does not fit in int8, and 2 * 128 * 128 = 32768 would
-//         overflow maddubs' saturating int16 pair sums, while 2 * 127 * 127 = 32258 does not. Since amax / scale
-//         is 127, -128 could only hold values below -amax, which do not exist, so nothing is lost.
+//         -128 is never produced. The grid stays symmetric (q and -q both exist, so negating a tensor is exact),
+//         and the AVX2 int8 x int8 dot, maddubs(|a|, sign(b, a)), negates b where a < 0: -(-128) wraps to -128
+//         in int8, a silently wrong product. Since amax / scale is 127, -128 could only hold values below
+//         -amax, which do not exist, so excluding it loses nothing.
 //   int4  q in [-8, 7], q = clamp(round_half_even(x / scale), -8, 7) with the symmetric scale amax / 7. Our choice:
 //         the largest |x| maps exactly to +-7 and zero is exact, with no zero point to carry into the matmul.
 //         The price is that x / scale lies in [-7, 7], so -8 is never produced and 15 of 16 codes are used;

@@ -20,8 +20,9 @@ namespace {
 constexpr int64_t kK = 4096;
 constexpr int kVectors = 8;  // independent draws; the floor must hold for each, not only on average
 
-// Floors (dB). Expected: fp8 e4m3 ~31 (3 mantissa bits), int8 rowwise ~40 (step amax / 127, amax ~4),
-// int4 groups of 128 ~20 (step ~2.6 / 7), mxfp4 ~17 (1 mantissa bit, power-of-two scale).
+// Floors (dB). Measured minimum over the 8 vectors (seed 11): fp8 e4m3 tensorwise 31.4 (3 mantissa bits),
+// mxfp8 30.4, int8 rowwise 40.1 (step amax / 127 with amax ~4), int4 groups of 128 18.3 (step ~2.6 / 7),
+// mxfp4 18.7 (1 mantissa bit, but a power-of-two scale per 32).
 constexpr double kFloorFp8E4m3Tensorwise = 24.0;
 constexpr double kFloorMxfp8 = 24.0;
 constexpr double kFloorInt8Rowwise = 30.0;
