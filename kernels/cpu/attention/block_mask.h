@@ -6,9 +6,11 @@
 // broadcast: nothing is materialized B * H times.
 // Two builders that must agree exactly (tests/kernels/cpu/attention/test_block_mask.cpp):
 //   block_mask_from_mask_mod: evaluates the mask at every point (S_q * S_kv evaluations per stored (b, h)), query
-//     blocks in parallel, the element loop compiled for the ISA's target and free of reductions: compute-bound.
-//     Variant that lost: per-block classification with a count per row and early exit on partial blocks, 19 ms vs
-//     ~3 ms for S 16384 (empty blocks must be scanned whole anyway, and a 64-wide row ends in a horizontal sum).
+//     blocks in parallel, counting visible rows per key column 8 rows at a time with the element loop compiled for
+//     the ISA's target (no reductions in it): compute-bound. S 16384, window 512, blocks 64, 2 threads: 6.1 ms.
+//     Variants that lost: per-block classification with a count per row and early exit on partial blocks, 19 ms
+//     (empty blocks must be scanned whole anyway, and each 64-wide row ends in a horizontal sum); column counts one
+//     row per pass, 10 ms; two compares instead of one unsigned compare in the window mask, 7.7 ms.
 //   block_mask_causal / _sliding_window / _prefix_lm / _document / _full: closed form, O(number of nonempty blocks).
 // Shapes: S_q queries, S_kv keys; blocks of q_block x kv_block; the last block of each side may be short.
 #pragma once
@@ -81,7 +83,7 @@ BlockMask block_mask_from_column_counts(CountColumnsFn fn, const void* ctx, int 
 
 namespace detail {
 template <class Mask>
-inline void count_columns_body(const void* ctx, int b, int h, int q0, int q1, int S_kv, int32_t* colcount) {
+inline void count_columns_body(const void* ctx, int b, int h, int q0, int q1, int S_kv, int32_t* __restrict colcount) {
   const Mask m = *static_cast<const Mask*>(ctx);  // a copy: its fields cannot alias colcount, so no runtime check
   for (int kv = 0; kv < S_kv; ++kv) colcount[kv] = 0;
   int q = q0;

@@ -3,7 +3,16 @@
 //   Q.K^T reduces over D: Q^T is packed as (D/2, nqp) pairs, K rows are broadcast a pair (32 bits) at a time.
 //   P.V reduces over keys: P^T is rounded to bf16 and packed as (keys/2, nqp) pairs per block (as FlashAttention
 //   does), V is packed once per call as (S_kv/2, Dp) pairs into the workspace.
-// Softmax, mods and the O accumulator stay fp32. Compute-bound, peak ~1.8 vdpbf16ps/cycle/core.
+// Softmax, mods and the O accumulator stay fp32. Compute-bound: the measured peak on the 2-core EPYC is 1 vdpbf16ps
+// per cycle (~230 GFLOP/s/core); seq 4096, D 128, B1 H4, 2 threads, useful GFLOP/s: full ~370-385, causal ~360-370
+// (about 80% of the measured peak; softmax and the tile loads/stores take most of the rest).
+// Variants tried (same shape):
+//   Q.K^T tile 6 keys x 4 vectors (24 accumulators, 66 rows computed per 64-key block) vs 4 x 4 (16, no padding):
+//     equal within noise; kept 4 x 4. 8 x 2: -5%.
+//   P packed to bf16 pairs in a separate pass over the tile vs inside the softmax (Sink): equal within noise; kept
+//     the Sink (one pass less).
+//   exp2 by a degree-5 instead of degree-6 polynomial: no measurable change (the FMA pipes are not what the softmax
+//     waits on); kept degree 6, shared with the fp32 path.
 #include "kernels/cpu/attention/vec_avx512.h"  // first: its pragma must precede <immintrin.h>
 #include "kernels/cpu/attention/flash_core.h"
 
@@ -135,7 +144,7 @@ struct Bf16Flavor {
     const uint16_t* k = src.k + ((int64_t(b) * src.H_kv + hk) * src.S_kv + k0) * D;
     for (int i = 0; i < nk; i += kQkMR) {
       const uint16_t* kr[kQkMR];
-      for (int m = 0; m < kQkMR; ++m) kr[m] = k + int64_t(std::min(i + m, nk - 1)) * D;
+      for (int m = 0; m < kQkMR; ++m) kr[m] = k + core::min64(i + m, nk - 1) * D;
       float* srow = s + int64_t(i) * lds;
       int j = 0;
       for (; j + kQkNV * 16 <= nqp; j += kQkNV * 16) qk_tile<kQkNV>(srow + j, lds, kr, qt + j, nqp, D, mul);

@@ -8,13 +8,13 @@
 // softmax update per query column, O = alpha * O + P . V. The O tile and Q^T stay in L1/L2 for the whole row.
 // Compute-bound: the two GEMMs are 4 * D flops per pair; softmax adds ~20 vector ops per 16 pairs.
 //
-// Flavor: the element type path (fp32 GEMMs, or bf16 vdpbf16ps) supplies pack_q, qk, make_p, pv; V is its vector
-// traits (lanes L, load/store/fma/max/exp2). Verdicts of variants tried are in flash_f32_avx512.cpp.
+// Flavor: the element type path (fp32 GEMMs, or bf16 vdpbf16ps) supplies prepare (per call), pack_q, qk, Sink (where
+// the softmax puts P) and pv; V is its vector traits (lanes L, load/store/fma/max/exp2). Verdicts of the variants
+// tried are in flash_f32_avx512.cpp and flash_bf16_avx512.cpp.
 #pragma once
 
 #include <omp.h>
 
-#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -29,7 +29,14 @@ namespace talklab::cpu::attention::core {
 static constexpr float kLog2e = 1.4426950408889634f;
 static constexpr float kLn2 = 0.6931471805599453f;
 
+static constexpr float kNegInf = -std::numeric_limits<float>::infinity();  // a constant: no call into <limits>
+
 static inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+// Stored row of (b, h, qb): broadcast dimensions ignore their index (as BlockMask::row).
+static inline int64_t mask_row(const BlockMaskView& bm, int b, int h, int qb) {
+  return (int64_t(bm.B == 1 ? 0 : b) * bm.H + (bm.H == 1 ? 0 : h)) * bm.num_q_blocks + qb;
+}
 
 static inline float bf16_to_f32(uint16_t x) {
   uint32_t u = uint32_t(x) << 16;
@@ -88,7 +95,7 @@ static bool online_softmax(const float* s, int64_t lds, int nk, int nqp, float c
   using R = typename V::R;
   const R vc = V::set1(c);
   for (int j = 0; j < nqp; j += V::L) {
-    R mx = V::set1(-std::numeric_limits<float>::infinity());
+    R mx = V::set1(kNegInf);
     for (int k = 0; k < nk; ++k) mx = V::max(mx, V::load(s + k * lds + j));
     const R m_old = V::load(m + j);
     const R m_new = V::max(m_old, mx);
@@ -132,10 +139,10 @@ static void rescale_rows(float* o, int Dp, int nq, const float* alpha) {
 template <class Flavor>
 static void run_task(const KernelArgs& a, const typename Flavor::Src& src, Tiles<Flavor>& t, int b, int h, int qb) {
   const AttnShape& sh = a.shape;
-  const BlockMask& bm = *a.bm;
+  const BlockMaskView& bm = a.bm;
   const int D = int(sh.D), Dp = int(round_up(D, 16));
   const int q0 = qb * bm.q_block;
-  const int nq = int(std::min<int64_t>(bm.q_block, sh.S_q - q0));
+  const int nq = int(min64(bm.q_block, sh.S_q - q0));
   const int nqp = int(round_up(nq, Flavor::kQPad));
   const int hk = int(h / (sh.H / sh.H_kv));
   const int64_t qrow = (int64_t(b) * sh.H + h) * sh.S_q + q0;  // first query row of the task
@@ -143,10 +150,10 @@ static void run_task(const KernelArgs& a, const typename Flavor::Src& src, Tiles
 
   Flavor::pack_q(t.qt, static_cast<const char*>(a.t.q) + qrow * D * esize, a.t.dtype, nq, nqp, D);
   for (int j = 0; j < nqp; ++j) {
-    t.m[j] = -std::numeric_limits<float>::infinity();
+    t.m[j] = kNegInf;
     t.l[j] = 0.0f;
   }
-  std::fill(t.o, t.o + size_t(nqp) * Dp, 0.0f);
+  for (int64_t i = 0; i < int64_t(nqp) * Dp; ++i) t.o[i] = 0.0f;
 
   // Score units: natural when a score mod must see scale * q.k, else log2 units (scale * log2 e folded into Q.K^T).
   const bool natural = a.mods.full != nullptr;
@@ -155,7 +162,7 @@ static void run_task(const KernelArgs& a, const typename Flavor::Src& src, Tiles
 
   auto step = [&](int kb, bool partial) {
     const int k0 = kb * bm.kv_block;
-    const int nk = int(std::min<int64_t>(bm.kv_block, sh.S_kv - k0));
+    const int nk = int(min64(bm.kv_block, sh.S_kv - k0));
     Flavor::qk(t.s, nqp, src, b, hk, k0, nk, t.qt, nqp, D, qk_mul);
     if (partial) a.mods.partial(a.mods.ctx, t.s, nqp, b, h, q0, nq, k0, nk);
     else if (a.mods.full) a.mods.full(a.mods.ctx, t.s, nqp, b, h, q0, nq, k0, nk);
@@ -163,9 +170,10 @@ static void run_task(const KernelArgs& a, const typename Flavor::Src& src, Tiles
         online_softmax<typename Flavor::V>(t.s, nqp, nk, nqp, c, t.m, t.l, t.alpha, typename Flavor::Sink{t.s, t.p2, nqp, nk});
     Flavor::pv(t.o, Dp, t.s, nqp, t.p2, src, b, hk, k0, nk, D, rescale ? t.alpha : nullptr);
   };
-  const int64_t r = bm.row(b, h, qb);
-  for (int kb : bm.partial(r)) step(kb, true);
-  for (int kb : bm.full(r)) step(kb, false);
+  const int64_t r = mask_row(bm, b, h, qb);
+  for (int64_t i = bm.kv_offsets[r]; i < bm.kv_offsets[r] + bm.kv_num_blocks[r]; ++i) step(bm.kv_indices[i], true);
+  for (int64_t i = bm.full_kv_offsets[r]; i < bm.full_kv_offsets[r] + bm.full_kv_num_blocks[r]; ++i)
+    step(bm.full_kv_indices[i], false);
 
   // Normalize and write every element: a row with nothing visible (l = 0) gets zeros and LSE -inf.
   for (int j = 0; j < nq; ++j) {
@@ -180,14 +188,14 @@ static void run_task(const KernelArgs& a, const typename Flavor::Src& src, Tiles
       for (int d = 0; d < D; ++d) out[d] = f32_to_bf16(acc[d] * inv);
     }
     if (a.t.lse)
-      a.t.lse[qrow + j] = lj > 0.0f ? (t.m[j] * c + std::log2(lj)) * kLn2 : -std::numeric_limits<float>::infinity();
+      a.t.lse[qrow + j] = lj > 0.0f ? (t.m[j] * c + std::log2(lj)) * kLn2 : kNegInf;
   }
 }
 
 template <class Flavor>
 static void forward(const KernelArgs& a) {
   const typename Flavor::Src src = Flavor::prepare(a);
-  const BlockMask& bm = *a.bm;
+  const BlockMaskView& bm = a.bm;
   const int64_t BH = a.shape.B * a.shape.H;
   const int64_t tasks = BH * bm.num_q_blocks;
 #pragma omp parallel num_threads(a.num_threads)
@@ -199,7 +207,7 @@ static void forward(const KernelArgs& a) {
     for (int64_t i = 0; i < tasks; ++i) {
       const int64_t rank = i / BH, bh = i % BH;
       const int b = int(bh / a.shape.H), h = int(bh % a.shape.H);
-      const int qb = bm.work_order[size_t(bm.row(b, h, 0) + rank)];
+      const int qb = bm.work_order[mask_row(bm, b, h, 0) + rank];
       run_task<Flavor>(a, src, tiles, b, h, qb);
     }
   }
@@ -220,13 +228,13 @@ struct F32Flavor {
   static constexpr int kPadRows = kQkMR;
 
   struct Src {
-    const float* k;
-    const float* v;
-    int64_t S_kv, D;
-    const float* kv_base(const float* x, int b, int hk, int64_t H_kv, int k0) const {
+    const float* k;  // (B, H_kv, S_kv, D)
+    const float* v;  // (B, H_kv, S_kv, D)
+    int64_t S_kv, D, H_kv;
+    // Row k0 of kv head hk of batch b in x (k or v).
+    const float* kv_base(const float* x, int b, int hk, int k0) const {
       return x + ((int64_t(b) * H_kv + hk) * S_kv + k0) * D;
     }
-    int64_t H_kv;
   };
 
   static size_t qt_floats(int nqp, int D) { return size_t(nqp) * D; }
@@ -307,10 +315,10 @@ struct F32Flavor {
   // s[i][j] = mul * k[k0 + i] . q[j] for i < nk (rows up to a multiple of kQkMR are written, from clamped keys).
   static void qk(float* s, int64_t lds, const Src& src, int b, int hk, int k0, int nk, const float* qt, int nqp, int D,
                  float mul) {
-    const float* k = src.kv_base(src.k, b, hk, src.H_kv, k0);
+    const float* k = src.kv_base(src.k, b, hk, k0);
     for (int i = 0; i < nk; i += kQkMR) {
       const float* kr[kQkMR];
-      for (int m = 0; m < kQkMR; ++m) kr[m] = k + int64_t(std::min(i + m, nk - 1)) * D;
+      for (int m = 0; m < kQkMR; ++m) kr[m] = k + min64(i + m, nk - 1) * D;
       float* srow = s + int64_t(i) * lds;
       int j = 0;
       for (; j + kQkNV * L <= nqp; j += kQkNV * L) qk_tile<kQkNV>(srow + j, lds, kr, qt + j, nqp, D, mul);
@@ -354,7 +362,7 @@ struct F32Flavor {
                  int nk, int D, const float* alpha) {
     const int nqp = int(ldp);
     if (alpha) rescale_rows<V>(o, Dp, nqp, alpha);
-    const float* v = src.kv_base(src.v, b, hk, src.H_kv, k0);
+    const float* v = src.kv_base(src.v, b, hk, k0);
     const int nvec = (D + L - 1) / L;
     const typename V::Mask full = V::mask_first(L), tail = V::mask_first(D - (nvec - 1) * L);
     for (int j = 0; j < nqp; j += kPvMR) {

@@ -70,14 +70,25 @@ FlashStats flash_cpu_erased(const AttnShape& shape, const AttnTensors& t, const 
                             const FlashOptions& opt, void* workspace, size_t workspace_bytes) {
   validate(shape, bm);
   check(isa_available(opt.isa), "this CPU lacks the requested ISA");
-  check(t.q && t.k && t.v && t.o, "null tensor");
+  check((shape.S_q == 0 || (t.q && t.o)) && (shape.S_kv == 0 || (t.k && t.v)), "null tensor");
   check(mods.partial != nullptr, "tile mods without a partial-block function");
   const size_t need = flash_cpu_workspace_bytes(shape, t.dtype, opt.isa);
   check(workspace_bytes >= need && (need == 0 || workspace != nullptr), "workspace too small");
   KernelArgs a;
   a.shape = shape;
   a.t = t;
-  a.bm = &bm;
+  a.bm = {bm.B,
+          bm.H,
+          bm.q_block,
+          bm.kv_block,
+          bm.num_q_blocks,
+          bm.kv_num_blocks.data(),
+          bm.kv_offsets.data(),
+          bm.kv_indices.data(),
+          bm.full_kv_num_blocks.data(),
+          bm.full_kv_offsets.data(),
+          bm.full_kv_indices.data(),
+          bm.work_order.data()};
   a.mods = mods;
   a.scale = opt.scale != 0.0f ? opt.scale : float(1.0 / std::sqrt(double(shape.D)));
   a.num_threads = opt.num_threads > 0 ? opt.num_threads : omp_get_max_threads();

@@ -32,7 +32,7 @@ struct V {
   static R sub(R a, R b) { return _mm256_sub_ps(a, b); }
   static R max(R a, R b) { return _mm256_max_ps(a, b); }
   static R zero_if_neginf(R x) {
-    const R inf = _mm256_cmp_ps(x, set1(-std::numeric_limits<float>::infinity()), _CMP_EQ_OQ);
+    const R inf = _mm256_cmp_ps(x, set1(core::kNegInf), _CMP_EQ_OQ);
     return _mm256_andnot_ps(inf, x);
   }
   // 2^x for x <= 0: as the AVX-512 version, with 2^n built in the exponent bits; x <= -127 gives exactly 0.

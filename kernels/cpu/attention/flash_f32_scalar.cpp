@@ -28,7 +28,7 @@ struct V {
   static R add(R a, R b) { return a + b; }
   static R sub(R a, R b) { return a - b; }
   static R max(R a, R b) { return a > b ? a : b; }
-  static R zero_if_neginf(R x) { return x == -std::numeric_limits<float>::infinity() ? 0.0f : x; }
+  static R zero_if_neginf(R x) { return x == core::kNegInf ? 0.0f : x; }
   static R exp2(R x) {
     x = x > -127.0f ? x : -127.0f;  // also maps NaN to -127
     const float n = std::nearbyint(x);

@@ -7,10 +7,23 @@
 
 namespace talklab::cpu::attention {
 
+// A BlockMask as raw arrays, filled by the dispatcher: the ISA kernels then call none of BlockMask's (or
+// std::vector's) inline members, whose out-of-line copies the linker could otherwise share across ISAs.
+struct BlockMaskView {
+  int B = 1, H = 1, q_block = 1, kv_block = 2, num_q_blocks = 0;
+  const int32_t* kv_num_blocks = nullptr;
+  const int64_t* kv_offsets = nullptr;
+  const int32_t* kv_indices = nullptr;
+  const int32_t* full_kv_num_blocks = nullptr;
+  const int64_t* full_kv_offsets = nullptr;
+  const int32_t* full_kv_indices = nullptr;
+  const int32_t* work_order = nullptr;
+};
+
 struct KernelArgs {
   AttnShape shape;
   AttnTensors t;
-  const BlockMask* bm = nullptr;
+  BlockMaskView bm;
   TileMods mods;
   float scale = 1.0f;
   int num_threads = 1;

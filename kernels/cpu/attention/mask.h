@@ -164,7 +164,8 @@ inline AlibiScore alibi_score(std::vector<float> slopes) {
 }
 
 // Learned relative position bias (T5-like, unbucketed): score + table[h][clamp(q - kv, -max_distance, max_distance)
-// + max_distance]; table is (H, 2 * max_distance + 1), row-major.
+// + max_distance]; table is (H, 2 * max_distance + 1), row-major. The lookup is a gather, which GCC 12 does not
+// vectorize under generic tuning: tiles with this mod run their element loop scalar.
 struct RelBiasScore {
   std::shared_ptr<const std::vector<float>> table_owner;
   const float* table = nullptr;

@@ -32,7 +32,8 @@ struct V {
   static R sub(R a, R b) { return _mm512_sub_ps(a, b); }
   static R max(R a, R b) { return _mm512_max_ps(a, b); }
   static R zero_if_neginf(R x) {
-    const Mask inf = _mm512_cmp_ps_mask(x, set1(-std::numeric_limits<float>::infinity()), _CMP_EQ_OQ);
+    constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+    const Mask inf = _mm512_cmp_ps_mask(x, set1(kNegInf), _CMP_EQ_OQ);
     return _mm512_mask_mov_ps(x, inf, zero());
   }
   // 2^x for x <= 0 (or -inf, or NaN from a user mod: both give 0): round to nearest, 2^f on |f| <= 1/2 by its

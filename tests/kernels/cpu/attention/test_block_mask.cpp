@@ -20,8 +20,8 @@ const Blocks kBlockSizes[] = {{16, 16}, {64, 64}, {128, 32}, {48, 80}, {1, 2}, {
 
 std::vector<int64_t> random_documents(int64_t S, uint64_t seed) {
   std::mt19937_64 rng(seed);
-  std::vector<int64_t> len;
-  for (int64_t left = S; left > 0;) {
+  std::vector<int64_t> len{1};  // always a one-token document
+  for (int64_t left = S - 1; left > 0;) {
     const int64_t l = std::min<int64_t>(left, rng() % 4 == 0 ? 1 : 1 + int64_t(rng() % uint64_t(S / 3 + 1)));
     len.push_back(l);
     left -= l;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <numeric>
+#include <tuple>
 
 #include "tests/kernels/cpu/attention/attention_test_util.h"
 
@@ -25,7 +26,8 @@ MaskSpec spec(const std::string& name) { return MaskSpec::parse(name); }
 MaskSpec document_spec(int64_t S, uint64_t seed) {
   MaskSpec m = spec("document");
   std::mt19937_64 rng(seed);
-  int64_t left = S;
+  m.doc_lengths.push_back(1);  // always a one-token document
+  int64_t left = S - 1;
   while (left > 0) {  // lengths 1..2 often, up to ~S/4 sometimes
     const int64_t len = std::min<int64_t>(left, rng() % 3 == 0 ? 1 + int64_t(rng() % 2) : 1 + int64_t(rng() % (S / 4 + 1)));
     m.doc_lengths.push_back(len);
@@ -153,6 +155,29 @@ TEST_P(FlashCpu, EmptyMaskWritesZeros) {
   EXPECT_EQ(bm.num_full() + bm.num_partial(), 0);
   p.poison();
   flash_cpu(s, p.tensors(), bm, none, NoScore{}, options(), p.workspace.data(), p.workspace.size());
+  for (int64_t i = 0; i < s.B * s.H * s.S_q * s.D; ++i) ASSERT_EQ(p.out(i), 0.0);
+  for (float l : p.lse) ASSERT_EQ(l, -std::numeric_limits<float>::infinity());
+}
+
+// Poisoned outputs are fully overwritten for awkward tilings: one-row query blocks, 2-key blocks, odd D, padding.
+TEST_P(FlashCpu, EveryOutputElementIsWritten) {
+  for (auto [qb, kb, D] : std::vector<std::tuple<int, int, int>>{{1, 2, 33}, {7, 10, 17}, {128, 256, 200}, {16, 2, 1}}) {
+    const AttnShape s{2, 3, 1, 131, 77, D};
+    Problem p = testing::make_problem(s, GetParam().dtype, 900 + uint64_t(qb), GetParam().isa);
+    const FlashPlan plan = make_flash_plan(spec("causal"), s, qb, kb);
+    p.poison();
+    flash_cpu(plan, p.tensors(), options(), p.workspace.data(), p.workspace.size());
+    EXPECT_EQ(testing::count_nan(p), 0) << "blocks " << qb << "x" << kb << " D " << D;
+  }
+}
+
+// No keys at all: every row is empty.
+TEST_P(FlashCpu, NoKeysGivesZeros) {
+  const AttnShape s{1, 2, 2, 9, 0, 24};
+  Problem p = testing::make_problem(s, GetParam().dtype, 4, GetParam().isa);
+  const FlashPlan plan = make_flash_plan(spec("full"), s);
+  p.poison();
+  flash_cpu(plan, p.tensors(), options(), p.workspace.data(), p.workspace.size());
   for (int64_t i = 0; i < s.B * s.H * s.S_q * s.D; ++i) ASSERT_EQ(p.out(i), 0.0);
   for (float l : p.lse) ASSERT_EQ(l, -std::numeric_limits<float>::infinity());
 }
