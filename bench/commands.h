@@ -28,11 +28,27 @@ struct RunFlags {
   bool dry_run = false;
 };
 
+// bench compare BASE NEW: see docs/compare.md.
+struct CompareFlags {
+  std::string base, now;
+  double threshold_pct = 5.0;
+  double alpha = 0.05;
+  std::optional<double> fail_on_time_ratio;
+  bool strict = false;
+  bool allow_different_machines = false;
+  std::string format = "text";  // text, markdown, json
+  std::string markdown_out, json_out;
+  std::string github_smaller, github_bigger;
+  std::string unit = "ms";  // of the github-action-benchmark times
+};
+
 void add_selection_options(CLI::App& cmd, CommonOptions& o);
 void add_run_options(CLI::App& cmd, RunFlags& o);
+void add_compare_options(CLI::App& cmd, CompareFlags& o);
 
 int run_command(const CommonOptions& common, const RunFlags& flags, const std::vector<std::string>& argv);
 int list_command(const CommonOptions& common);
 int talks_command(const CommonOptions& common);
+int compare_command(const CompareFlags& flags);
 
 }  // namespace talklab::bench

@@ -3,9 +3,10 @@
 //   bench [run] [--filter REGEX] [--device cpu|cuda|all] [--profile NAME] [--set AXIS=V1,V2]... [--out FILE]
 //   bench list [--filter REGEX] ...      the cases, with their axes and talks
 //   bench talks                          the talk registry, with the experiments that reproduce each talk
+//   bench compare BASE.json NEW.json     regressions between two result files (docs/compare.md)
 //
 // Exit codes: 0 every case ran and passed its check (or was skipped with a reason); 1 a case failed its
-// check or crashed; 2 bad usage or bad input.
+// check or crashed (compare: a regression); 2 bad usage or bad input.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -36,6 +37,9 @@ int main(int argc, char** argv) {
   for (CLI::App* cmd : {run_cmd, list_cmd}) add_selection_options(*cmd, common);
   add_run_options(*run_cmd, run);
   talks_cmd->add_option("--config-dir", common.config_dir, "folder with talks.toml and profiles/");
+  CompareFlags compare;
+  CLI::App* compare_cmd = app.add_subcommand("compare", "compare two result files; exit 1 on a regression");
+  add_compare_options(*compare_cmd, compare);
 
   std::vector<const char*> cargs;
   for (const auto& a : args) cargs.push_back(a.c_str());
@@ -54,6 +58,7 @@ int main(int argc, char** argv) {
     if (run_cmd->parsed()) return run_command(common, run, args);
     if (list_cmd->parsed()) return list_command(common);
     if (talks_cmd->parsed()) return talks_command(common);
+    if (compare_cmd->parsed()) return compare_command(compare);
   } catch (const talklab::InputError& e) {
     fmt::print(stderr, "bench: {}\n", e.what());
     return 2;

@@ -127,16 +127,23 @@ void write_file_atomically(const std::filesystem::path& path, const std::string&
   }
 }
 
-ResultFile::ResultFile(std::filesystem::path path, nlohmann::json context) : path_(std::move(path)) {
-  doc_ = {{"context", std::move(context)}, {"benchmarks", nlohmann::json::array()}};
+ResultFile::ResultFile(std::filesystem::path path, const nlohmann::json& context)
+    : path_(std::move(path)), context_text_(context.dump(2)) {
   write();
 }
 
 void ResultFile::add(const CaseResult& result) {
-  doc_["benchmarks"].push_back(to_json(result));
+  entry_texts_.push_back(to_json(result).dump(2));
   write();
 }
 
-void ResultFile::write() const { write_file_atomically(path_, doc_.dump(2) + "\n"); }
+// {"context": ..., "benchmarks": [...]} in that order (nlohmann's objects sort their keys, which would put
+// the benchmarks first); each case is serialized once, when it finishes.
+void ResultFile::write() const {
+  std::string text = "{\n\"context\": " + context_text_ + ",\n\"benchmarks\": [";
+  for (size_t i = 0; i < entry_texts_.size(); ++i) text += (i == 0 ? "\n" : ",\n") + entry_texts_[i];
+  text += "\n]\n}\n";
+  write_file_atomically(path_, text);
+}
 
 }  // namespace talklab

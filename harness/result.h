@@ -42,15 +42,15 @@ nlohmann::json to_json(const CaseResult& result);
 // 40 keeps cases 1 to 39 and a reader never sees half a file.
 class ResultFile {
  public:
-  ResultFile(std::filesystem::path path, nlohmann::json context);
+  ResultFile(std::filesystem::path path, const nlohmann::json& context);
   void add(const CaseResult& result);  // throws std::runtime_error naming the file if it cannot write
   const std::filesystem::path& path() const { return path_; }
-  const nlohmann::json& document() const { return doc_; }
 
  private:
   void write() const;
   std::filesystem::path path_;
-  nlohmann::json doc_;
+  std::string context_text_;             // written first, so a file cut short still says where it came from
+  std::vector<std::string> entry_texts_;  // one per finished case
 };
 
 // Writes text to path atomically (temporary file in the same folder, then rename).

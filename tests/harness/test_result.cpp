@@ -100,3 +100,20 @@ TEST(Result, UnwritableDestinationIsAClearError) {
 
 }  // namespace
 }  // namespace talklab
+
+namespace talklab {
+namespace {
+
+TEST(Result, ContextComesFirstSoATruncatedFileKeepsIt) {
+  const std::filesystem::path path = std::filesystem::temp_directory_path() / ("talklab-order-" + std::to_string(::getpid()) + ".json");
+  ResultFile file(path, nlohmann::json{{"talklab", {{"schema_version", kSchemaVersion}}}});
+  file.add(finished_case("a/b/device=cpu"));
+  std::ifstream in(path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_LT(text.find("\"context\""), text.find("\"benchmarks\""));
+  EXPECT_EQ(nlohmann::json::parse(text)["benchmarks"].size(), 1u);
+  std::filesystem::remove(path);
+}
+
+}  // namespace
+}  // namespace talklab

@@ -1,0 +1,100 @@
+// Comparing two result files: which cases got slower (only when the change is both large and significant
+// under a Mann-Whitney U test on the raw samples) and which deterministic metrics got worse (accuracy,
+// peak memory, executed work: those regress whatever the noise of the timings). The verdict rules and
+// the reasons for each tolerance are in docs/compare.md; `bench compare` is the command line over this.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace talklab {
+
+// Tolerances of the deterministic metrics. A different seed draws different random inputs, so errors and
+// SQNR jitter between two runs of the same build; FLOPs and block counts are functions of the shapes only.
+inline constexpr double kErrorGrowthFactor = 2.0;    // max_rel_error may at most double...
+inline constexpr double kErrorGrowthFloor = 1e-5;    // ...and a growth smaller than this is float32 jitter
+inline constexpr double kSqnrDropDb = 1.0;           // SQNR may drop at most 1 dB...
+inline constexpr double kSqnrIgnoreAboveDb = 100.0;  // ...unless it stays above 100 dB (beyond any 16-bit format)
+inline constexpr double kMemoryGrowthFraction = 0.05;    // peak memory may grow 5%...
+inline constexpr double kMemoryGrowthBytes = 64 * 1024;  // ...plus 64 KiB of allocator slack
+
+inline constexpr double kCompareThresholdPct = 5.0;
+inline constexpr double kCompareAlpha = 0.05;
+
+// A result file as read: the context (null when a truncated file lost it: our writer sorts keys, so
+// "benchmarks" comes before "context") and the entries of "benchmarks".
+struct ResultDoc {
+  std::string path;
+  nlohmann::json context;
+  std::vector<nlohmann::json> entries;
+  std::vector<std::string> warnings;  // "FILE: truncated after N complete cases; comparing those"
+};
+
+// Parses a result file's text. Throws talklab::InputError naming `path` when the text is not JSON, when
+// context.talklab.schema_version is not 1, or when a truncated text holds no complete case.
+ResultDoc parse_result(const std::string& text, const std::string& path);
+// Reads and parses a file; a missing or unreadable file is an InputError naming it.
+ResultDoc load_result(const std::filesystem::path& path);
+
+// Two-sided Mann-Whitney U test of "a and b come from the same distribution". Exact (the permutation
+// distribution of the rank sum, with mid-ranks for ties) when a.size() + b.size() <= kMannWhitneyExactLimit;
+// otherwise the normal approximation with tie correction and continuity correction.
+struct MannWhitney {
+  double u = 0;  // U of sample a: pairs (x in a, y in b) with x > y, ties counting one half
+  double p = 1;  // two-sided p-value
+  bool exact = false;
+};
+inline constexpr size_t kMannWhitneyExactLimit = 50;  // C(50, 25) < 2^53: the exact counts stay exact in doubles
+MannWhitney mann_whitney(std::span<const double> a, std::span<const double> b);
+// The smallest two-sided p-value samples of these sizes can reach (complete separation, no ties).
+double min_p_value(size_t n1, size_t n2);
+
+struct CompareOptions {
+  double threshold_pct = kCompareThresholdPct;  // slower: new/base - 1 > PCT/100; faster: base/new - 1 > PCT/100
+  double alpha = kCompareAlpha;
+  std::optional<double> fail_on_time_ratio;  // a slower case fails only above this new/base ratio
+  bool strict = false;                       // a case skipped in NEW but ok in BASE is a regression
+  bool allow_different_machines = false;
+};
+
+struct CaseComparison {
+  std::string name;
+  std::string base_status, new_status;
+  std::optional<double> base_median_s, new_median_s, ratio;
+  // p_plain: two-sided Mann-Whitney p of NEW's samples against BASE's. p_value decides the verdict: for a
+  // ratio beyond the threshold it compares with the other side scaled by (1 + PCT/100), so p < alpha says
+  // the change exceeds the threshold, not merely that there is one; otherwise it equals p_plain.
+  std::optional<double> p_value, p_plain;
+  size_t base_samples = 0, new_samples = 0;
+  // same, slower, faster, noisy, too few samples; or "-" when a side was not timed
+  std::string verdict = "-";
+  std::vector<std::string> regressions;  // one reason each: "time 3.02x slower (p=0.0002)"
+  std::vector<std::string> warnings;     // "skipped in NEW: no GPU"
+  std::vector<std::string> notes;        // improvements and changes that are not worse
+};
+
+struct Comparison {
+  std::string base_path, new_path;
+  CompareOptions options;
+  std::vector<CaseComparison> cases;  // cases present in both, in BASE's order
+  std::vector<std::string> added, removed;
+  std::optional<double> geomean_ratio;  // of new/base medians over cases ok in both
+  int geomean_cases = 0;
+  std::vector<std::string> warnings;  // per file: truncation, lost context
+  int regression_count() const;
+};
+
+// Matches cases by name and applies the rules. Throws talklab::InputError when the runs come from
+// different machines (CPU model or GPU name) and options.allow_different_machines is false.
+Comparison compare_results(const ResultDoc& base, const ResultDoc& now, const CompareOptions& options);
+
+// 0 when nothing regressed, 1 otherwise (bad input is 2, thrown before a Comparison exists).
+inline int compare_exit_code(const Comparison& c) { return c.regression_count() > 0 ? 1 : 0; }
+
+}  // namespace talklab

@@ -1,0 +1,174 @@
+// `bench compare` as CI meets it: exit 0 on an A/A pair, 1 naming the case and the metric on a planted
+// regression, 2 naming the file on bad input; a truncated file is compared up to its last complete case;
+// the report formats and github-action-benchmark files are well-formed. The rules themselves are tested
+// in tests/harness/test_compare.cpp.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+
+#include "harness/result.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct Outcome {
+  int code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+Outcome bench(const std::string& args) {
+  Outcome o;
+  const std::string command = std::string(TALKLAB_BENCH_BINARY) + " " + args + " 2>&1";
+  std::FILE* p = popen(command.c_str(), "r");
+  if (p == nullptr) return o;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) o.output.append(buf, n);
+  const int status = pclose(p);
+  o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return o;
+}
+
+bool has(const Outcome& o, const std::string& text) { return o.output.find(text) != std::string::npos; }
+
+// A result file of three cases whose samples are drawn around 1, 2 and 4 ms; `slow` multiplies the times
+// of the second case and `error` sets its max_rel_error.
+json result(uint64_t seed, double slow = 1.0, double error = 1e-6, const std::string& cpu = "Test CPU 9000") {
+  std::seed_seq seq{seed};
+  std::mt19937_64 rng(seq);
+  std::lognormal_distribution<double> noise(0.0, 0.03);
+  json j = {{"context", {{"talklab", {{"schema_version", 1}, {"cpu", {{"model", cpu}}}, {"gpu", nullptr}}}}},
+            {"benchmarks", json::array()}};
+  for (int i = 0; i < 3; ++i) {
+    talklab::CaseResult r;
+    r.name = "toy/impl/i=" + std::to_string(i) + "/device=cpu";
+    r.status = "ok";
+    talklab::Timing t;
+    for (int s = 0; s < 20; ++s) t.samples_s.push_back(1e-3 * (1 << i) * noise(rng) * (i == 1 ? slow : 1.0));
+    t.stats = talklab::summarize(t.samples_s);
+    t.stop_reason = "converged";
+    r.timing = t;
+    r.work = talklab::Work{1e9, 1e6, "fp32"};
+    r.peak_bytes = 1 << 20;
+    talklab::Accuracy a;
+    a.max_rel_error = i == 1 ? error : 1e-6;
+    a.sqnr_db = 120;
+    a.passed = true;
+    r.accuracy = a;
+    j["benchmarks"].push_back(talklab::to_json(r));
+  }
+  return j;
+}
+
+class BenchCompare : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("talklab-compare-" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string write(const std::string& name, const std::string& text) {
+    const fs::path p = dir_ / name;
+    std::ofstream(p) << text;
+    return p.string();
+  }
+  std::string write(const std::string& name, const json& j) { return write(name, j.dump(2)); }
+  fs::path dir_;
+};
+
+TEST_F(BenchCompare, SameBuildTwiceExitsZero) {
+  const Outcome o = bench("compare " + write("a.json", result(1)) + " " + write("b.json", result(2)));
+  EXPECT_EQ(o.code, 0) << o.output;
+  EXPECT_TRUE(has(o, "Result: no regression")) << o.output;
+  EXPECT_TRUE(has(o, "Geometric mean of new/base time over 3 cases")) << o.output;
+}
+
+TEST_F(BenchCompare, PlantedSlowdownAndAccuracyLossExitOneNamingCaseAndMetric) {
+  const std::string a = write("a.json", result(1));
+  Outcome o = bench("compare " + a + " " + write("slow.json", result(2, 3.0)));
+  EXPECT_EQ(o.code, 1) << o.output;
+  EXPECT_TRUE(has(o, "toy/impl/i=1/device=cpu: time ") && has(o, "x slower (p=")) << o.output;
+  o = bench("compare " + a + " " + write("err.json", result(2, 1.0, 1e-2)));
+  EXPECT_EQ(o.code, 1) << o.output;
+  EXPECT_TRUE(has(o, "toy/impl/i=1/device=cpu: max_rel_error 1e-06 -> 0.01")) << o.output;
+  // CI's policy: 1.5x slower is no failure at --threshold 100.
+  EXPECT_EQ(bench("compare --threshold 100 " + a + " " + write("mid.json", result(2, 1.5))).code, 0);
+  EXPECT_EQ(bench("compare " + a + " " + dir_.string() + "/mid.json").code, 1);
+}
+
+TEST_F(BenchCompare, BadInputExitsTwoNamingTheFile) {
+  const std::string a = write("a.json", result(1));
+  Outcome o = bench("compare " + a + " " + dir_.string() + "/missing.json");
+  EXPECT_EQ(o.code, 2);
+  EXPECT_TRUE(has(o, dir_.string() + "/missing.json: cannot read")) << o.output;
+  o = bench("compare " + write("text.json", std::string("not json at all")) + " " + a);
+  EXPECT_EQ(o.code, 2);
+  EXPECT_TRUE(has(o, "text.json: not valid JSON")) << o.output;
+  json v2 = result(2);
+  v2["context"]["talklab"]["schema_version"] = 2;
+  o = bench("compare " + a + " " + write("v2.json", v2));
+  EXPECT_EQ(o.code, 2);
+  EXPECT_TRUE(has(o, "v2.json: schema_version 2")) << o.output;
+  EXPECT_EQ(bench("compare " + a).code, 2);  // NEW missing on the command line
+}
+
+TEST_F(BenchCompare, DifferentMachinesExitTwoUnlessAllowed) {
+  const std::string a = write("a.json", result(1));
+  const std::string other = write("other.json", result(2, 1.0, 1e-6, "Other CPU 1"));
+  Outcome o = bench("compare " + a + " " + other);
+  EXPECT_EQ(o.code, 2);
+  EXPECT_TRUE(has(o, "Test CPU 9000") && has(o, "Other CPU 1")) << o.output;
+  o = bench("compare --allow-different-machines " + a + " " + other);
+  EXPECT_EQ(o.code, 0) << o.output;
+  EXPECT_TRUE(has(o, "warning: different machines")) << o.output;
+}
+
+TEST_F(BenchCompare, TruncatedFileIsComparedUpToItsLastCompleteCase) {
+  const std::string text = result(2).dump(2);
+  const size_t third = text.find("\"toy/impl/i=2/device=cpu\"");
+  const std::string cut = write("cut.json", text.substr(0, third));
+  const Outcome o = bench("compare " + write("a.json", result(1)) + " " + cut);
+  EXPECT_EQ(o.code, 0) << o.output;
+  EXPECT_TRUE(has(o, "cut.json: truncated after 2 complete cases; comparing those")) << o.output;
+  EXPECT_TRUE(has(o, "Removed from NEW (1)")) << o.output;
+  EXPECT_EQ(bench("compare " + write("a.json", result(1)) + " " + write("empty.json", text.substr(0, 30))).code, 2);
+}
+
+TEST_F(BenchCompare, ReportFormatsAndGithubBenchmarkFiles) {
+  const std::string a = write("a.json", result(1)), b = write("b.json", result(2, 3.0));
+  const std::string md = (dir_ / "report.md").string(), small = (dir_ / "gh.json").string();
+  const std::string big = (dir_ / "gh-big.json").string();
+  Outcome o = bench("compare --format json " + a + " " + b + " --markdown " + md + " --github-benchmark " + small +
+                    " --github-benchmark-bigger " + big + " --unit us");
+  EXPECT_EQ(o.code, 1);
+  const json report = json::parse(o.output);
+  EXPECT_EQ(report["exit_code"], 1);
+  EXPECT_EQ(report["cases"].size(), 3u);
+  EXPECT_EQ(report["cases"][1]["verdict"], "slower");
+  std::ifstream md_in(md);
+  const std::string md_text((std::istreambuf_iterator<char>(md_in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(md_text.find("| `toy/impl/i=1/device=cpu` |"), std::string::npos) << md_text;
+  const json gh = json::parse(std::ifstream(small));
+  ASSERT_EQ(gh.size(), 3u);
+  EXPECT_EQ(gh[1]["name"], "toy/impl/i=1/device=cpu");
+  EXPECT_EQ(gh[1]["unit"], "us");
+  EXPECT_NEAR(gh[1]["value"].get<double>(), 6000, 600);  // 2 ms x 3, in microseconds
+  EXPECT_TRUE(gh[1]["range"].is_string() && gh[1]["extra"].is_string());
+  const json gh_big = json::parse(std::ifstream(big));
+  ASSERT_EQ(gh_big.size(), 3u);
+  EXPECT_EQ(gh_big[0]["unit"], "TFLOP/s");
+  EXPECT_NEAR(gh_big[0]["value"].get<double>(), 1.0, 0.1);  // 1e9 FLOPs in 1 ms
+  o = bench("compare --format markdown " + a + " " + write("c.json", result(2)));
+  EXPECT_EQ(o.code, 0);
+  EXPECT_TRUE(has(o, "| case | base | new | new/base | p | verdict |")) << o.output;
+}
+
+}  // namespace
