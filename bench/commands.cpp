@@ -153,13 +153,32 @@ int run_command(const CommonOptions& common, const RunFlags& flags, const std::v
     fmt::print("  copy  {:8.1f} GB/s (read + write)\n", settings.cpu_roofline->bandwidth_bytes_per_s / 1e9);
   }
 
+  const bool any_cuda = std::any_of(s.plan.begin(), s.plan.end(), [](const PlannedCase& c) {
+    return c.device == Device::cuda && c.skip_reason.empty();
+  });
+#if TALKLAB_HAVE_CUDA
+  if (any_cuda && s.gpu.available) {
+    fmt::print("Measuring the GPU roofline ({})...\n", s.gpu.name);
+    settings.cuda_roofline = measure_cuda_roofline(s.gpu.l2_bytes);
+    for (const auto& [name, peak] : settings.cuda_roofline->peak_ops_per_s) {
+      fmt::print("  {:<8} {:8.1f} TFLOP/s\n", name, peak / 1e12);
+    }
+    fmt::print("  copy     {:8.1f} GB/s (read + write)\n", settings.cuda_roofline->bandwidth_bytes_per_s / 1e9);
+  }
+#else
+  (void)any_cuda;
+#endif
+
   ResultFile file(out, make_context(settings, s.gpu));
   fmt::print("Running {} cases (profile {}, {} threads, seed {}), writing {}\n", s.plan.size(), s.profile.name,
              options.threads, options.seed, out.string());
   std::vector<CaseResult> results;
   int index = 0;
   const RunSummary summary = run_cases(
-      s.plan, options, settings.cpu_roofline ? &*settings.cpu_roofline : nullptr, s.gpu, file,
+      s.plan, options,
+      Rooflines{settings.cpu_roofline ? &*settings.cpu_roofline : nullptr,
+                settings.cuda_roofline ? &*settings.cuda_roofline : nullptr},
+      s.gpu, file,
       [&](const CaseResult& r) {
         results.push_back(r);
         fmt::print("{}\n", live_line(r, ++index, int(s.plan.size())));

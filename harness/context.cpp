@@ -172,7 +172,7 @@ nlohmann::json make_context(const RunSettings& s, const GpuInfo& gpu) {
       {"seed", s.seed},
       {"command_line", s.command_line},
       {"cuda_cache_mode", s.cuda_cache_mode},
-      {"roofline", {{"cpu", s.cpu_roofline ? roofline_json(*s.cpu_roofline) : json(nullptr)}, {"cuda", nullptr}}},
+      {"roofline", {{"cpu", s.cpu_roofline ? roofline_json(*s.cpu_roofline) : json(nullptr)}, {"cuda", s.cuda_roofline ? roofline_json(*s.cuda_roofline) : json(nullptr)}}},
   };
   return {
       {"date", iso_date()},

@@ -34,6 +34,7 @@ struct RunSettings {
   std::vector<std::string> command_line;
   std::string cuda_cache_mode;  // "cold" or "hot"
   std::optional<Roofline> cpu_roofline;
+  std::optional<Roofline> cuda_roofline;
 };
 
 struct GitState {

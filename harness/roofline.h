@@ -6,6 +6,7 @@
 // roofline experiment times in detail, so every result file carries the ruler it was measured with.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -24,6 +25,10 @@ struct Roofline {
   std::optional<double> attainable_ops_per_s(const Work& work) const;
   std::optional<double> fraction(const Work& work, double seconds) const;
 };
+
+// Measures the GPU ceilings (CUDA builds only; harness/cuda_roofline.cpp): cuBLASLt products per dtype and a
+// device-to-device copy. A dtype the GPU lacks is left out.
+Roofline measure_cuda_roofline(int64_t l2_bytes);
 
 // Measures the CPU ceilings with `threads` threads, spending about `seconds_per_ceiling` on each.
 Roofline measure_cpu_roofline(int threads, double seconds_per_ceiling);

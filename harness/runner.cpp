@@ -98,7 +98,7 @@ uint64_t case_seed(uint64_t run_seed, const std::string& case_name) {
   return h;
 }
 
-RunSummary run_cases(const std::vector<PlannedCase>& cases, const RunOptions& options, const Roofline* cpu_roofline,
+RunSummary run_cases(const std::vector<PlannedCase>& cases, const RunOptions& options, const Rooflines& rooflines,
                      const GpuInfo& gpu, ResultFile& out, const std::function<void(const CaseResult&)>& on_result) {
   RunSummary summary;
   int index = 0;
@@ -140,9 +140,8 @@ RunSummary run_cases(const std::vector<PlannedCase>& cases, const RunOptions& op
           r.timing = time_case(*c, planned, options, gpu);
           c->add_counters(r.counters);
           r.status = "ok";
-          if (planned.device == Device::cpu && cpu_roofline != nullptr) {
-            r.roofline_fraction = cpu_roofline->fraction(r.work, r.timing->stats.median);
-          }
+          const Roofline* roofline = planned.device == Device::cpu ? rooflines.cpu : rooflines.cuda;
+          if (roofline != nullptr) r.roofline_fraction = roofline->fraction(r.work, r.timing->stats.median);
         }
       } catch (const std::exception& e) {
         r.timing.reset();

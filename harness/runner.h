@@ -28,7 +28,13 @@ struct RunSummary {
 };
 
 // Writes each result to `out` as soon as it is known and then calls on_result (for the live line).
-RunSummary run_cases(const std::vector<PlannedCase>& cases, const RunOptions& options, const Roofline* cpu_roofline,
+// The ceilings each device's cases are placed under (either may be null: no fraction then).
+struct Rooflines {
+  const Roofline* cpu = nullptr;
+  const Roofline* cuda = nullptr;
+};
+
+RunSummary run_cases(const std::vector<PlannedCase>& cases, const RunOptions& options, const Rooflines& rooflines,
                      const GpuInfo& gpu, ResultFile& out, const std::function<void(const CaseResult&)>& on_result);
 
 // The seed of one case: the run's seed mixed with the case name, so cases draw different inputs and a run
