@@ -1,7 +1,6 @@
 // The command line as a user meets it: every kind of bad input gives a message that names it and exit
 // code 2, and nothing already written is lost.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -10,27 +9,14 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "tests/bench/run_bench.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Outcome {
-  int code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-Outcome bench(const std::string& args) {
-  Outcome o;
-  const std::string command = std::string(TALKLAB_BENCH_BINARY) + " " + args + " 2>&1";
-  std::FILE* p = popen(command.c_str(), "r");
-  if (p == nullptr) return o;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) o.output.append(buf, n);
-  const int status = pclose(p);
-  o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return o;
-}
+using talklab::testing::Outcome;
+Outcome bench(const std::string& args) { return talklab::testing::run_bench(args); }
 
 void expect_usage_error(const std::string& args, const std::string& message) {
   const Outcome o = bench(args);

@@ -3,7 +3,6 @@
 // the report formats and github-action-benchmark files are well-formed. The rules themselves are tested
 // in tests/harness/test_compare.cpp.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -12,6 +11,8 @@
 #include <random>
 #include <string>
 
+#include "tests/bench/run_bench.h"
+
 #include "harness/result.h"
 
 namespace {
@@ -19,23 +20,8 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-struct Outcome {
-  int code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-Outcome bench(const std::string& args) {
-  Outcome o;
-  const std::string command = std::string(TALKLAB_BENCH_BINARY) + " " + args + " 2>&1";
-  std::FILE* p = popen(command.c_str(), "r");
-  if (p == nullptr) return o;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) o.output.append(buf, n);
-  const int status = pclose(p);
-  o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return o;
-}
+using talklab::testing::Outcome;
+Outcome bench(const std::string& args) { return talklab::testing::run_bench(args); }
 
 bool has(const Outcome& o, const std::string& text) { return o.output.find(text) != std::string::npos; }
 
