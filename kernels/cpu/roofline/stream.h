@@ -11,9 +11,12 @@
 // it writes (write-allocate), so a copy from DRAM moves 3 bytes for every 2 counted; a streaming store
 // skips that read and goes to memory through write-combining buffers. A smaller working set stays in
 // cache from one call to the next, and streaming stores would push it out to DRAM every time.
-// Measured on the 2-core Zen 4 VM (32 MiB L3), one thread, GB/s cached vs streaming: copy of 8 MiB
-// arrays 86 vs 57, 16 MiB 58 vs 57, 24 MiB 48 vs 54; triad of 4 MiB 85 vs 83, 8 MiB 65 vs 85. The
-// threshold is the L3 size: a 4 MiB threshold (on one array) gave up to 1.5x in the 4-16 MiB range.
+// Measured on the 2-core Zen 4 VM (32 MiB L3), GB/s cached vs streaming, 1 thread / 2 threads:
+//   copy  of 8 MiB arrays (16 MiB moved)   85 / 189 vs 57 / 57    16 MiB arrays  58 / 113 vs 57 / 57
+//   copy  of 32 MiB arrays (64 MiB moved)  44 / 52  vs 53 / 56
+//   triad of 8 MiB arrays (24 MiB moved)   63 / 144 vs 82 / 86    16 MiB arrays  44 / 68  vs 58 / 85
+// so the threshold is the L3 size, on bytes moved; 4 MiB of destination would cost up to 3x for arrays
+// of 4 to 16 MiB.
 // Scalar (baseline x86-64) always stores normally.
 //
 // Rounding: triad is one fused multiply-add on avx2/avx512 and multiply-then-add on scalar (baseline
