@@ -109,6 +109,12 @@ class BlockMaskCase final : public Case {
     out.emplace_back("partial_blocks", double(built_.num_partial()));
     out.emplace_back("full_blocks", double(built_.num_full()));
     out.emplace_back("block_rows", double(built_.rows()));
+    // Its vectors are not allocated through the tracking allocator (peak memory reads 0): their size instead.
+    const auto bytes = [](const auto& v) { return double(v.size() * sizeof(v[0])); };
+    out.emplace_back("block_mask_bytes", bytes(built_.kv_num_blocks) + bytes(built_.kv_offsets) +
+                                             bytes(built_.kv_indices) + bytes(built_.full_kv_num_blocks) +
+                                             bytes(built_.full_kv_offsets) + bytes(built_.full_kv_indices) +
+                                             bytes(built_.work_order));
   }
 
  private:
