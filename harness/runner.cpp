@@ -129,9 +129,10 @@ RunSummary run_cases(const std::vector<PlannedCase>& cases, const RunOptions& op
         r.accuracy = c->check();
         if (planned.device == Device::cpu) {
           r.peak_bytes = memory::peak_bytes() - baseline;
-        } else {  // the case's own count (raw cudaMalloc), else LibTorch's caching allocator
+        } else {  // the case's own count (raw cudaMalloc), else LibTorch's caching allocator if it was used
           r.peak_bytes = c->device_peak_bytes();
-          if (!r.peak_bytes) r.peak_bytes = torch_cuda_peak_bytes();
+          const std::optional<int64_t> torch_peak = torch_cuda_peak_bytes();
+          if (!r.peak_bytes && torch_peak && *torch_peak > 0) r.peak_bytes = torch_peak;
         }
         if (!r.accuracy->passed) {
           r.status = "failed";
