@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 
+#include "kernels/cpu/attention/exp2_poly.h"
 #include "kernels/cpu/attention/flash_core.h"
 
 namespace talklab::cpu::attention::scalar {
@@ -33,13 +34,7 @@ struct V {
     x = x > -127.0f ? x : -127.0f;  // also maps NaN to -127
     const float n = std::nearbyint(x);
     const float f = x - n;
-    float p = 1.5403530393381606e-4f;
-    p = p * f + 1.3333558146428443e-3f;
-    p = p * f + 9.6181291076284772e-3f;
-    p = p * f + 5.5504108664821580e-2f;
-    p = p * f + 2.4022650695910071e-1f;
-    p = p * f + 6.9314718055994531e-1f;
-    p = p * f + 1.0f;
+    const float p = exp2_poly(f);
     const uint32_t e = uint32_t(int32_t(n) + 127) << 23;
     float s;
     std::memcpy(&s, &e, 4);

@@ -18,6 +18,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/cpu/attention/exp2_poly.h"
+
 namespace talklab::cpu::attention {
 
 // ---- mask mods -------------------------------------------------------------------------------------------
@@ -105,13 +107,7 @@ inline float exp_nonpositive(float x) {
   t = t < -126.0f ? -127.0f : t;
   const float n = (t + kRound) - kRound;
   const float f = t - n;
-  float p = 1.5403530393381606e-4f;
-  p = p * f + 1.3333558146428443e-3f;
-  p = p * f + 9.6181291076284772e-3f;
-  p = p * f + 5.5504108664821580e-2f;
-  p = p * f + 2.4022650695910071e-1f;
-  p = p * f + 6.9314718055994531e-1f;
-  p = p * f + 1.0f;
+  const float p = exp2_poly(f);
   const int32_t e = (static_cast<int32_t>(n) + 127) << 23;  // n = -127 gives +0
   return p * std::bit_cast<float>(e);
 }

@@ -8,6 +8,8 @@
 
 #include <limits>
 
+#include "kernels/cpu/attention/exp2_poly.h"
+
 namespace talklab::cpu::attention::avx512 {
 namespace {
 
@@ -42,13 +44,7 @@ struct V {
     x = _mm512_max_ps(x, set1(-200.0f));  // max returns the second operand for NaN
     const R n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const R f = _mm512_sub_ps(x, n);
-    R p = set1(1.5403530393381606e-4f);
-    p = fma(p, f, set1(1.3333558146428443e-3f));
-    p = fma(p, f, set1(9.6181291076284772e-3f));
-    p = fma(p, f, set1(5.5504108664821580e-2f));
-    p = fma(p, f, set1(2.4022650695910071e-1f));
-    p = fma(p, f, set1(6.9314718055994531e-1f));
-    p = fma(p, f, set1(1.0f));
+    const R p = exp2_poly(f, fma, set1);
     return _mm512_scalef_ps(p, n);
   }
 };
