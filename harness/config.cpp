@@ -53,6 +53,47 @@ std::string join(const std::vector<std::string>& items) {
   return out;
 }
 
+// `implementations = ["flash_cpu", ...]`: names the sweep is for, each one the experiment has.
+std::vector<std::string> parse_implementations(const std::filesystem::path& file, const Experiment& experiment,
+                                               const toml::node& v) {
+  std::vector<std::string> valid;
+  for (const auto& i : experiment.implementations) valid.push_back(i.name);
+  const toml::array* names = v.as_array();
+  if (names == nullptr) throw InputError(fmt::format("{}: implementations must be a list of names", where(file, v)));
+  std::vector<std::string> out;
+  for (const auto& n : *names) {
+    const auto* str = n.as_string();
+    if (str == nullptr || std::find(valid.begin(), valid.end(), str->get()) == valid.end()) {
+      throw InputError(fmt::format("{}: '{}' has no implementation {} (valid: {})", where(file, n), experiment.name,
+                                   str ? "'" + str->get() + "'" : std::string("of that type"), join(valid)));
+    }
+    out.push_back(str->get());
+  }
+  return out;
+}
+
+// `zip = [["heads", "kv_heads"], ...]`: groups of axes that advance together.
+std::vector<std::vector<std::string>> parse_zip(const std::filesystem::path& file, const Experiment& experiment,
+                                                const toml::node& v) {
+  const toml::array* groups = v.as_array();
+  if (groups == nullptr) throw InputError(fmt::format("{}: zip must be a list of lists of axis names", where(file, v)));
+  std::vector<std::vector<std::string>> out;
+  for (const auto& g : *groups) {
+    const toml::array* names = g.as_array();
+    if (names == nullptr) throw InputError(fmt::format("{}: zip must be a list of lists of axis names", where(file, g)));
+    std::vector<std::string> group;
+    for (const auto& n : *names) {
+      const auto* s = n.as_string();
+      if (s == nullptr || experiment.find_axis(s->get()) == nullptr) {
+        throw InputError(fmt::format("{}: zip names an unknown axis of '{}'", where(file, n), experiment.name));
+      }
+      group.push_back(s->get());
+    }
+    out.push_back(std::move(group));
+  }
+  return out;
+}
+
 ExperimentProfile parse_sweep(const std::filesystem::path& file, const Experiment& experiment, const toml::table& t,
                               const toml::node& node) {
   ExperimentProfile ep;
@@ -60,38 +101,11 @@ ExperimentProfile parse_sweep(const std::filesystem::path& file, const Experimen
   for (const auto& [k, v] : t) {
     const std::string axis_name(k.str());
     if (axis_name == "implementations") {
-      const toml::array* names = v.as_array();
-      if (names == nullptr) throw InputError(fmt::format("{}: implementations must be a list of names", where(file, v)));
-      for (const auto& n : *names) {
-        const auto* str = n.as_string();
-        const bool known = str != nullptr && std::any_of(experiment.implementations.begin(), experiment.implementations.end(),
-                                                         [&](const Implementation& i) { return i.name == str->get(); });
-        if (!known) {
-          std::vector<std::string> valid;
-          for (const auto& i : experiment.implementations) valid.push_back(i.name);
-          throw InputError(fmt::format("{}: '{}' has no implementation {} (valid: {})", where(file, n), experiment.name,
-                                       str ? "'" + str->get() + "'" : std::string("of that type"), join(valid)));
-        }
-        ep.implementations.push_back(str->get());
-      }
+      ep.implementations = parse_implementations(file, experiment, v);
       continue;
     }
     if (axis_name == "zip") {
-      const toml::array* groups = v.as_array();
-      if (groups == nullptr) throw InputError(fmt::format("{}: zip must be a list of lists of axis names", where(file, v)));
-      for (const auto& g : *groups) {
-        const toml::array* names = g.as_array();
-        if (names == nullptr) throw InputError(fmt::format("{}: zip must be a list of lists of axis names", where(file, g)));
-        std::vector<std::string> group;
-        for (const auto& n : *names) {
-          const auto* s = n.as_string();
-          if (s == nullptr || experiment.find_axis(s->get()) == nullptr) {
-            throw InputError(fmt::format("{}: zip names an unknown axis of '{}'", where(file, n), experiment.name));
-          }
-          group.push_back(s->get());
-        }
-        ep.zip.push_back(std::move(group));
-      }
+      ep.zip = parse_zip(file, experiment, v);
       continue;
     }
     const Axis* axis = experiment.find_axis(axis_name);
