@@ -8,12 +8,15 @@
 //   bf16                     ours: vdpbf16ps on pre-packed bf16 weights, float32 accumulation (kernels/cpu/matmul)
 //   int8_w8a8                ours: per-token int8 activations (quantized inside the timed run) x per-channel
 //                            int8 weights, vpdpbusd; counter act_quant_s is the quantization's own time
+//   fp8_tensorwise, fp8_rowwise, fp8_blockwise, mxfp8, mxfp4
+//                            emulated on the bf16 kernel (matmul_emulated.cpp): no fp8/fp4 unit on this CPU
 // Weights are converted and packed once, outside the timed run, as a deployed model's are.
 //   bench --filter matmul
 #include <fmt/format.h>
 
 #include <chrono>
 
+#include "experiments/matmul/matmul_emulated.h"
 #include "experiments/matmul/matmul_torch.h"
 #include "experiments/matmul/problem.h"
 #include "harness/registry.h"
@@ -146,6 +149,7 @@ Experiment declare() {
   e.implementations = torch_implementations();
   e.implementations.push_back(bf16);
   e.implementations.push_back(int8);
+  for (Implementation& impl : emulated_implementations()) e.implementations.push_back(std::move(impl));
   return e;
 }
 
