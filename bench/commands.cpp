@@ -50,11 +50,8 @@ Selection select(const CommonOptions& o) {
   plan_options.filter = o.filter;
   plan_options.devices = parse_devices(o.device, s.gpu);
   for (const std::string& set : o.sets) plan_options.overrides.push_back(parse_override(set));
+  if (!s.gpu.available) plan_options.cuda_unavailable_reason = s.gpu.reason;
   s.plan = make_plan(registry(), s.profile, plan_options);
-  // Known before anything runs: say it in --dry-run and list too (the runner records the same reason).
-  for (PlannedCase& c : s.plan) {
-    if (c.skip_reason.empty() && c.device == Device::cuda && !s.gpu.available) c.skip_reason = s.gpu.reason;
-  }
   return s;
 }
 

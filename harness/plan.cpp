@@ -158,6 +158,7 @@ std::vector<PlannedCase> make_plan(const Registry& registry, const Profile& prof
           if (e.skip) c.skip_reason = e.skip(p);
           if (c.skip_reason.empty() && !impl.make) c.skip_reason = impl.missing_reason;
           if (c.skip_reason.empty() && impl.skip) c.skip_reason = impl.skip(p);
+          if (c.skip_reason.empty() && c.device == Device::cuda) c.skip_reason = options.cuda_unavailable_reason;
           for (const Axis& a : e.axes) used_axes_of_matches.insert(a.name);
           plan.push_back(std::move(c));
         }

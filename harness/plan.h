@@ -25,6 +25,8 @@ struct PlanOptions {
   std::string filter;  // ECMAScript regex searched in the case name; empty = all
   std::vector<Device> devices{Device::cpu};
   std::vector<AxisOverride> overrides;
+  // Non-empty when this machine cannot run CUDA cases: they stay in the plan, skipped with this reason.
+  std::string cuda_unavailable_reason;
 };
 
 struct PlannedCase {

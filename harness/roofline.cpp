@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "harness/memory.h"
+#include "harness/sampler.h"
 #include "harness/stats.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/roofline/peak.h"
@@ -39,26 +40,19 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-template <class F>
-double seconds_of(F&& f) {
-  const auto t0 = Clock::now();
-  f();
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
 // Median rate of a few samples of `run(iterations)`, which returns the operations it performed; the
 // iteration count is grown until one sample lasts a fifth of the budget.
 template <class Run>
 double median_rate(Run&& run, double seconds) {
   int64_t iterations = 1024;
   double t = 0;
-  while ((t = seconds_of([&] { run(iterations); })) < seconds / 5 && iterations < (int64_t(1) << 40)) {
+  while ((t = wall_seconds([&] { run(iterations); })) < seconds / 5 && iterations < (int64_t(1) << 40)) {
     iterations *= std::max<int64_t>(2, int64_t(seconds / 5 / std::max(t, 1e-6)));
   }
   std::vector<double> rates;
   for (int i = 0; i < 5; ++i) {
     int64_t ops = 0;
-    const double s = seconds_of([&] { ops = run(iterations); });
+    const double s = wall_seconds([&] { ops = run(iterations); });
     rates.push_back(double(ops) / s);
   }
   return summarize(rates).median;
@@ -88,7 +82,7 @@ Roofline measure_cpu_roofline(int threads, double seconds_per_ceiling) {
   std::vector<double> rates;
   const auto t0 = Clock::now();
   while (rates.size() < 3 || std::chrono::duration<double>(Clock::now() - t0).count() < seconds_per_ceiling) {
-    const double s = seconds_of([&] { cpu::roofline::stream_copy(dst.data(), src.data(), n, threads, isa); });
+    const double s = wall_seconds([&] { cpu::roofline::stream_copy(dst.data(), src.data(), n, threads, isa); });
     rates.push_back(double(cpu::roofline::stream_bytes_moved_copy(n)) / s);
   }
   r.bandwidth_bytes_per_s = summarize(rates).median;

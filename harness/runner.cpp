@@ -114,7 +114,6 @@ RunSummary run_cases(const std::vector<PlannedCase>& cases, const RunOptions& op
     const CaseContext ctx{planned.params, planned.device, case_seed(options.seed, planned.name), options.threads};
     r.work = declared_work(planned, ctx);
     r.reason = planned.skip_reason;
-    if (r.reason.empty() && planned.device == Device::cuda && !gpu.available) r.reason = gpu.reason;
 
     if (r.reason.empty()) {
       NvtxRange range(planned.name);

@@ -13,6 +13,18 @@ double process_cpu_seconds() {
   return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
 }
 
+double wall_seconds(const std::function<void()>& f) {
+  const auto t0 = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+double median_wall_seconds(const std::function<void()>& f, int repeats) {
+  std::vector<double> t;
+  for (int i = 0; i < repeats; ++i) t.push_back(wall_seconds(f));
+  return summarize(t).median;
+}
+
 Timing measure(const std::function<double(int64_t runs)>& sample, const SamplingOptions& options) {
   using Clock = std::chrono::steady_clock;
   const auto since = [](Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); };

@@ -40,6 +40,11 @@ struct Timing {
 // steady clock on CPU, CUDA events on a GPU). The sampler keeps the wall clock for its own caps.
 Timing measure(const std::function<double(int64_t runs)>& sample, const SamplingOptions& options);
 
+// Wall-clock seconds of one call of f, and the median over `repeats` calls: for the side figures a case
+// reports beside its timed run (a quantization step, a plan build), never for the run itself.
+double wall_seconds(const std::function<void()>& f);
+double median_wall_seconds(const std::function<void()>& f, int repeats);
+
 // Process CPU time in seconds (all threads).
 double process_cpu_seconds();
 

@@ -12,22 +12,17 @@
 //   bench --filter attention
 #include <fmt/format.h>
 
-#include <chrono>
 
 #include "experiments/attention/attention_torch.h"
 #include "experiments/attention/problem.h"
 #include "harness/registry.h"
-#include "harness/stats.h"
+#include "harness/sampler.h"
 
 namespace talklab::experiments::attention {
 namespace {
 
 const std::vector<std::string> kMasks = {"full",      "causal",         "sliding_window", "document",
                                          "prefix_lm", "causal+softcap", "causal+alibi"};
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 class FlashCase final : public Case {
  public:
@@ -43,9 +38,7 @@ class FlashCase final : public Case {
     lse_ = memory::Buffer<float>(size_t(s.B * s.H * s.S_q));
     workspace_ = memory::Buffer<std::byte>(attn::flash_cpu_workspace_bytes(s, in_.dtype, cpu::best_isa()));
     // The closed-form block mask is built once per shape, as a user would; its cost is its own case.
-    const auto t0 = std::chrono::steady_clock::now();
-    plan_ = attn::make_flash_plan(spec_, s);
-    plan_build_s_ = seconds_since(t0);
+    plan_build_s_ = wall_seconds([&] { plan_ = attn::make_flash_plan(spec_, s); });
     options_.num_threads = threads_;
   }
   void poison() override {

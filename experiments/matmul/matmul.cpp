@@ -14,13 +14,12 @@
 //   bench --filter matmul
 #include <fmt/format.h>
 
-#include <chrono>
 
 #include "experiments/matmul/matmul_emulated.h"
 #include "experiments/matmul/matmul_torch.h"
 #include "experiments/matmul/problem.h"
 #include "harness/registry.h"
-#include "harness/stats.h"
+#include "harness/sampler.h"
 #include "kernels/cpu/matmul/matmul.h"
 #include "kernels/cpu/quant/bf16.h"
 
@@ -33,12 +32,6 @@ namespace mm = talklab::cpu::matmul;
 constexpr RecipeTolerance kBf16Tolerance{45.0, 5e-2};
 // int8 per-token x per-channel: a 127-level grid on each input, about 38 dB at K = 4096; floor 30 dB.
 constexpr RecipeTolerance kInt8Tolerance{30.0, 1e-1};
-
-double seconds_of(const std::function<void()>& f) {
-  const auto t0 = std::chrono::steady_clock::now();
-  f();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 class OursCase : public Case {
  public:
@@ -96,9 +89,7 @@ class Int8Case final : public OursCase {
   }
   Accuracy check() override { return check_product(in_, c_.data(), false, kInt8Tolerance, seed_); }
   void add_counters(Counters& out) override {
-    std::vector<double> t;
-    for (int i = 0; i < 7; ++i) t.push_back(seconds_of([&] { quantize_activations(); }));
-    out.emplace_back("act_quant_s", summarize(t).median);
+    out.emplace_back("act_quant_s", median_wall_seconds([&] { quantize_activations(); }, 7));
     out.emplace_back("weight_bytes", double(packed_.data.size() * sizeof(uint32_t)));
   }
 

@@ -10,11 +10,9 @@
 
 #include <fmt/format.h>
 
-#include <chrono>
-#include <functional>
 
 #include "experiments/matmul/problem.h"
-#include "harness/stats.h"
+#include "harness/sampler.h"
 #include "kernels/cpu/matmul/matmul.h"
 #include "kernels/cpu/quant/bf16.h"
 #include "kernels/cpu/quant/scaling.h"
@@ -84,13 +82,7 @@ class EmulatedCase final : public Case {
     return check_product(in_, c_.data(), false, recipe_ == Recipe::mxfp4 ? kFp4Tolerance : kFp8Tolerance, seed_);
   }
   void add_counters(Counters& out) override {
-    std::vector<double> t;
-    for (int i = 0; i < 5; ++i) {
-      const auto t0 = std::chrono::steady_clock::now();
-      quantize_activations();
-      t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    }
-    out.emplace_back("act_quant_s", summarize(t).median);
+    out.emplace_back("act_quant_s", median_wall_seconds([&] { quantize_activations(); }, 5));
   }
 
  private:

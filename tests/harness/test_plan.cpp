@@ -133,5 +133,20 @@ TEST_F(PlanTest, DevicesSelectImplementationsAndAppliesDropsPoints) {
   EXPECT_EQ(plan[0].skip_reason, "not compiled into this build");  // no factory
 }
 
+TEST_F(PlanTest, CudaCasesOnAMachineWithoutAGpuCarryTheReason) {
+  Registry r;
+  Experiment e = testing::toy_experiment();
+  e.implementations[1].make = [](const CaseContext&) -> std::unique_ptr<Case> { return nullptr; };
+  r.add(e);
+  PlanOptions o;
+  o.devices = {Device::cpu, Device::cuda};
+  o.cuda_unavailable_reason = "no CUDA device here";
+  o.filter = "seq=7/dtype=f32";
+  const auto plan = make_plan(r, toy_profile(), o);
+  ASSERT_EQ(plan.size(), 2u);
+  EXPECT_EQ(plan[0].skip_reason, "");
+  EXPECT_EQ(plan[1].skip_reason, "no CUDA device here");
+}
+
 }  // namespace
 }  // namespace talklab
