@@ -92,7 +92,7 @@ class TorchCase : public Case {
   void poison() override { out_ = at::Tensor(); }
   Accuracy check() override {
     const at::Tensor out = out_.contiguous();
-    return check_output(in_, spec_, out.data_ptr(), seed_);
+    return check_output(in_, spec_, out.data_ptr(), seed_, torch_tolerance(in_.dtype));
   }
 
  protected:
