@@ -42,13 +42,21 @@ struct CompareFlags {
   std::string unit = "ms";  // of the github-action-benchmark times
 };
 
+// bench report FILE... --out DIR: see report.h.
+struct ReportFlags {
+  std::vector<std::string> files;
+  std::string out, vega_dir, config_dir;
+};
+
 void add_selection_options(CLI::App& cmd, CommonOptions& o);
 void add_run_options(CLI::App& cmd, RunFlags& o);
 void add_compare_options(CLI::App& cmd, CompareFlags& o);
+void add_report_options(CLI::App& cmd, ReportFlags& o);
 
 int run_command(const CommonOptions& common, const RunFlags& flags, const std::vector<std::string>& argv);
 int list_command(const CommonOptions& common);
 int talks_command(const CommonOptions& common);
 int compare_command(const CompareFlags& flags);
+int report_command(const ReportFlags& flags);
 
 }  // namespace talklab::bench

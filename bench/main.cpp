@@ -4,6 +4,7 @@
 //   bench list [--filter REGEX] ...      the cases, with their axes and talks
 //   bench talks                          the talk registry, with the experiments that reproduce each talk
 //   bench compare BASE.json NEW.json     regressions between two result files (docs/compare.md)
+//   bench report FILE... --out DIR       Markdown and HTML pages per talk, with charts (bench/report.h)
 //
 // Exit codes: 0 every case ran and passed its check (or was skipped with a reason); 1 a case failed its
 // check or crashed (compare: a regression); 2 bad usage or bad input.
@@ -40,6 +41,9 @@ int main(int argc, char** argv) {
   CompareFlags compare;
   CLI::App* compare_cmd = app.add_subcommand("compare", "compare two result files; exit 1 on a regression");
   add_compare_options(*compare_cmd, compare);
+  ReportFlags report;
+  CLI::App* report_cmd = app.add_subcommand("report", "write Markdown and HTML pages, one per talk, from result files");
+  add_report_options(*report_cmd, report);
 
   std::vector<const char*> cargs;
   for (const auto& a : args) cargs.push_back(a.c_str());
@@ -59,6 +63,7 @@ int main(int argc, char** argv) {
     if (list_cmd->parsed()) return list_command(common);
     if (talks_cmd->parsed()) return talks_command(common);
     if (compare_cmd->parsed()) return compare_command(compare);
+    if (report_cmd->parsed()) return report_command(report);
   } catch (const talklab::InputError& e) {
     fmt::print(stderr, "bench: {}\n", e.what());
     return 2;

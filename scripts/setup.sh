@@ -16,7 +16,11 @@ packages=(
   libopenblas0-openmp # without it LibTorch's float32 matmul falls back to the reference BLAS (~15x slower)
   libbenchmark-dev googletest libgtest-dev libfmt-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev
   python3 python3-jsonschema  # scripts/check_result.py validates result files against docs/result-schema.json
+  chromium            # tests/bench/check_report.py renders the HTML report headless
 )
+# bench report carries vega, vega-lite and vega-embed from the npm registry (third_party/vega): npm is needed
+# only where it is not already on the machine (nodejs packages from elsewhere provide it too).
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -37,6 +41,13 @@ case "$blas" in
   *openblas-openmp*) ;;
   *) echo "setup: warning: libblas.so.3 resolves to $blas, not OpenBLAS (OpenMP): LibTorch float32 matmuls will be slow" >&2 ;;
 esac
+
+# The report's chart libraries, at the versions (and integrity hashes) pinned in package-lock.json.
+if [ ! -f third_party/vega/node_modules/.package-lock.json ] ||
+   [ third_party/vega/package-lock.json -nt third_party/vega/node_modules/.package-lock.json ]; then
+  echo "setup: fetching vega, vega-lite and vega-embed from npm into third_party/vega/node_modules"
+  npm ci --prefix third_party/vega --no-audit --no-fund --loglevel=error
+fi
 
 cmake --preset "$preset"
 cmake --build --preset "$preset"

@@ -54,20 +54,10 @@ json result(uint64_t seed, double slow = 1.0, double error = 1e-6, const std::st
   return j;
 }
 
-class BenchCompare : public ::testing::Test {
+class BenchCompare : public talklab::testing::ScratchDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("talklab-compare-" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string write(const std::string& name, const std::string& text) {
-    const fs::path p = dir_ / name;
-    std::ofstream(p) << text;
-    return p.string();
-  }
+  using ScratchDirTest::write;
   std::string write(const std::string& name, const json& j) { return write(name, j.dump(2)); }
-  fs::path dir_;
 };
 
 TEST_F(BenchCompare, SameBuildTwiceExitsZero) {
