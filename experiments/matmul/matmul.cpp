@@ -8,6 +8,8 @@
 //   bf16                     ours: vdpbf16ps on pre-packed bf16 weights, float32 accumulation (kernels/cpu/matmul)
 //   int8_w8a8                ours: per-token int8 activations (quantized inside the timed run) x per-channel
 //                            int8 weights, vpdpbusd; counter act_quant_s is the quantization's own time
+//   int4_w4a16               ours: int4 weights (fp32 scale per 128 along K) x bf16 activations, unpacked to bf16
+//                            in registers for vdpbf16ps; the decode (M = 1) recipe (matmul_int4.cpp)
 //   fp8_tensorwise, fp8_rowwise, fp8_blockwise, mxfp8, mxfp4
 //                            emulated on the bf16 kernel (matmul_emulated.cpp): no fp8/fp4 unit on this CPU
 // Weights are converted and packed once, outside the timed run, as a deployed model's are.
@@ -16,6 +18,7 @@
 
 
 #include "experiments/matmul/matmul_emulated.h"
+#include "experiments/matmul/matmul_int4.h"
 #include "experiments/matmul/matmul_torch.h"
 #include "experiments/matmul/problem.h"
 #include "harness/registry.h"
@@ -90,6 +93,9 @@ class Int8Case final : public OursCase {
   Accuracy check() override { return check_product(in_, c_.data(), false, kInt8Tolerance, seed_); }
   void add_counters(Counters& out) override {
     out.emplace_back("act_quant_s", median_wall_seconds([&] { quantize_activations(); }, 7));
+    out.emplace_back("matmul_s", median_wall_seconds([&] {
+      mm::matmul_int8(c_.data(), aq_.data(), a_scale_.data(), packed_, int(in_.s.M), cpu::best_isa());
+    }, 5));
     out.emplace_back("weight_bytes", double(packed_.data.size() * sizeof(uint32_t)));
   }
 
@@ -140,6 +146,7 @@ Experiment declare() {
   e.implementations = torch_implementations();
   e.implementations.push_back(bf16);
   e.implementations.push_back(int8);
+  e.implementations.push_back(int4_w4a16_implementation());
   for (Implementation& impl : emulated_implementations()) e.implementations.push_back(std::move(impl));
   return e;
 }
