@@ -1,0 +1,34 @@
+// LibTorch autograd on the same model: the baseline for gradients, peak memory and step time. The only
+// translation unit of the experiment that includes autograd headers.
+//
+//   reference_grads   the model written plainly (composite RMSNorm, eager softmax attention with a causal
+//                     mask, dropout as a product with the same mask) in float64: the gradients every policy
+//                     is checked against. None of our backward formulas is used.
+//   AutogradStep      float32, what a user would run: plain ops, except attention and dropout, which are
+//                     autograd Functions around our kernels (as SDPA's flash kernel keeps q, k, v rather than
+//                     the probabilities, and as a counter-based RNG keeps a seed rather than the mask).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <memory>
+#include <vector>
+
+#include "experiments/checkpointing/executor.h"
+
+namespace talklab::experiments::checkpointing {
+
+std::vector<at::Tensor> reference_grads(const Graph& g, const ModelTensors& m);  // float64, per parameter
+
+class AutogradStep {
+ public:
+  AutogradStep(const Graph& g, const ModelTensors& m);
+  ~AutogradStep();
+  StepMemory run(std::vector<at::Tensor>* param_grads);  // peak above what was live when the step began
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace talklab::experiments::checkpointing

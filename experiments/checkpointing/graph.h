@@ -1,0 +1,93 @@
+// The training step of a decoder-only transformer as a graph of ops, the unit every checkpointing policy and
+// solver reasons about. No LibTorch here: the graph, the schedule and the simulator build without ATen.
+//
+// Shapes: B batch, S sequence, D d_model, H heads (head dim D / H), F the SwiGLU hidden size, T = B * S tokens.
+// Every activation is a (T, width) row-major matrix. One layer, in forward order (value = op(inputs)):
+//
+//   xn1 = rms_normalize(x)        n1 = xn1 * g1 (mul_weight)   qkv = n1 @ Wqkv      o = attention(qkv)
+//   proj = o @ Wo                 drop = dropout(proj)         h = x + drop         xn2 = rms_normalize(h)
+//   n2 = xn2 * g2                 a = n2 @ W1                  b = n2 @ W3          s = silu(a)
+//   g = s * b                     m = g @ W2                   out = h + m          (out is the next layer's x)
+//
+// then loss = mean((out_L - target)^2). The ops are the ones LibTorch autograd sees when a user writes the
+// model plainly (RMSNorm as normalize-then-scale, SwiGLU as silu and mul), so save_all keeps exactly what
+// autograd keeps; attention is one fused op that recomputes its probabilities in backward, as SDPA's flash
+// kernels do, and dropout regenerates its mask from a seed (it saves nothing).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace talklab::experiments::checkpointing {
+
+struct ModelShape {
+  int64_t layers = 2, d_model = 64, heads = 4, seq = 33, batch = 2;
+  int64_t ffn() const;  // SwiGLU hidden: 8/3 d_model rounded up to a multiple of 16 (Llama's rule)
+  int64_t tokens() const { return batch * seq; }
+  int64_t head_dim() const { return d_model / heads; }
+};
+
+inline constexpr double kDropoutP = 0.1;
+inline constexpr double kRmsEps = 1e-6;
+inline constexpr int64_t kElementBytes = 4;  // float32
+
+enum class OpKind { rms_normalize, mul_weight, matmul, attention, dropout, add, silu, mul, mse_loss };
+const char* op_name(OpKind kind);
+bool is_pointwise(OpKind kind);  // everything but matmul and attention
+
+struct Value {
+  std::string name;           // "L2.qkv"
+  int64_t rows = 0, cols = 0; // (T, width); the loss is (1, 1)
+  int producer = -1;          // node index; -1 = external (the input x and the target, never freed)
+  int layer = 0;              // the layer that owns it; a layer owns its input x; the loss belongs to `layers`
+  bool requires_grad = false; // depends on a parameter
+  bool layer_input = false;   // x of a layer, or the final output (the loss's input)
+  int64_t bytes() const { return rows * cols * kElementBytes; }
+};
+
+struct Param {
+  std::string name;
+  int64_t rows = 0, cols = 0;  // a gain is (1, D)
+  int64_t bytes() const { return rows * cols * kElementBytes; }
+};
+
+struct Node {
+  OpKind kind;
+  std::vector<int> inputs;  // value ids
+  int output = -1;
+  int param = -1;           // matmul: the weight; mul_weight: the gain
+  int layer = 0;
+  uint64_t seed = 0;        // dropout: the mask is a function of (seed, element index), replayed on recompute
+};
+
+struct Graph {
+  ModelShape shape;
+  std::vector<Value> values;
+  std::vector<Node> nodes;
+  std::vector<Param> params;
+  int input = -1, target = -1, output = -1, loss = -1;  // value ids
+  std::vector<int> layer_inputs;                          // x of each layer
+
+  bool has_backward(const Node& n) const;                 // a parameter or an input that requires grad
+  std::vector<int> backward_needs(const Node& n) const;   // values its backward reads (inputs or output)
+  int64_t scratch_bytes(const Node& n, bool backward) const;  // temporaries the op allocates and frees
+  double flops(const Node& n) const;                      // forward FLOPs (pointwise: one per element)
+  double counted_flops(const Node& n) const;              // PyTorch's estimate: matmul and attention FLOPs, else 1
+  int64_t param_bytes() const;
+  int64_t layer_param_bytes(int layer) const;
+};
+
+// dropout seeds derive from `seed`, so every run of a case and its autograd reference use the same masks.
+Graph build_graph(const ModelShape& shape, uint64_t seed);
+
+// keep(seed, i) for element i of a dropout: a counter-based hash (SplitMix64), the same in every executor.
+inline bool dropout_keep(uint64_t seed, uint64_t i) {
+  uint64_t z = seed + (i + 1) * 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  return double(z >> 11) * 0x1.0p-53 >= kDropoutP;
+}
+
+}  // namespace talklab::experiments::checkpointing

@@ -1,0 +1,46 @@
+// The ops of the graph in ATen: each forward, and each backward as an explicit formula. Every op allocates
+// its outputs and gradients and nothing else, except attention's declared (S, S) scratch
+// (Graph::scratch_bytes): the simulator's byte counts are then exactly what the tracking allocator sees.
+// Tokens are rows: every activation is a contiguous (T, width) float32 matrix.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <vector>
+
+#include "experiments/checkpointing/graph.h"
+
+namespace talklab::experiments::checkpointing {
+
+// xn = x / sqrt(mean(x^2) + eps), per row.    dx = r * gy - x * r^3 * mean(gy * x), r the row's rstd.
+at::Tensor rms_normalize_forward(const at::Tensor& x);
+at::Tensor rms_normalize_backward(const at::Tensor& x, const at::Tensor& grad_y);
+
+// Causal multi-head attention over qkv (T, 3D) = [q | k | v] per token, heads of D / H columns; out (T, D).
+// The backward recomputes each head's probabilities P from q and k (one head's (S, S) at a time) and uses
+// dS = P * (dP - rowsum(P * dP)).
+at::Tensor attention_forward(const at::Tensor& qkv, const ModelShape& s);
+at::Tensor attention_backward(const at::Tensor& qkv, const at::Tensor& grad_o, const ModelShape& s);
+
+// x * keep(seed, i) / (1 - p): the forward and, applied to the gradient, the backward.
+at::Tensor dropout_apply(const at::Tensor& x, uint64_t seed);
+// The mask keep(seed, i) / (1 - p) as a tensor of x's shape and the given dtype (for autograd references).
+at::Tensor dropout_mask(const at::Tensor& like, uint64_t seed);
+
+// Column sums of a (T, C) product a * b, accumulated in double: the gradient of a (1, C) gain.
+at::Tensor column_sum_of_product(const at::Tensor& a, const at::Tensor& b);
+
+// mean((h - y)^2) as a 0-dim tensor, and its gradient 2 (h - y) / numel.
+at::Tensor mse_forward(const at::Tensor& h, const at::Tensor& y);
+at::Tensor mse_backward(const at::Tensor& h, const at::Tensor& y, const at::Tensor& grad_loss);
+
+// One node of the graph: values are indexed by value id (those the op reads must be defined), params by
+// parameter id. backward returns one gradient per input (undefined where the input needs none; add passes
+// grad_out itself) and writes the parameter's gradient to *param_grad.
+at::Tensor op_forward(const Graph& g, const Node& n, const std::vector<at::Tensor>& values,
+                      const std::vector<at::Tensor>& params);
+std::vector<at::Tensor> op_backward(const Graph& g, const Node& n, const std::vector<at::Tensor>& values,
+                                    const at::Tensor& grad_out, const std::vector<at::Tensor>& params,
+                                    at::Tensor* param_grad);
+
+}  // namespace talklab::experiments::checkpointing
