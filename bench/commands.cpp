@@ -15,6 +15,7 @@
 #include "bench/format.h"
 #include "harness/config.h"
 #include "harness/context.h"
+#include "harness/memory.h"
 #include "harness/plan.h"
 #include "harness/registry.h"
 #include "harness/runner.h"
@@ -117,6 +118,7 @@ int run_command(const CommonOptions& common, const RunFlags& flags, const std::v
     return 0;
   }
 
+  if (!memory::fix_malloc_thresholds()) fmt::print(stderr, "bench: warning: glibc refused the malloc thresholds\n");
   RunOptions options;
   options.threads = flags.threads > 0 ? flags.threads : int(std::max(1u, std::thread::hardware_concurrency()));
   options.seed = flags.seed ? *flags.seed : std::random_device{}() * 0x100000001ull + std::random_device{}();

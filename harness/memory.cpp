@@ -1,6 +1,9 @@
 #include "harness/memory.h"
 
+#include <malloc.h>
+
 #include <atomic>
+#include <climits>
 #include <cstdlib>
 
 namespace talklab::memory {
@@ -46,6 +49,13 @@ void reset_peak() { g_peak.store(g_current.load(std::memory_order_relaxed), std:
 #include <string>
 
 namespace talklab::memory {
+bool fix_malloc_thresholds() {
+  constexpr int kMmapThreshold = 32 << 20;  // glibc's maximum on 64-bit (DEFAULT_MMAP_THRESHOLD_MAX)
+  const bool mmap_ok = mallopt(M_MMAP_THRESHOLD, kMmapThreshold) == 1;
+  const bool trim_ok = mallopt(M_TRIM_THRESHOLD, INT_MAX) == 1;
+  return mmap_ok && trim_ok;
+}
+
 int64_t available_system_bytes() {
   std::ifstream in("/proc/meminfo");
   std::string key;

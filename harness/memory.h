@@ -59,4 +59,11 @@ namespace talklab::memory {
 // MemAvailable from /proc/meminfo (0 when unknown): what a case may allocate before the kernel's
 // out-of-memory killer, rather than an exception, would stop it.
 int64_t available_system_bytes();
+
+// Fixes glibc malloc's thresholds for the run (mmap above 32 MiB, the most it allows; never trim the heap) so
+// that a case which frees and re-allocates the same tensors every run reuses heap pages instead of mapping and
+// faulting them in again. Left dynamic, glibc moves both thresholds as blocks are freed, so the same case
+// alternated between two speeds depending on what ran before it (a training step: 0.42 s or 0.63 s). Returns
+// false if glibc refused a setting. Called once by `bench run` before the first case.
+bool fix_malloc_thresholds();
 }  // namespace talklab::memory
