@@ -34,6 +34,7 @@ struct CompareFlags {
   double threshold_pct = 5.0;
   double alpha = 0.05;
   std::optional<double> fail_on_time_ratio;
+  std::optional<double> fail_time_floor;
   bool strict = false;
   bool allow_different_machines = false;
   std::string format = "text";  // text, markdown, json

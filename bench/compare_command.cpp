@@ -200,6 +200,9 @@ void add_compare_options(CLI::App& cmd, CompareFlags& o) {
   cmd.add_option("--fail-on-time-ratio", o.fail_on_time_ratio,
                  "a significant slowdown fails only when new/base exceeds R (default: any beyond the threshold)")
       ->check(CLI::PositiveNumber);
+  cmd.add_option("--fail-time-floor", o.fail_time_floor,
+                 "seconds: a slowdown of a case whose BASE median is shorter is a warning, not a failure")
+      ->check(CLI::PositiveNumber);
   cmd.add_flag("--strict", o.strict, "a case ok in BASE but skipped in NEW is a regression, not a warning");
   cmd.add_flag("--allow-different-machines", o.allow_different_machines,
                "compare runs whose CPU model or GPU name differ (times are then not comparable)");
@@ -224,6 +227,7 @@ int compare_command(const CompareFlags& f) {
   options.threshold_pct = f.threshold_pct;
   options.alpha = f.alpha;
   options.fail_on_time_ratio = f.fail_on_time_ratio;
+  options.fail_time_floor_s = f.fail_time_floor;
   options.strict = f.strict;
   options.allow_different_machines = f.allow_different_machines;
   const Comparison c = compare_results(base, now, options);

@@ -193,10 +193,12 @@ void compare_time(const json& base, const json& now, const CompareOptions& o, Ca
   }
   if (c.verdict == "slower") {
     const std::string what = fmt::format("time {:.2f}x slower (p={:.2g})", ratio, *c.p_value);
-    if (!o.fail_on_time_ratio || ratio > *o.fail_on_time_ratio) {
-      c.regressions.push_back(what);
-    } else {
+    if (o.fail_on_time_ratio && ratio <= *o.fail_on_time_ratio) {
       c.warnings.push_back(fmt::format("{}, below --fail-on-time-ratio {}", what, *o.fail_on_time_ratio));
+    } else if (o.fail_time_floor_s && c.base_median_s && *c.base_median_s < *o.fail_time_floor_s) {
+      c.warnings.push_back(fmt::format("{}, BASE median under --fail-time-floor {}", what, *o.fail_time_floor_s));
+    } else {
+      c.regressions.push_back(what);
     }
   } else if (c.verdict == "faster") {
     c.notes.push_back(fmt::format("time {:.2f}x faster (p={:.2g})", 1 / ratio, *c.p_value));

@@ -59,6 +59,7 @@ struct CompareOptions {
   double threshold_pct = kCompareThresholdPct;  // slower: new/base - 1 > PCT/100; faster: base/new - 1 > PCT/100
   double alpha = kCompareAlpha;
   std::optional<double> fail_on_time_ratio;  // a slower case fails only above this new/base ratio
+  std::optional<double> fail_time_floor_s;   // ...and only if BASE's median is at least this many seconds
   bool strict = false;                       // a case skipped in NEW but ok in BASE is a regression
   bool allow_different_machines = false;
 };

@@ -176,6 +176,14 @@ TEST(Compare, PlantedSlowdownIsARegressionNamingTheCase) {
   const Comparison l = compare_results(doc(run(1), "a.json"), doc(now, "b.json"), lenient);
   EXPECT_EQ(compare_exit_code(l), 0);
   EXPECT_TRUE(any_contains(find_case(l, slow).warnings, "--fail-on-time-ratio"));
+  // The case is 1 us in BASE: under a 1 ms floor its slowdown is a warning; a floor under 1 us keeps it failing.
+  CompareOptions floor = ci;
+  floor.fail_time_floor_s = 1e-3;
+  const Comparison f = compare_results(doc(run(1), "a.json"), doc(now, "b.json"), floor);
+  EXPECT_EQ(compare_exit_code(f), 0);
+  EXPECT_TRUE(any_contains(find_case(f, slow).warnings, "--fail-time-floor"));
+  floor.fail_time_floor_s = 1e-7;
+  EXPECT_EQ(compare_exit_code(compare_results(doc(run(1), "a.json"), doc(now, "b.json"), floor)), 1);
 }
 
 TEST(Compare, ModerateSlowdownUnderCiThresholdIsNotARegression) {
