@@ -3,6 +3,7 @@
 #include "bench/report.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -371,9 +372,7 @@ std::string ceilings_text(const json& roofline) {
     if (const auto v = number(ops)) parts.push_back(fmt::format("{} {:.0f} G{}/s", kind, *v / 1e9, kind == "int8" ? "OP" : "FLOP"));
   }
   if (const auto bw = number(field(roofline, "bandwidth_bytes_per_s"))) parts.push_back(fmt::format("memory {:.1f} GB/s", *bw / 1e9));
-  std::string out;
-  for (size_t i = 0; i < parts.size(); ++i) out += (i ? ", " : "") + parts[i];
-  return out;
+  return fmt::format("{}", fmt::join(parts, ", "));
 }
 
 // The runs side by side: one row per property, one column per run.
@@ -762,12 +761,20 @@ struct Corpus {
   std::vector<CaseView> cases;
 };
 
-std::vector<std::string> experiments_of(const std::vector<const CaseView*>& cases) {
-  std::vector<std::string> out;
+// The cases grouped by experiment, experiments in the order they first appear.
+std::vector<std::pair<std::string, std::vector<const CaseView*>>> by_experiment(const std::vector<const CaseView*>& cases) {
+  std::vector<std::pair<std::string, std::vector<const CaseView*>>> out;
   for (const CaseView* c : cases) {
-    if (std::find(out.begin(), out.end(), c->experiment) == out.end()) out.push_back(c->experiment);
+    auto it = std::find_if(out.begin(), out.end(), [&](const auto& g) { return g.first == c->experiment; });
+    if (it == out.end()) it = out.insert(out.end(), {c->experiment, {}});
+    it->second.push_back(c);
   }
   return out;
+}
+
+std::string description_of(const ReportInput& input, const std::string& experiment) {
+  const auto d = input.experiment_descriptions.find(experiment);
+  return d == input.experiment_descriptions.end() ? "" : d->second;
 }
 
 std::string counts_text(const std::vector<const CaseView*>& cases) {
@@ -785,8 +792,7 @@ Page talk_page(const Talk& talk, const std::vector<const CaseView*>& cases, cons
   Page p;
   p.file = talk.key;
   p.title = talk.title;
-  std::string speakers;
-  for (size_t i = 0; i < talk.speakers.size(); ++i) speakers += (i ? ", " : "") + talk.speakers[i];
+  const std::string speakers = fmt::format("{}", fmt::join(talk.speakers, ", "));
   std::vector<std::pair<std::string, std::string>> links;
   if (!talk.url.empty()) links.emplace_back("Watch the talk", talk.url);
   links.emplace_back("all talks", "index");
@@ -794,13 +800,10 @@ Page talk_page(const Talk& talk, const std::vector<const CaseView*>& cases, cons
   p.heading(2, "What the lab reproduces");
   if (!talk.reproduces.empty()) p.paragraph(talk.reproduces);
   std::vector<std::string> items;
-  const std::vector<std::string> experiments = experiments_of(cases);
-  for (const std::string& e : experiments) {
-    std::vector<const CaseView*> of;
-    for (const CaseView* c : cases) if (c->experiment == e) of.push_back(c);
-    const auto d = input.experiment_descriptions.find(e);
-    items.push_back(fmt::format("{}{}: {} cases ({})", e, d == input.experiment_descriptions.end() ? "" : " (" + d->second + ")",
-                                of.size(), counts_text(of)));
+  const auto experiments = by_experiment(cases);
+  for (const auto& [e, of] : experiments) {
+    const std::string d = description_of(input, e);
+    items.push_back(fmt::format("{}{}: {} cases ({})", e, d.empty() ? "" : " (" + d + ")", of.size(), counts_text(of)));
   }
   p.list(std::move(items));
 
@@ -813,11 +816,8 @@ Page talk_page(const Talk& talk, const std::vector<const CaseView*>& cases, cons
 
   p.heading(2, "Results");
   std::vector<Chart> charts;
-  for (const std::string& e : experiments) {
-    std::vector<const CaseView*> of;
-    for (const CaseView* c : cases) if (c->experiment == e) of.push_back(c);
-    const auto d = input.experiment_descriptions.find(e);
-    experiment_section(p, e, of, corpus.runs, d == input.experiment_descriptions.end() ? "" : d->second);
+  for (const auto& [e, of] : experiments) {
+    experiment_section(p, e, of, corpus.runs, description_of(input, e));
     if (e == "attention") {
       if (auto c = attention_chart(of, corpus.runs)) charts.push_back(std::move(*c));
     } else if (e == "matmul") {
@@ -842,18 +842,18 @@ Page index_page(const std::vector<std::pair<const Talk*, std::vector<const CaseV
   Page p;
   p.file = "index";
   p.title = "talklab report";
-  std::string files;
-  for (const Run& r : corpus.runs) files += (files.empty() ? "" : ", ") + r.doc->path;
+  std::vector<std::string> files;
+  for (const Run& r : corpus.runs) files.push_back(r.doc->path);
   p.paragraph(fmt::format("Techniques from PyTorch Conference 2024 talks, measured by bench. Generated from {} result "
                           "file{}: {}. Each talk has a page with its tables and charts.",
-                          corpus.runs.size(), corpus.runs.size() == 1 ? "" : "s", files));
+                          corpus.runs.size(), corpus.runs.size() == 1 ? "" : "s", fmt::join(files, ", ")));
   p.heading(2, "Talks");
   Table t{{"talk", "speakers", "experiments", "cases", "link"}, {}};
   for (const auto& [talk, cases] : talks) {
-    std::string speakers, experiments;
-    for (size_t i = 0; i < talk->speakers.size(); ++i) speakers += (i ? ", " : "") + talk->speakers[i];
-    for (const std::string& e : experiments_of(cases)) experiments += (experiments.empty() ? "" : ", ") + e;
-    t.rows.push_back({Cell(talk->title, talk->key), speakers, experiments, counts_text(cases),
+    std::vector<std::string> experiments;
+    for (const auto& group : by_experiment(cases)) experiments.push_back(group.first);
+    t.rows.push_back({Cell(talk->title, talk->key), fmt::format("{}", fmt::join(talk->speakers, ", ")),
+                      fmt::format("{}", fmt::join(experiments, ", ")), counts_text(cases),
                       talk->url.empty() ? Cell("-") : Cell("video", talk->url)});
   }
   p.table(std::move(t));
