@@ -105,6 +105,10 @@ void add_run_options(CLI::App& cmd, RunFlags& o) {
   cmd.add_option("--cuda-cache", o.cuda_cache, "cold (flush L2 between samples) or hot")
       ->check(CLI::IsMember({"cold", "hot"}))
       ->capture_default_str();
+  cmd.add_option("--passes", o.passes,
+                 "run the whole selection N times; a case's time is the median of its passes' medians")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd.add_flag("--dry-run", o.dry_run, "print the cases, run nothing");
 }
 
@@ -123,6 +127,7 @@ int run_command(const CommonOptions& common, const RunFlags& flags, const std::v
   options.threads = flags.threads > 0 ? flags.threads : int(std::max(1u, std::thread::hardware_concurrency()));
   options.seed = flags.seed ? *flags.seed : std::random_device{}() * 0x100000001ull + std::random_device{}();
   options.cuda_cold = flags.cuda_cache == "cold";
+  options.passes = flags.passes;
   SamplingOptions& sampling = options.sampling;
   if (s.profile.min_time_s) sampling.min_time_s = *s.profile.min_time_s;
   if (s.profile.max_time_s) sampling.max_time_s = *s.profile.max_time_s;
@@ -145,6 +150,7 @@ int run_command(const CommonOptions& common, const RunFlags& flags, const std::v
   settings.threads = options.threads;
   settings.command_line = argv;
   settings.cuda_cache_mode = flags.cuda_cache;
+  settings.passes = flags.passes;
   const bool any_cpu = std::any_of(s.plan.begin(), s.plan.end(),
                                    [](const PlannedCase& c) { return c.device == Device::cpu && c.skip_reason.empty(); });
   if (any_cpu) {
@@ -173,8 +179,9 @@ int run_command(const CommonOptions& common, const RunFlags& flags, const std::v
 #endif
 
   ResultFile file(out, make_context(settings, s.gpu));
-  fmt::print("Running {} cases (profile {}, {} threads, seed {}), writing {}\n", s.plan.size(), s.profile.name,
-             options.threads, options.seed, out.string());
+  fmt::print("Running {} cases{} (profile {}, {} threads, seed {}), writing {}\n", s.plan.size(),
+             options.passes > 1 ? fmt::format(" in {} passes", options.passes) : "", s.profile.name, options.threads,
+             options.seed, out.string());
   std::vector<CaseResult> results;
   int index = 0;
   const RunSummary summary = run_cases(
@@ -183,8 +190,8 @@ int run_command(const CommonOptions& common, const RunFlags& flags, const std::v
                 settings.cuda_roofline ? &*settings.cuda_roofline : nullptr},
       s.gpu, file,
       [&](const CaseResult& r) {
-        results.push_back(r);
-        fmt::print("{}\n", live_line(r, ++index, int(s.plan.size())));
+        if (index >= int(s.plan.size()) * (options.passes - 1)) results.push_back(r);  // the last pass: merged
+        fmt::print("{}\n", live_line(r, ++index, int(s.plan.size()) * options.passes));
         std::fflush(stdout);
       });
   print_summary(results);

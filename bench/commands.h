@@ -25,6 +25,7 @@ struct RunFlags {
   std::optional<uint64_t> seed;
   std::optional<double> min_time, max_time, max_noise;
   std::string cuda_cache = "cold";
+  int passes = 1;
   bool dry_run = false;
 };
 

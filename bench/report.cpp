@@ -401,6 +401,14 @@ Table environment_table(const std::vector<const Run*>& runs) {
     add("CPU", fmt::format("{} ({} logical CPUs, {} kernels)", text(field(cpu, "model")),
                            value_text(field(cpu, "logical_cpus")), text(field(cpu, "isa"))));
     add("threads", fmt::format("{} (LibTorch {})", value_text(field(t, "threads")), value_text(field(t, "torch_threads"))));
+    const json& omp = field(t, "openmp");
+    add("OpenMP wait", !omp.is_object()                       ? "not recorded"
+                       : field(omp, "wait_policy").is_string() ? fmt::format("{} (set by {})", text(field(omp, "wait_policy")),
+                                                                             text(field(omp, "set_by")))
+                                                               : "libgomp's default");
+    if (const auto passes = number(field(t, "passes")); passes && *passes > 1) {
+      add("passes", fmt::format("{:.0f} (each time the median of the passes' medians)", *passes));
+    }
     const json& gpu = field(t, "gpu");
     add("GPU", gpu.is_object() ? text(field(gpu, "name")) : "none: " + text(field(t, "gpu_unavailable_reason")));
     const json& versions = field(t, "versions");

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <thread>
 
+#include "harness/openmp.h"
 #include "harness/result.h"
 #include "harness/torch_glue.h"
 #include "kernels/cpu/cpu_features.h"
@@ -139,6 +140,7 @@ nlohmann::json make_context(const RunSettings& s, const GpuInfo& gpu) {
   getloadavg(load, 3);
   const cpu::CpuFeatures& f = cpu::cpu_features();
   const GitState git = git_state();
+  const openmp::WaitPolicy wait = openmp::wait_policy();
   char exe[4096] = {};
   const ssize_t exe_len = readlink("/proc/self/exe", exe, sizeof exe - 1);
 
@@ -168,10 +170,14 @@ nlohmann::json make_context(const RunSettings& s, const GpuInfo& gpu) {
                     {"compiler", fmt::format("{} {}", "g++", __VERSION__)}}},
       {"threads", s.threads},
       {"torch_threads", torch_threads()},
+      {"openmp", {{"wait_policy", wait.policy.empty() ? json(nullptr) : json(wait.policy)},
+                  {"set_by", wait.set_by.empty() ? json(nullptr) : json(wait.set_by)},
+                  {"gomp_spincount", wait.spin_count.empty() ? json(nullptr) : json(wait.spin_count)}}},
       {"profile", s.profile},
       {"seed", s.seed},
       {"command_line", s.command_line},
       {"cuda_cache_mode", s.cuda_cache_mode},
+      {"passes", s.passes},
       {"roofline", {{"cpu", s.cpu_roofline ? roofline_json(*s.cpu_roofline) : json(nullptr)}, {"cuda", s.cuda_roofline ? roofline_json(*s.cuda_roofline) : json(nullptr)}}},
   };
   return {

@@ -33,6 +33,7 @@ struct RunSettings {
   int threads = 0;
   std::vector<std::string> command_line;
   std::string cuda_cache_mode;  // "cold" or "hot"
+  int passes = 1;               // bench run --passes
   std::optional<Roofline> cpu_roofline;
   std::optional<Roofline> cuda_roofline;
 };

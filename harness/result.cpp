@@ -73,6 +73,7 @@ nlohmann::json to_json(const CaseResult& r) {
                  {"samples_s", r.timing->samples_s},
                  {"runs_per_sample", r.timing->runs_per_sample},
                  {"stop_reason", r.timing->stop_reason},
+                 {"pass_medians_s", r.timing->pass_medians_s},
                  {"cpu_s_per_run", r.timing->cpu_s_per_run}};
     const double tflops = median > 0 ? r.work.flops / median / 1e12 : 0;
     const double gbps = median > 0 ? r.work.bytes / median / 1e9 : 0;
@@ -134,6 +135,11 @@ ResultFile::ResultFile(std::filesystem::path path, const nlohmann::json& context
 
 void ResultFile::add(const CaseResult& result) {
   entry_texts_.push_back(to_json(result).dump(2));
+  write();
+}
+
+void ResultFile::replace(size_t index, const CaseResult& result) {
+  entry_texts_.at(index) = to_json(result).dump(2);
   write();
 }
 

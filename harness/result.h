@@ -44,6 +44,7 @@ class ResultFile {
  public:
   ResultFile(std::filesystem::path path, const nlohmann::json& context);
   void add(const CaseResult& result);  // throws std::runtime_error naming the file if it cannot write
+  void replace(size_t index, const CaseResult& result);  // the index-th added case, e.g. after another pass
   const std::filesystem::path& path() const { return path_; }
 
  private:

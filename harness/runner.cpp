@@ -3,6 +3,7 @@
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <exception>
 #include <new>
@@ -98,67 +99,112 @@ uint64_t case_seed(uint64_t run_seed, const std::string& case_name) {
   return h;
 }
 
+namespace {
+
+// One pass of one case: gate, then time. Never throws: a crash or an exhausted allocator is the result.
+CaseResult run_case(const PlannedCase& planned, int index, const RunOptions& options, const GpuInfo& gpu) {
+  CaseResult r;
+  r.name = planned.name;
+  r.experiment = planned.experiment->name;
+  r.implementation = planned.implementation->name;
+  r.device = planned.device;
+  r.params = planned.params;
+  r.talks = planned.experiment->talks;
+  r.family_index = index;
+  const CaseContext ctx{planned.params, planned.device, case_seed(options.seed, planned.name), options.threads};
+  r.work = declared_work(planned, ctx);
+  r.reason = planned.skip_reason;
+  if (!r.reason.empty()) return r;
+
+  NvtxRange range(planned.name);
+  try {
+    const int64_t baseline = memory::current_bytes();
+    memory::reset_peak();
+    if (planned.device == Device::cuda) reset_torch_cuda_peak();
+    std::unique_ptr<Case> c = planned.implementation->make(ctx);
+    c->setup();
+    c->poison();
+    c->run();
+    r.accuracy = c->check();
+    if (planned.device == Device::cpu) {
+      r.peak_bytes = memory::peak_bytes() - baseline;
+    } else {  // the case's own count (raw cudaMalloc), else LibTorch's caching allocator if it was used
+      r.peak_bytes = c->device_peak_bytes();
+      const std::optional<int64_t> torch_peak = torch_cuda_peak_bytes();
+      if (!r.peak_bytes && torch_peak && *torch_peak > 0) r.peak_bytes = torch_peak;
+    }
+    if (!r.accuracy->passed) {
+      r.status = "failed";
+      r.reason = "correctness check failed: " + r.accuracy->error;
+    } else {
+      r.timing = time_case(*c, planned, options, gpu);
+      c->add_counters(r.counters);
+      r.status = "ok";
+    }
+  } catch (const std::exception& e) {
+    r.timing.reset();
+    if (is_out_of_memory(e)) {
+      r.status = "skipped";
+      r.reason = fmt::format("out of memory: {}", e.what());
+    } else {
+      r.status = "failed";
+      r.reason = fmt::format("crashed: {}", e.what());
+    }
+  }
+  return r;
+}
+
+// A later pass of a case into what the earlier ones gave: a failure in any pass is the result; otherwise the
+// timings merge (merge_passes), the peak is the largest, the accuracy the worst, the counters the latest pass's.
+void merge_pass(CaseResult& merged, std::vector<Timing>& timings, CaseResult&& pass) {
+  if (merged.status != "ok") return;
+  if (pass.status != "ok") {
+    merged = std::move(pass);
+    return;
+  }
+  timings.push_back(*pass.timing);
+  merged.timing = merge_passes(timings);
+  if (pass.peak_bytes && (!merged.peak_bytes || *pass.peak_bytes > *merged.peak_bytes)) merged.peak_bytes = pass.peak_bytes;
+  if (pass.accuracy && merged.accuracy && pass.accuracy->max_rel_error > merged.accuracy->max_rel_error) {
+    merged.accuracy = pass.accuracy;
+  }
+  merged.counters = std::move(pass.counters);
+}
+
+}  // namespace
+
 RunSummary run_cases(const std::vector<PlannedCase>& cases, const RunOptions& options, const Rooflines& rooflines,
                      const GpuInfo& gpu, ResultFile& out, const std::function<void(const CaseResult&)>& on_result) {
-  RunSummary summary;
-  int index = 0;
-  for (const PlannedCase& planned : cases) {
-    CaseResult r;
-    r.name = planned.name;
-    r.experiment = planned.experiment->name;
-    r.implementation = planned.implementation->name;
-    r.device = planned.device;
-    r.params = planned.params;
-    r.talks = planned.experiment->talks;
-    r.family_index = index++;
-    const CaseContext ctx{planned.params, planned.device, case_seed(options.seed, planned.name), options.threads};
-    r.work = declared_work(planned, ctx);
-    r.reason = planned.skip_reason;
-
-    if (r.reason.empty()) {
-      NvtxRange range(planned.name);
-      try {
-        const int64_t baseline = memory::current_bytes();
-        memory::reset_peak();
-        if (planned.device == Device::cuda) reset_torch_cuda_peak();
-        std::unique_ptr<Case> c = planned.implementation->make(ctx);
-        c->setup();
-        c->poison();
-        c->run();
-        r.accuracy = c->check();
-        if (planned.device == Device::cpu) {
-          r.peak_bytes = memory::peak_bytes() - baseline;
-        } else {  // the case's own count (raw cudaMalloc), else LibTorch's caching allocator if it was used
-          r.peak_bytes = c->device_peak_bytes();
-          const std::optional<int64_t> torch_peak = torch_cuda_peak_bytes();
-          if (!r.peak_bytes && torch_peak && *torch_peak > 0) r.peak_bytes = torch_peak;
-        }
-        if (!r.accuracy->passed) {
-          r.status = "failed";
-          r.reason = "correctness check failed: " + r.accuracy->error;
-        } else {
-          r.timing = time_case(*c, planned, options, gpu);
-          c->add_counters(r.counters);
-          r.status = "ok";
-          const Roofline* roofline = planned.device == Device::cpu ? rooflines.cpu : rooflines.cuda;
-          if (roofline != nullptr) r.roofline_fraction = roofline->fraction(r.work, r.timing->stats.median);
-        }
-      } catch (const std::exception& e) {
-        r.timing.reset();
-        if (is_out_of_memory(e)) {
-          r.status = "skipped";
-          r.reason = fmt::format("out of memory: {}", e.what());
-        } else {
-          r.status = "failed";
-          r.reason = fmt::format("crashed: {}", e.what());
-        }
+  std::vector<CaseResult> results(cases.size());
+  std::vector<std::vector<Timing>> timings(cases.size());
+  for (int pass = 0; pass < std::max(1, options.passes); ++pass) {
+    for (size_t i = 0; i < cases.size(); ++i) {
+      const PlannedCase& planned = cases[i];
+      if (pass > 0 && results[i].status != "ok") {  // skipped or failed: one pass says so
+        if (on_result) on_result(results[i]);
+        continue;
       }
+      CaseResult r = run_case(planned, int(i), options, gpu);
+      if (pass == 0) {
+        if (r.timing) timings[i].push_back(*r.timing);
+        results[i] = std::move(r);
+      } else {
+        merge_pass(results[i], timings[i], std::move(r));
+      }
+      CaseResult& m = results[i];
+      const Roofline* roofline = planned.device == Device::cpu ? rooflines.cpu : rooflines.cuda;
+      m.roofline_fraction.reset();
+      if (m.timing && roofline != nullptr) m.roofline_fraction = roofline->fraction(m.work, m.timing->stats.median);
+      if (pass == 0) out.add(m);
+      else out.replace(i, m);
+      if (on_result) on_result(m);
     }
+  }
+  RunSummary summary;
+  for (const CaseResult& r : results) {
     if (r.status == "ok") ++summary.ok;
     else if (r.status == "failed") ++summary.failed;
     else ++summary.skipped;
-    out.add(r);
-    if (on_result) on_result(r);
   }
   return summary;
 }

@@ -21,13 +21,17 @@ struct RunOptions {
   bool cuda_cold = true;  // flush L2 between CUDA samples
   uint64_t seed = 0;
   int threads = 1;
+  // Run the whole selection this many times; each case's figure is the median of its passes' medians
+  // (merge_passes in harness/sampler.h).
+  int passes = 1;
 };
 
 struct RunSummary {
   int ok = 0, failed = 0, skipped = 0;
 };
 
-// Writes each result to `out` as soon as it is known and then calls on_result (for the live line).
+// Writes each result to `out` as soon as it is known and then calls on_result (for the live line); with several
+// passes a case's entry is replaced by its merged result after each pass, and on_result sees every pass.
 // The ceilings each device's cases are placed under (either may be null: no fraction then).
 struct Rooflines {
   const Roofline* cpu = nullptr;

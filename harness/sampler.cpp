@@ -25,6 +25,26 @@ double median_wall_seconds(const std::function<void()>& f, int repeats) {
   return summarize(t).median;
 }
 
+Timing merge_passes(const std::vector<Timing>& passes) {
+  if (passes.empty()) return {};
+  if (passes.size() == 1) return passes.front();
+  Timing t;
+  double cpu = 0;
+  for (const Timing& p : passes) {
+    t.samples_s.insert(t.samples_s.end(), p.samples_s.begin(), p.samples_s.end());
+    t.pass_medians_s.push_back(p.stats.median);
+    cpu += p.cpu_s_per_run;
+    t.total_s += p.total_s;
+  }
+  t.runs_per_sample = passes.back().runs_per_sample;
+  t.stop_reason = passes.back().stop_reason;
+  t.cpu_s_per_run = cpu / double(passes.size());
+  t.stats = summarize(t.samples_s);
+  t.stats.median = summarize(t.pass_medians_s).median;
+  t.stats.rel_spread = t.stats.median > 0 ? (t.stats.q3 - t.stats.q1) / t.stats.median : 0.0;
+  return t;
+}
+
 Timing measure(const std::function<double(int64_t runs)>& sample, const SamplingOptions& options) {
   using Clock = std::chrono::steady_clock;
   const auto since = [](Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); };

@@ -34,11 +34,19 @@ struct Timing {
   std::string stop_reason;      // converged, time_cap, sample_cap
   double cpu_s_per_run = 0;     // process CPU time per run, all threads together
   double total_s = 0;           // wall time spent sampling, warm-up included
+  std::vector<double> pass_medians_s;  // one per pass when the run made several (merge_passes), else empty
 };
 
 // sample(runs) performs `runs` runs and returns the seconds they took (as the caller's timer measures:
 // steady clock on CPU, CUDA events on a GPU). The sampler keeps the wall clock for its own caps.
 Timing measure(const std::function<double(int64_t runs)>& sample, const SamplingOptions& options);
+
+// One case measured in several passes (`bench run --passes N`: the whole selection runs N times, so the passes
+// of a case are minutes apart). The figure is the median of the passes' medians: a state of the machine that
+// lasts seconds and slows one pass (see docs/results.md) does not move it, and no pass is picked by hand.
+// Samples, min and max are over every pass, so rel_spread (IQR of all samples over that median) still shows
+// how far the passes were apart. runs_per_sample and stop_reason are the last pass's; cpu_s_per_run is the mean.
+Timing merge_passes(const std::vector<Timing>& passes);
 
 // Wall-clock seconds of one call of f, and the median over `repeats` calls: for the side figures a case
 // reports beside its timed run (a quantization step, a plan build), never for the run itself.

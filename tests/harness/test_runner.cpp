@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <random>
 
@@ -15,12 +16,16 @@
 namespace talklab {
 namespace {
 
-enum class Behaviour { good, wrong, unwritten, throws, out_of_memory };
+enum class Behaviour { good, wrong, unwritten, throws, out_of_memory, wrong_on_second_setup };
+
+int second_setup_count = 0;  // constructions of the wrong_on_second_setup case so far
 
 // y = 2x on a random vector of `n` floats, with a float64 reference.
 class ScaleCase final : public Case {
  public:
-  ScaleCase(const CaseContext& ctx, Behaviour b) : behaviour_(b), n_(size_t(ctx.params.integer("n"))), seed_(ctx.seed) {}
+  ScaleCase(const CaseContext& ctx, Behaviour b) : behaviour_(b), n_(size_t(ctx.params.integer("n"))), seed_(ctx.seed) {
+    if (b == Behaviour::wrong_on_second_setup && ++second_setup_count == 2) behaviour_ = Behaviour::wrong;
+  }
   void setup() override {
     if (behaviour_ == Behaviour::out_of_memory) throw std::bad_alloc();
     x_ = memory::Buffer<float>(n_);
@@ -112,6 +117,58 @@ TEST(Runner, RecordsEveryOutcomeAndTimesOnlyCorrectCases) {
   EXPECT_NE(seen[3].reason.find("crashed: kernel exploded"), std::string::npos) << seen[3].reason;
   EXPECT_EQ(seen[4].status, "skipped");
   EXPECT_NE(seen[4].reason.find("out of memory"), std::string::npos) << seen[4].reason;
+  std::remove(path.c_str());
+}
+
+// --passes 3: every case runs three times, the file keeps one entry per case (replaced after each pass), the time
+// is the median of the passes' medians, and a case that fails in a later pass is recorded as failed.
+TEST(Runner, PassesMergeIntoOneEntryPerCase) {
+  Registry registry;
+  Experiment e;
+  e.name = "scale";
+  e.axes = {int_axis("n", "elements")};
+  e.work = [](const CaseContext& ctx) { return Work{double(ctx.params.integer("n")), 8.0 * ctx.params.integer("n"), "fp32"}; };
+  e.implementations = {impl("good", Behaviour::good), impl("flaky", Behaviour::wrong_on_second_setup),
+                       impl("oom", Behaviour::out_of_memory)};
+  registry.add(e);
+  Profile profile;
+  profile.name = "test";
+  ExperimentProfile sweep;
+  sweep.axes["n"] = {{int64_t(777)}, 1};
+  profile.experiments["scale"] = {sweep};
+  const auto plan = make_plan(registry, profile, PlanOptions{});
+  ASSERT_EQ(plan.size(), 3u);
+
+  const std::string path = ::testing::TempDir() + "runner-passes-" + std::to_string(::getpid()) + ".json";
+  ResultFile file(path, nlohmann::json::object());
+  RunOptions options;
+  options.passes = 3;
+  options.sampling.warmup_s = 0;
+  options.sampling.min_time_s = 0.01;
+  options.sampling.max_time_s = 0.1;
+  second_setup_count = 0;
+  int calls = 0;
+  const RunSummary s = run_cases(plan, options, Rooflines{}, GpuInfo{}, file, [&](const CaseResult&) {
+    ++calls;
+    std::ifstream in(path);
+    EXPECT_EQ(nlohmann::json::parse(in)["benchmarks"].size(), std::min(calls, 3));
+  });
+  EXPECT_EQ(calls, 9);
+  EXPECT_EQ(s.ok, 1);
+  EXPECT_EQ(s.failed, 1);
+  EXPECT_EQ(s.skipped, 1);
+
+  std::ifstream in(path);
+  const nlohmann::json b = nlohmann::json::parse(in)["benchmarks"];
+  const nlohmann::json& good = b[0]["talklab"];
+  ASSERT_EQ(good["status"], "ok");
+  std::vector<double> medians = good["time"]["pass_medians_s"];
+  ASSERT_EQ(medians.size(), 3u);
+  std::sort(medians.begin(), medians.end());
+  EXPECT_DOUBLE_EQ(good["time"]["median_s"].get<double>(), medians[1]);
+  EXPECT_EQ(b[1]["talklab"]["status"], "failed");
+  EXPECT_NE(b[1]["talklab"]["reason"].get<std::string>().find("correctness check failed"), std::string::npos);
+  EXPECT_EQ(b[2]["talklab"]["status"], "skipped");
   std::remove(path.c_str());
 }
 

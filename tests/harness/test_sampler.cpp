@@ -66,5 +66,28 @@ TEST(Sampler, ShortRunsAreBatchedAndReportedPerRun) {
   EXPECT_NEAR(t.stats.median, 1e-5, 1e-12);
 }
 
+// Three passes, one slow: the figure is the median of the passes' medians (the slow pass does not move it), and
+// samples, min and max cover every pass, so the spread shows the slow one.
+TEST(Sampler, PassesMergeToTheMedianOfTheirMedians) {
+  const auto pass = [](std::vector<double> samples) {
+    Timing t;
+    t.samples_s = std::move(samples);
+    t.stats = summarize(t.samples_s);
+    t.cpu_s_per_run = 2 * t.stats.median;
+    t.stop_reason = "converged";
+    return t;
+  };
+  const Timing merged = merge_passes({pass({1.00, 1.01, 0.99}), pass({1.50, 1.52, 1.49}), pass({1.02, 1.03, 1.01})});
+  EXPECT_DOUBLE_EQ(merged.stats.median, 1.02);
+  ASSERT_EQ(merged.pass_medians_s, (std::vector<double>{1.00, 1.50, 1.02}));
+  EXPECT_EQ(merged.samples_s.size(), 9u);
+  EXPECT_DOUBLE_EQ(merged.stats.min, 0.99);
+  EXPECT_DOUBLE_EQ(merged.stats.max, 1.52);
+  EXPECT_GT(merged.stats.rel_spread, 0.4);  // the IQR of all nine samples spans the slow pass
+  EXPECT_NEAR(merged.cpu_s_per_run, 2 * (1.00 + 1.50 + 1.02) / 3, 1e-12);
+  // One pass is that pass, unchanged: no pass_medians_s.
+  EXPECT_TRUE(merge_passes({pass({1.0, 2.0, 3.0})}).pass_medians_s.empty());
+}
+
 }  // namespace
 }  // namespace talklab
