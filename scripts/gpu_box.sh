@@ -12,9 +12,11 @@ export TALKLAB_TORCH_PREFIX
 # Debian's CMake package files locate headers relative to their own folder: under .deps that is .deps/usr.
 export CPATH="$PWD/.deps/usr/include${CPATH:+:$CPATH}"
 export LD_LIBRARY_PATH="$PWD/.deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-cmake --preset gpu-box
+cmake --preset gpu-box -DTALKLAB_REQUIRE_TORCH_CUDA=ON  # a CPU-only PyTorch here is an error, not dozens of skips
 cmake --build --preset gpu-box
 build/gpu-box/tests/kernels/cuda/test_cuda_kernels --gtest_brief=1
+# LibTorch's CUDA baselines: wired in (every one has a factory) now that the LibTorch found has CUDA.
+build/gpu-box/tests/experiments/test_torch_cuda_baselines --gtest_brief=1
 if [ "${1:-}" = "bench" ]; then
   shift
   build/gpu-box/bench/bench "$@"

@@ -6,6 +6,8 @@
 //   flash_cpu          ours (kernels/cpu/attention/): tiled online softmax, never S x S, skips empty blocks
 //   torch_eager        LibTorch: scores materialized, mask, softmax, product with V (attention_torch.cpp)
 //   torch_sdpa         LibTorch's scaled-dot-product attention with a boolean mask (attention_torch.cpp)
+//   torch_eager_cuda, torch_sdpa_cuda   the same on CUDA tensors; SDPA's backend forced (attention_torch_cuda.cpp)
+//   flash_cuda         ours on the GPU (kernels/cuda/attention/): block-sparse FlashAttention-2, bf16 (attention_cuda.cpp)
 //   blockmask_closed   building the closed-form block mask, O(blocks)
 //   blockmask_generic  building it by evaluating the mask everywhere, O(S^2)
 // Work: useful FLOPs = 4 * D * unmasked (q, k) pairs per (b, h); bytes = Q, K, V read once and O written once.
@@ -13,6 +15,7 @@
 #include <fmt/format.h>
 
 
+#include "experiments/attention/attention_cuda.h"
 #include "experiments/attention/attention_torch.h"
 #include "experiments/attention/problem.h"
 #include "harness/registry.h"
@@ -54,12 +57,8 @@ class FlashCase final : public Case {
   }
   Accuracy check() override { return check_output(in_, spec_, out_.data(), seed_, flash_tolerance(in_.dtype)); }
   void add_counters(Counters& out) override {
-    const attn::AttnShape& s = in_.shape;
-    out.emplace_back("executed_flops", stats_.executed_flops);
-    out.emplace_back("full_blocks", double(stats_.full_blocks));
-    out.emplace_back("partial_blocks", double(stats_.partial_blocks));
-    out.emplace_back("density", attn::useful_flops(spec_, s) / (4.0 * double(s.D * s.B * s.H * s.S_q * s.S_kv)));
-    out.emplace_back("plan_build_s", plan_build_s_);
+    add_block_counters(out, spec_, in_.shape, stats_.executed_flops, stats_.full_blocks, stats_.partial_blocks,
+                       plan_build_s_);
     out.emplace_back("workspace_bytes", double(workspace_.size()));
   }
 
@@ -171,6 +170,8 @@ Experiment declare() {
   e.implementations.push_back(flash);
 
   for (Implementation& impl : torch_implementations()) e.implementations.push_back(std::move(impl));
+  for (Implementation& impl : torch_cuda_implementations()) e.implementations.push_back(std::move(impl));
+  for (Implementation& impl : cuda_implementations()) e.implementations.push_back(std::move(impl));
 
   for (const bool generic : {false, true}) {
     Implementation bm;

@@ -16,6 +16,7 @@
 #include <limits>
 
 #include "experiments/attention/problem.h"
+#include "experiments/attention/torch_masks.h"
 
 namespace talklab::experiments::attention {
 namespace {
@@ -44,33 +45,43 @@ std::string memory_skip(const Params& p) {
   return "";
 }
 
-at::ScalarType scalar_type(attn::DType d) { return d == attn::DType::bf16 ? at::kBFloat16 : at::kFloat; }
+}  // namespace
 
-// The mask as a (S, S) boolean tensor, true where a key is visible, built the way a PyTorch user builds it.
-at::Tensor visible_mask(const attn::MaskSpec& spec, int64_t S) {
-  const at::Tensor i = at::arange(S, at::kLong).unsqueeze(1);
-  const at::Tensor j = at::arange(S, at::kLong).unsqueeze(0);
+at::ScalarType torch_dtype(attn::DType d) { return d == attn::DType::bf16 ? at::kBFloat16 : at::kFloat; }
+
+at::Tensor visible_mask(const attn::MaskSpec& spec, int64_t S, const at::TensorOptions& on) {
+  const at::TensorOptions index = on.dtype(at::kLong);
+  const at::Tensor i = at::arange(S, index).unsqueeze(1);
+  const at::Tensor j = at::arange(S, index).unsqueeze(0);
   const at::Tensor causal = j.le(i);
   switch (spec.mask) {
-    case attn::MaskKind::full: return at::ones({S, S}, at::kBool);
+    case attn::MaskKind::full: return at::ones({S, S}, on.dtype(at::kBool));
     case attn::MaskKind::causal: return causal;
     case attn::MaskKind::sliding_window: return causal.logical_and(j.gt(i - spec.window));
     case attn::MaskKind::prefix_lm: return causal.logical_or(j.lt(spec.prefix));
     case attn::MaskKind::document: {
-      const at::Tensor lengths = at::tensor(std::vector<int64_t>(spec.doc_lengths.begin(), spec.doc_lengths.end()));
-      const at::Tensor doc = at::repeat_interleave(at::arange(lengths.size(0), at::kLong), lengths);
+      const std::vector<int64_t> host(spec.doc_lengths.begin(), spec.doc_lengths.end());
+      const at::Tensor lengths = at::tensor(host).to(on.device());
+      const at::Tensor doc = at::repeat_interleave(at::arange(lengths.size(0), index), lengths);
       return causal.logical_and(doc.unsqueeze(1).eq(doc.unsqueeze(0)));
     }
   }
   return causal;
 }
 
-// -slope_h * (q - kv) as (H, S, S) float32.
-at::Tensor alibi_bias(const attn::MaskSpec& spec, int64_t H, int64_t S) {
+at::Tensor alibi_bias(const attn::MaskSpec& spec, int64_t H, int64_t S, const at::TensorOptions& on) {
   const std::vector<float> slopes = spec.alibi_slopes.empty() ? attn::alibi_slopes(int(H)) : spec.alibi_slopes;
-  const at::Tensor distance = (at::arange(S, at::kFloat).unsqueeze(1) - at::arange(S, at::kFloat).unsqueeze(0));
-  return at::tensor(slopes).view({H, 1, 1}).neg() * distance.unsqueeze(0);
+  const at::TensorOptions f32 = on.dtype(at::kFloat);
+  const at::Tensor distance = at::arange(S, f32).unsqueeze(1) - at::arange(S, f32).unsqueeze(0);
+  return at::tensor(slopes).to(on.device()).view({H, 1, 1}).neg() * distance.unsqueeze(0);
 }
+
+std::pair<at::Tensor, at::Tensor> repeat_kv(const at::Tensor& k, const at::Tensor& v, int64_t group) {
+  if (group == 1) return {k, v};
+  return {k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)};
+}
+
+namespace {
 
 class TorchCase : public Case {
  public:
@@ -81,7 +92,7 @@ class TorchCase : public Case {
   void setup() override {
     in_.fill(seed_);
     const attn::AttnShape& s = in_.shape;
-    const auto opts = at::TensorOptions().dtype(scalar_type(in_.dtype));
+    const auto opts = at::TensorOptions().dtype(torch_dtype(in_.dtype));
     q_ = at::from_blob(in_.q.data(), {s.B, s.H, s.S_q, s.D}, opts);
     k_ = at::from_blob(in_.k.data(), {s.B, s.H_kv, s.S_kv, s.D}, opts);
     v_ = at::from_blob(in_.v.data(), {s.B, s.H_kv, s.S_kv, s.D}, opts);
@@ -98,11 +109,7 @@ class TorchCase : public Case {
  protected:
   virtual void prepare() = 0;
   // K and V expanded to the query heads (grouped-query attention).
-  std::pair<at::Tensor, at::Tensor> kv_for_all_heads() const {
-    const int64_t group = in_.shape.H / in_.shape.H_kv;
-    if (group == 1) return {k_, v_};
-    return {k_.repeat_interleave(group, 1), v_.repeat_interleave(group, 1)};
-  }
+  std::pair<at::Tensor, at::Tensor> kv_for_all_heads() const { return repeat_kv(k_, v_, in_.shape.H / in_.shape.H_kv); }
   attn::MaskSpec spec_;
   uint64_t seed_;
   Inputs in_;
@@ -115,7 +122,7 @@ class EagerCase final : public TorchCase {
   void prepare() override {
     const int64_t S = in_.shape.S_q;
     if (spec_.mask != attn::MaskKind::full) hidden_ = visible_mask(spec_, S).logical_not();
-    if (spec_.score == attn::ScoreKind::alibi) bias_ = alibi_bias(spec_, in_.shape.H, S).to(scalar_type(in_.dtype));
+    if (spec_.score == attn::ScoreKind::alibi) bias_ = alibi_bias(spec_, in_.shape.H, S).to(torch_dtype(in_.dtype));
   }
   void run() override {
     const auto [k, v] = kv_for_all_heads();
@@ -138,7 +145,7 @@ class SdpaCase final : public TorchCase {
     is_causal_ = spec_.mask == attn::MaskKind::causal && spec_.score == attn::ScoreKind::none;
     if (spec_.score == attn::ScoreKind::alibi) {
       mask_ = alibi_bias(spec_, in_.shape.H, S).masked_fill_(visible_mask(spec_, S).logical_not(), -kInf);
-      mask_ = mask_.to(scalar_type(in_.dtype));
+      mask_ = mask_.to(torch_dtype(in_.dtype));
     } else if (!is_causal_ && spec_.mask != attn::MaskKind::full) {
       mask_ = visible_mask(spec_, S);
     }

@@ -130,4 +130,13 @@ Accuracy check_output(const Inputs& in, const attn::MaskSpec& spec, const void* 
   return acc.finish(Tolerance{tolerance});
 }
 
+void add_block_counters(Counters& out, const attn::MaskSpec& spec, const attn::AttnShape& s, double executed_flops,
+                        int64_t full_blocks, int64_t partial_blocks, double plan_build_s) {
+  out.emplace_back("executed_flops", executed_flops);
+  out.emplace_back("full_blocks", double(full_blocks));
+  out.emplace_back("partial_blocks", double(partial_blocks));
+  out.emplace_back("density", attn::useful_flops(spec, s) / (4.0 * double(s.D * s.B * s.H * s.S_q * s.S_kv)));
+  out.emplace_back("plan_build_s", plan_build_s);
+}
+
 }  // namespace talklab::experiments::attention

@@ -52,6 +52,11 @@ double flash_tolerance(attn::DType dtype);
 // float32 keeps the kernel's 1e-5 (measured at most 1e-6).
 double torch_tolerance(attn::DType dtype);
 
+// The counters every block-sparse kernel reports, whatever its device: executed FLOPs (whole tiles), full and
+// partial tile counts, density (useful over dense FLOPs) and the time the plan took to build.
+void add_block_counters(Counters& out, const attn::MaskSpec& spec, const attn::AttnShape& s, double executed_flops,
+                        int64_t full_blocks, int64_t partial_blocks, double plan_build_s);
+
 // Compares output rows (B, H, S_q, D) in the problem's dtype with the float64 reference, normwise.
 Accuracy check_output(const Inputs& in, const attn::MaskSpec& spec, const void* out, uint64_t seed,
                       double tolerance);

@@ -12,11 +12,17 @@
 //                            in registers for vdpbf16ps; the decode (M = 1) recipe (matmul_int4.cpp)
 //   fp8_tensorwise, fp8_rowwise, fp8_blockwise, mxfp8, mxfp4
 //                            emulated on the bf16 kernel (matmul_emulated.cpp): no fp8/fp4 unit on this CPU
+//   torch_bf16_cuda, torch_scaled_mm, torch_scaled_mm_rowwise
+//                            LibTorch on CUDA: at::matmul in bf16, at::_scaled_mm in fp8 e4m3 with the CPU recipes'
+//                            tensorwise / rowwise codes and scales (matmul_torch_cuda.cpp)
+//   cublaslt_{fp32,tf32,bf16,fp16,fp8_tensorwise,fp8_rowwise,fp8_blockwise}, w4a16_cuda
+//                            CUDA: cuBLASLt on the CPU codecs' data, and our int4 decode kernel (matmul_cuda.cpp)
 // Weights are converted and packed once, outside the timed run, as a deployed model's are.
 //   bench --filter matmul
 #include <fmt/format.h>
 
 
+#include "experiments/matmul/matmul_cuda.h"
 #include "experiments/matmul/matmul_emulated.h"
 #include "experiments/matmul/matmul_int4.h"
 #include "experiments/matmul/matmul_torch.h"
@@ -31,10 +37,6 @@ namespace {
 
 namespace mm = talklab::cpu::matmul;
 
-// bf16 rounds both inputs (2^-9 relative each): about 50 dB on randn; the floor is 45 dB.
-constexpr RecipeTolerance kBf16Tolerance{45.0, 5e-2};
-// int8 per-token x per-channel: a 127-level grid on each input, about 38 dB at K = 4096; floor 30 dB.
-constexpr RecipeTolerance kInt8Tolerance{30.0, 1e-1};
 
 class OursCase : public Case {
  public:
@@ -148,6 +150,8 @@ Experiment declare() {
   e.implementations.push_back(int8);
   e.implementations.push_back(int4_w4a16_implementation());
   for (Implementation& impl : emulated_implementations()) e.implementations.push_back(std::move(impl));
+  for (Implementation& impl : cuda_matmul_implementations()) e.implementations.push_back(std::move(impl));
+  for (Implementation& impl : torch_cuda_implementations()) e.implementations.push_back(std::move(impl));
   return e;
 }
 

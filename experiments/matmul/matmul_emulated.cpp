@@ -34,10 +34,6 @@ namespace {
 namespace mm = talklab::cpu::matmul;
 namespace q = talklab::cpu::quant;
 
-// The floors on randn at K = 4096: fp8 e4m3 (any scaling) and MXFP8 >= 24 dB, MXFP4 >= 10 dB. The
-// normwise bound only catches gross faults: 4-bit elements move single outputs by tens of percent.
-constexpr RecipeTolerance kFp8Tolerance{24.0, 0.2};
-constexpr RecipeTolerance kFp4Tolerance{10.0, 1.0};
 
 enum class Recipe { fp8_tensorwise, fp8_rowwise, fp8_blockwise, mxfp8, mxfp4 };
 

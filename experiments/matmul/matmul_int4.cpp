@@ -25,11 +25,6 @@ constexpr int kGroup = 128;
 constexpr double kScaleBytesPerElement = sizeof(float) / double(kGroup);
 constexpr double kCodeBytesPerElement = 0.5;
 
-// The floor for int4 groups of 128 on randn at K = 4096 is 16 dB (measured ~19: the grid step is
-// amax / 7 of 128 normals, ~0.4, whose rounding noise is ~11% of the signal's rms). Normwise (max |err| /
-// max |ref|) the same noise gives ~0.1-0.2: the largest error is ~4 noise sigmas against a largest output of
-// 3-4 output sigmas. 0.5 leaves room for small shapes (few outputs) and still catches a wrong scale or group.
-constexpr RecipeTolerance kInt4Tolerance{16.0, 0.5};
 
 // A decode step reads each layer's weights once, and a model's layers together are far larger than any cache:
 // every weight byte comes from DRAM. One layer's int4 weights can fit in the 32 MiB L3 of this machine kind

@@ -27,6 +27,30 @@ struct RecipeTolerance {
   double max_rel_error;
 };
 
+// Every recipe's contract, on whichever device it runs: one definition, so a CPU recipe and its CUDA or
+// LibTorch counterpart are held to the same floor. SQNR on randn at K = 4096.
+// fp32 accumulation of exact fp32 products: ~120 dB; anything under 100 dB is a wrong result.
+inline constexpr RecipeTolerance kFp32Tolerance{100.0, 1e-5};
+// tf32 rounds both inputs to 10 mantissa bits: relative error up to 2^-11 each, about 68 dB (62 dB if the
+// conversion truncated). 55 dB leaves room and fails a product that ran on bf16 inputs (~50 dB).
+inline constexpr RecipeTolerance kTf32Tolerance{55.0, 1e-2};
+// bf16 rounds both inputs (2^-9 relative each), a bf16 output once more: about 48-50 dB; the floor is 45.
+inline constexpr RecipeTolerance kBf16Tolerance{45.0, 5e-2};
+// fp16 inputs and output: 3 more mantissa bits than bf16 on each rounding, about 66 dB (outputs of size
+// sqrt(K) ~ 90 are far from fp16's 65504). 55 dB fails a product that silently ran in bf16.
+inline constexpr RecipeTolerance kFp16Tolerance{55.0, 1e-2};
+// int8 per-token x per-channel: a 127-level grid on each input, about 38 dB; floor 30 dB.
+inline constexpr RecipeTolerance kInt8Tolerance{30.0, 1e-1};
+// fp8 e4m3 (any scaling) and MXFP8 >= 24 dB, MXFP4 >= 10 dB (the floors). The normwise bound only
+// catches gross faults: 4-bit elements move single outputs by tens of percent.
+inline constexpr RecipeTolerance kFp8Tolerance{24.0, 0.2};
+inline constexpr RecipeTolerance kFp4Tolerance{10.0, 1.0};
+// int4 groups of 128: the floor is 16 dB (measured ~19: the grid step is amax / 7 of 128 normals, ~0.4,
+// whose rounding noise is ~11% of the signal's rms). Normwise (max |err| / max |ref|) the same noise gives
+// ~0.1-0.2: the largest error is ~4 noise sigmas against a largest output of 3-4 output sigmas. 0.5 leaves
+// room for small shapes (few outputs) and still catches a wrong scale or group.
+inline constexpr RecipeTolerance kInt4Tolerance{16.0, 0.5};
+
 struct Inputs {
   Shape s;
   memory::Buffer<float> a, b;  // row-major

@@ -1,0 +1,388 @@
+// torch_eager_cuda and torch_sdpa_cuda: LibTorch's attention on the GPU, what a user runs instead of flash_cuda.
+// The same math as the CPU cases (attention_torch.cpp), on CUDA tensors:
+//   Q (B, H, S, D), K and V (B, H_kv, S, D), O (B, H, S, D); bf16 or f32. Grouped-query attention repeats K and V
+//   over the query heads (repeat_interleave, inside the timed run, as the CPU cases do).
+//   torch_eager_cuda  Q K^T materialized as (B, H, S, S) in the input dtype, score mod, masked_fill, softmax, @ V.
+//                     Memory-bound: the S x S tensors are written and read about six times (2 bytes each in bf16)
+//                     for 4 D FLOPs per (q, k) pair, and they take O(B H S^2) device memory.
+//   torch_sdpa_cuda   at::scaled_dot_product_attention with its backend chosen for it (at::Context's SDPA switches,
+//                     the C++ form of torch.nn.attention.sdpa_kernel, set around every run and restored after):
+//                     no mask tensor (full, or causal through is_causal): flash only (bf16; f32 has no flash kernel,
+//                     so it gets memory-efficient); a dense mask (sliding_window, document, prefix_lm, an ALiBi
+//                     bias): memory-efficient or cuDNN, flash and math off. The backend that ran is the counter
+//                     sdpa_backend (at::SDPBackend: 1 flash, 2 efficient, 3 cuDNN), asked of at::_fused_sdp_choice
+//                     with the same inputs and switches. Flash is compute-bound (the S x S tile stays on chip and
+//                     fully masked tiles are skipped under is_causal); a dense mask adds S^2 reads per (b, h) and
+//                     skips nothing, which is what a block-sparse kernel saves.
+// Inputs are the host Inputs of problem.h (the CPU cases' values for a seed), copied to the device once in setup.
+// Every run enqueues on the case's own stream (c10::cuda::getStreamFromPool), which stream() hands to the
+// harness's event timer. Peak memory: the caching allocator's peak of allocated bytes over the checked run
+// (reset in poison(), read before check() allocates anything), inputs and output included.
+// Version guards: everything LibTorch 2.x-only sits in the few functions under "LibTorch 2.x calls" below, with a
+// 1.x branch that compiles against Debian's 1.13 headers, so scripts/check_torch_cuda_syntax.sh checks the rest.
+//   bench --device cuda --profile gpu --filter 'attention/torch_(eager|sdpa)_cuda'
+#include <fmt/format.h>
+#include <torch/version.h>
+
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <stdexcept>
+
+#include "experiments/attention/attention_torch.h"
+#include "experiments/attention/problem.h"
+#include "experiments/attention/torch_masks.h"
+
+#if TALKLAB_HAVE_CUDA
+#include "harness/cuda/device.h"
+#endif
+#if TALKLAB_TORCH_CUDA && TALKLAB_HAVE_CUDA
+#include <ATen/ATen.h>
+#include <ATen/Context.h>
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <c10/util/Exception.h>
+#endif
+
+namespace talklab::experiments::attention {
+namespace {
+
+// Total memory of device 0 (the device the harness probes and times), 0 when there is none: the harness then
+// skips every CUDA case with the runtime's reason, so the memory rule has nothing to say.
+int64_t device_total_bytes() {
+#if TALKLAB_HAVE_CUDA
+  static const int64_t total = [] {
+    const cuda::DeviceInfo d = cuda::probe_device(0);
+    return d.available ? d.total_memory_bytes : int64_t(0);
+  }();
+  return total;
+#else
+  return 0;
+#endif
+}
+
+// Math is disabled, so a point none of the fused kernels accepts is skipped here rather than failing in setup:
+// flash and memory-efficient both want head_dim a multiple of 8 (16-byte rows in 16-bit types), flash at most 256.
+std::string sdpa_skip(const Params& p) {
+  if (p.str("mask") == "causal+softcap") return "SDPA takes no score_mod: a tanh softcap cannot be expressed";
+  const int64_t head_dim = p.integer("head_dim");
+  if (head_dim % 8 != 0 || head_dim > 256) {
+    return fmt::format("SDPA's fused CUDA kernels need head_dim a multiple of 8 and at most 256; head_dim = {}", head_dim);
+  }
+  return torch_cuda_memory_skip(p, true, device_total_bytes());
+}
+
+#if TALKLAB_TORCH_CUDA && TALKLAB_HAVE_CUDA
+
+constexpr c10::DeviceIndex kDevice = 0;
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// ---- LibTorch 2.x calls (1.13, where this file is syntax-checked, has none of them) -------------------------
+
+// ATen's C++ API takes std::optional since 2.4 (c10::optional became an alias of it then), c10's own before.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+using OptionalTensor = std::optional<at::Tensor>;
+#else
+using OptionalTensor = c10::optional<at::Tensor>;
+#endif
+
+// Which SDPA kernels LibTorch may pick: at::Context's process-wide switches, one per backend.
+struct SdpBackends {
+  bool flash = false;
+  bool efficient = false;
+  bool math = false;
+  bool cudnn = false;
+};
+
+// at::SDPBackend's values (aten/src/ATen/SDPBackend.h in 2.x; sdp::SDPBackend in sdp_utils_cpp.h before):
+// error -1, math 0, flash_attention 1, efficient_attention 2, cudnn_attention 3, overrideable 4.
+const char* sdp_backend_name(int64_t backend) {
+  switch (backend) {
+    case 0: return "math";
+    case 1: return "flash";
+    case 2: return "efficient";
+    case 3: return "cudnn";
+    case 4: return "overrideable";
+    default: return "error";
+  }
+}
+
+std::string enabled_names(const SdpBackends& b) {
+  std::string out;
+  const auto add = [&](bool on, const char* name) {
+    if (!on) return;
+    if (!out.empty()) out += ", ";
+    out += name;
+  };
+  add(b.flash, "flash");
+  add(b.efficient, "efficient");
+  add(b.math, "math");
+  add(b.cudnn, "cudnn");
+  return out;
+}
+
+// Sets LibTorch's process-wide SDPA switches for a scope and restores the previous ones after, so no other case
+// inherits them. at::Context::setSDPUse{Flash,MemEfficient,Math,CuDNN} and userEnabled{Flash,MemEfficient,Math,
+// CuDNN}SDP() (aten/src/ATen/Context.h: Flash/MemEfficient/Math since 2.0, CuDNN since 2.3, all in 2.11; found with
+// the search tool in pytorch/pytorch). 1.x has no switches: a no-op there (torch_sdpa_cuda is not offered on 1.x).
+class SdpBackendScope {
+ public:
+  explicit SdpBackendScope(const SdpBackends& enabled) : saved_(current()) { apply(enabled); }
+  ~SdpBackendScope() { apply(saved_); }
+  SdpBackendScope(const SdpBackendScope&) = delete;
+  SdpBackendScope& operator=(const SdpBackendScope&) = delete;
+
+ private:
+  static SdpBackends current() {
+    SdpBackends b;
+#if TORCH_VERSION_MAJOR >= 2
+    const at::Context& c = at::globalContext();
+    b.flash = c.userEnabledFlashSDP();
+    b.efficient = c.userEnabledMemEfficientSDP();
+    b.math = c.userEnabledMathSDP();
+#if TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 3
+    b.cudnn = c.userEnabledCuDNNSDP();
+#endif
+#endif
+    return b;
+  }
+  static void apply(const SdpBackends& b) {
+#if TORCH_VERSION_MAJOR >= 2
+    at::Context& c = at::globalContext();
+    c.setSDPUseFlash(b.flash);
+    c.setSDPUseMemEfficient(b.efficient);
+    c.setSDPUseMath(b.math);
+#if TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 3
+    c.setSDPUseCuDNN(b.cudnn);
+#endif
+#else
+    (void)b;
+#endif
+  }
+  SdpBackends saved_;
+};
+
+// The backend scaled_dot_product_attention will run for these inputs under the current switches: the same
+// choice function it calls itself. Schema (native_functions.yaml, 2.5+): _fused_sdp_choice(Tensor query,
+// Tensor key, Tensor value, Tensor? attn_mask=None, float dropout_p=0.0, bool is_causal=False, *,
+// float? scale=None, bool enable_gqa=False) -> int. Throws when no enabled backend can run them.
+int64_t sdp_choice(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const OptionalTensor& mask,
+                   bool is_causal) {
+#if TORCH_VERSION_MAJOR >= 2
+  return at::_fused_sdp_choice(q, k, v, mask, 0.0, is_causal);
+#else
+  static_cast<void>(q);
+  static_cast<void>(k);
+  static_cast<void>(v);
+  static_cast<void>(mask);
+  static_cast<void>(is_causal);
+  throw std::runtime_error("LibTorch 1.x cannot report which SDPA backend it runs");
+#endif
+}
+
+// 2.x: scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
+// scale=None, enable_gqa=False) (native_functions.yaml); 1.13: the private op the CPU case uses too.
+at::Tensor sdpa(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const OptionalTensor& mask,
+                bool is_causal) {
+#if TORCH_VERSION_MAJOR >= 2
+  return at::scaled_dot_product_attention(q, k, v, mask, 0.0, is_causal);
+#else
+  return std::get<0>(at::_scaled_dot_product_attention(q, k, v, mask, 0.0, false, is_causal));
+#endif
+}
+
+// ---- Version-independent from here on ----------------------------------------------------------------------
+
+class TorchCudaCase : public Case {
+ public:
+  explicit TorchCudaCase(const CaseContext& ctx) : spec_(mask_spec_of(ctx.params)), seed_(ctx.seed) {
+    in_.shape = shape_of(ctx.params);
+    in_.dtype = dtype_of(ctx.params);
+  }
+  void setup() override {
+    stream_.emplace(c10::cuda::getStreamFromPool(/*isHighPriority=*/false, kDevice));
+    const c10::cuda::CUDAStreamGuard guard(*stream_);
+    in_.fill(seed_);
+    const attn::AttnShape& s = in_.shape;
+    const at::TensorOptions host = at::TensorOptions().dtype(torch_dtype(in_.dtype));
+    on_ = host.device(at::Device(at::kCUDA, kDevice));
+    q_ = at::from_blob(in_.q.data(), {s.B, s.H, s.S_q, s.D}, host).to(on_.device());
+    k_ = at::from_blob(in_.k.data(), {s.B, s.H_kv, s.S_kv, s.D}, host).to(on_.device());
+    v_ = at::from_blob(in_.v.data(), {s.B, s.H_kv, s.S_kv, s.D}, host).to(on_.device());
+    prepare();
+    stream_->synchronize();
+  }
+  // LibTorch allocates a fresh output every run: poisoning means dropping the last one. The peak is reset here,
+  // after setup, so it covers the checked run (with the inputs it reads) and nothing before it.
+  void poison() override {
+    out_ = at::Tensor();
+    stream_->synchronize();
+    c10::cuda::CUDACachingAllocator::resetPeakStats(kDevice);
+  }
+  void run() override {
+    const c10::cuda::CUDAStreamGuard guard(*stream_);
+    compute();
+  }
+  Accuracy check() override {
+    stream_->synchronize();
+    // allocated_bytes[0]: StatType::AGGREGATE, all pools (its namespace moved between 1.x and 2.x).
+    peak_bytes_ = c10::cuda::CUDACachingAllocator::getDeviceStats(kDevice).allocated_bytes[0].peak;
+    const c10::cuda::CUDAStreamGuard guard(*stream_);
+    const at::Tensor out = out_.cpu().contiguous();
+    return check_output(in_, spec_, out.data_ptr(), seed_, torch_tolerance(in_.dtype));
+  }
+  void* stream() override { return stream_ ? static_cast<void*>(stream_->stream()) : nullptr; }
+  std::optional<int64_t> device_peak_bytes() override { return peak_bytes_; }
+
+ protected:
+  virtual void prepare() = 0;  // on the case's stream, after the inputs are on the device
+  virtual void compute() = 0;  // the timed work, on the case's stream
+  std::pair<at::Tensor, at::Tensor> kv_for_all_heads() const { return repeat_kv(k_, v_, in_.shape.H / in_.shape.H_kv); }
+  attn::MaskSpec spec_;
+  uint64_t seed_;
+  Inputs in_;
+  at::TensorOptions on_;
+  std::optional<c10::cuda::CUDAStream> stream_;  // no default constructor: made in setup
+  at::Tensor q_, k_, v_, out_;
+  std::optional<int64_t> peak_bytes_;
+};
+
+class EagerCudaCase final : public TorchCudaCase {
+ public:
+  using TorchCudaCase::TorchCudaCase;
+
+ private:
+  void prepare() override {
+    const int64_t S = in_.shape.S_q;
+    if (spec_.mask != attn::MaskKind::full) hidden_ = visible_mask(spec_, S, on_).logical_not();
+    if (spec_.score == attn::ScoreKind::alibi) bias_ = alibi_bias(spec_, in_.shape.H, S, on_).to(torch_dtype(in_.dtype));
+  }
+  void compute() override {
+    const auto [k, v] = kv_for_all_heads();
+    at::Tensor s = at::matmul(q_, k.transpose(-2, -1)).mul_(1.0 / std::sqrt(double(in_.shape.D)));
+    if (spec_.score == attn::ScoreKind::softcap) s = at::tanh(s.div_(spec_.softcap)).mul_(spec_.softcap);
+    if (spec_.score == attn::ScoreKind::alibi) s.add_(bias_);
+    if (hidden_.defined()) s.masked_fill_(hidden_, -kInf);
+    out_ = at::matmul(at::softmax(s, -1), v);
+  }
+  at::Tensor hidden_, bias_;
+};
+
+class SdpaCudaCase final : public TorchCudaCase {
+ public:
+  using TorchCudaCase::TorchCudaCase;
+  void add_counters(Counters& out) override { out.emplace_back("sdpa_backend", double(backend_)); }
+
+ private:
+  void prepare() override {
+    const int64_t S = in_.shape.S_q;
+    is_causal_ = spec_.mask == attn::MaskKind::causal && spec_.score == attn::ScoreKind::none;
+    if (spec_.score == attn::ScoreKind::alibi) {
+      mask_ = alibi_bias(spec_, in_.shape.H, S, on_).masked_fill_(visible_mask(spec_, S, on_).logical_not(), -kInf);
+      mask_ = mask_.to(torch_dtype(in_.dtype));
+    } else if (!is_causal_ && spec_.mask != attn::MaskKind::full) {
+      mask_ = visible_mask(spec_, S, on_);
+    }
+    // Flash takes no mask tensor and only 16-bit inputs; everything else gets the fused kernels that take a
+    // dense mask, never math (the unfused S x S path torch_eager_cuda already measures).
+    if (!mask_.defined() && in_.dtype == attn::DType::bf16) {
+      enabled_.flash = true;
+    } else {
+      enabled_.efficient = true;
+      enabled_.cudnn = true;
+    }
+    const SdpBackendScope scope(enabled_);
+    const auto [k, v] = kv_for_all_heads();
+    try {
+      backend_ = sdp_choice(q_, k, v, mask(), is_causal_);
+    } catch (const c10::Error& e) {
+      throw std::runtime_error(fmt::format("none of the enabled SDPA backends ({}) can run this case: {}",
+                                           enabled_names(enabled_), e.what_without_backtrace()));
+    }
+    if (backend_ < 0) {
+      throw std::runtime_error(fmt::format("at::_fused_sdp_choice found no backend among ({}): {}",
+                                           enabled_names(enabled_), sdp_backend_name(backend_)));
+    }
+  }
+  void compute() override {
+    const SdpBackendScope scope(enabled_);
+    const auto [k, v] = kv_for_all_heads();
+    out_ = sdpa(q_, k, v, mask(), is_causal_);
+  }
+  OptionalTensor mask() const { return mask_.defined() ? OptionalTensor(mask_) : OptionalTensor(); }
+  bool is_causal_ = false;
+  at::Tensor mask_;
+  SdpBackends enabled_;
+  int64_t backend_ = -1;
+};
+
+#endif  // TALKLAB_TORCH_CUDA && TALKLAB_HAVE_CUDA
+
+}  // namespace
+
+double torch_cuda_peak_estimate(const Params& p, bool sdpa) {
+  const attn::AttnShape s = shape_of(p);
+  const double e = double(element_bytes(dtype_of(p)));
+  const double ss = double(s.S_q) * double(s.S_kv);
+  const double heads_ss = double(s.H) * ss;
+  const std::string& mask = p.str("mask");
+  // Q and O over the query heads, K and V over the key/value heads, and K and V repeated for grouped queries.
+  double bytes = e * double(s.B) * double(s.S_q) * double(s.D) * double(2 * s.H + 2 * s.H_kv);
+  if (s.H != s.H_kv) bytes += 2.0 * e * double(s.B * s.H) * double(s.S_kv) * double(s.D);
+  if (mask == "causal+alibi") bytes += heads_ss * (4.0 + 1.0 + e);  // float32 bias, the bool mask, the cast
+  if (sdpa) {
+    // A dense mask: (S, S) bool and SDPA's additive copy of it in the input dtype, plus the bool of its negation.
+    if (mask != "full" && mask != "causal" && mask != "causal+softcap") bytes += ss * (2.0 + e);
+  } else {
+    // Scores, the softmax output and one temporary, per (b, h); the (S, S) mask of hidden keys.
+    bytes += 3.0 * double(s.B) * heads_ss * e + 2.0 * ss;
+  }
+  return bytes;
+}
+
+std::string torch_cuda_memory_skip(const Params& p, bool sdpa, int64_t device_bytes) {
+  if (device_bytes <= 0) return "";
+  const double need = torch_cuda_peak_estimate(p, sdpa);
+  if (need > 0.9 * double(device_bytes)) {
+    return fmt::format("needs about {:.1f} GiB of device memory for its S x S tensors, more than 90% of the "
+                       "device's {:.1f} GiB",
+                       need / double(1 << 30), double(device_bytes) / double(1 << 30));
+  }
+  return "";
+}
+
+std::vector<Implementation> torch_cuda_implementations() {
+  Implementation eager;
+  eager.name = "torch_eager_cuda";
+  eager.device = Device::cuda;
+  eager.description = "LibTorch on CUDA: S x S scores, mask, softmax, matmul";
+  eager.skip = [](const Params& p) { return torch_cuda_memory_skip(p, false, device_total_bytes()); };
+
+  Implementation sdpa;
+  sdpa.name = "torch_sdpa_cuda";
+  sdpa.device = Device::cuda;
+  sdpa.description =
+      "LibTorch scaled_dot_product_attention on CUDA: flash only without a mask tensor (bf16), memory-efficient or "
+      "cuDNN with a dense mask; counter sdpa_backend (1 flash, 2 efficient, 3 cuDNN)";
+  sdpa.skip = sdpa_skip;
+
+#if TALKLAB_TORCH_CUDA && TALKLAB_HAVE_CUDA
+  eager.make = [](const CaseContext& ctx) -> std::unique_ptr<Case> { return std::make_unique<EagerCudaCase>(ctx); };
+#if TORCH_VERSION_MAJOR >= 2
+  sdpa.make = [](const CaseContext& ctx) -> std::unique_ptr<Case> { return std::make_unique<SdpaCudaCase>(ctx); };
+#else
+  sdpa.missing_reason = "needs LibTorch 2.x: 1.x cannot choose scaled_dot_product_attention's backend";
+#endif
+#elif TALKLAB_TORCH_CUDA
+  eager.missing_reason = "this build has no CUDA code, and CUDA cases are timed with CUDA events (configure with "
+                         "-DTALKLAB_CUDA=ON where nvcc is installed)";
+  sdpa.missing_reason = eager.missing_reason;
+#else
+  eager.missing_reason = "LibTorch was built without CUDA";
+  sdpa.missing_reason = eager.missing_reason;
+#endif
+  return {std::move(eager), std::move(sdpa)};
+}
+
+}  // namespace talklab::experiments::attention
