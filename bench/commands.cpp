@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <map>
@@ -16,6 +17,7 @@
 #include "harness/config.h"
 #include "harness/context.h"
 #include "harness/memory.h"
+#include "harness/openmp.h"
 #include "harness/plan.h"
 #include "harness/registry.h"
 #include "harness/runner.h"
@@ -120,6 +122,23 @@ int run_command(const CommonOptions& common, const RunFlags& flags, const std::v
     }
     fmt::print("{} cases (profile {})\n", s.plan.size(), s.profile.name);
     return 0;
+  }
+
+  // The OpenMP wait policy the selected experiments ask for, when they all ask for the same one: libgomp reads it
+  // only at load time, so bench sets it and executes itself again (harness/openmp.h).
+  std::set<std::string> policies;
+  for (const PlannedCase& c : s.plan) {
+    if (c.skip_reason.empty()) policies.insert(c.experiment->openmp_wait_policy);
+  }
+  if (policies.size() == 1 && !policies.begin()->empty()) {
+    std::vector<char*> exec_argv;
+    for (const std::string& a : argv) exec_argv.push_back(const_cast<char*>(a.c_str()));
+    exec_argv.push_back(nullptr);
+    const std::string why = openmp::reexec_with_wait_policy(policies.begin()->c_str(), exec_argv.data());
+    if (!why.empty()) fmt::print(stderr, "bench: warning: OpenMP's wait policy left as it was: {}\n", why);
+  } else if (policies.size() > 1 && std::getenv("OMP_WAIT_POLICY") == nullptr) {
+    fmt::print(stderr, "bench: note: some experiments here time best with OMP_WAIT_POLICY=passive and others with "
+                       "libgomp's default; running with the default (run them separately to give each its own)\n");
   }
 
   if (!memory::fix_malloc_thresholds()) fmt::print(stderr, "bench: warning: glibc refused the malloc thresholds\n");

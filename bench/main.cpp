@@ -18,7 +18,6 @@
 
 #include "bench/commands.h"
 #include "harness/config.h"
-#include "harness/openmp.h"
 
 int main(int argc, char** argv) {
   using namespace talklab::bench;
@@ -27,11 +26,6 @@ int main(int argc, char** argv) {
   const bool has_subcommand = argc > 1 && argv[1][0] != '-';
   if (!has_subcommand && !(argc > 1 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0))) {
     args.insert(args.begin() + 1, "run");
-  }
-  // Timing runs wait passively between OpenMP regions unless OMP_WAIT_POLICY says otherwise (harness/openmp.h).
-  if (args[1] == "run") {
-    const std::string why = talklab::openmp::reexec_with_wait_policy(talklab::openmp::kBenchWaitPolicy, argv);
-    if (!why.empty()) fmt::print(stderr, "bench: warning: OpenMP's wait policy left at its default: {}\n", why);
   }
 
   CLI::App app{"talklab bench: PyTorch Conference 2024 trade-offs, measured on this machine", "bench"};

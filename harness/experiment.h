@@ -89,6 +89,10 @@ struct Experiment {
   std::vector<Implementation> implementations;
   std::function<Work(const CaseContext&)> work;  // may depend on the thread count (e.g. ceilings)
   SkipPredicate skip;  // points no implementation can run (e.g. window > seq is redundant)
+  // OpenMP wait policy this experiment's timings need ("passive"), or "" for the environment's (libgomp spins
+  // between regions by default, which microsecond kernels need). bench applies it when every case of a run
+  // asks for the same one and OMP_WAIT_POLICY is unset (harness/openmp.h).
+  std::string openmp_wait_policy;
 
   const Axis* find_axis(const std::string& axis_name) const;
 };

@@ -1,21 +1,23 @@
 // How this process's OpenMP threads wait between parallel regions. libgomp reads OMP_WAIT_POLICY once, when
 // it is loaded (before main), so a program chooses it only by setting the variable and executing itself again.
 //
-// Why `bench run` makes it passive unless the environment says otherwise: with libgomp's default (spin for a
-// while before sleeping), the checkpointing training step on the 2-vCPU VM the lab was built on ran at one of
-// two speeds, 0.39-0.42 s or 0.57-0.60 s, fixed for a whole process or case (3 of 10 processes slow, with the
-// same plan, the same binary and ASLR off; OMP_PROC_BIND and a 10,000 GOMP_SPINCOUNT did not remove it).
-// Sampled profiles put the extra time in OpenBLAS's memory-bound packing and beta routines, not in our code.
-// With passive waiting, 10 of 10 processes measured 0.41-0.44 s. Compute-bound cases (flash attention) moved by
-// under 1%. docs/results.md has the figures; the policy in effect is recorded in each result's context.
+// Neither policy suits every case, so an experiment declares the one its timings need (Experiment::
+// openmp_wait_policy) and `bench run` applies it when every case selected asks for the same one and the
+// environment sets none. On the 2-vCPU VM the lab was built on:
+// - Spinning (libgomp's default) made the checkpointing training step run at one of two speeds, 0.39-0.42 s
+//   or 0.57-0.60 s, fixed for a whole process or case (3 of 10 processes slow, with the same plan, the same
+//   binary and ASLR off; OMP_PROC_BIND and a 10,000 GOMP_SPINCOUNT did not remove it). Sampled profiles put the
+//   extra time in OpenBLAS's memory-bound packing, i.e. in the serial parts between regions, as if the
+//   spinning thread shared a physical core with the working one. Passive: 10 of 10 at 0.41-0.44 s.
+// - Sleeping costs a wake-up per region, 40-60 us here: the quick profile's microsecond matmul and block-mask
+//   cases ran 10-30x slower under it (geometric mean of all 138 quick cases: 1.98x), while compute-bound flash
+//   attention moved by under 1%. So the default stays libgomp's.
+// The policy in effect is recorded in each result's context (docs/results.md).
 #pragma once
 
 #include <string>
 
 namespace talklab::openmp {
-
-// What bench sets when the environment leaves OMP_WAIT_POLICY unset.
-inline constexpr const char* kBenchWaitPolicy = "passive";
 
 struct WaitPolicy {
   std::string policy;  // OMP_WAIT_POLICY as this process started with it; "" when unset (libgomp's default)

@@ -164,6 +164,9 @@ Experiment declare() {
   e.name = "checkpointing";
   e.description = "activation checkpointing: fixed policies and memory-budget solvers, peak against step time";
   e.talks = {"activation-checkpointing-apis", "slaying-ooms", "torchtune", "compile-and-fsdp-throughput"};
+  // A training step alternates serial dispatch with short parallel regions; with spinning OpenMP threads it ran
+  // at one of two speeds 1.45x apart on a 2-vCPU VM (harness/openmp.h), which no comparison of plans survives.
+  e.openmp_wait_policy = "passive";
   e.axes = {int_axis("layers", "transformer layers L"),
             int_axis("d_model", "D (the SwiGLU hidden size is 8/3 D rounded up to 16)"),
             int_axis("heads", "attention heads (head dim D / heads)"),

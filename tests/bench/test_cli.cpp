@@ -96,26 +96,29 @@ TEST(BenchCli, CudaCasesOnAMachineWithoutAGpuAreSkippedWithTheReason) {
   fs::remove(out);
 }
 
-// bench run sets OpenMP's wait policy to passive by executing itself again (harness/openmp.h), unless the
-// environment chose one; the context says which, so two files can be compared under the same policy.
+// bench run applies the OpenMP wait policy the selected experiment asks for (checkpointing: passive) by executing
+// itself again (harness/openmp.h), unless the environment chose one; other experiments keep libgomp's default.
+// The context says which, so two files can be compared under the same policy.
 TEST(BenchCli, RunRecordsTheOpenMpWaitPolicyAndWhoSetIt) {
   const fs::path out = fs::temp_directory_path() / ("talklab-omp-" + std::to_string(::getpid()) + ".json");
-  const std::string args = "--profile quick --threads 1 --filter 'roofline/cpu_loop/ceiling=fp32_fma/cores=one' "
-                           "--max-time 0.1 --out " + out.string();
-  const auto openmp_of_run = [&](const char* policy) {
+  const auto openmp_of_run = [&](const char* policy, const std::string& filter) {
     if (policy) setenv("OMP_WAIT_POLICY", policy, 1); else unsetenv("OMP_WAIT_POLICY");
-    const Outcome o = bench(args);
+    const Outcome o = bench("--profile quick --threads 1 --filter '" + filter + "' --max-time 0.1 --out " + out.string());
     unsetenv("OMP_WAIT_POLICY");
     EXPECT_EQ(o.code, 0) << o.output;
     std::ifstream in(out);
     return nlohmann::json::parse(in)["context"]["talklab"]["openmp"];
   };
-  const nlohmann::json chosen = openmp_of_run(nullptr);
-  EXPECT_EQ(chosen["wait_policy"], "passive") << chosen;
-  EXPECT_EQ(chosen["set_by"], "bench") << chosen;
-  const nlohmann::json given = openmp_of_run("active");
+  const std::string checkpointing = "checkpointing/save_all/";
+  const nlohmann::json asked = openmp_of_run(nullptr, checkpointing);
+  EXPECT_EQ(asked["wait_policy"], "passive") << asked;
+  EXPECT_EQ(asked["set_by"], "bench") << asked;
+  const nlohmann::json given = openmp_of_run("active", checkpointing);
   EXPECT_EQ(given["wait_policy"], "active") << given;
   EXPECT_EQ(given["set_by"], "environment") << given;
+  const nlohmann::json untouched = openmp_of_run(nullptr, "roofline/cpu_loop/ceiling=fp32_fma/cores=one");
+  EXPECT_TRUE(untouched["wait_policy"].is_null()) << untouched;
+  EXPECT_TRUE(untouched["set_by"].is_null()) << untouched;
   fs::remove(out);
 }
 
