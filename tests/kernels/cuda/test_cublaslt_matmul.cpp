@@ -34,6 +34,29 @@ struct Shape {
   int64_t M, N, K;
 };
 
+// Every element of D (M x N, row-major) against its float64 sum over k of term(i, j, k), within tol times the
+// sum of |term| (the size of a K-term sum of random signs, so an output that cancels to near zero is not judged
+// against itself): how many fall outside, the first five reported.
+template <class Term>
+int count_bad_elements(const std::vector<float>& d, int64_t M, int64_t N, int64_t K, double tol, Term term) {
+  int bad = 0;
+  for (int64_t i = 0; i < M; ++i) {
+    for (int64_t j = 0; j < N; ++j) {
+      double ref = 0, abs_sum = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        const double t = term(i, j, k);
+        ref += t;
+        abs_sum += std::abs(t);
+      }
+      const double got = d[i * N + j];
+      if (!(std::abs(got - ref) <= tol * abs_sum) && ++bad <= 5) {
+        ADD_FAILURE() << "D[" << i << "][" << j << "] = " << got << ", float64 " << ref;
+      }
+    }
+  }
+  return bad;
+}
+
 bool device_supports(LtDtype dtype, std::string* why) {
   const DeviceInfo info = probe_device();
   const int cc = info.cc_major * 10 + info.cc_minor;
@@ -211,23 +234,12 @@ TEST_P(LtScaledFp8Test, UploadedCodesAndScalesMatchFloat64Everywhere) {
   mm.run();
   std::vector<float> d(M * N);
   mm.download_output(d.data());
-  int bad = 0;
-  for (int64_t i = 0; i < M; ++i) {
-    for (int64_t j = 0; j < N; ++j) {
-      double ref = 0, abs_sum = 0;
-      for (int64_t k = 0; k < K; ++k) {
-        const double term = double(cpu::quant::e4m3fn_to_float(a[i * K + k])) * a_scale(i, k) *
-                            double(cpu::quant::e4m3fn_to_float(b_kn[k * N + j])) * b_scale(k, j);
-        ref += term;
-        abs_sum += std::abs(term);
-      }
-      const double got = d[i * N + j];
-      if (!(std::abs(got - ref) <= lt_error_tolerance(LtDtype::fp8_e4m3) * abs_sum)) {
-        if (++bad <= 5) ADD_FAILURE() << "D[" << i << "][" << j << "] = " << got << ", float64 " << ref;
-      }
-    }
-  }
-  EXPECT_EQ(bad, 0);
+  EXPECT_EQ(count_bad_elements(d, M, N, K, lt_error_tolerance(LtDtype::fp8_e4m3),
+                               [&](int64_t i, int64_t j, int64_t k) {
+                                 return double(cpu::quant::e4m3fn_to_float(a[i * K + k])) * a_scale(i, k) *
+                                        double(cpu::quant::e4m3fn_to_float(b_kn[k * N + j])) * b_scale(k, j);
+                               }),
+            0);
 }
 
 INSTANTIATE_TEST_SUITE_P(ScaleModes, LtScaledFp8Test, ::testing::Values(LtScaling::rowwise, LtScaling::blockwise),
@@ -253,20 +265,12 @@ TEST(LtUpload, Bf16OddShapeMatchesFloat64Everywhere) {
   mm.run();
   std::vector<float> d(M * N);
   mm.download_output(d.data());
-  int bad = 0;
-  for (int64_t i = 0; i < M; ++i) {
-    for (int64_t j = 0; j < N; ++j) {
-      double ref = 0, abs_sum = 0;
-      for (int64_t k = 0; k < K; ++k) {
-        const double term =
-            double(cpu::quant::bf16_to_float(a[i * K + k])) * double(cpu::quant::bf16_to_float(b_col[j * K + k]));
-        ref += term;
-        abs_sum += std::abs(term);
-      }
-      if (!(std::abs(d[i * N + j] - ref) <= lt_error_tolerance(LtDtype::bf16) * abs_sum)) ++bad;
-    }
-  }
-  EXPECT_EQ(bad, 0);
+  EXPECT_EQ(count_bad_elements(d, M, N, K, lt_error_tolerance(LtDtype::bf16),
+                               [&](int64_t i, int64_t j, int64_t k) {
+                                 return double(cpu::quant::bf16_to_float(a[i * K + k])) *
+                                        double(cpu::quant::bf16_to_float(b_col[j * K + k]));
+                               }),
+            0);
 }
 
 }  // namespace
