@@ -201,7 +201,6 @@ int run_command(const CommonOptions& common, const RunFlags& flags, const std::v
   fmt::print("Running {} cases{} (profile {}, {} threads, seed {}), writing {}\n", s.plan.size(),
              options.passes > 1 ? fmt::format(" in {} passes", options.passes) : "", s.profile.name, options.threads,
              options.seed, out.string());
-  std::vector<CaseResult> results;
   int index = 0;
   const RunSummary summary = run_cases(
       s.plan, options,
@@ -209,11 +208,10 @@ int run_command(const CommonOptions& common, const RunFlags& flags, const std::v
                 settings.cuda_roofline ? &*settings.cuda_roofline : nullptr},
       s.gpu, file,
       [&](const CaseResult& r) {
-        if (index >= int(s.plan.size()) * (options.passes - 1)) results.push_back(r);  // the last pass: merged
         fmt::print("{}\n", live_line(r, ++index, int(s.plan.size()) * options.passes));
         std::fflush(stdout);
       });
-  print_summary(results);
+  print_summary(summary.results);
   fmt::print("\n{} ok, {} failed, {} skipped. Results: {}\n", summary.ok, summary.failed, summary.skipped,
              std::filesystem::absolute(out).string());
   return summary.failed > 0 ? 1 : 0;

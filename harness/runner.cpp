@@ -206,6 +206,7 @@ RunSummary run_cases(const std::vector<PlannedCase>& cases, const RunOptions& op
     else if (r.status == "failed") ++summary.failed;
     else ++summary.skipped;
   }
+  summary.results = std::move(results);
   return summary;
 }
 

@@ -28,6 +28,7 @@ struct RunOptions {
 
 struct RunSummary {
   int ok = 0, failed = 0, skipped = 0;
+  std::vector<CaseResult> results;  // every case, in plan order, its passes merged
 };
 
 // Writes each result to `out` as soon as it is known and then calls on_result (for the live line); with several

@@ -154,6 +154,10 @@ TEST(Runner, PassesMergeIntoOneEntryPerCase) {
     EXPECT_EQ(nlohmann::json::parse(in)["benchmarks"].size(), std::min(calls, 3));
   });
   EXPECT_EQ(calls, 9);
+  ASSERT_EQ(s.results.size(), 3u);
+  ASSERT_TRUE(s.results[0].timing);
+  EXPECT_EQ(s.results[0].timing->pass_medians_s.size(), 3u);
+  EXPECT_EQ(s.results[1].status, "failed");
   EXPECT_EQ(s.ok, 1);
   EXPECT_EQ(s.failed, 1);
   EXPECT_EQ(s.skipped, 1);
