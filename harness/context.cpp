@@ -114,6 +114,14 @@ GpuInfo probe_gpu() {
   return g;
 }
 
+int64_t gpu_memory_bytes() {
+  static const int64_t bytes = [] {
+    const GpuInfo g = probe_gpu();
+    return g.available ? g.memory_bytes : int64_t(0);
+  }();
+  return bytes;
+}
+
 GitState git_state() {
   GitState g;
   const std::string dir = TALKLAB_SOURCE_DIR;

@@ -26,6 +26,9 @@ struct GpuInfo {
 
 // Probes GPU 0 (never throws; a build without CUDA says so in reason).
 GpuInfo probe_gpu();
+// GPU 0's total memory, probed once per process; 0 without a usable GPU (the harness then skips every CUDA case
+// with the reason, so a memory rule that reads it has nothing to say).
+int64_t gpu_memory_bytes();
 
 struct RunSettings {
   std::string profile;

@@ -11,6 +11,7 @@
 #include <cstring>
 #if TALKLAB_TORCH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAStream.h>
 #endif
 
 #include "harness/memory.h"
@@ -73,6 +74,26 @@ std::optional<int64_t> torch_cuda_peak_bytes() {
   }
 #endif
   return std::nullopt;
+}
+
+std::optional<int64_t> torch_cuda_current_bytes() {
+#if TALKLAB_TORCH_CUDA
+  if (at::hasCUDA()) return c10::cuda::CUDACachingAllocator::getDeviceStats(0).allocated_bytes[0].current;
+#endif
+  return std::nullopt;
+}
+
+void* torch_cuda_current_stream() {
+#if TALKLAB_TORCH_CUDA
+  if (at::hasCUDA()) return static_cast<void*>(c10::cuda::getCurrentCUDAStream(0).stream());
+#endif
+  return nullptr;
+}
+
+void torch_cuda_synchronize() {
+#if TALKLAB_TORCH_CUDA
+  if (at::hasCUDA()) c10::cuda::getCurrentCUDAStream(0).synchronize();
+#endif
 }
 
 std::string torch_version() { return TORCH_VERSION; }

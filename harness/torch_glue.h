@@ -20,6 +20,12 @@ int torch_threads();
 // nullopt when this LibTorch has no CUDA.
 void reset_torch_cuda_peak();
 std::optional<int64_t> torch_cuda_peak_bytes();
+// Allocated bytes now (nullopt without CUDA), LibTorch's current stream on device 0 as a cudaStream_t (nullptr
+// without CUDA: the default stream), and a wait for that stream: for code that launches our kernels on LibTorch's
+// CUDA tensors without including CUDA headers.
+std::optional<int64_t> torch_cuda_current_bytes();
+void* torch_cuda_current_stream();
+void torch_cuda_synchronize();
 
 std::string torch_version();  // "1.13.0", "2.11.0"
 std::string torch_config();   // at::show_config(), for the curious: which BLAS, which ISA

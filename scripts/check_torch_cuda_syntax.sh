@@ -21,7 +21,7 @@ cuda_home=${CUDA_HOME:-/usr/local/cuda}
   echo "check_torch_cuda_syntax: no CUDA headers under $cuda_home/include (set CUDA_HOME)" >&2
   exit 2
 }
-files=(experiments/attention/attention_torch_cuda.cpp experiments/matmul/matmul_torch_cuda.cpp)
+files=(experiments/attention/attention_torch_cuda.cpp experiments/matmul/matmul_torch_cuda.cpp harness/torch_glue.cpp)
 
 # Prints the compile command of the reference file, one argument per line, without its output, input and depfile.
 reference_command() {

@@ -17,6 +17,8 @@ cmake --build --preset gpu-box
 build/gpu-box/tests/kernels/cuda/test_cuda_kernels --gtest_brief=1
 # LibTorch's CUDA baselines: wired in (every one has a factory) now that the LibTorch found has CUDA.
 build/gpu-box/tests/experiments/test_torch_cuda_baselines --gtest_brief=1
+# The checkpointing executor on CUDA tensors: gradients and exact caching-allocator peaks, float32 and bf16.
+build/gpu-box/tests/experiments/checkpointing/test_checkpointing --gtest_filter='*OnCuda*' --gtest_brief=1
 if [ "${1:-}" = "bench" ]; then
   shift
   build/gpu-box/bench/bench "$@"

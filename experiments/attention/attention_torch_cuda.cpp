@@ -33,9 +33,7 @@
 #include "experiments/attention/problem.h"
 #include "experiments/attention/torch_masks.h"
 
-#if TALKLAB_HAVE_CUDA
-#include "harness/cuda/device.h"
-#endif
+#include "harness/context.h"
 #if TALKLAB_TORCH_CUDA && TALKLAB_HAVE_CUDA
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
@@ -48,20 +46,6 @@
 namespace talklab::experiments::attention {
 namespace {
 
-// Total memory of device 0 (the device the harness probes and times), 0 when there is none: the harness then
-// skips every CUDA case with the runtime's reason, so the memory rule has nothing to say.
-int64_t device_total_bytes() {
-#if TALKLAB_HAVE_CUDA
-  static const int64_t total = [] {
-    const cuda::DeviceInfo d = cuda::probe_device(0);
-    return d.available ? d.total_memory_bytes : int64_t(0);
-  }();
-  return total;
-#else
-  return 0;
-#endif
-}
-
 // Math is disabled, so a point none of the fused kernels accepts is skipped here rather than failing in setup:
 // flash and memory-efficient both want head_dim a multiple of 8 (16-byte rows in 16-bit types), flash at most 256.
 std::string sdpa_skip(const Params& p) {
@@ -70,7 +54,7 @@ std::string sdpa_skip(const Params& p) {
   if (head_dim % 8 != 0 || head_dim > 256) {
     return fmt::format("SDPA's fused CUDA kernels need head_dim a multiple of 8 and at most 256; head_dim = {}", head_dim);
   }
-  return torch_cuda_memory_skip(p, true, device_total_bytes());
+  return torch_cuda_memory_skip(p, true, gpu_memory_bytes());
 }
 
 #if TALKLAB_TORCH_CUDA && TALKLAB_HAVE_CUDA
@@ -357,7 +341,7 @@ std::vector<Implementation> torch_cuda_implementations() {
   eager.name = "torch_eager_cuda";
   eager.device = Device::cuda;
   eager.description = "LibTorch on CUDA: S x S scores, mask, softmax, matmul";
-  eager.skip = [](const Params& p) { return torch_cuda_memory_skip(p, false, device_total_bytes()); };
+  eager.skip = [](const Params& p) { return torch_cuda_memory_skip(p, false, gpu_memory_bytes()); };
 
   Implementation sdpa;
   sdpa.name = "torch_sdpa_cuda";

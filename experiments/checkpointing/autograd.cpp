@@ -8,7 +8,6 @@
 #include <limits>
 
 #include "experiments/checkpointing/ops.h"
-#include "harness/memory.h"
 
 namespace talklab::experiments::checkpointing {
 namespace {
@@ -22,6 +21,7 @@ ModelShape shape_from(AutogradContext* ctx) {
   s.seq = ctx->saved_data["S"].toInt();
   s.heads = ctx->saved_data["H"].toInt();
   s.d_model = ctx->saved_data["D"].toInt();
+  s.heads_per_pass = ctx->saved_data["G"].toInt();
   return s;
 }
 
@@ -32,6 +32,7 @@ struct AttentionFunction : torch::autograd::Function<AttentionFunction> {
     ctx->saved_data["S"] = s.seq;
     ctx->saved_data["H"] = s.heads;
     ctx->saved_data["D"] = s.d_model;
+    ctx->saved_data["G"] = s.heads_per_pass;
     ctx->save_for_backward({qkv});
     return attention_forward(qkv, s);
   }
@@ -52,11 +53,24 @@ struct DropoutFunction : torch::autograd::Function<DropoutFunction> {
   }
 };
 
+// Keeps the prediction and the target, as at::mse_loss's autograd does; our kernels on every device and dtype
+// (LibTorch 1.13 has no bf16 mse_loss on the CPU).
+struct MseFunction : torch::autograd::Function<MseFunction> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& h, const at::Tensor& y) {
+    ctx->save_for_backward({h, y});
+    return mse_forward(h, y);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    const variable_list saved = ctx->get_saved_variables();
+    return {mse_backward(saved[0], saved[1], grad[0]), at::Tensor()};
+  }
+};
+
 at::Tensor eager_attention(const at::Tensor& qkv, const ModelShape& s) {
   const int64_t B = s.batch, S = s.seq, H = s.heads, dh = s.head_dim();
   const at::Tensor parts = qkv.view({B, S, 3, H, dh}).permute({2, 0, 3, 1, 4});  // (3, B, H, S, dh)
   const at::Tensor scores = at::matmul(parts[0], parts[1].transpose(-2, -1)) * (1.0 / std::sqrt(double(dh)));
-  const at::Tensor hidden = at::ones({S, S}, at::kBool).triu(1);
+  const at::Tensor hidden = at::ones({S, S}, qkv.options().dtype(at::kBool)).triu(1);
   const at::Tensor p = at::softmax(scores.masked_fill(hidden, -std::numeric_limits<double>::infinity()), -1);
   return at::matmul(p, parts[2]).permute({0, 2, 1, 3}).reshape({B * S, H * dh});
 }
@@ -92,7 +106,9 @@ at::Tensor forward_with_autograd(const Graph& g, const std::vector<at::Tensor>& 
       case OpKind::add: out = x + v[size_t(n.inputs[1])]; break;
       case OpKind::silu: out = at::silu(x); break;
       case OpKind::mul: out = x * v[size_t(n.inputs[1])]; break;
-      case OpKind::mse_loss: out = at::mse_loss(x, v[size_t(n.inputs[1])]); break;
+      case OpKind::mse_loss:
+        out = fused ? MseFunction::apply(x, v[size_t(n.inputs[1])]) : at::mse_loss(x, v[size_t(n.inputs[1])]);
+        break;
     }
     v[size_t(n.output)] = out;
     for (int u : n.inputs) {
@@ -127,15 +143,16 @@ StepMemory AutogradStep::run(std::vector<at::Tensor>* param_grads) {
   for (at::Tensor& p : state_->params) p.mutable_grad() = at::Tensor();
   param_grads->clear();
   StepMemory out;
-  const int64_t base = memory::current_bytes();
+  const MemoryMeter meter(state_->m.input.device());
+  const int64_t base = meter.current();
   out.live_before = base;
-  memory::reset_peak();
+  meter.reset_peak();
   {
     const at::Tensor loss = forward_with_autograd(state_->g, state_->params, state_->m.input, state_->m.target, true);
-    out.boundary_bytes = memory::current_bytes() - base;
+    out.boundary_bytes = meter.current() - base;
     torch::autograd::backward({loss});
   }
-  out.peak_bytes = memory::peak_bytes() - base;
+  out.peak_bytes = meter.peak() - base;
   for (const at::Tensor& p : state_->params) param_grads->push_back(p.grad());
   return out;
 }

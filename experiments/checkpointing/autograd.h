@@ -4,9 +4,11 @@
 //   reference_grads   the model written plainly (composite RMSNorm, eager softmax attention with a causal
 //                     mask, dropout as a product with the same mask) in float64: the gradients every policy
 //                     is checked against. None of our backward formulas is used.
-//   AutogradStep      float32, what a user would run: plain ops, except attention and dropout, which are
-//                     autograd Functions around our kernels (as SDPA's flash kernel keeps q, k, v rather than
-//                     the probabilities, and as a counter-based RNG keeps a seed rather than the mask).
+//   AutogradStep      in the model's dtype and on its device, what a user would run: plain ops, except
+//                     attention, dropout and the loss, which are autograd Functions around our kernels (as SDPA's
+//                     flash kernel keeps q, k, v rather than the probabilities, as a counter-based RNG keeps a
+//                     seed rather than the mask; the loss keeps what at::mse_loss keeps, and runs in bf16 on the
+//                     CPU, which LibTorch 1.13's does not).
 #pragma once
 
 #include <ATen/core/Tensor.h>

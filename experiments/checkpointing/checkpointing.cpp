@@ -13,8 +13,15 @@
 //                        budget in bytes is P_min + b (P_save_all - P_min)
 //   exact_matched        the exact solver under the simulated peak of knapsack's plan at the same b: the
 //                        pointwise comparison with PyTorch (no more peak; is it faster?)
-// Every case checks its gradients against float64 autograd of the plainly written model (autograd.h).
+// Every case checks its gradients against float64: on the CPU, autograd of the plainly written model
+// (autograd.h); on CUDA, the executor's full-recompute step in float64 (executor.h: float64 autograd's saved
+// tensors would not fit at GPU sizes), whose ops the tests check against that same autograd.
+// Devices and dtypes: every implementation runs on the CPU and on CUDA (a LibTorch with CUDA; the ops are ours,
+// kernels/cuda/checkpointing/step_ops.h, with LibTorch's matmuls), in float32 or bf16. On CUDA the peaks are
+// LibTorch's caching allocator's allocated bytes, which rounds each block up to 512 bytes (the graph counts the
+// same), and attention scores all heads of a sequence at once (scratch H x S x S instead of S x S).
 //   bench --filter checkpointing
+//   bench --device cuda --profile gpu --filter checkpointing
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -27,37 +34,67 @@
 #include "harness/memory.h"
 #include "harness/registry.h"
 #include "harness/sampler.h"
+#include "harness/context.h"
+#include "harness/torch_glue.h"
 
 namespace talklab::experiments::checkpointing {
 namespace {
 
-ModelShape shape_of(const Params& p) {
+// The CUDA caching allocator's block rounding (c10/cuda/CUDACachingAllocator.cpp, kMinBlockSize).
+constexpr int64_t kCudaBlockBytes = 512;
+
+at::ScalarType dtype_of(const Params& p) { return p.str("dtype") == "bf16" ? at::kBFloat16 : at::kFloat; }
+
+ModelShape shape_of(const Params& p, Device device) {
   ModelShape s;
   s.layers = p.integer("layers");
   s.d_model = p.integer("d_model");
   s.heads = p.integer("heads");
   s.seq = p.integer("seq");
   s.batch = p.integer("batch");
+  s.element_bytes = int64_t(c10::elementSize(dtype_of(p)));
+  if (device == Device::cuda) {
+    s.granularity = kCudaBlockBytes;
+    s.heads_per_pass = s.heads;
+  }
   return s;
+}
+
+at::TensorOptions options_of(const CaseContext& ctx) {
+  return at::TensorOptions()
+      .dtype(dtype_of(ctx.params))
+      .device(ctx.device == Device::cuda ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU));
 }
 
 // What every case shares: the model, its inputs, the float64 reference and the check.
 class StepCase : public Case {
  public:
-  explicit StepCase(const CaseContext& ctx) : shape_(shape_of(ctx.params)), seed_(ctx.seed) {}
+  explicit StepCase(const CaseContext& ctx)
+      : shape_(shape_of(ctx.params, ctx.device)), options_(options_of(ctx)), meter_(options_.device()), seed_(ctx.seed) {}
   void setup() override {
-    setup_bytes_ = memory::current_bytes();
+    setup_bytes_ = meter_.current();
     graph_ = build_graph(shape_, seed_);
-    model_ = make_model(graph_, seed_);
-    ref_ = reference_grads(graph_, model_);
+    model_ = make_model(graph_, seed_, options_);
+    ref_ = options_.device().is_cuda() ? float64_step_grads(graph_, model_) : reference_grads(graph_, model_);
     prepare();
   }
   void poison() override { grads_.clear(); }
-  Accuracy check() override { return compare_grads(grads_, ref_, kF32Tolerance); }
+  Accuracy check() override {
+    if (options_.device().is_cuda()) torch_cuda_synchronize();
+    return compare_grads(grads_, ref_, grad_tolerance(options_.dtype().toScalarType(), shape_.layers));
+  }
+  // CUDA: the checked step's peak of allocated bytes, what was live before it included (as the harness counts
+  // a CUDA case); the CPU's is the tracking allocator's, which the harness reads itself.
+  std::optional<int64_t> device_peak_bytes() override {
+    if (!options_.device().is_cuda()) return std::nullopt;
+    return measured_.live_before + measured_.peak_bytes;
+  }
 
  protected:
   virtual void prepare() = 0;
   ModelShape shape_;
+  at::TensorOptions options_;
+  MemoryMeter meter_;
   uint64_t seed_;
   int64_t setup_bytes_ = 0;
   Graph graph_;
@@ -93,7 +130,7 @@ class PolicyCase final : public StepCase {
   PolicyCase(const CaseContext& ctx, Chooser choose)
       : StepCase(ctx), choose_(std::move(choose)), budget_(ctx.params.number("budget")) {}
   void prepare() override {
-    costs_ = measure_costs(graph_);
+    costs_ = measure_costs(graph_, options_);
     choice_ = choose_(graph_, costs_, budget_);
     executor_ = std::make_unique<Executor>(graph_, choice_.plan);
     predicted_ = simulate(graph_, executor_->schedule(), costs_);
@@ -128,7 +165,7 @@ Chooser fixed(Plan (*policy)(const Graph&)) {
 }
 
 Work declare_work(const CaseContext& ctx) {
-  const ModelShape s = shape_of(ctx.params);
+  const ModelShape s = shape_of(ctx.params, ctx.device);
   const Graph g = build_graph(s, 0);
   double flops = 0;
   for (const Node& n : g.nodes) {
@@ -136,24 +173,58 @@ Work declare_work(const CaseContext& ctx) {
     if (n.kind == OpKind::attention) flops += 3.0 * g.flops(n) / 2.0;  // causal: half the pairs
   }
   // Parameters read and their gradients written, the input and target read.
-  const double bytes = 2.0 * double(g.param_bytes()) + 2.0 * double(g.values[size_t(g.input)].bytes());
-  return Work{flops, bytes, "fp32"};
+  const double bytes = 2.0 * double(g.param_bytes()) + 2.0 * double(g.values[size_t(g.input)].bytes);
+  return Work{flops, bytes, dtype_of(ctx.params) == at::kBFloat16 ? "bf16" : "fp32"};
 }
 
 std::string declare_skip(const Params& p) {
-  const ModelShape s = shape_of(p);
+  const ModelShape s = shape_of(p, Device::cpu);
   if (s.layers < 1 || s.d_model < 1 || s.heads < 1 || s.seq < 1 || s.batch < 1) return "sizes must be positive";
   if (s.d_model % s.heads != 0) return fmt::format("heads {} does not divide d_model {}", s.heads, s.d_model);
   const double b = p.number("budget");
   if (!(b >= 0 && b <= 1)) return fmt::format("budget {} is outside [0, 1]", b);
-  const Graph g = build_graph(s, 0);
-  const double need = double(simulate(g, save_all_plan(g), {}).peak_bytes + 3 * g.param_bytes());
-  const double available = double(memory::available_system_bytes());
+  return "";
+}
+
+// A point whose step would not fit: save_all's simulated peak, the parameters, their gradients and the
+// reference's, plus on CUDA the float64 reference step (full recompute), against 80% of what the device has
+// (on the CPU, what the kernel reports available; the CPU reference is float64 autograd, not counted).
+std::string memory_skip(const Params& p, Device device) {
+  const Graph g = build_graph(shape_of(p, device), 0);
+  double need = double(simulate(g, save_all_plan(g), {}).peak_bytes + 3 * g.param_bytes());
+  double available = 0;
+  if (device == Device::cuda) {
+    if (!torch_has_cuda()) {
+      return fmt::format("LibTorch {} sees no CUDA device (built without CUDA, or no GPU here)", torch_version());
+    }
+    ModelShape s64 = g.shape;
+    s64.element_bytes = 8;
+    const Graph g64 = build_graph(s64, 0);
+    need += double(simulate(g64, full_plan(g64), {}).peak_bytes + 2 * g64.param_bytes());
+    available = double(gpu_memory_bytes());
+  } else {
+    available = double(memory::available_system_bytes());
+  }
   if (available > 0 && need > 0.8 * available) {
-    return fmt::format("needs about {:.1f} GiB, more than 80% of the {:.1f} GiB available", need / double(1 << 30),
-                       available / double(1 << 30));
+    return fmt::format("needs about {:.1f} GiB, more than 80% of the {:.1f} GiB {} has", need / double(1 << 30),
+                       available / double(1 << 30), device == Device::cuda ? "the GPU" : "the system");
   }
   return "";
+}
+
+// Every implementation on both devices: the same executor and solvers on CPU or CUDA tensors. The CUDA copy
+// needs this build's CUDA kernels (step_ops) and, at run time, a LibTorch with CUDA.
+void add_on_both_devices(Experiment& e, Implementation impl) {
+  impl.device = Device::cpu;
+  impl.skip = [](const Params& p) { return memory_skip(p, Device::cpu); };
+  e.implementations.push_back(impl);
+  impl.device = Device::cuda;
+  impl.skip = [](const Params& p) { return memory_skip(p, Device::cuda); };
+  if (!TALKLAB_HAVE_CUDA) {
+    impl.make = {};
+    impl.missing_reason = "this build has no CUDA (configure with TALKLAB_CUDA=ON on a machine with nvcc)";
+  }
+  e.implementations.push_back(std::move(impl));
 }
 
 // The fixed policies and autograd ignore the budget: they are cases at budget=1 only.
@@ -172,7 +243,7 @@ Experiment declare() {
             int_axis("heads", "attention heads (head dim D / heads)"),
             int_axis("seq", "S, tokens per sequence"),
             int_axis("batch", "B"),
-            dtype_axis("dtype", {"f32"}, "activations, parameters and gradients"),
+            dtype_axis("dtype", {"f32", "bf16"}, "activations, parameters and gradients"),
             float_axis("budget", "memory budget b in [0, 1]: knapsack and exact only")};
   e.work = declare_work;
   e.skip = declare_skip;
@@ -182,7 +253,7 @@ Experiment declare() {
   autograd.description = "LibTorch autograd on the same model (fused attention and seeded dropout)";
   autograd.applies = at_budget_one;
   autograd.make = [](const CaseContext& ctx) -> std::unique_ptr<Case> { return std::make_unique<AutogradCase>(ctx); };
-  e.implementations.push_back(autograd);
+  add_on_both_devices(e, autograd);
 
   const auto add = [&e](std::string name, std::string description, Chooser choose, bool fixed_policy) {
     Implementation impl;
@@ -192,7 +263,7 @@ Experiment declare() {
     impl.make = [choose](const CaseContext& ctx) -> std::unique_ptr<Case> {
       return std::make_unique<PolicyCase>(ctx, choose);
     };
-    e.implementations.push_back(impl);
+    add_on_both_devices(e, std::move(impl));
   };
   add("save_all", "no checkpointing: keep every value a backward reads", fixed(save_all_plan), true);
   add("full", "keep each layer's input, recompute the layer", fixed(full_plan), true);

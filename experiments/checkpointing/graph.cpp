@@ -34,11 +34,12 @@ class Builder {
     v.rows = g_.shape.tokens();
     v.cols = cols;
     v.layer = layer;
+    v.bytes = g_.shape.block_bytes(v.rows * cols);
     g_.values.push_back(v);
     return int(g_.values.size()) - 1;
   }
   int param(std::string name, int64_t rows, int64_t cols) {
-    g_.params.push_back(Param{std::move(name), rows, cols});
+    g_.params.push_back(Param{std::move(name), rows, cols, g_.shape.block_bytes(rows * cols)});
     return int(g_.params.size()) - 1;
   }
   int op(OpKind kind, std::vector<int> inputs, const std::string& name, int64_t cols, int layer, int param = -1) {
@@ -92,6 +93,7 @@ Graph build_graph(const ModelShape& s, uint64_t seed) {
   g.values[size_t(x)].layer = int(s.layers);  // the loss's input belongs to the head
   g.loss = b.op(OpKind::mse_loss, {x, g.target}, "loss", 1, int(s.layers));
   g.values[size_t(g.loss)].rows = 1;
+  g.values[size_t(g.loss)].bytes = s.block_bytes(1);
   g.values[size_t(g.loss)].name = "loss";
   return g;
 }
@@ -121,7 +123,8 @@ std::vector<int> Graph::backward_needs(const Node& n) const {
 
 int64_t Graph::scratch_bytes(const Node& n, bool backward) const {
   if (n.kind != OpKind::attention) return 0;
-  const int64_t ss = shape.seq * shape.seq * kElementBytes;  // one head's (S, S) scores at a time
+  // heads_per_pass heads' (S, S) scores at a time; the backward holds their gradients too
+  const int64_t ss = shape.block_bytes(shape.heads_per_pass * shape.seq * shape.seq);
   return backward ? 2 * ss : ss;
 }
 
@@ -139,14 +142,14 @@ double Graph::counted_flops(const Node& n) const { return is_pointwise(n.kind) ?
 
 int64_t Graph::param_bytes() const {
   int64_t total = 0;
-  for (const Param& p : params) total += p.bytes();
+  for (const Param& p : params) total += p.bytes;
   return total;
 }
 
 int64_t Graph::layer_param_bytes(int layer) const {
   int64_t total = 0;
   for (const Node& n : nodes) {
-    if (n.layer == layer && n.param >= 0) total += params[size_t(n.param)].bytes();
+    if (n.layer == layer && n.param >= 0) total += params[size_t(n.param)].bytes;
   }
   return total;
 }

@@ -19,18 +19,31 @@
 #include <string>
 #include <vector>
 
+#include "kernels/common/dropout_hash.h"
+
 namespace talklab::experiments::checkpointing {
 
+// The model, and how a step stores and runs it: the element size of every activation, parameter and gradient
+// (4 float32, 2 bf16, 8 the float64 reference), the allocator's rounding of a block (1 for the tracking
+// allocator; LibTorch's CUDA caching allocator rounds every block up to 512 bytes) and how many heads one
+// attention pass scores at once (its scratch is that many (S, S) matrices: 1 on the CPU, all of them on a GPU,
+// where one head at a time would be launch-bound).
 struct ModelShape {
   int64_t layers = 2, d_model = 64, heads = 4, seq = 33, batch = 2;
+  int64_t element_bytes = 4;
+  int64_t granularity = 1;
+  int64_t heads_per_pass = 1;
   int64_t ffn() const;  // SwiGLU hidden: 8/3 d_model rounded up to a multiple of 16 (Llama's rule)
   int64_t tokens() const { return batch * seq; }
   int64_t head_dim() const { return d_model / heads; }
+  // The bytes the allocator counts for `elements` elements.
+  int64_t block_bytes(int64_t elements) const {
+    return (elements * element_bytes + granularity - 1) / granularity * granularity;
+  }
 };
 
 inline constexpr double kDropoutP = 0.1;
 inline constexpr double kRmsEps = 1e-6;
-inline constexpr int64_t kElementBytes = 4;  // float32
 
 enum class OpKind { rms_normalize, mul_weight, matmul, attention, dropout, add, silu, mul, mse_loss };
 const char* op_name(OpKind kind);
@@ -43,13 +56,13 @@ struct Value {
   int layer = 0;              // the layer that owns it; a layer owns its input x; the loss belongs to `layers`
   bool requires_grad = false; // depends on a parameter
   bool layer_input = false;   // x of a layer, or the final output (the loss's input)
-  int64_t bytes() const { return rows * cols * kElementBytes; }
+  int64_t bytes = 0;          // what the allocator counts for it (ModelShape::block_bytes)
 };
 
 struct Param {
   std::string name;
   int64_t rows = 0, cols = 0;  // a gain is (1, D)
-  int64_t bytes() const { return rows * cols * kElementBytes; }
+  int64_t bytes = 0;           // the parameter, and so its gradient (ModelShape::block_bytes)
 };
 
 struct Node {
@@ -81,13 +94,8 @@ struct Graph {
 // dropout seeds derive from `seed`, so every run of a case and its autograd reference use the same masks.
 Graph build_graph(const ModelShape& shape, uint64_t seed);
 
-// keep(seed, i) for element i of a dropout: a counter-based hash (SplitMix64), the same in every executor.
-inline bool dropout_keep(uint64_t seed, uint64_t i) {
-  uint64_t z = seed + (i + 1) * 0x9e3779b97f4a7c15ull;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  z ^= z >> 31;
-  return double(z >> 11) * 0x1.0p-53 >= kDropoutP;
-}
+// keep(seed, i) for element i of a dropout (kernels/common/dropout_hash.h): the same mask in every executor and
+// on every device.
+inline bool dropout_keep(uint64_t seed, uint64_t i) { return kernels::dropout_keep(seed, i, kDropoutP); }
 
 }  // namespace talklab::experiments::checkpointing

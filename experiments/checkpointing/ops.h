@@ -1,7 +1,10 @@
 // The ops of the graph in ATen: each forward, and each backward as an explicit formula. Every op allocates
-// its outputs and gradients and nothing else, except attention's declared (S, S) scratch
-// (Graph::scratch_bytes): the simulator's byte counts are then exactly what the tracking allocator sees.
-// Tokens are rows: every activation is a contiguous (T, width) float32 matrix.
+// its outputs and gradients and nothing else, except attention's declared scratch (Graph::scratch_bytes): the
+// simulator's byte counts are then exactly what the allocator sees (the tracking allocator on the CPU, the
+// caching allocator on CUDA). Tokens are rows: every activation is a contiguous (T, width) matrix.
+// Dtype and device follow the inputs: float32, bf16 or float64 (the reference), on the CPU (loops here,
+// accumulating in float, double for float64) or CUDA (kernels/cuda/checkpointing/step_ops.h, launched on
+// LibTorch's current stream). Matmuls are LibTorch's (mm/bmm into preallocated views).
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -17,8 +20,8 @@ at::Tensor rms_normalize_forward(const at::Tensor& x);
 at::Tensor rms_normalize_backward(const at::Tensor& x, const at::Tensor& grad_y);
 
 // Causal multi-head attention over qkv (T, 3D) = [q | k | v] per token, heads of D / H columns; out (T, D).
-// The backward recomputes each head's probabilities P from q and k (one head's (S, S) at a time) and uses
-// dS = P * (dP - rowsum(P * dP)).
+// The backward recomputes the probabilities P from q and k and uses dS = P * (dP - rowsum(P * dP)). Scores are
+// computed s.heads_per_pass heads at a time (an (n, S, S) scratch; one head goes through mm, more through bmm).
 at::Tensor attention_forward(const at::Tensor& qkv, const ModelShape& s);
 at::Tensor attention_backward(const at::Tensor& qkv, const at::Tensor& grad_o, const ModelShape& s);
 

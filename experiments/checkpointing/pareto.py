@@ -25,7 +25,7 @@ def load(path):
             continue
         p = dict(t["params"])
         budget = p.pop("budget")
-        key = "/".join(f"{k}={v}" for k, v in p.items())
+        key = "/".join([f"{k}={v}" for k, v in p.items()] + [f"device={t.get('device', 'cpu')}"])
         c = t.get("counters", {})
         cases[key][(t["implementation"], round(budget, 4))] = {
             "time": t["time"]["median_s"],

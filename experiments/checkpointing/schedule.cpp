@@ -109,7 +109,7 @@ class SimBackend {
 
   Tensor external() { return std::make_shared<Block>(this, 0); }  // allocated before the step
   Tensor forward(const Node& n, const std::vector<Tensor>&) {
-    Tensor out = allocate(g_.values[size_t(n.output)].bytes());
+    Tensor out = allocate(g_.values[size_t(n.output)].bytes);
     touch(g_.scratch_bytes(n, false));
     return out;
   }
@@ -118,13 +118,13 @@ class SimBackend {
     for (size_t j = 0; j < n.inputs.size(); ++j) {
       const Value& in = g_.values[size_t(n.inputs[j])];
       if (!in.requires_grad) continue;
-      grads[j] = n.kind == OpKind::add ? grad_out : allocate(in.bytes());
+      grads[j] = n.kind == OpKind::add ? grad_out : allocate(in.bytes);
     }
-    if (n.param >= 0) param_grads_.push_back(allocate(g_.params[size_t(n.param)].bytes()));
+    if (n.param >= 0) param_grads_.push_back(allocate(g_.params[size_t(n.param)].bytes));
     touch(g_.scratch_bytes(n, true));
     return grads;
   }
-  Tensor loss_seed() { return allocate(kElementBytes); }
+  Tensor loss_seed() { return allocate(g_.shape.block_bytes(1)); }
   void accumulate(Tensor&, const Tensor&) {}
   void boundary(const std::vector<Tensor>& values) {
     out_.boundary_bytes = current_;

@@ -79,10 +79,10 @@ Plan torch_knapsack_plan(const Graph& g, double budget, KnapsackMethod method) {
     if (!is_pointwise(n.kind) || n.kind == OpKind::dropout) items.push_back(n.output);
   }
   std::stable_sort(items.begin(), items.end(),
-                   [&](int a, int b) { return g.values[size_t(a)].bytes() > g.values[size_t(b)].bytes(); });
+                   [&](int a, int b) { return g.values[size_t(a)].bytes > g.values[size_t(b)].bytes; });
   std::vector<double> weights, values;
   for (int v : items) {
-    weights.push_back(double(g.values[size_t(v)].bytes()) / (max_kept - min_kept));
+    weights.push_back(double(g.values[size_t(v)].bytes) / (max_kept - min_kept));
     values.push_back(g.counted_flops(g.nodes[size_t(g.values[size_t(v)].producer)]));
   }
   Plan p = recompute_all_plan(g);
