@@ -79,8 +79,8 @@ class StepCase : public Case {
     prepare();
   }
   void poison() override { grads_.clear(); }
+  // compare_grads copies to the host, which waits for the step on CUDA.
   Accuracy check() override {
-    if (options_.device().is_cuda()) torch_cuda_synchronize();
     return compare_grads(grads_, ref_, grad_tolerance(options_.dtype().toScalarType(), shape_.layers));
   }
   // CUDA: the checked step's peak of allocated bytes, what was live before it included (as the harness counts
