@@ -185,28 +185,7 @@ float random_scale(uint64_t key, uint64_t index) {
   return std::exp2(4.0f * u - 2.0f);
 }
 
-
 }  // namespace
-
-const char* lt_dtype_name(LtDtype dtype) {
-  switch (dtype) {
-    case LtDtype::fp32: return "fp32";
-    case LtDtype::tf32: return "tf32";
-    case LtDtype::bf16: return "bf16";
-    case LtDtype::fp16: return "fp16";
-    case LtDtype::fp8_e4m3: return "fp8_e4m3";
-  }
-  return "unknown";
-}
-
-const char* lt_scaling_name(LtScaling scaling) {
-  switch (scaling) {
-    case LtScaling::tensorwise: return "tensorwise";
-    case LtScaling::rowwise: return "rowwise";
-    case LtScaling::blockwise: return "blockwise";
-  }
-  return "unknown";
-}
 
 // Tolerances for max_rel_error_sampled(), whose denominator is max(|ref|, sqrt(sum_k (a b)^2)), i.e. at least
 // the typical size of the dot product. Inputs are compared as stored, so input rounding to the dtype does not

@@ -36,8 +36,25 @@ namespace talklab::cuda {
 enum class LtDtype { fp32, tf32, bf16, fp16, fp8_e4m3 };
 enum class LtScaling { tensorwise, rowwise, blockwise };  // fp8 only; other dtypes take tensorwise (no scales)
 
-const char* lt_dtype_name(LtDtype dtype);        // "fp32", "tf32", "bf16", "fp16", "fp8_e4m3"
-const char* lt_scaling_name(LtScaling scaling);  // "tensorwise", "rowwise", "blockwise"
+inline const char* lt_dtype_name(LtDtype dtype) {
+  switch (dtype) {
+    case LtDtype::fp32: return "fp32";
+    case LtDtype::tf32: return "tf32";
+    case LtDtype::bf16: return "bf16";
+    case LtDtype::fp16: return "fp16";
+    case LtDtype::fp8_e4m3: return "fp8_e4m3";
+  }
+  return "unknown";
+}
+
+inline const char* lt_scaling_name(LtScaling scaling) {
+  switch (scaling) {
+    case LtScaling::tensorwise: return "tensorwise";
+    case LtScaling::rowwise: return "rowwise";
+    case LtScaling::blockwise: return "blockwise";
+  }
+  return "unknown";
+}
 
 inline constexpr int64_t kLtBlock = 128;  // blockwise: 1 x 128 (A) and 128 x 128 (B)
 

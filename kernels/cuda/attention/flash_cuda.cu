@@ -40,10 +40,13 @@
 //
 // ptxas (nvcc 13.0, sm_90, --ptxas-options=-v in this file's build output; bf16 and fp16 are identical):
 //   D = 128: none 242 registers, softcap 247, alibi 242; 96 KiB dynamic shared memory; 0 spill bytes, 0 stack
-//   D =  64: none 167 registers, softcap 213, alibi 168; 48 KiB dynamic shared memory; 0 spill bytes, 0 stack
+//   D =  64: none 167 registers, softcap 214, alibi 168; 48 KiB dynamic shared memory; 0 spill bytes, 0 stack
 //   So one 256-thread CTA per SM at both head dims (registers, not shared memory, are the limit). The file
 //   compiles in 6.6 s on one core (12 instantiations).
 //
+// Correctness without a GPU: the SIMT emulator (docs/simt.md) runs this file's kernel on the CPU against the
+// float64 reference, every mask, score mod, head dim and dtype of tests/kernels/cuda/test_flash_cuda.cpp
+// (ctest -R '^Simt\.FlashCuda'), under three thread schedules. It passes; speed is not yet measured.
 // Measured by: bench run --profile gpu --device cuda --filter 'attention/flash_cuda'
 #include <cuda_runtime.h>
 
@@ -54,6 +57,7 @@
 #include "kernels/cuda/attention/flash_cuda_kernel.h"
 #include "kernels/cuda/attention/flash_cuda_mma.cuh"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/launch.h"
 
 namespace talklab::cuda::attention {
 namespace {
@@ -90,8 +94,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) flash_forward_kerne
   static_assert(kD % 16 == 0 && (kQTile * kChunks) % kThreads == 0 && (kKvTile * kChunks) % kThreads == 0 &&
                     (16 * kChunks) % 32 == 0,
                 "the copy loops assume whole trips for every thread");
-  extern __shared__ __align__(128) uint16_t smem[];
-  uint16_t* sQ = smem;                        // [kQTile][kD], later the output staging area
+  uint16_t* sQ = ptx::dynamic_shared<uint16_t>();  // [kQTile][kD], later the output staging area
   uint16_t* sK = sQ + kQTile * kD;            // [2][kKvTile][kD]
   uint16_t* sV = sK + 2 * kKvTile * kD;       // [2][kKvTile][kD]
 
@@ -122,9 +125,9 @@ __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) flash_forward_kerne
     const int i = tid + it * kThreads;
     const int r = i / kChunks, c = i % kChunks;
     const bool valid = r < q_rows;
-    device::cp_async_16(device::shared_address(sQ + swizzle<kD>(r, c)), Q + (valid ? r * kD + c * 8 : 0), valid);
+    ptx::cp_async_16(ptx::shared_address(sQ + swizzle<kD>(r, c)), Q + (valid ? r * kD + c * 8 : 0), valid);
   }
-  device::cp_async_commit();
+  ptx::cp_async_commit();
   auto block_of = [&](int i) { return i < n_partial ? partial[i] : full[i - n_partial]; };
   auto load_kv = [&](int i, int stage) {
     const int k0 = block_of(i) * kKvTile;
@@ -137,13 +140,13 @@ __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) flash_forward_kerne
       const int r = i2 / kChunks, c = i2 % kChunks;
       const bool valid = r < rows;
       const int64_t src = valid ? int64_t(k0 + r) * kD + c * 8 : 0;
-      device::cp_async_16(device::shared_address(dk + swizzle<kD>(r, c)), K + src, valid);
-      device::cp_async_16(device::shared_address(dv + swizzle<kD>(r, c)), V + src, valid);
+      ptx::cp_async_16(ptx::shared_address(dk + swizzle<kD>(r, c)), K + src, valid);
+      ptx::cp_async_16(ptx::shared_address(dv + swizzle<kD>(r, c)), V + src, valid);
     }
   };
   if (n_tiles > 0) load_kv(0, 0);
-  device::cp_async_commit();
-  device::cp_async_wait<1>();  // Q has landed (K / V tile 0 may still be in flight)
+  ptx::cp_async_commit();
+  ptx::cp_async_wait<1>();  // Q has landed (K / V tile 0 may still be in flight)
   __syncthreads();
 
   // Q fragments of this warp's 16 rows: matrices (rows 0-7 | 8-15) x (chunk 2s | 2s+1) -> a0, a1, a2, a3.
@@ -151,7 +154,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) flash_forward_kerne
 #pragma unroll
   for (int s = 0; s < kDSteps; ++s) {
     const int r = warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
-    device::ldmatrix_x4(qf[s], device::shared_address(sQ + swizzle<kD>(r, 2 * s + (lane >> 4))));
+    ptx::ldmatrix_x4(qf[s], ptx::shared_address(sQ + swizzle<kD>(r, 2 * s + (lane >> 4))));
   }
 
   // This thread's two rows: g and g + 8 of the warp's 16. Their visible-key intervals, for partial tiles.
@@ -176,12 +179,12 @@ __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) flash_forward_kerne
 
   for (int i = 0; i < n_tiles; ++i) {
     const int stage = i & 1;
-    device::cp_async_wait<0>();  // this thread's copies of tile i have landed (its only group in flight)
+    ptx::cp_async_wait<0>();  // this thread's copies of tile i have landed (its only group in flight)
     // One barrier per tile: after it, every thread's copies of tile i are visible and every warp is done with
     // tile i - 1, whose stage the prefetch of tile i + 1 below overwrites while tile i is computed.
     __syncthreads();
     if (i + 1 < n_tiles) load_kv(i + 1, stage ^ 1);
-    device::cp_async_commit();
+    ptx::cp_async_commit();
     const uint16_t* tk = sK + stage * kKvTile * kD;
     const uint16_t* tv = sV + stage * kKvTile * kD;
     const int k0 = block_of(i) * kKvTile;
@@ -200,7 +203,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) flash_forward_kerne
         for (int n = 0; n < kSTiles / 2; ++n) {
           uint32_t kf[4];
           const int r = n * 16 + (lane & 7) + ((lane >> 4) << 3);
-          device::ldmatrix_x4(kf, device::shared_address(tk + swizzle<kD>(r, 2 * ks + ((lane >> 3) & 1))));
+          ptx::ldmatrix_x4(kf, ptx::shared_address(tk + swizzle<kD>(r, 2 * ks + ((lane >> 3) & 1))));
           T::mma(s[2 * n], qf[ks], kf[0], kf[1]);
           T::mma(s[2 * n + 1], qf[ks], kf[2], kf[3]);
         }
@@ -267,7 +270,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) flash_forward_kerne
         for (int dp = 0; dp < kOTiles / 2; ++dp) {
           uint32_t vf[4];
           const int r = kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
-          device::ldmatrix_x4_trans(vf, device::shared_address(tv + swizzle<kD>(r, 2 * dp + (lane >> 4))));
+          ptx::ldmatrix_x4_trans(vf, ptx::shared_address(tv + swizzle<kD>(r, 2 * dp + (lane >> 4))));
           T::mma(o[2 * dp], pa, vf[0], vf[1]);
           T::mma(o[2 * dp + 1], pa, vf[2], vf[3]);
         }
@@ -317,9 +320,9 @@ void launch(const FlashKernelParams& p, cudaStream_t stream) {
   const auto kernel = &flash_forward_kernel<T, kD, kScore>;
   // Above 48 KiB a kernel must opt in; once per instantiation (thread-safe static initialization).
   static const cudaError_t raised =
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
+      cudaFuncSetAttribute(reinterpret_cast<const void*>(kernel), cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
   detail::check_cuda(raised, "cudaFuncSetAttribute(flash_forward_kernel, MaxDynamicSharedMemorySize)");
-  kernel<<<p.num_work, kThreads, kSmem, stream>>>(p);
+  TALKLAB_LAUNCH(p.num_work, kThreads, kSmem, stream, kernel)(p);
   detail::check_launch("flash_forward_kernel");
 }
 

@@ -1,5 +1,6 @@
 // The checkpointing experiment's training-step ops (see step_ops.h for what each computes and the layouts).
-// Written for correctness by reading, not speed (a first version, written without a GPU; not yet measured):
+// Written for correctness by reading, not speed (a first version, written without a GPU; not yet measured;
+// checked on the CPU by the SIMT emulator, docs/simt.md, ctest -R 'Simt\..*StepOps'):
 //   row ops (RMS norm, causal softmax): one thread block per row, blockDim = the row length rounded up to a warp,
 //     at most 256; a row of up to 16384 elements is never held on chip, each pass re-reads it from global memory
 //     (L1/L2 keep it): norm forward 2 passes, backward 2, softmax forward 3 (max, sum of exp, write), backward 2.
@@ -25,6 +26,7 @@
 
 #include "kernels/common/dropout_hash.h"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/launch.h"
 
 namespace talklab::cuda::step_ops {
 
@@ -280,7 +282,8 @@ void rms_normalize_forward(Dtype dtype, const void* x, void* out, int64_t T, int
   require_pointer(fn, "out", out);
   dispatch(fn, dtype, [&](auto tag) {
     using E = typename decltype(tag)::type;
-    rms_normalize_forward_kernel<E><<<row_blocks(T), row_threads(D), 0, static_cast<cudaStream_t>(stream)>>>(
+    const auto st = static_cast<cudaStream_t>(stream);
+    TALKLAB_LAUNCH(row_blocks(T), row_threads(D), 0, st, rms_normalize_forward_kernel<E>)(
         static_cast<const E*>(x), static_cast<E*>(out), T, D, static_cast<Acc<E>>(eps));
     detail::check_launch("rms_normalize_forward_kernel");
   });
@@ -296,7 +299,8 @@ void rms_normalize_backward(Dtype dtype, const void* x, const void* grad_y, void
   require_pointer(fn, "dx", dx);
   dispatch(fn, dtype, [&](auto tag) {
     using E = typename decltype(tag)::type;
-    rms_normalize_backward_kernel<E><<<row_blocks(T), row_threads(D), 0, static_cast<cudaStream_t>(stream)>>>(
+    const auto st = static_cast<cudaStream_t>(stream);
+    TALKLAB_LAUNCH(row_blocks(T), row_threads(D), 0, st, rms_normalize_backward_kernel<E>)(
         static_cast<const E*>(x), static_cast<const E*>(grad_y), static_cast<E*>(dx), T, D, static_cast<Acc<E>>(eps));
     detail::check_launch("rms_normalize_backward_kernel");
   });
@@ -309,8 +313,9 @@ void causal_softmax_forward(Dtype dtype, void* scores, int64_t G, int64_t S, dou
   require_pointer(fn, "scores", scores);
   dispatch(fn, dtype, [&](auto tag) {
     using E = typename decltype(tag)::type;
+    const auto st = static_cast<cudaStream_t>(stream);
     const int64_t rows = G * S;
-    causal_softmax_forward_kernel<E><<<row_blocks(rows), row_threads(S), 0, static_cast<cudaStream_t>(stream)>>>(
+    TALKLAB_LAUNCH(row_blocks(rows), row_threads(S), 0, st, causal_softmax_forward_kernel<E>)(
         static_cast<E*>(scores), rows, S, static_cast<Acc<E>>(scale));
     detail::check_launch("causal_softmax_forward_kernel");
   });
@@ -325,8 +330,9 @@ void causal_softmax_backward(Dtype dtype, const void* prob, void* dprob, int64_t
   require_pointer(fn, "dprob", dprob);
   dispatch(fn, dtype, [&](auto tag) {
     using E = typename decltype(tag)::type;
+    const auto st = static_cast<cudaStream_t>(stream);
     const int64_t rows = G * S;
-    causal_softmax_backward_kernel<E><<<row_blocks(rows), row_threads(S), 0, static_cast<cudaStream_t>(stream)>>>(
+    TALKLAB_LAUNCH(row_blocks(rows), row_threads(S), 0, st, causal_softmax_backward_kernel<E>)(
         static_cast<const E*>(prob), static_cast<E*>(dprob), rows, S, static_cast<Acc<E>>(scale));
     detail::check_launch("causal_softmax_backward_kernel");
   });
@@ -341,8 +347,9 @@ void dropout_apply(Dtype dtype, const void* x, void* out, int64_t n, uint64_t se
   const double scale = 1.0 / (1.0 - p);  // in double, then cast to the accumulation type: the CPU's A(1.0 / (1.0 - p))
   dispatch(fn, dtype, [&](auto tag) {
     using E = typename decltype(tag)::type;
+    const auto st = static_cast<cudaStream_t>(stream);
     const auto blocks = static_cast<unsigned>(std::min<int64_t>((n + kMaxThreads - 1) / kMaxThreads, kMaxElementwiseBlocks));
-    dropout_apply_kernel<E><<<blocks, kMaxThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+    TALKLAB_LAUNCH(blocks, kMaxThreads, 0, st, dropout_apply_kernel<E>)(
         static_cast<const E*>(x), static_cast<E*>(out), n, seed, p, static_cast<Acc<E>>(scale));
     detail::check_launch("dropout_apply_kernel");
   });
@@ -357,8 +364,9 @@ void column_sum_of_product(Dtype dtype, const void* a, const void* b, void* out,
   require_pointer(fn, "out", out);
   dispatch(fn, dtype, [&](auto tag) {
     using E = typename decltype(tag)::type;
+    const auto st = static_cast<cudaStream_t>(stream);
     const auto blocks = static_cast<unsigned>((C + kColTile - 1) / kColTile);
-    column_sum_of_product_kernel<E><<<blocks, dim3(kColTile, kRowGroups), 0, static_cast<cudaStream_t>(stream)>>>(
+    TALKLAB_LAUNCH(blocks, dim3(kColTile, kRowGroups), 0, st, column_sum_of_product_kernel<E>)(
         static_cast<const E*>(a), static_cast<const E*>(b), static_cast<E*>(out), T, C);
     detail::check_launch("column_sum_of_product_kernel");
   });
@@ -375,9 +383,9 @@ void mean_squared_error(Dtype dtype, const void* h, const void* y, void* out, in
     const auto s = static_cast<cudaStream_t>(stream);
     // The grid depends only on n: the same n always sums in the same order.
     const auto blocks = static_cast<int>(std::min<int64_t>((n + kMaxThreads - 1) / kMaxThreads, kMseBlocks));
-    squared_error_partials_kernel<E><<<blocks, kMaxThreads, 0, s>>>(static_cast<const E*>(h), static_cast<const E*>(y), n);
+    TALKLAB_LAUNCH(blocks, kMaxThreads, 0, s, squared_error_partials_kernel<E>)(static_cast<const E*>(h), static_cast<const E*>(y), n);
     detail::check_launch("squared_error_partials_kernel");
-    mean_of_partials_kernel<E><<<1, kMaxThreads, 0, s>>>(static_cast<E*>(out), blocks, n);
+    TALKLAB_LAUNCH(1, kMaxThreads, 0, s, mean_of_partials_kernel<E>)(static_cast<E*>(out), blocks, n);
     detail::check_launch("mean_of_partials_kernel");
   });
 }

@@ -5,7 +5,8 @@
 // grid-stride max into one device word (atomicMax on the bits: non-negative floats order like their bit
 // patterns), then the cast pass. At M = 8192, K = 8192 (the 8192^3 case): 335 MB moved, ~0.1 ms at 3 TB/s.
 // ptxas -v (sm_90, CUDA 13.0.88): blockwise 22 registers; rowwise 30 registers, 32 bytes smem; amax 14 registers,
-// 32 bytes smem; tensorwise cast 24 registers; no spills. Not yet measured (written without a GPU).
+// 32 bytes smem; tensorwise cast 24 registers; no spills. Not yet measured (written without a GPU);
+// bit-exact with the CPU codec on the SIMT emulator (docs/simt.md, ctest -R 'Simt\..*Fp8Quant').
 //   bench --filter 'matmul/cublaslt_fp8' --device cuda --profile gpu   (counter act_quant_s)
 #include "kernels/cuda/matmul/fp8_quant.h"
 
@@ -17,6 +18,7 @@
 #include <string>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/launch.h"
 
 namespace talklab::cuda {
 
@@ -131,12 +133,12 @@ void launch_quantize_fp8(uint8_t* codes, float* scales, const float* A, int M, i
     case LtScaling::blockwise: {
       const int64_t blocks = static_cast<int64_t>(M) * (K / kLtBlock);
       const auto grid = static_cast<unsigned>((blocks + kWarpsPerBlock - 1) / kWarpsPerBlock);
-      quantize_fp8_blockwise_kernel<<<grid, kThreads, 0, s>>>(codes, scales, A, blocks);
+      TALKLAB_LAUNCH(grid, kThreads, 0, s, quantize_fp8_blockwise_kernel)(codes, scales, A, blocks);
       detail::check_launch("quantize_fp8_blockwise_kernel");
       return;
     }
     case LtScaling::rowwise:
-      quantize_fp8_rowwise_kernel<<<static_cast<unsigned>(M), kThreads, 0, s>>>(codes, scales, A, K);
+      TALKLAB_LAUNCH(static_cast<unsigned>(M), kThreads, 0, s, quantize_fp8_rowwise_kernel)(codes, scales, A, K);
       detail::check_launch("quantize_fp8_rowwise_kernel");
       return;
     case LtScaling::tensorwise: {
@@ -145,10 +147,10 @@ void launch_quantize_fp8(uint8_t* codes, float* scales, const float* A, int M, i
       int64_t grid = (vecs + kThreads - 1) / kThreads;
       if (grid > kAmaxMaxBlocks) grid = kAmaxMaxBlocks;
       detail::check_cuda(cudaMemsetAsync(amax_scratch, 0, sizeof(uint32_t), s), "launch_quantize_fp8: cudaMemsetAsync");
-      amax_kernel<<<static_cast<unsigned>(grid), kThreads, 0, s>>>(amax_scratch, A, vecs);
+      TALKLAB_LAUNCH(static_cast<unsigned>(grid), kThreads, 0, s, amax_kernel)(amax_scratch, A, vecs);
       detail::check_launch("amax_kernel");
-      quantize_fp8_tensorwise_kernel<<<static_cast<unsigned>(grid), kThreads, 0, s>>>(codes, scales, A, amax_scratch,
-                                                                                      vecs);
+      TALKLAB_LAUNCH(static_cast<unsigned>(grid), kThreads, 0, s, quantize_fp8_tensorwise_kernel)(codes, scales, A,
+                                                                                                  amax_scratch, vecs);
       detail::check_launch("quantize_fp8_tensorwise_kernel");
       return;
     }

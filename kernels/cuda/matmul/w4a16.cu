@@ -35,7 +35,8 @@
 //   w4a16_kernel<1> (M <= 8):  98 registers, 16384 bytes smem, 0 bytes spill stores / loads
 //   w4a16_kernel<2> (M <= 16): 126 registers, 32768 bytes smem, 0 bytes spill (2 blocks per SM by registers:
 //                              asking for that with __launch_bounds__(256, 2) caps it at 128 and spills 8 bytes)
-// Not yet measured: this was written on a machine without a GPU (the first GPU session times it).
+// Not yet measured: this was written on a machine without a GPU (the first GPU session times it). Its results
+// are checked on the CPU by the SIMT emulator (docs/simt.md, ctest -R '^Simt\.W4a16'), which passes.
 //   bench --filter 'matmul/(w4a16_cuda|cublaslt_bf16)/' --device cuda --profile gpu
 #include "kernels/cuda/matmul/w4a16.h"
 
@@ -47,6 +48,8 @@
 #include <string>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/launch.h"
+#include "kernels/cuda/ptx.cuh"
 
 namespace talklab::cuda {
 
@@ -115,17 +118,6 @@ __device__ __forceinline__ uint32_t weight_word(const uint4& q, int j) {
     case 2: return q.z;
     default: return q.w;
   }
-}
-
-// d (16 x 8, fp32) += a (16 x 16 bf16, row) x b (16 x 8 bf16, col): the PTX fragment layouts, groupID g =
-// lane / 4, t = lane % 4: a0 (g, 2t..2t+1), a1 (g+8, 2t..), a2 (g, 2t+8..), a3 (g+8, 2t+8..); b0 (2t..2t+1, g),
-// b1 (2t+8.., g); d0, d1 (g, 2t..2t+1), d2, d3 (g+8, 2t..).
-__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-      "{%0, %1, %2, %3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
 // MT: 8-token MMA tiles (1 for M <= 8, 2 for M <= 16). Grid: ceil(ceil(N / 16) / kTilesPerBlock) blocks.
@@ -209,7 +201,7 @@ __global__ void __launch_bounds__(kThreads)
                                     dequant_pair<3>(word)};
 #pragma unroll
           for (int mt = 0; mt < MT; ++mt) {
-            mma_16816(part[nt][mt], frag, act_word(a[c][mt], 2 * j), act_word(a[c][mt], 2 * j + 1));
+            ptx::mma_bf16_16816(part[nt][mt], frag, act_word(a[c][mt], 2 * j), act_word(a[c][mt], 2 * j + 1));
           }
         }
 
@@ -314,9 +306,9 @@ void launch_w4a16(float* C, const uint16_t* A, const void* packed_w, const float
   const auto s = static_cast<cudaStream_t>(stream);
   const auto* w = static_cast<const uint4*>(packed_w);
   if (M <= 8) {
-    w4a16_kernel<1><<<blocks, kThreads, 0, s>>>(C, A, w, scales, M, N, K);
+    TALKLAB_LAUNCH(blocks, kThreads, 0, s, w4a16_kernel<1>)(C, A, w, scales, M, N, K);
   } else {
-    w4a16_kernel<2><<<blocks, kThreads, 0, s>>>(C, A, w, scales, M, N, K);
+    TALKLAB_LAUNCH(blocks, kThreads, 0, s, w4a16_kernel<2>)(C, A, w, scales, M, N, K);
   }
   detail::check_launch("w4a16_kernel");
 }
