@@ -177,6 +177,7 @@ struct Block {
 };
 
 thread_local Block* g_block = nullptr;
+thread_local SharedMemoryStats g_stats;
 thread_local std::vector<std::unique_ptr<Stack>> g_stacks;
 
 std::string describe(const Fiber& f) {
@@ -273,6 +274,23 @@ void compute_ldmatrix(Warp& w, bool transpose) {
   std::array<const uint16_t*, kWarpSize> rows{};
   for (int lane = 0; lane < kWarpSize; ++lane) {
     rows[lane] = reinterpret_cast<const uint16_t*>(smem_at(w.in[lane][0], 16, "ldmatrix row address", lane));
+  }
+  // Bank conflicts: each matrix's 8 rows are one 128-byte shared-memory access (a phase); rows in the same 16-byte
+  // bank group (address / 16 mod 8) at different addresses serialize into extra wavefronts.
+  for (int m = 0; m < 4; ++m) {
+    std::array<std::array<uint32_t, 8>, 8> distinct{};  // per bank group, the distinct row addresses seen
+    std::array<int, 8> count{};
+    int worst = 1;
+    for (int i = 0; i < 8; ++i) {
+      const uint32_t address = w.in[size_t(8 * m + i)][0];
+      const size_t group = (address / 16) % 8;
+      auto& seen = distinct[group];
+      if (std::find(seen.begin(), seen.begin() + count[group], address) != seen.begin() + count[group]) continue;
+      seen[size_t(count[group]++)] = address;
+      worst = std::max(worst, count[group]);
+    }
+    ++g_stats.ldmatrix_phases;
+    g_stats.ldmatrix_extra_wavefronts += uint64_t(worst - 1);
   }
   for (int lane = 0; lane < kWarpSize; ++lane) {
     const int g = lane / 4, t = lane % 4;
@@ -468,6 +486,9 @@ void run_block(Block& b, Schedule schedule, const std::string& where) {
 }  // namespace
 
 const ThreadContext& this_thread() { return block().current->indices; }
+
+SharedMemoryStats shared_memory_stats() { return g_stats; }
+void reset_shared_memory_stats() { g_stats = SharedMemoryStats{}; }
 
 void run_grid(const char* kernel, dim3 grid, dim3 block_dim, size_t dynamic_smem_bytes,
               const std::function<void()>& body) {

@@ -72,6 +72,16 @@ Launch<Params...> make_launch(void (*kernel)(Params...), const char* name, dim3 
   return Launch<Params...>(kernel, name, grid, block, smem);
 }
 
+// Shared-memory bank conflicts of ldmatrix, summed over launches on this OS thread since the last reset: each
+// 8-row matrix is one 128-byte phase; rows at different addresses in the same 16-byte bank group (address / 16
+// mod 8) cost one extra wavefront each beyond the first. A conflict-free swizzle keeps extra_wavefronts at 0.
+struct SharedMemoryStats {
+  uint64_t ldmatrix_phases = 0;
+  uint64_t ldmatrix_extra_wavefronts = 0;
+};
+SharedMemoryStats shared_memory_stats();
+void reset_shared_memory_stats();
+
 // ---- what the kernels call (through the CUDA spellings below and kernels/cuda/ptx.cuh) ---------------------------
 void sync_threads();
 void sync_warp(unsigned mask);

@@ -12,7 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/attention/mask_spec.h"
 #include "kernels/cpu/quant/bf16.h"
+#include "kernels/cuda/attention/flash_cuda.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/ptx.cuh"
 
@@ -93,6 +95,19 @@ __global__ void missing_barrier(int* out) {
   if (threadIdx.x < 32) s[lane] = int(blockIdx.x) * 100 + lane;
   __syncwarp();
   if (threadIdx.x >= 32) out[blockIdx.x * 32 + lane] = s[lane];
+}
+
+// ldmatrix over a [64][64] bf16 tile (128-byte rows): every row of a matrix in the same bank group unless the
+// 16-byte chunks are XOR-swizzled by row, as flash_cuda does.
+__global__ void ldmatrix_rows(bool swizzled) {
+  uint16_t* s = ptx::dynamic_shared<uint16_t>();
+  const int lane = threadIdx.x;
+  for (int i = lane; i < 64 * 64; i += 32) s[i] = uint16_t(i);
+  __syncwarp();
+  const int row = lane, chunk = 0;
+  const int at = row * 64 + 8 * (swizzled ? chunk ^ (row & 7) : chunk);
+  uint32_t r[4];
+  ptx::ldmatrix_x4(r, ptx::shared_address(s + at));
 }
 
 __global__ void half_warp_syncs() {
@@ -184,6 +199,38 @@ TEST(Simt, SomeBlockScheduleExposesAMissingBarrier) {
   for (int b = 0; b < 3; ++b)
     for (int lane = 0; lane < 32; ++lane) stale += out[size_t(b * 32 + lane)] != b * 100 + lane;
   EXPECT_EQ(stale, 32) << "the block run warps-descending reads before warp 0 writes; the other two read after";
+}
+
+TEST(Simt, CountsLdmatrixBankConflicts) {
+  reset_shared_memory_stats();
+  TALKLAB_LAUNCH(1, 32, 64 * 64 * 2, nullptr, ldmatrix_rows)(false);
+  const SharedMemoryStats plain = shared_memory_stats();
+  EXPECT_EQ(plain.ldmatrix_phases, 4u);
+  EXPECT_EQ(plain.ldmatrix_extra_wavefronts, 4u * 7u) << "8 rows 128 bytes apart share one bank group";
+  reset_shared_memory_stats();
+  TALKLAB_LAUNCH(1, 32, 64 * 64 * 2, nullptr, ldmatrix_rows)(true);
+  EXPECT_EQ(shared_memory_stats().ldmatrix_extra_wavefronts, 0u);
+}
+
+// flash_cuda's swizzle claim (flash_cuda.cu: "ldmatrix's 8 row reads ... hit distinct banks"), for Q, K and V^T
+// fragments at both head dims: a layout change that costs shared-memory bandwidth fails here, before a GPU profile.
+TEST(Simt, FlashCudaLdmatrixIsBankConflictFree) {
+  namespace attn = talklab::cuda::attention;
+  for (const int64_t D : {64, 128}) {
+    attn::cpu_attn::AttnShape shape;
+    shape.B = 1;
+    shape.H = 2;
+    shape.H_kv = 1;
+    shape.S_q = shape.S_kv = 200;
+    shape.D = D;
+    const attn::FlashCudaPlan plan(shape, attn::cpu_attn::MaskSpec::parse("causal"), attn::ElementType::bf16);
+    std::vector<uint16_t> q(size_t(2 * 200 * D), 0x3f80), kv(size_t(200 * D), 0x3f80), o(q.size());
+    reset_shared_memory_stats();
+    attn::flash_cuda(plan, shape, {q.data(), kv.data(), kv.data(), o.data(), nullptr}, nullptr, nullptr);
+    const SharedMemoryStats st = shared_memory_stats();
+    EXPECT_GT(st.ldmatrix_phases, 0u) << "D " << D;
+    EXPECT_EQ(st.ldmatrix_extra_wavefronts, 0u) << "D " << D;
+  }
 }
 
 TEST(Simt, ReportsAWarpWhoseLanesNeverAllArrive) {
