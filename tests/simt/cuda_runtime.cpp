@@ -114,9 +114,15 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   return cudaSuccess;
 }
 
-cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr, int device) {
+cudaError_t cudaGetDevice(int* device) {
+  *device = 0;
+  return cudaSuccess;
+}
+
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
   if (device != 0) return fail(cudaErrorInvalidDevice);
-  *value = 0;  // clocks and bus width: there are none to report
+  // One "SM" (launchers that size persistent grids by it get a small one); clocks and bus width: none to report.
+  *value = attr == cudaDevAttrMultiProcessorCount ? 1 : 0;
   return cudaSuccess;
 }
 

@@ -17,6 +17,7 @@
 #include <stdexcept>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/launch.h"
 
 namespace talklab::cuda {
 
@@ -87,8 +88,8 @@ void launch_with(unsigned char* dst, const unsigned char* src, size_t bytes, cud
   size_t blocks = blocks_for_work < blocks_persistent ? blocks_for_work : blocks_persistent;
   if (blocks == 0) blocks = 1;  // only edges to copy; block 0 holds the threads that do them
 
-  copy_kernel<Vec><<<static_cast<unsigned>(blocks), kThreadsPerBlock, 0, stream>>>(dst, src, head, n_vec,
-                                                                                  tail_start, edge_bytes);
+  TALKLAB_LAUNCH(static_cast<unsigned>(blocks), kThreadsPerBlock, 0, stream, copy_kernel<Vec>)(dst, src, head, n_vec,
+                                                                                             tail_start, edge_bytes);
   detail::check_launch("copy_kernel");
 }
 

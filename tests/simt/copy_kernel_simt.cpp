@@ -1,0 +1,5 @@
+// kernels/cuda/roofline/copy_kernel.cu, unchanged, compiled by the host compiler for the SIMT emulator (simt.h
+// comes first: it spells the CUDA built-ins the kernel uses).
+#include "tests/simt/simt.h"
+
+#include "kernels/cuda/roofline/copy_kernel.cu"
