@@ -9,5 +9,6 @@
 #define TALKLAB_LAUNCH(grid, block, shared_bytes, stream, ...) \
   ((void)(stream), ::talklab::simt::make_launch(__VA_ARGS__, #__VA_ARGS__, (grid), (block), (shared_bytes)))
 #else
-#define TALKLAB_LAUNCH(grid, block, shared_bytes, stream, ...) __VA_ARGS__<<<(grid), (block), (shared_bytes), (stream)>>>
+#define TALKLAB_LAUNCH(grid, block, shared_bytes, stream, ...) \
+  __VA_ARGS__<<<(grid), (block), (shared_bytes), (stream)>>>
 #endif

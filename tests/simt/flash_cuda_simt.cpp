@@ -1,5 +1,5 @@
-// kernels/cuda/attention/flash_cuda.cu, unchanged, compiled by the host compiler for the SIMT emulator (simt.h comes first: it spells
-// the CUDA built-ins the kernel uses).
+// kernels/cuda/attention/flash_cuda.cu, unchanged, compiled by the host compiler for the SIMT emulator (simt.h
+// comes first: it spells the CUDA built-ins the kernel uses).
 #include "tests/simt/simt.h"
 
 #include "kernels/cuda/attention/flash_cuda.cu"

@@ -477,8 +477,9 @@ void run_block(Block& b, Schedule schedule, const std::string& where) {
         waiting = describe(f) + " waits in " + (f.waiting_in ? f.waiting_in : "?");
         break;
       }
+      const size_t returned = b.fibers.size() - size_t(b.live);
       throw std::runtime_error(where + ": deadlock: " + std::to_string(b.live) + " threads wait and none can go on (" +
-                               waiting + "; " + std::to_string(b.fibers.size() - size_t(b.live)) + " threads returned)");
+                               waiting + "; " + std::to_string(returned) + " threads returned)");
     }
   }
 }

@@ -176,7 +176,8 @@ TEST(Simt, LdmatrixAndMmaGiveThePlainProduct) {
     for (int j = 0; j < 8; ++j) {
       double ref = 0.5;
       for (int k = 0; k < 16; ++k) {
-        ref += double(cpu::quant::bf16_to_float(a[size_t(i * 16 + k)])) * cpu::quant::bf16_to_float(b[size_t(k * 8 + j)]);
+        ref += double(cpu::quant::bf16_to_float(a[size_t(i * 16 + k)])) *
+               cpu::quant::bf16_to_float(b[size_t(k * 8 + j)]);
       }
       EXPECT_NEAR(d[size_t(i * 8 + j)], ref, 1e-5 * (1 + std::fabs(ref))) << "D[" << i << "][" << j << "]";
     }

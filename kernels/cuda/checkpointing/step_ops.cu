@@ -383,7 +383,8 @@ void mean_squared_error(Dtype dtype, const void* h, const void* y, void* out, in
     const auto s = static_cast<cudaStream_t>(stream);
     // The grid depends only on n: the same n always sums in the same order.
     const auto blocks = static_cast<int>(std::min<int64_t>((n + kMaxThreads - 1) / kMaxThreads, kMseBlocks));
-    TALKLAB_LAUNCH(blocks, kMaxThreads, 0, s, squared_error_partials_kernel<E>)(static_cast<const E*>(h), static_cast<const E*>(y), n);
+    TALKLAB_LAUNCH(blocks, kMaxThreads, 0, s, squared_error_partials_kernel<E>)(static_cast<const E*>(h),
+                                                                                 static_cast<const E*>(y), n);
     detail::check_launch("squared_error_partials_kernel");
     TALKLAB_LAUNCH(1, kMaxThreads, 0, s, mean_of_partials_kernel<E>)(static_cast<E*>(out), blocks, n);
     detail::check_launch("mean_of_partials_kernel");
