@@ -7,7 +7,8 @@
 //   torch_eager        LibTorch: scores materialized, mask, softmax, product with V (attention_torch.cpp)
 //   torch_sdpa         LibTorch's scaled-dot-product attention with a boolean mask (attention_torch.cpp)
 //   torch_eager_cuda, torch_sdpa_cuda   the same on CUDA tensors; SDPA's backend forced (attention_torch_cuda.cpp)
-//   flash_cuda         ours on the GPU (kernels/cuda/attention/): block-sparse FlashAttention-2, bf16 (attention_cuda.cpp)
+//   flash_cuda         ours on the GPU (kernels/cuda/attention/): block-sparse FlashAttention-2, bf16
+//   flash_cuda_32rows  the same kernel tiled as 4 warps of 32 query rows instead of 8 of 16 (both attention_cuda.cpp)
 //   blockmask_closed   building the closed-form block mask, O(blocks)
 //   blockmask_generic  building it by evaluating the mask everywhere, O(S^2)
 // Work: useful FLOPs = 4 * D * unmasked (q, k) pairs per (b, h); bytes = Q, K, V read once and O written once.

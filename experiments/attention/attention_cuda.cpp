@@ -35,7 +35,8 @@ namespace cuda_attn = talklab::cuda::attention;
 
 class FlashCudaCase final : public Case {
  public:
-  explicit FlashCudaCase(const CaseContext& ctx) : spec_(mask_spec_of(ctx.params)), seed_(ctx.seed) {
+  FlashCudaCase(const CaseContext& ctx, int warp_rows)
+      : spec_(mask_spec_of(ctx.params)), seed_(ctx.seed), warp_rows_(warp_rows) {
     in_.shape = shape_of(ctx.params);
     in_.dtype = dtype_of(ctx.params);
   }
@@ -52,7 +53,8 @@ class FlashCudaCase final : public Case {
     v_ = upload(in_.v);
     o_ = cuda::DeviceBuffer(size_t(s.B * s.H * s.S_q * s.D) * sizeof(uint16_t));
     lse_ = cuda::DeviceBuffer(size_t(s.B * s.H * s.S_q) * sizeof(float));
-    plan_build_s_ = wall_seconds([&] { plan_.emplace(s, spec_, cuda_attn::ElementType::bf16); });
+    plan_build_s_ =
+        wall_seconds([&] { plan_.emplace(s, spec_, cuda_attn::ElementType::bf16, 0.f, warp_rows_); });
     stats_ = cuda_attn::flash_cuda_stats(*plan_);
   }
   void poison() override {
@@ -86,6 +88,7 @@ class FlashCudaCase final : public Case {
   }
   attn::MaskSpec spec_;
   uint64_t seed_;
+  int warp_rows_;
   Inputs in_;
   cudaStream_t stream_ = nullptr;
   cuda::DeviceBuffer q_, k_, v_, o_, lse_;
@@ -95,19 +98,36 @@ class FlashCudaCase final : public Case {
 };
 #endif
 
-}  // namespace
-
-std::vector<Implementation> cuda_implementations() {
+// Two tilings of the same kernel, measured side by side until a GPU run says which should be the only one:
+// flash_cuda, 8 warps of 16 query rows (Q kept in registers), and flash_cuda_32rows, 4 warps of 32 (each K / V
+// fragment read from shared memory serves two m16 tiles: half the shared-memory traffic per flop, Q re-read).
+Implementation flash_cuda_implementation(const char* name, int warp_rows, const char* description) {
   Implementation flash;
-  flash.name = "flash_cuda";
+  flash.name = name;
   flash.device = Device::cuda;
-  flash.description = "ours: block-sparse FlashAttention-2 on tensor cores (mma.sync, bf16)";
+  flash.description = description;
   flash.skip = flash_cuda_skip;
   flash.missing_reason = "CUDA was not compiled into this build (configure with -DTALKLAB_CUDA=ON where nvcc is installed)";
 #if TALKLAB_HAVE_CUDA
-  flash.make = [](const CaseContext& ctx) -> std::unique_ptr<Case> { return std::make_unique<FlashCudaCase>(ctx); };
+  flash.make = [warp_rows](const CaseContext& ctx) -> std::unique_ptr<Case> {
+    return std::make_unique<FlashCudaCase>(ctx, warp_rows);
+  };
+#else
+  (void)warp_rows;
 #endif
-  return {std::move(flash)};
+  return flash;
+}
+
+}  // namespace
+
+std::vector<Implementation> cuda_implementations() {
+  std::vector<Implementation> out;
+  out.push_back(flash_cuda_implementation(
+      "flash_cuda", 16, "ours: block-sparse FlashAttention-2 on tensor cores (mma.sync, bf16), 8 warps x 16 rows"));
+  out.push_back(flash_cuda_implementation(
+      "flash_cuda_32rows", 32,
+      "ours, 4 warps x 32 rows: each K/V fragment serves two m16 tiles (half the shared-memory reads per flop)"));
+  return out;
 }
 
 }  // namespace talklab::experiments::attention

@@ -214,23 +214,27 @@ TEST(Simt, CountsLdmatrixBankConflicts) {
 }
 
 // flash_cuda's swizzle claim (flash_cuda.cu: "ldmatrix's 8 row reads ... hit distinct banks"), for Q, K and V^T
-// fragments at both head dims: a layout change that costs shared-memory bandwidth fails here, before a GPU profile.
+// fragments at both head dims and both warp tilings: a layout change that costs shared-memory bandwidth fails
+// here, before a GPU profile.
 TEST(Simt, FlashCudaLdmatrixIsBankConflictFree) {
   namespace attn = talklab::cuda::attention;
-  for (const int64_t D : {64, 128}) {
-    attn::cpu_attn::AttnShape shape;
-    shape.B = 1;
-    shape.H = 2;
-    shape.H_kv = 1;
-    shape.S_q = shape.S_kv = 200;
-    shape.D = D;
-    const attn::FlashCudaPlan plan(shape, attn::cpu_attn::MaskSpec::parse("causal"), attn::ElementType::bf16);
-    std::vector<uint16_t> q(size_t(2 * 200 * D), 0x3f80), kv(size_t(200 * D), 0x3f80), o(q.size());
-    reset_shared_memory_stats();
-    attn::flash_cuda(plan, shape, {q.data(), kv.data(), kv.data(), o.data(), nullptr}, nullptr, nullptr);
-    const SharedMemoryStats st = shared_memory_stats();
-    EXPECT_GT(st.ldmatrix_phases, 0u) << "D " << D;
-    EXPECT_EQ(st.ldmatrix_extra_wavefronts, 0u) << "D " << D;
+  for (const int warp_rows : {16, 32}) {
+    for (const int64_t D : {64, 128}) {
+      attn::cpu_attn::AttnShape shape;
+      shape.B = 1;
+      shape.H = 2;
+      shape.H_kv = 1;
+      shape.S_q = shape.S_kv = 200;
+      shape.D = D;
+      const attn::FlashCudaPlan plan(shape, attn::cpu_attn::MaskSpec::parse("causal"), attn::ElementType::bf16, 0.f,
+                                     warp_rows);
+      std::vector<uint16_t> q(size_t(2 * 200 * D), 0x3f80), kv(size_t(200 * D), 0x3f80), o(q.size());
+      reset_shared_memory_stats();
+      attn::flash_cuda(plan, shape, {q.data(), kv.data(), kv.data(), o.data(), nullptr}, nullptr, nullptr);
+      const SharedMemoryStats st = shared_memory_stats();
+      EXPECT_GT(st.ldmatrix_phases, 0u) << "D " << D << ", " << warp_rows << " rows a warp";
+      EXPECT_EQ(st.ldmatrix_extra_wavefronts, 0u) << "D " << D << ", " << warp_rows << " rows a warp";
+    }
   }
 }
 

@@ -30,7 +30,7 @@ struct FlashCudaTensors {
 class FlashCudaPlan {
  public:
   FlashCudaPlan(const cpu_attn::AttnShape& shape, const cpu_attn::MaskSpec& spec, ElementType dtype,
-                float scale = 0.f);
+                float scale = 0.f, int warp_rows = kDefaultWarpRows);
   ~FlashCudaPlan();
   FlashCudaPlan(FlashCudaPlan&&) noexcept;
   FlashCudaPlan& operator=(FlashCudaPlan&&) noexcept;

@@ -34,8 +34,8 @@ class Packer {
 }  // namespace
 
 FlashCudaPlan::FlashCudaPlan(const cpu_attn::AttnShape& shape, const cpu_attn::MaskSpec& spec, ElementType dtype,
-                             float scale)
-    : launch_(make_flash_launch_plan(shape, spec, dtype, scale)) {
+                             float scale, int warp_rows)
+    : launch_(make_flash_launch_plan(shape, spec, dtype, scale, warp_rows)) {
   const cpu_attn::BlockMask& bm = launch_.block_mask;
   Packer pack;
   const size_t partial_count = pack.add(bm.kv_num_blocks);
@@ -66,6 +66,7 @@ FlashCudaPlan::FlashCudaPlan(const cpu_attn::AttnShape& shape, const cpu_attn::M
   base_.S_kv = int(s.S_kv);
   base_.D = int(s.D);
   base_.group = int(s.H / s.H_kv);
+  base_.warp_rows = launch_.warp_rows;
   base_.scale = launch_.scale;
   base_.softcap = launch_.spec.softcap;
   base_.alibi_slopes = launch_.alibi_slopes.empty() ? nullptr : static_cast<const float*>(at(slopes));

@@ -9,11 +9,12 @@
 
 namespace talklab::cuda::attention {
 
-// Tiles: 128 query rows per block, 16 per warp (8 warps), 64 keys per K/V tile (see flash_cuda.cu for why).
+// Tiles: 128 query rows per block, 64 keys per K/V tile; 16 rows a warp (8 warps) or 32 (4 warps, each K / V
+// fragment read from shared memory serves two m16 tiles): see flash_cuda.cu for why.
 inline constexpr int kQTile = 128;
 inline constexpr int kKvTile = 64;
-inline constexpr int kWarps = kQTile / 16;
-inline constexpr int kThreads = 32 * kWarps;
+inline constexpr int kDefaultWarpRows = 16;
+TALKLAB_HOST_DEVICE constexpr int flash_threads(int warp_rows) { return 32 * (kQTile / warp_rows); }
 
 // Element types of Q, K, V and O; f32 exists only to be refused by name.
 enum class ElementType : int { f32 = 0, bf16 = 1, fp16 = 2 };
@@ -78,6 +79,7 @@ struct FlashKernelParams {
   const int32_t* full_count = nullptr;
   const int64_t* full_offset = nullptr;
   const int32_t* full_index = nullptr;
+  int warp_rows = kDefaultWarpRows;  // query rows a warp owns: 16 or 32 (selects the instantiation, like D)
   // Launch order: blockIdx.x -> work item (b * H + h) * num_q_blocks + qb, heaviest rows first.
   const int32_t* work = nullptr;
   int num_work = 0;

@@ -86,13 +86,16 @@ std::vector<int32_t> heaviest_first_order(const cpu_attn::BlockMask& bm, int64_t
 }
 
 FlashLaunchPlan make_flash_launch_plan(const cpu_attn::AttnShape& shape, const cpu_attn::MaskSpec& spec,
-                                       ElementType dtype, float scale) {
+                                       ElementType dtype, float scale, int warp_rows) {
   if (dtype != ElementType::bf16 && dtype != ElementType::fp16)
     refuse(std::string("dtype ") + element_type_name(dtype) + " is not supported (supported: bf16, fp16)");
+  if (warp_rows != 16 && warp_rows != 32)
+    refuse("warp_rows " + std::to_string(warp_rows) + " is not supported (supported: 16, 32)");
   check_shape(shape);
   FlashLaunchPlan p;
   p.shape = shape;
   p.dtype = dtype;
+  p.warp_rows = warp_rows;
   p.spec = spec;
   p.score = score_mod_of(spec.score);
   p.mask = row_mask_of(spec.mask);

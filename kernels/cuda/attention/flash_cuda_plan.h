@@ -29,6 +29,7 @@ struct FlashLaunchPlan {
   float scale = 0.f;  // resolved: 1/sqrt(D) when the caller passed 0
   RowMask mask = RowMask::full;
   ScoreMod score = ScoreMod::none;
+  int warp_rows = kDefaultWarpRows;   // query rows a warp owns: 16 (8 warps a block) or 32 (4 warps)
   cpu_attn::BlockMask block_mask;     // q_block = kQTile, kv_block = kKvTile
   std::vector<int32_t> work;          // every (b, h, q block) once, as (b * H + h) * num_q_blocks + qb, heaviest first
   std::vector<int32_t> doc_start;     // document: (S_q) first position of each position's document; else empty
@@ -37,9 +38,10 @@ struct FlashLaunchPlan {
 
 // Validates and plans. Throws std::invalid_argument naming the offending value: dtype other than bf16 / fp16, head
 // dim other than 64 / 128, H not a multiple of H_kv, a sequence length < 1 or >= 2^31, a rel_bias score mod, and
-// whatever build_mods refuses (window < 1, document lengths not summing to S_q = S_kv, ...).
+// whatever build_mods refuses (window < 1, document lengths not summing to S_q = S_kv, ...), and warp_rows other
+// than 16 / 32.
 FlashLaunchPlan make_flash_launch_plan(const cpu_attn::AttnShape& shape, const cpu_attn::MaskSpec& spec,
-                                       ElementType dtype, float scale = 0.f);
+                                       ElementType dtype, float scale = 0.f, int warp_rows = kDefaultWarpRows);
 
 // Work items ordered by descending tile count (partial + full blocks of the row), every (b, h, q block) exactly
 // once; ties keep later query blocks first (they are the ones nearer the diagonal of causal masks).

@@ -67,6 +67,9 @@ TEST(FlashCudaPlan, RefusesUnsupportedArgumentsNamingThem) {
   m = message_of([&] { make_flash_launch_plan(shape(1, 8, 2, 100, 100, 128), causal, ElementType::f32); });
   EXPECT_NE(m.find("dtype f32"), std::string::npos) << m;
   EXPECT_NE(m.find("bf16, fp16"), std::string::npos) << m;
+  m = message_of([&] { make_flash_launch_plan(shape(1, 8, 2, 100, 100, 64), causal, ElementType::bf16, 0.f, 24); });
+  EXPECT_NE(m.find("warp_rows 24"), std::string::npos) << m;
+  EXPECT_NE(m.find("16, 32"), std::string::npos) << m;
   m = message_of([&] { make_flash_launch_plan(shape(1, 8, 3, 100, 100, 64), causal, ElementType::fp16); });
   EXPECT_NE(m.find("kv heads 3 do not divide query heads 8"), std::string::npos) << m;
   m = message_of([&] { make_flash_launch_plan(shape(1, 8, 2, 0, 100, 64), causal, ElementType::bf16); });
@@ -245,8 +248,10 @@ std::vector<cpu_attn::RowId> rows_to_check(const cpu_attn::AttnShape& s, uint64_
   return rows;
 }
 
-void check_against_reference(const cpu_attn::AttnShape& s, const std::string& mask_name, ElementType dtype) {
-  SCOPED_TRACE(mask_name + " " + element_type_name(dtype) + " B " + std::to_string(s.B) + " H " +
+void check_against_reference(const cpu_attn::AttnShape& s, const std::string& mask_name, ElementType dtype,
+                             int warp_rows = kDefaultWarpRows) {
+  SCOPED_TRACE(mask_name + " " + element_type_name(dtype) + " rows/warp " + std::to_string(warp_rows) + " B " +
+               std::to_string(s.B) + " H " +
                std::to_string(s.H) + "/" + std::to_string(s.H_kv) + " S_q " + std::to_string(s.S_q) + " S_kv " +
                std::to_string(s.S_kv) + " D " + std::to_string(s.D));
   const cpu_attn::MaskSpec spec = spec_for(mask_name, s.S_q);
@@ -267,7 +272,7 @@ void check_against_reference(const cpu_attn::AttnShape& s, const std::string& ma
   lse.fill_bytes(0xff);
   tiles.fill_bytes(0);
 
-  const FlashCudaPlan plan(s, spec, dtype);
+  const FlashCudaPlan plan(s, spec, dtype, 0.f, warp_rows);
   flash_cuda(plan, s, {dq.data(), dk.data(), dv.data(), o.data(), static_cast<float*>(lse.data())}, nullptr,
              static_cast<unsigned long long*>(tiles.data()));
   synchronize_device();
@@ -343,6 +348,19 @@ TEST(FlashCuda, DifferentQueryAndKeyLengths) {
   for (const char* mask : {"full", "causal", "sliding_window:100", "prefix_lm:300", "causal+alibi"})
     for (const auto& [S_q, S_kv] : kLengths)
       for (const ElementType dtype : kTypes) check_against_reference(shape(2, 4, 4, S_q, S_kv, 128), mask, dtype);
+}
+
+// The 4-warp tiling (32 query rows a warp, two m16 tiles sharing each K / V fragment; at D = 128 the keys of a
+// tile in two softmax steps of 32): every mask and score mod, both head dims and dtypes, odd lengths, GQA.
+TEST(FlashCuda, ThirtyTwoRowsAWarpMatchesTheReference) {
+  TALKLAB_REQUIRE_GPU();
+  for (const char* mask : {"full", "causal", "sliding_window:100", "prefix_lm:300", "document", "causal+softcap",
+                           "document+alibi"})
+    for (const int64_t D : {64, 128})
+      for (const ElementType dtype : kTypes)
+        for (const int64_t S : {77, 257}) check_against_reference(shape(1, 4, 2, S, S, D), mask, dtype, 32);
+  check_against_reference(shape(2, 4, 4, 300, 77, 128), "sliding_window:100", ElementType::bf16, 32);
+  check_against_reference(shape(2, 4, 1, 129, 1000, 128), "causal+alibi", ElementType::fp16, 32);
 }
 
 TEST(FlashCuda, MultiQueryAndBatchedHeads) {
