@@ -488,6 +488,11 @@ void run_block(Block& b, Schedule schedule, const std::string& where) {
 
 const ThreadContext& this_thread() { return block().current->indices; }
 
+std::string where() {
+  if (g_block == nullptr || g_block->current == nullptr) return "";
+  return std::string(g_block->kernel) + ", " + describe(*g_block->current);
+}
+
 SharedMemoryStats shared_memory_stats() { return g_stats; }
 void reset_shared_memory_stats() { g_stats = SharedMemoryStats{}; }
 

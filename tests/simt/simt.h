@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -42,6 +43,8 @@ struct ThreadContext {
 
 // The running CUDA thread's indices; calling it outside a launch throws std::logic_error.
 const ThreadContext& this_thread();
+// "kernel, block (x,y,z) thread (x,y,z)" of the running CUDA thread, or "" outside a launch (for diagnostics).
+std::string where();
 
 // Runs `body` as every thread of every block of the grid; throws std::runtime_error naming the kernel, the block
 // and the thread when the emulator detects one of the errors above (the launch is abandoned at that point).

@@ -110,6 +110,11 @@ __global__ void ldmatrix_rows(bool swizzled) {
   ptx::ldmatrix_x4(r, ptx::shared_address(s + at));
 }
 
+// Thread 0 of block 1 writes one 16-byte word just past the end of a buffer of `words` words.
+__global__ void write_past_the_end(uint4* buffer, int words) {
+  if (blockIdx.x == 1 && threadIdx.x == 0) buffer[words] = make_uint4(1, 2, 3, 4);
+}
+
 __global__ void half_warp_syncs() {
   if (threadIdx.x % 32 < 16) __syncwarp();
 }
@@ -255,6 +260,17 @@ TEST(Simt, ReportsSharedAddressesOutOfRange) {
   const std::string e = error_of([] { TALKLAB_LAUNCH(1, 32, 32 * 16, nullptr, ldmatrix_past_the_end)(); });
   EXPECT_NE(e.find("ldmatrix row address of lane 31"), std::string::npos) << e;
   EXPECT_NE(e.find("outside the launch's 512 bytes"), std::string::npos) << e;
+}
+
+TEST(SimtDeathTest, AnAccessPastTheEndOfADeviceBufferFaultsNamingBufferAndThread) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  auto run = [] {
+    void* p = nullptr;
+    cudaMalloc(&p, 10 * 16);
+    TALKLAB_LAUNCH(2, 32, 0, nullptr, write_past_the_end)(static_cast<uint4*>(p), 10);
+  };
+  EXPECT_DEATH(run(), "out-of-bounds device memory access: 0 bytes past the end of a 160-byte cudaMalloc buffer .*"
+                      "write_past_the_end, block \\(1,0,0\\) thread \\(0,0,0\\)");
 }
 
 TEST(Simt, RefusesLaunchesCudaWouldRefuse) {

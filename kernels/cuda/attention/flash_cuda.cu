@@ -407,7 +407,8 @@ void launch(const FlashKernelParams& p, cudaStream_t stream) {
   static const cudaError_t raised =
       cudaFuncSetAttribute(reinterpret_cast<const void*>(kernel), cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
   detail::check_cuda(raised, "cudaFuncSetAttribute(flash_forward_kernel, MaxDynamicSharedMemorySize)");
-  TALKLAB_LAUNCH(p.num_work, flash_threads(kWarpRows), kSmem, stream, kernel)(p);
+  TALKLAB_LAUNCH(p.num_work, flash_threads(kWarpRows), kSmem, stream,
+                 flash_forward_kernel<T, kD, kScore, kWarpRows>)(p);
   detail::check_launch("flash_forward_kernel");
 }
 
