@@ -450,7 +450,7 @@ void resume(Block& b, Fiber& f) {
   if (!b.error.empty()) throw std::runtime_error(b.error);
 }
 
-void run_block(Block& b, Schedule schedule, const std::string& where) {
+void run_block(Block& b, Schedule schedule, const std::string& launch) {
   const size_t warps = b.warps.size();
   for (;;) {
     const uint64_t before = b.progress;
@@ -478,7 +478,7 @@ void run_block(Block& b, Schedule schedule, const std::string& where) {
         break;
       }
       const size_t returned = b.fibers.size() - size_t(b.live);
-      throw std::runtime_error(where + ": deadlock: " + std::to_string(b.live) + " threads wait and none can go on (" +
+      throw std::runtime_error(launch + ": deadlock: " + std::to_string(b.live) + " threads wait and none can go on (" +
                                waiting + "; " + std::to_string(returned) + " threads returned)");
     }
   }
@@ -499,19 +499,19 @@ void reset_shared_memory_stats() { g_stats = SharedMemoryStats{}; }
 void run_grid(const char* kernel, dim3 grid, dim3 block_dim, size_t dynamic_smem_bytes,
               const std::function<void()>& body) {
   const size_t threads = size_t(block_dim.x) * block_dim.y * block_dim.z;
-  const std::string where = std::string(kernel) + " launch";
+  const std::string launch = std::string(kernel) + " launch";
   if (threads == 0 || threads > 1024) {
-    throw std::runtime_error(where + ": " + std::to_string(threads) + " threads per block (1 to 1024)");
+    throw std::runtime_error(launch + ": " + std::to_string(threads) + " threads per block (1 to 1024)");
   }
   if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535) {
-    throw std::runtime_error(where + ": grid (" + std::to_string(grid.x) + "," + std::to_string(grid.y) + "," +
+    throw std::runtime_error(launch + ": grid (" + std::to_string(grid.x) + "," + std::to_string(grid.y) + "," +
                              std::to_string(grid.z) + ") is empty or too large");
   }
   if (dynamic_smem_bytes > 227 * 1024) {
-    throw std::runtime_error(where + ": " + std::to_string(dynamic_smem_bytes) +
+    throw std::runtime_error(launch + ": " + std::to_string(dynamic_smem_bytes) +
                              " bytes of dynamic shared memory (sm_90 allows 227 KiB a block)");
   }
-  if (g_block != nullptr) throw std::logic_error(where + ": a launch from inside a kernel is not emulated");
+  if (g_block != nullptr) throw std::logic_error(launch + ": a launch from inside a kernel is not emulated");
   while (g_stacks.size() < threads) g_stacks.push_back(std::make_unique<Stack>());
   std::vector<unsigned char> smem_storage(dynamic_smem_bytes + kSmemAlign);
   auto* smem = reinterpret_cast<unsigned char*>(
@@ -534,7 +534,7 @@ void run_grid(const char* kernel, dim3 grid, dim3 block_dim, size_t dynamic_smem
         const uint64_t linear_block = bx + uint64_t(grid.x) * (by + uint64_t(grid.y) * bz);
         const auto schedule = static_cast<Schedule>(linear_block % 3);
         b.copies_land_at_issue = schedule == Schedule::warps_descending;
-        run_block(b, schedule, where);
+        run_block(b, schedule, launch);
       }
 }
 

@@ -38,7 +38,7 @@
 // - Order: blockIdx.x indexes the plan's work list, sorted by descending tile count (flash_cuda_plan.cpp), so the
 //   long rows of causal and windowed masks start first and the short ones fill the tail across the SMs.
 //   Hardware dispatches CTAs in blockIdx order in practice; a persistent grid with an atomic tile counter would
-//   make that guaranteed (not done: it cannot be validated without a GPU in the session that wrote this).
+//   make that guaranteed (not done: the emulator could check it is correct, only a GPU can say whether it pays).
 //
 // Limits: FA2's published H100 forward is ~335 TFLOP/s causal and ~370 TFLOP/s full at D = 128 (bf16, 16k tokens),
 // about 37% of the 989 TFLOP/s dense bf16 peak: mma.sync cannot reach Hopper's peak (wgmma can: FA3, ~600-750).
