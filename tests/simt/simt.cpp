@@ -11,9 +11,11 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace talklab::simt {
@@ -126,6 +128,14 @@ struct Fiber {
   const char* waiting_in = nullptr;  // for deadlock reports
   std::vector<AsyncCopy> copies;      // issued, not yet landed
   std::vector<size_t> group_ends;     // committed groups, as end indices into `copies`
+  std::unordered_map<const void*, uint64_t> load_count;  // global loads issued so far, by site (when tracking)
+};
+
+// One warp-wide global load being assembled (coalescing stats): the lanes that executed it so far.
+struct LoadGroup {
+  const void* site = nullptr;
+  int lanes = 0;
+  std::vector<std::pair<uintptr_t, uint32_t>> accesses;  // (address, bytes); bytes 0 for a zero-filling cp.async
 };
 
 // One warp's rendezvous: each lane deposits its operands; the last to arrive computes every lane's result.
@@ -174,10 +184,18 @@ struct Block {
   size_t smem_bytes = 0;
   std::string error;
   bool copies_land_at_issue = false;  // cp.async: at the issue (earliest) or at the wait (latest); see Schedule
+  std::map<std::tuple<int, const void*, uint64_t>, LoadGroup> load_groups;  // (warp, site, n-th) -> lanes so far
 };
 
 thread_local Block* g_block = nullptr;
 thread_local SharedMemoryStats g_stats;
+thread_local bool g_track_loads = false;
+struct SiteStats {
+  std::string file;
+  unsigned line = 0;
+  uint64_t requests = 0, sectors = 0, ideal_sectors = 0;
+};
+thread_local std::map<const void*, SiteStats> g_load_sites;  // by site identity (see site_key)
 thread_local std::vector<std::unique_ptr<Stack>> g_stacks;
 
 std::string describe(const Fiber& f) {
@@ -410,6 +428,56 @@ void land_copies(Fiber& f, size_t count) {
   f.copies.erase(f.copies.begin(), f.copies.begin() + std::ptrdiff_t(count));
 }
 
+// Sectors a warp-wide load touches, against the fewest its distinct bytes could occupy.
+void account(const LoadGroup& g) {
+  std::vector<std::pair<uintptr_t, uintptr_t>> ranges;  // [begin, end)
+  for (const auto& [address, bytes] : g.accesses)
+    if (bytes > 0) ranges.emplace_back(address, address + bytes);
+  if (ranges.empty()) return;
+  std::sort(ranges.begin(), ranges.end());
+  uint64_t distinct = 0, sectors = 0;
+  uintptr_t covered = 0, last_sector = UINTPTR_MAX;
+  for (const auto& [begin, end] : ranges) {
+    const uintptr_t from = std::max(begin, covered);
+    if (end > from) distinct += end - from;
+    covered = std::max(covered, end);
+    for (uintptr_t s = begin / 32; s <= (end - 1) / 32; ++s) {
+      if (last_sector != UINTPTR_MAX && s <= last_sector) continue;
+      ++sectors;
+      last_sector = s;
+    }
+  }
+  SiteStats& st = g_load_sites[g.site];
+  ++st.requests;
+  st.sectors += sectors;
+  st.ideal_sectors += (distinct + 31) / 32;
+}
+
+void record_load(const void* site, const char* file, unsigned line, uintptr_t address, uint32_t bytes) {
+  Block& b = block();
+  Fiber& f = *b.current;
+  SiteStats& st = g_load_sites[site];
+  if (st.file.empty()) {
+    st.file = file;
+    st.line = line;
+  }
+  const uint64_t n = f.load_count[site]++;
+  const auto key = std::make_tuple(f.linear / kWarpSize, site, n);
+  LoadGroup& g = b.load_groups[key];
+  g.site = site;
+  g.accesses.emplace_back(address, bytes);
+  if (++g.lanes == kWarpSize) {
+    account(g);
+    b.load_groups.erase(key);
+  }
+}
+
+// Loads some lanes of a warp never executed (divergent sites) are accounted when the block ends.
+void account_partial_loads(Block& b) {
+  for (const auto& [key, g] : b.load_groups) account(g);
+  b.load_groups.clear();
+}
+
 // Resets the block's state and makes one fiber per thread, each about to run the kernel body.
 void start_block(Block& b, uint3 block_idx, dim3 grid, dim3 block_dim) {
   const size_t threads = size_t(block_dim.x) * block_dim.y * block_dim.z;
@@ -494,6 +562,25 @@ std::string where() {
 }
 
 SharedMemoryStats shared_memory_stats() { return g_stats; }
+
+void track_global_loads(bool on) {
+  g_track_loads = on;
+  g_load_sites.clear();
+}
+
+std::vector<GlobalLoadSite> global_load_stats() {
+  std::vector<GlobalLoadSite> out;
+  for (const auto& [site, st] : g_load_sites) out.push_back({st.file, st.line, st.requests, st.sectors, st.ideal_sectors});
+  return out;
+}
+
+void record_global_load(const void* p, size_t bytes, const std::source_location& site) {
+  if (!g_track_loads) return;
+  // A site is its file name's address and its line and column: one static string per file in the binary.
+  static thread_local std::map<std::tuple<const char*, unsigned, unsigned>, int> ids;
+  const auto [it, inserted] = ids.emplace(std::make_tuple(site.file_name(), site.line(), site.column()), 0);
+  record_load(&it->second, site.file_name(), site.line(), reinterpret_cast<uintptr_t>(p), uint32_t(bytes));
+}
 void reset_shared_memory_stats() { g_stats = SharedMemoryStats{}; }
 
 void run_grid(const char* kernel, dim3 grid, dim3 block_dim, size_t dynamic_smem_bytes,
@@ -535,6 +622,7 @@ void run_grid(const char* kernel, dim3 grid, dim3 block_dim, size_t dynamic_smem
         const auto schedule = static_cast<Schedule>(linear_block % 3);
         b.copies_land_at_issue = schedule == Schedule::warps_descending;
         run_block(b, schedule, launch);
+        if (g_track_loads) account_partial_loads(b);
       }
 }
 
@@ -601,6 +689,10 @@ void cp_async_16(uint32_t dst, const void* src, bool valid) {
   if (valid && reinterpret_cast<uintptr_t>(src) % 16 != 0) fail("cp.async source is not 16-byte aligned");
   if (valid && src == nullptr) fail("cp.async from a null source");
   Block& b = block();
+  if (g_track_loads) {
+    static const int cp_async_site = 0;
+    record_load(&cp_async_site, "cp.async", 0, reinterpret_cast<uintptr_t>(src), valid ? 16u : 0u);
+  }
   b.current->copies.push_back({dst, src, valid});
   if (b.copies_land_at_issue) land_copies(*b.current, b.current->copies.size());
 }

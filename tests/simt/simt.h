@@ -27,10 +27,12 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <source_location>
 #include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace talklab::simt {
 
@@ -85,6 +87,18 @@ struct SharedMemoryStats {
 SharedMemoryStats shared_memory_stats();
 void reset_shared_memory_stats();
 
+// Coalescing of global loads, per source line (cp.async as one site), while tracking is on (it is off by default:
+// it costs a hash lookup per load). A warp-wide load is the same site's n-th execution in each lane that executes
+// it; it touches `sectors` 32-byte sectors where its distinct bytes need `ideal_sectors` at best. Equal counts mean
+// fully coalesced. Recorded by __ldg, __ldcs and cp.async (plain dereferences are not seen).
+struct GlobalLoadSite {
+  std::string file;  // "cp.async" for every cp.async
+  unsigned line = 0;
+  uint64_t requests = 0, sectors = 0, ideal_sectors = 0;
+};
+void track_global_loads(bool on);  // also clears what was recorded
+std::vector<GlobalLoadSite> global_load_stats();
+
 // ---- what the kernels call (through the CUDA spellings below and kernels/cuda/ptx.cuh) ---------------------------
 void sync_threads();
 void sync_warp(unsigned mask);
@@ -96,6 +110,7 @@ void ldmatrix_x4(uint32_t (&r)[4], uint32_t address, bool transpose);
 enum class MmaInput { bf16, fp16 };
 void mma_m16n8k16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1, MmaInput input);
 void cp_async_16(uint32_t dst, const void* src, bool valid);
+void record_global_load(const void* p, size_t bytes, const std::source_location& site);
 void cp_async_commit();
 void cp_async_wait(int pending_groups);
 
@@ -142,11 +157,13 @@ inline unsigned atomicMax(unsigned* p, unsigned v) {
 }
 
 template <class T>
-T __ldg(const T* p) {
+T __ldg(const T* p, const std::source_location& site = std::source_location::current()) {
+  ::talklab::simt::record_global_load(p, sizeof(T), site);
   return *p;
 }
 template <class T>
-T __ldcs(const T* p) {
+T __ldcs(const T* p, const std::source_location& site = std::source_location::current()) {
+  ::talklab::simt::record_global_load(p, sizeof(T), site);
   return *p;
 }
 inline float __uint_as_float(unsigned u) {

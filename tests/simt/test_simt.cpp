@@ -4,7 +4,11 @@
 // find (deadlock, divergent collectives, shared-memory addresses out of range) are reported, naming the thread.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
 #include <cstdint>
 #include <cstring>
 #include <random>
@@ -16,6 +20,7 @@
 #include "kernels/cpu/quant/bf16.h"
 #include "kernels/cuda/attention/flash_cuda.h"
 #include "kernels/cuda/launch.h"
+#include "kernels/cuda/matmul/w4a16.h"
 #include "kernels/cuda/ptx.cuh"
 
 namespace talklab::simt {
@@ -108,6 +113,15 @@ __global__ void ldmatrix_rows(bool swizzled) {
   const int at = row * 64 + 8 * (swizzled ? chunk ^ (row & 7) : chunk);
   uint32_t r[4];
   ptx::ldmatrix_x4(r, ptx::shared_address(s + at));
+}
+
+// Two warp-wide loads: consecutive floats (4 sectors of 32 bytes for 128 bytes), then floats 32 bytes apart (32
+// sectors for the same 128 bytes).
+__global__ void coalesced_then_strided(const float* p, float* out) {
+  const int lane = threadIdx.x % 32;
+  const float a = __ldg(p + lane);
+  const float b = __ldg(p + 8 * lane);
+  out[threadIdx.x] = a + b;
 }
 
 // Thread 0 of block 1 writes one 16-byte word just past the end of a buffer of `words` words.
@@ -218,29 +232,109 @@ TEST(Simt, CountsLdmatrixBankConflicts) {
   EXPECT_EQ(shared_memory_stats().ldmatrix_extra_wavefronts, 0u);
 }
 
+// The sites recorded in files whose name ends with `suffix`, by line.
+std::vector<GlobalLoadSite> sites_in(const std::string& suffix) {
+  std::vector<GlobalLoadSite> out;
+  for (const GlobalLoadSite& s : global_load_stats())
+    if (s.file.size() >= suffix.size() && s.file.compare(s.file.size() - suffix.size(), suffix.size(), suffix) == 0)
+      out.push_back(s);
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.line < b.line; });
+  return out;
+}
+
+// One causal flash_cuda launch (2 heads on 1 kv head, 200 positions) on 256-byte aligned buffers, as cudaMalloc
+// gives on a GPU (the emulator's own cudaMalloc aligns to 16 only).
+void run_flash_once(int warp_rows, int64_t D) {
+  namespace attn = talklab::cuda::attention;
+  attn::cpu_attn::AttnShape shape;
+  shape.B = 1;
+  shape.H = 2;
+  shape.H_kv = 1;
+  shape.S_q = shape.S_kv = 200;
+  shape.D = D;
+  const attn::FlashCudaPlan plan(shape, attn::cpu_attn::MaskSpec::parse("causal"), attn::ElementType::bf16, 0.f,
+                                 warp_rows);
+  struct Free {
+    void operator()(void* p) const { std::free(p); }
+  };
+  auto buffer = [](size_t elements) {
+    auto* p = static_cast<uint16_t*>(std::aligned_alloc(256, (elements * 2 + 255) / 256 * 256));
+    std::fill(p, p + elements, uint16_t(0x3f80));  // bf16 1.0
+    return std::unique_ptr<uint16_t, Free>(p);
+  };
+  const auto q = buffer(size_t(2 * 200 * D)), kv = buffer(size_t(200 * D)), o = buffer(size_t(2 * 200 * D));
+  attn::flash_cuda(plan, shape, {q.get(), kv.get(), kv.get(), o.get(), nullptr}, nullptr, nullptr);
+}
+
 // flash_cuda's swizzle claim (flash_cuda.cu: "ldmatrix's 8 row reads ... hit distinct banks"), for Q, K and V^T
 // fragments at both head dims and both warp tilings: a layout change that costs shared-memory bandwidth fails
 // here, before a GPU profile.
 TEST(Simt, FlashCudaLdmatrixIsBankConflictFree) {
-  namespace attn = talklab::cuda::attention;
   for (const int warp_rows : {16, 32}) {
     for (const int64_t D : {64, 128}) {
-      attn::cpu_attn::AttnShape shape;
-      shape.B = 1;
-      shape.H = 2;
-      shape.H_kv = 1;
-      shape.S_q = shape.S_kv = 200;
-      shape.D = D;
-      const attn::FlashCudaPlan plan(shape, attn::cpu_attn::MaskSpec::parse("causal"), attn::ElementType::bf16, 0.f,
-                                     warp_rows);
-      std::vector<uint16_t> q(size_t(2 * 200 * D), 0x3f80), kv(size_t(200 * D), 0x3f80), o(q.size());
       reset_shared_memory_stats();
-      attn::flash_cuda(plan, shape, {q.data(), kv.data(), kv.data(), o.data(), nullptr}, nullptr, nullptr);
+      run_flash_once(warp_rows, D);
       const SharedMemoryStats st = shared_memory_stats();
       EXPECT_GT(st.ldmatrix_phases, 0u) << "D " << D << ", " << warp_rows << " rows a warp";
       EXPECT_EQ(st.ldmatrix_extra_wavefronts, 0u) << "D " << D << ", " << warp_rows << " rows a warp";
     }
   }
+}
+
+// Its global reads: every cp.async of Q, K and V, warp-wide, covers whole 32-byte sectors and no more.
+TEST(Simt, FlashCudaCopiesAreFullyCoalesced) {
+  for (const int warp_rows : {16, 32}) {
+    for (const int64_t D : {64, 128}) {
+      track_global_loads(true);
+      run_flash_once(warp_rows, D);
+      const std::vector<GlobalLoadSite> sites = sites_in("cp.async");
+      track_global_loads(false);
+      ASSERT_EQ(sites.size(), 1u);
+      EXPECT_GT(sites[0].requests, 0u);
+      EXPECT_EQ(sites[0].sectors, sites[0].ideal_sectors) << "D " << D << ", " << warp_rows << " rows a warp";
+    }
+  }
+}
+
+TEST(Simt, CountsSectorsOfWarpWideLoads) {
+  alignas(128) static float p[256];  // sector-aligned, so 128 consecutive bytes are exactly 4 sectors
+  std::fill(std::begin(p), std::end(p), 1.f);
+  std::vector<float> out(64);
+  track_global_loads(true);
+  TALKLAB_LAUNCH(1, 64, 0, nullptr, coalesced_then_strided)(p, out.data());
+  const std::vector<GlobalLoadSite> sites = sites_in("test_simt.cpp");
+  track_global_loads(false);
+  ASSERT_EQ(sites.size(), 2u);
+  EXPECT_EQ(sites[0].requests, 2u);  // one per warp
+  EXPECT_EQ(sites[0].sectors, 2u * 4u);
+  EXPECT_EQ(sites[0].ideal_sectors, 2u * 4u);
+  EXPECT_EQ(sites[1].sectors, 2u * 32u);
+  EXPECT_EQ(sites[1].ideal_sectors, 2u * 4u);
+}
+
+// w4a16.cu's claim: "a warp's load is 512 contiguous bytes (fully coalesced)" for the packed weights, the bytes
+// that bound the decode kernel. Its activations (tiny, L1-resident) and scales are reported, not required.
+TEST(Simt, W4a16WeightLoadsAreFullyCoalesced) {
+  const int M = 3, N = 333, K = 384;
+  std::vector<uint8_t> codes(size_t(K / 2) * N, 0x5a), packed(talklab::cuda::w4a16_packed_bytes(N, K));
+  talklab::cuda::w4a16_pack(packed.data(), codes.data(), N, K);
+  std::vector<uint16_t> a(size_t(M) * K, 0x3f80);
+  std::vector<float> scales(size_t(K / 128) * N, 0.5f), c(size_t(M) * N);
+  void* w = nullptr;  // emulated device memory: 16-byte aligned, as the kernel's loads require
+  ASSERT_EQ(cudaMalloc(&w, packed.size()), cudaSuccess);
+  std::memcpy(w, packed.data(), packed.size());
+  track_global_loads(true);
+  talklab::cuda::launch_w4a16(c.data(), a.data(), w, scales.data(), M, N, K, nullptr);
+  const std::vector<GlobalLoadSite> sites = sites_in("w4a16.cu");
+  track_global_loads(false);
+  cudaFree(w);
+  ASSERT_FALSE(sites.empty());
+  const GlobalLoadSite& weights = sites.front();  // the first load in the kernel's source
+  EXPECT_GT(weights.requests, 0u);
+  EXPECT_EQ(weights.sectors, weights.ideal_sectors) << "w4a16.cu:" << weights.line;
+  for (const GlobalLoadSite& s : sites)
+    std::printf("w4a16.cu:%u  %llu warp loads, %llu sectors, %llu at best\n", s.line,
+                (unsigned long long)s.requests, (unsigned long long)s.sectors, (unsigned long long)s.ideal_sectors);
 }
 
 TEST(Simt, ReportsAWarpWhoseLanesNeverAllArrive) {
