@@ -65,6 +65,7 @@ struct FlashKernelParams {
   float* lse = nullptr;     // (B, H, S_q), natural log; may be null
   int B = 0, H = 0, H_kv = 0, S_q = 0, S_kv = 0, D = 0;
   int group = 1;            // H / H_kv: query head h reads kv head h / group
+  int warp_rows = kDefaultWarpRows;  // query rows a warp owns: 16 or 32 (selects the instantiation, like D)
   float scale = 0.f;        // on q.k, natural units (score mods see scale * q.k)
   float softcap = 0.f;
   const float* alibi_slopes = nullptr;  // (H)
@@ -79,7 +80,6 @@ struct FlashKernelParams {
   const int32_t* full_count = nullptr;
   const int64_t* full_offset = nullptr;
   const int32_t* full_index = nullptr;
-  int warp_rows = kDefaultWarpRows;  // query rows a warp owns: 16 or 32 (selects the instantiation, like D)
   // Launch order: blockIdx.x -> work item (b * H + h) * num_q_blocks + qb, heaviest rows first.
   const int32_t* work = nullptr;
   int num_work = 0;
