@@ -22,6 +22,7 @@
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/matmul/w4a16.h"
 #include "kernels/cuda/ptx.cuh"
+#include "tests/message_of.h"
 
 namespace talklab::simt {
 namespace {
@@ -148,16 +149,6 @@ __global__ void ldmatrix_past_the_end() {
 }
 
 // ---- tests --------------------------------------------------------------------------------------------------------
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const std::runtime_error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 TEST(Simt, EveryThreadOfEveryBlockRunsOnceWithItsIndices) {
   const dim3 grid(3, 2, 2), block(5, 4, 3);
@@ -338,20 +329,20 @@ TEST(Simt, W4a16WeightLoadsAreFullyCoalesced) {
 }
 
 TEST(Simt, ReportsAWarpWhoseLanesNeverAllArrive) {
-  const std::string e = error_of([] { TALKLAB_LAUNCH(1, 64, 0, nullptr, half_warp_syncs)(); });
+  const std::string e = test::message_of<std::runtime_error>([] { TALKLAB_LAUNCH(1, 64, 0, nullptr, half_warp_syncs)(); });
   EXPECT_NE(e.find("deadlock"), std::string::npos) << e;
   EXPECT_NE(e.find("__syncwarp"), std::string::npos) << e;
 }
 
 TEST(Simt, ReportsLanesInDifferentCollectives) {
   float out = 0;
-  const std::string e = error_of([&] { TALKLAB_LAUNCH(1, 32, 0, nullptr, divergent_collectives)(&out); });
+  const std::string e = test::message_of<std::runtime_error>([&] { TALKLAB_LAUNCH(1, 32, 0, nullptr, divergent_collectives)(&out); });
   EXPECT_NE(e.find("divergent warp 0"), std::string::npos) << e;
   EXPECT_NE(e.find("divergent_collectives"), std::string::npos) << e;
 }
 
 TEST(Simt, ReportsSharedAddressesOutOfRange) {
-  const std::string e = error_of([] { TALKLAB_LAUNCH(1, 32, 32 * 16, nullptr, ldmatrix_past_the_end)(); });
+  const std::string e = test::message_of<std::runtime_error>([] { TALKLAB_LAUNCH(1, 32, 32 * 16, nullptr, ldmatrix_past_the_end)(); });
   EXPECT_NE(e.find("ldmatrix row address of lane 31"), std::string::npos) << e;
   EXPECT_NE(e.find("outside the launch's 512 bytes"), std::string::npos) << e;
 }
@@ -368,10 +359,10 @@ TEST(SimtDeathTest, AnAccessPastTheEndOfADeviceBufferFaultsNamingBufferAndThread
 }
 
 TEST(Simt, RefusesLaunchesCudaWouldRefuse) {
-  EXPECT_NE(error_of([] { TALKLAB_LAUNCH(1, 1025, 0, nullptr, half_warp_syncs)(); }).find("1025 threads"),
+  EXPECT_NE(test::message_of<std::runtime_error>([] { TALKLAB_LAUNCH(1, 1025, 0, nullptr, half_warp_syncs)(); }).find("1025 threads"),
             std::string::npos);
-  EXPECT_NE(error_of([] { TALKLAB_LAUNCH(0, 32, 0, nullptr, half_warp_syncs)(); }).find("empty"), std::string::npos);
-  EXPECT_NE(error_of([] { TALKLAB_LAUNCH(1, 32, 300 * 1024, nullptr, half_warp_syncs)(); }).find("227 KiB"),
+  EXPECT_NE(test::message_of<std::runtime_error>([] { TALKLAB_LAUNCH(0, 32, 0, nullptr, half_warp_syncs)(); }).find("empty"), std::string::npos);
+  EXPECT_NE(test::message_of<std::runtime_error>([] { TALKLAB_LAUNCH(1, 32, 300 * 1024, nullptr, half_warp_syncs)(); }).find("227 KiB"),
             std::string::npos);
 }
 

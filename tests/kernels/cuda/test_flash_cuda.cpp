@@ -20,6 +20,7 @@
 #include "kernels/cuda/attention/flash_cuda.h"
 #include "kernels/cuda/attention/flash_cuda_tolerances.h"
 #include "tests/kernels/cuda/require_gpu.h"
+#include "tests/message_of.h"
 
 namespace talklab::cuda::attention {
 namespace {
@@ -47,15 +48,7 @@ cpu_attn::MaskSpec spec_for(const std::string& name, int64_t S) {
   return spec;
 }
 
-template <class F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "(no exception)";
-}
+using test::message_of;
 
 // ---- host side: no GPU needed ----------------------------------------------------------------------------------
 

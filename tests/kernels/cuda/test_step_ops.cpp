@@ -18,6 +18,7 @@
 #include "kernels/cpu/quant/bf16.h"
 #include "kernels/cuda/checkpointing/step_ops.h"
 #include "tests/kernels/cuda/require_gpu.h"
+#include "tests/message_of.h"
 
 namespace talklab::cuda::step_ops {
 namespace {
@@ -251,15 +252,7 @@ TEST_P(StepOpsGpu, MeanSquaredError) {
 INSTANTIATE_TEST_SUITE_P(StepOps, StepOpsGpu, ::testing::Values(Dtype::f32, Dtype::f64, Dtype::bf16),
                          [](const ::testing::TestParamInfo<Dtype>& p) { return std::string(name_of(p.param)); });
 
-// The message of the std::invalid_argument `f` throws ("" if it throws nothing; another exception fails the test).
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::message_of;
 
 #define EXPECT_REFUSED(call, text) EXPECT_NE(message_of([&] { call; }).find(text), std::string::npos) << #call
 

@@ -15,6 +15,7 @@
 #include "kernels/cpu/quant/bf16.h"
 #include "kernels/cuda/matmul/w4a16.h"
 #include "tests/kernels/cuda/require_gpu.h"
+#include "tests/message_of.h"
 
 namespace talklab::cuda {
 namespace {
@@ -51,15 +52,7 @@ std::vector<uint8_t> pack(const Codes& c) {
   return out;
 }
 
-template <typename F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "(no std::invalid_argument)";
-}
+using test::message_of;
 
 TEST(W4a16Pack, SizeIsPaddedTilesTimesHalfAByte) {
   EXPECT_EQ(w4a16_packed_bytes(16, 128), 16u * 128 / 2);

@@ -18,6 +18,7 @@
 #include "kernels/cpu/quant/mx.h"
 #include "kernels/cpu/quant/scaling.h"
 #include "tests/kernels/cpu/quant/reference.h"
+#include "tests/message_of.h"
 
 namespace talklab::cpu::quant {
 namespace {
@@ -216,33 +217,23 @@ TEST(Scaling, MxScalesLayoutsTailBlocksAndErrorBounds) {
   }
 }
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "(no exception)";
-}
-
 TEST(Scaling, KThatBlocksDoNotTileIsAClearError) {
   const std::vector<float> x(4097 * 3, 1.0f);
-  std::string msg = error_of([&] { quantize_blockwise(x.data(), Operand::A, 3, 4095, ElemType::fp8_e4m3fn); });
+  std::string msg = test::message_of([&] { quantize_blockwise(x.data(), Operand::A, 3, 4095, ElemType::fp8_e4m3fn); });
   EXPECT_NE(msg.find("quantize_blockwise"), std::string::npos) << msg;
   EXPECT_NE(msg.find("K = 4095"), std::string::npos) << msg;
   EXPECT_NE(msg.find("block size 128"), std::string::npos) << msg;
-  msg = error_of([&] { quantize_blockwise(x.data(), Operand::B, 4097, 3, ElemType::fp8_e4m3fn); });
+  msg = test::message_of([&] { quantize_blockwise(x.data(), Operand::B, 4097, 3, ElemType::fp8_e4m3fn); });
   EXPECT_NE(msg.find("K = 4097"), std::string::npos) << msg;  // B's K is its row count
-  msg = error_of([&] { quantize_groupwise(x.data(), Operand::A, 3, 100, 64); });
+  msg = test::message_of([&] { quantize_groupwise(x.data(), Operand::A, 3, 100, 64); });
   EXPECT_NE(msg.find("quantize_groupwise"), std::string::npos) << msg;
   EXPECT_NE(msg.find("K = 100"), std::string::npos) << msg;
   EXPECT_NE(msg.find("group size 64"), std::string::npos) << msg;
-  msg = error_of([&] { quantize_groupwise(x.data(), Operand::B, 4095, 1, 128); });
+  msg = test::message_of([&] { quantize_groupwise(x.data(), Operand::B, 4095, 1, 128); });
   EXPECT_NE(msg.find("K = 4095"), std::string::npos) << msg;
-  msg = error_of([&] { quantize_groupwise(x.data(), Operand::A, 3, 128, 0); });
+  msg = test::message_of([&] { quantize_groupwise(x.data(), Operand::A, 3, 128, 0); });
   EXPECT_NE(msg.find("group size must be >= 1"), std::string::npos) << msg;
-  msg = error_of([&] { quantize_rowwise(x.data(), Operand::A, 0, 128, ElemType::int8); });
+  msg = test::message_of([&] { quantize_rowwise(x.data(), Operand::A, 0, 128, ElemType::int8); });
   EXPECT_NE(msg.find("rows and cols must be >= 1"), std::string::npos) << msg;
   // A partial block along N is fine: B (128 x 30) is one K block by one 30-wide (of 128) column block.
   EXPECT_EQ(quantize_blockwise(x.data(), Operand::B, 128, 30, ElemType::fp8_e4m3fn).scales.size(), 1u);
@@ -252,7 +243,7 @@ TEST(Scaling, KThatBlocksDoNotTileIsAClearError) {
 TEST(Scaling, NonFiniteInput) {
   std::vector<float> x(4 * 64, 0.5f);
   x[70] = std::numeric_limits<float>::quiet_NaN();  // row 1 (A: 4 x 64), k = 6
-  const std::string msg = error_of([&] { quantize_rowwise(x.data(), Operand::A, 4, 64, ElemType::int8); });
+  const std::string msg = test::message_of([&] { quantize_rowwise(x.data(), Operand::A, 4, 64, ElemType::int8); });
   EXPECT_NE(msg.find("non-finite input at (1, 6)"), std::string::npos) << msg;
   x[70] = std::numeric_limits<float>::infinity();
   EXPECT_THROW(quantize_tensorwise(x.data(), Operand::A, 4, 64, ElemType::fp8_e4m3fn), std::invalid_argument);
