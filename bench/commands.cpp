@@ -142,6 +142,11 @@ int run_command(const CommonOptions& common, const RunFlags& flags, const std::v
   }
 
   if (!memory::fix_malloc_thresholds()) fmt::print(stderr, "bench: warning: glibc refused the malloc thresholds\n");
+  if (const std::vector<std::string> omp = openmp::mapped_runtimes(); omp.size() > 1) {
+    fmt::print(stderr, "bench: warning: {} OpenMP runtimes are mapped ({}): their thread pools will stall each other; "
+                       "talklab's kernels should share LibTorch's (cmake/talklab_torch.cmake)\n",
+               omp.size(), fmt::join(omp, ", "));
+  }
   RunOptions options;
   options.threads = flags.threads > 0 ? flags.threads : int(std::max(1u, std::thread::hardware_concurrency()));
   options.seed = flags.seed ? *flags.seed : std::random_device{}() * 0x100000001ull + std::random_device{}();

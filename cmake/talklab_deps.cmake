@@ -1,22 +1,19 @@
-# Every dependency comes from the system (Debian packages on a CPU machine; see scripts/setup.sh) or,
-# for LibTorch on a GPU box, from the installed PyTorch (CMAKE_PREFIX_PATH, see CMakePresets.json).
-find_package(Torch REQUIRED)
+# LibTorch and the OpenMP runtime come from an installed PyTorch (cmake/talklab_torch.cmake); every other
+# dependency from Debian's packages (scripts/setup.sh) or, on a GPU box, from .deps/ (scripts/gpu_box_deps.sh).
+find_package(Threads REQUIRED)
+include(talklab_torch)
 find_package(benchmark REQUIRED)
+# fmt header-only (fmt::fmt-header-only): the torch wheel's include folder carries its own fmt (12), which shadows
+# Debian's headers (/usr/include comes last) in every file that sees LibTorch's includes; linked against Debian's
+# libfmt (9 or 10) those files miss fmt::v12 symbols. Header-only, each file uses the fmt it includes, under that
+# version's own inline namespace, and no libfmt is linked.
 find_package(fmt REQUIRED)
 find_package(nlohmann_json 3.10 REQUIRED)
 find_package(tomlplusplus REQUIRED)
 find_package(CLI11 REQUIRED)
-find_package(OpenMP REQUIRED COMPONENTS CXX)
-find_package(Threads REQUIRED)
-
-# LibTorch's imported targets carry -D_GLIBCXX_USE_CXX11_ABI; everything we link against it must agree.
-add_library(talklab_torch INTERFACE)
-target_link_libraries(talklab_torch INTERFACE ${TORCH_LIBRARIES})
-target_compile_options(talklab_torch INTERFACE ${TORCH_CXX_FLAGS})
-message(STATUS "talklab: LibTorch ${Torch_VERSION}")
 
 # Does this LibTorch have CUDA? A CUDA build's package files import the c10_cuda and torch_cuda targets and
-# find libc10_cuda (C10_CUDA_LIBRARY); Debian's libtorch-dev 1.13 is CPU-only and has none of them. With
+# find libc10_cuda (C10_CUDA_LIBRARY); the CPU wheel (torch==2.13.0+cpu) has none of them. With
 # TALKLAB_TORCH_CUDA=1 the LibTorch CUDA baselines (experiments/*/*_torch_cuda.cpp) are compiled; with 0 they
 # are still declared, and skipped with "LibTorch was built without CUDA".
 if(TARGET c10_cuda OR TARGET torch_cuda OR C10_CUDA_LIBRARY)

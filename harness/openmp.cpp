@@ -5,6 +5,10 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
 
 namespace talklab::openmp {
 namespace {
@@ -40,6 +44,20 @@ WaitPolicy wait_policy() {
   if (!w.policy.empty()) w.set_by = env_or_empty(kSetByBench) == "1" ? "bench" : "environment";
   w.spin_count = env_or_empty("GOMP_SPINCOUNT");
   return w;
+}
+
+std::vector<std::string> mapped_runtimes() {
+  static const std::regex runtime(R"(^lib(gomp|iomp5|omp)([-.].*)?\.so(\..*)?$)");
+  std::set<std::string> found;
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    const size_t slash = line.find('/');
+    if (slash == std::string::npos) continue;
+    const std::string path = line.substr(slash);
+    if (std::regex_match(std::filesystem::path(path).filename().string(), runtime)) found.insert(path);
+  }
+  return {found.begin(), found.end()};
 }
 
 }  // namespace talklab::openmp

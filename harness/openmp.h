@@ -16,6 +16,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace talklab::openmp {
 
@@ -30,5 +31,10 @@ struct WaitPolicy {
 std::string reexec_with_wait_policy(const char* policy, char** argv);
 
 WaitPolicy wait_policy();
+
+// The OpenMP runtimes (libgomp, libiomp5, libomp) this process has mapped, as /proc/self/maps names them. One is
+// right: our kernels link LibTorch's own libgomp (cmake/talklab_torch.cmake). Two would mean two thread pools
+// spinning on the same cores, each stalling the other for whole scheduler ticks.
+std::vector<std::string> mapped_runtimes();
 
 }  // namespace talklab::openmp

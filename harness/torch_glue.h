@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -27,8 +28,12 @@ std::optional<int64_t> torch_cuda_current_bytes();
 void* torch_cuda_current_stream();
 void torch_cuda_synchronize();
 
-std::string torch_version();  // "1.13.0", "2.11.0"
+std::string torch_version();  // "2.13.0", "2.11.0+cu130"
 std::string torch_config();   // at::show_config(), for the curious: which BLAS, which ISA
+// What a reader of a result needs to know of the LibTorch that ran, from at::show_config(), at::get_cpu_capability()
+// and at::get_parallel_info(): version, CPU capability (the ISA of its vectorized kernels), BLAS and LAPACK,
+// MKL, oneDNN and OpenMP versions, the parallel backend, intra-op and inter-op thread counts, CUDA or not.
+nlohmann::json torch_build_info();
 bool torch_has_cuda();
 
 }  // namespace talklab

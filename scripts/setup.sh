@@ -1,26 +1,28 @@
 #!/usr/bin/env bash
-# talklab set-up on a Debian 12 machine: installs the Debian packages that are missing (and says which),
-# configures and builds with Ninja. Idempotent: a second run installs nothing and rebuilds only what changed.
+# talklab set-up on Debian 12 or 13 (x86-64): installs the Debian packages that are missing and the pinned Python
+# requirements into .venv (saying which), configures and builds with Ninja. Idempotent: a second run installs
+# nothing and rebuilds only what changed.
 #
 #   scripts/setup.sh            install what is missing, build (preset "default": CUDA compiled if nvcc is found)
 #   scripts/setup.sh --run      ... then run the main job: every CPU experiment at the quick profile
 #   TALKLAB_PRESET=cpu scripts/setup.sh     another preset (cpu: never compile CUDA)
+#   TALKLAB_VENV_PYTHON=python3.11 scripts/setup.sh   the interpreter .venv is made from (default: python3)
+#
+# LibTorch is PyTorch's own: requirements.txt pins torch, and CMake asks .venv's interpreter where it is
+# (cmake/talklab_torch.cmake). Nothing here needs the venv to be activated, and neither does bench.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 preset="${TALKLAB_PRESET:-default}"
+venv_python="${TALKLAB_VENV_PYTHON:-python3}"
 
 packages=(
   build-essential cmake ninja-build ccache git pkg-config
-  libtorch-dev        # LibTorch 1.13 on CPU: the implementations users would pick instead
-  libopenblas0-openmp # without it LibTorch's float32 matmul falls back to the reference BLAS (~15x slower)
   libbenchmark-dev googletest libgtest-dev libfmt-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev
-  python3 python3-jsonschema  # scripts/check_result.py validates result files against docs/result-schema.json
   chromium            # tests/bench/check_report.py renders the HTML report headless
 )
-# bench report carries vega, vega-lite and vega-embed from the npm registry (third_party/vega): npm is needed
-# only where it is not already on the machine (nodejs packages from elsewhere provide it too).
-command -v npm >/dev/null 2>&1 || packages+=(npm)
+command -v "$venv_python" >/dev/null 2>&1 || packages+=(python3)
+if ! "$venv_python" -m venv --help >/dev/null 2>&1; then packages+=(python3-venv); fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -29,26 +31,32 @@ done
 if ((${#missing[@]})); then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-  echo "setup: installing ${missing[*]}"
+  echo "setup: installing Debian packages: ${missing[*]}"
   $sudo apt-get update -q
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
-  echo "setup: every package is installed"
+  echo "setup: every Debian package is installed"
 fi
 
-blas=$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 || true)
-case "$blas" in
-  *openblas-openmp*) ;;
-  *) echo "setup: warning: libblas.so.3 resolves to $blas, not OpenBLAS (OpenMP): LibTorch float32 matmuls will be slow" >&2 ;;
-esac
-
-# The report's chart libraries, at the versions (and integrity hashes) pinned in package-lock.json.
-if [ ! -f third_party/vega/node_modules/.package-lock.json ] ||
-   [ third_party/vega/package-lock.json -nt third_party/vega/node_modules/.package-lock.json ]; then
-  echo "setup: fetching vega, vega-lite and vega-embed from npm into third_party/vega/node_modules"
-  npm ci --prefix third_party/vega --no-audit --no-fund --loglevel=error
+# .venv: torch (LibTorch for the build), cuBLASLt's headers for the CUDA code, vl-convert for the report,
+# jsonschema for scripts/check_result.py; versions in requirements.txt. A stamp newer than requirements.txt
+# means they are installed.
+stamp=.venv/.talklab-requirements
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $("$venv_python" --version 2>&1) ($(command -v "$venv_python"))"
+  rm -rf .venv
+  "$venv_python" -m venv .venv
+fi
+if [ ! -f "$stamp" ] || [ requirements.txt -nt "$stamp" ]; then
+  echo "setup: installing into .venv: $(grep -v '^#' requirements.txt | grep . | tr '\n' ' ')"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+  touch "$stamp"
+else
+  echo "setup: .venv has requirements.txt's packages"
 fi
 
+# ccache keys on paths relative to the tree, so another clone (CI's) reuses what this one compiled.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
 cmake --preset "$preset"
 cmake --build --preset "$preset"
 

@@ -19,11 +19,8 @@
 // the op's default (torchao's forward sets it: faster, with reduced-precision fp8 accumulation).
 // Every run enqueues on the case's own stream (c10::cuda::getStreamFromPool); peak memory is the caching
 // allocator's peak of allocated bytes over the checked run, inputs and output included.
-// Version guards: the LibTorch 2.x-only calls (fp8 dtype, _scaled_mm) sit in two functions below with a 1.x branch
-// that compiles against Debian's 1.13 headers, so scripts/check_torch_cuda_syntax.sh checks the rest.
 //   bench --device cuda --profile gpu --filter 'matmul/torch_(bf16_cuda|scaled_mm)'
 #include <fmt/format.h>
-#include <torch/version.h>
 
 #include <optional>
 #include <stdexcept>
@@ -46,9 +43,6 @@
 #include "harness/stats.h"
 #include "kernels/cpu/quant/scaling.h"
 #endif
-
-// at::_scaled_mm returns one tensor since 2.4 (a (result, amax) tuple in 2.1-2.3); float8 dtypes exist since 2.1.
-#define TALKLAB_TORCH_SCALED_MM (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4))
 
 namespace talklab::experiments::matmul {
 namespace {
@@ -74,16 +68,8 @@ namespace q = talklab::cpu::quant;
 
 constexpr c10::DeviceIndex kDevice = 0;
 
-// ---- LibTorch 2.x calls (1.13, where this file is syntax-checked, has neither) ---------------------------------
-
-// c10/core/ScalarType.h: Float8_e4m3fn (2.1+), OCP e4m3 "finite", the encoding kernels/cpu/quant/fp8.h produces.
-at::ScalarType fp8_e4m3fn() {
-#if TALKLAB_TORCH_SCALED_MM
-  return at::kFloat8_e4m3fn;
-#else
-  throw std::runtime_error("LibTorch before 2.4 has no usable float8 matmul");
-#endif
-}
+// c10/core/ScalarType.h: Float8_e4m3fn, OCP e4m3 "finite", the encoding kernels/cpu/quant/fp8.h produces.
+at::ScalarType fp8_e4m3fn() { return at::kFloat8_e4m3fn; }
 
 // Schema (native_functions.yaml, 2.4+, unchanged in 2.11): _scaled_mm(Tensor self, Tensor mat2, Tensor scale_a,
 // Tensor scale_b, Tensor? bias=None, Tensor? scale_result=None, ScalarType? out_dtype=None,
@@ -92,18 +78,9 @@ at::ScalarType fp8_e4m3fn() {
 // on sm_90; K and N multiples of 16.
 at::Tensor scaled_mm_bf16(const at::Tensor& a, const at::Tensor& b, const at::Tensor& scale_a,
                           const at::Tensor& scale_b) {
-#if TALKLAB_TORCH_SCALED_MM
   return at::_scaled_mm(a, b, scale_a, scale_b, std::nullopt, std::nullopt, at::kBFloat16, /*use_fast_accum=*/false);
-#else
-  static_cast<void>(a);
-  static_cast<void>(b);
-  static_cast<void>(scale_a);
-  static_cast<void>(scale_b);
-  throw std::runtime_error("LibTorch before 2.4 has no usable at::_scaled_mm");
-#endif
 }
 
-// ---- Version-independent from here on ----------------------------------------------------------------------
 
 class TorchCudaMatmulCase : public Case {
  public:
@@ -128,7 +105,7 @@ class TorchCudaMatmulCase : public Case {
   }
   Accuracy check() override {
     stream_->synchronize();
-    // allocated_bytes[0]: StatType::AGGREGATE, all pools (its namespace moved between 1.x and 2.x).
+    // allocated_bytes[0]: StatType::AGGREGATE, all pools.
     peak_bytes_ = c10::cuda::CUDACachingAllocator::getDeviceStats(kDevice).allocated_bytes[0].peak;
     const c10::cuda::CUDAStreamGuard guard(*stream_);
     const at::Tensor c = c_.cpu().contiguous();
@@ -270,17 +247,12 @@ std::vector<Implementation> torch_cuda_implementations() {
 
 #if TALKLAB_TORCH_CUDA && TALKLAB_HAVE_CUDA
   bf16.make = [](const CaseContext& ctx) -> std::unique_ptr<Case> { return std::make_unique<Bf16CudaCase>(ctx); };
-#if TALKLAB_TORCH_SCALED_MM
   tensorwise.make = [](const CaseContext& ctx) -> std::unique_ptr<Case> {
     return std::make_unique<ScaledMmCase>(ctx, false);
   };
   rowwise.make = [](const CaseContext& ctx) -> std::unique_ptr<Case> {
     return std::make_unique<ScaledMmCase>(ctx, true);
   };
-#else
-  tensorwise.missing_reason = "needs LibTorch 2.4 or newer (at::_scaled_mm returning one tensor, float8 dtypes)";
-  rowwise.missing_reason = tensorwise.missing_reason;
-#endif
 #elif TALKLAB_TORCH_CUDA
   bf16.missing_reason = "this build has no CUDA code, and CUDA cases are timed with CUDA events (configure with "
                         "-DTALKLAB_CUDA=ON where nvcc is installed)";
