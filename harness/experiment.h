@@ -38,6 +38,8 @@ struct Work {
 
 // Named numbers of an experiment's own (executed FLOPs, density, ...), kept in result files.
 using Counters = std::vector<std::pair<std::string, double>>;
+// Named words of an experiment's own: what a library chose for the case (the SDPA backend that ran, say).
+using Labels = std::vector<std::pair<std::string, std::string>>;
 
 struct CaseContext {
   const Params& params;
@@ -55,6 +57,8 @@ class Case {
   virtual Accuracy check() = 0;
   // Called once after timing; add counters of the experiment's own.
   virtual void add_counters(Counters& /*out*/) {}
+  // Called once after the checked run; add labels of the experiment's own (kept even if timing fails).
+  virtual void add_labels(Labels& /*out*/) {}
   // CUDA cases: the stream run() enqueues its work on (nullptr = the default stream).
   virtual void* stream() { return nullptr; }
   // CUDA cases: peak device bytes of the checked run (LibTorch's caching-allocator statistics); CPU cases

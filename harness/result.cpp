@@ -63,6 +63,7 @@ nlohmann::json to_json(const CaseResult& r) {
       {"memory", {{"peak_bytes", r.peak_bytes ? json(*r.peak_bytes) : json(nullptr)}}},
       {"accuracy", nullptr},
       {"counters", json::object()},
+      {"labels", json::object()},
   };
   if (r.timing) {
     const SampleStats& s = r.timing->stats;
@@ -100,6 +101,7 @@ nlohmann::json to_json(const CaseResult& r) {
     t["counters"][k] = number(v);
     if (!entry.contains(k)) entry[k] = number(v);
   }
+  for (const auto& [k, v] : r.labels) t["labels"][k] = v;
   entry["talklab"] = std::move(t);
   return entry;
 }

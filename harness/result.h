@@ -32,6 +32,7 @@ struct CaseResult {
   std::optional<int64_t> peak_bytes;
   std::optional<Accuracy> accuracy;
   Counters counters;
+  Labels labels;
   int family_index = 0;  // position in the run, for Google Benchmark's tools
 };
 

@@ -133,6 +133,7 @@ CaseResult run_case(const PlannedCase& planned, int index, const RunOptions& opt
       const std::optional<int64_t> torch_peak = torch_cuda_peak_bytes();
       if (!r.peak_bytes && torch_peak && *torch_peak > 0) r.peak_bytes = torch_peak;
     }
+    c->add_labels(r.labels);
     if (!r.accuracy->passed) {
       r.status = "failed";
       r.reason = "correctness check failed: " + r.accuracy->error;
@@ -169,6 +170,7 @@ void merge_pass(CaseResult& merged, std::vector<Timing>& timings, CaseResult&& p
     merged.accuracy = pass.accuracy;
   }
   merged.counters = std::move(pass.counters);
+  merged.labels = std::move(pass.labels);
 }
 
 }  // namespace

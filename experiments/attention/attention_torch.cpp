@@ -1,16 +1,19 @@
 // torch_eager: scores materialized (B, H, S, S), score mod, mask, softmax, product with V: four passes over
 //   S x S per head, as a model written in plain PyTorch does.
-// torch_sdpa: LibTorch's scaled-dot-product attention (1.13: at::_scaled_dot_product_attention; 2.x:
-//   at::scaled_dot_product_attention). Causal goes through is_causal (its only block-skipping path in 2.x);
-//   other masks are a dense boolean mask, ALiBi a dense float bias; softcap cannot be expressed and is skipped.
-// Both repeat K and V over the query heads for grouped-query attention (SDPA 1.13 has no GQA). Inputs are
+// torch_sdpa: at::scaled_dot_product_attention as a PyTorch 2.x user calls it. On the CPU LibTorch picks its
+//   flash kernel (aten/src/ATen/native/cpu/FlashAttentionKernel.cpp: blocked over queries and keys, online
+//   softmax, parallel over batch x heads x query blocks) whenever it qualifies, which for these inputs is always:
+//   the label sdpa_backend records what at::_fused_sdp_choice said for the case's own tensors. Causal goes
+//   through is_causal (the only mask whose fully hidden blocks it skips); other masks are a dense boolean
+//   mask, read for every (q, k) pair; ALiBi a dense float bias; softcap cannot be expressed and is skipped.
+//   Grouped-query attention through enable_gqa: LibTorch reads each K/V head for its whole group.
+// torch_eager repeats K and V over the query heads, as a model written in plain PyTorch does. Inputs are
 // wrapped without a copy (at::from_blob over the case's tracked buffers); every tensor LibTorch allocates
 // goes through the harness's tracking allocator, so peak memory includes the S x S scores.
 #include "experiments/attention/attention_torch.h"
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
-#include <torch/version.h>
 
 #include <cmath>
 #include <limits>
@@ -79,6 +82,29 @@ at::Tensor alibi_bias(const attn::MaskSpec& spec, int64_t H, int64_t S, const at
 std::pair<at::Tensor, at::Tensor> repeat_kv(const at::Tensor& k, const at::Tensor& v, int64_t group) {
   if (group == 1) return {k, v};
   return {k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)};
+}
+
+at::Tensor sdpa(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const std::optional<at::Tensor>& mask,
+                bool is_causal) {
+  const bool gqa = q.size(1) != k.size(1);
+  return at::scaled_dot_product_attention(q, k, v, mask, /*dropout_p=*/0.0, is_causal, /*scale=*/std::nullopt, gqa);
+}
+
+int64_t sdpa_backend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                     const std::optional<at::Tensor>& mask, bool is_causal) {
+  const bool gqa = q.size(1) != k.size(1);
+  return at::_fused_sdp_choice(q, k, v, mask, /*dropout_p=*/0.0, is_causal, /*scale=*/std::nullopt, gqa);
+}
+
+const char* sdpa_backend_name(int64_t backend) {
+  switch (backend) {
+    case 0: return "math";
+    case 1: return "flash";
+    case 2: return "efficient";
+    case 3: return "cudnn";
+    case 4: return "overrideable";
+    default: return "error";
+  }
 }
 
 namespace {
@@ -150,17 +176,13 @@ class SdpaCase final : public TorchCase {
       mask_ = visible_mask(spec_, S);
     }
   }
-  void run() override {
-    const auto [k, v] = kv_for_all_heads();
-    const c10::optional<at::Tensor> mask = mask_.defined() ? c10::optional<at::Tensor>(mask_) : c10::nullopt;
-#if TORCH_VERSION_MAJOR >= 2
-    out_ = at::scaled_dot_product_attention(q_, k, v, mask, 0.0, is_causal_);
-#else
-    out_ = std::get<0>(at::_scaled_dot_product_attention(q_, k, v, mask, 0.0, false, is_causal_));
-#endif
+  void run() override { out_ = sdpa(q_, k_, v_, mask(), is_causal_); }
+  void add_labels(Labels& out) override {
+    out.emplace_back("sdpa_backend", sdpa_backend_name(sdpa_backend(q_, k_, v_, mask(), is_causal_)));
   }
 
  private:
+  std::optional<at::Tensor> mask() const { return mask_.defined() ? std::optional<at::Tensor>(mask_) : std::nullopt; }
   bool is_causal_ = false;
   at::Tensor mask_;
 };
@@ -176,7 +198,8 @@ std::vector<Implementation> torch_implementations() {
 
   Implementation sdpa;
   sdpa.name = "torch_sdpa";
-  sdpa.description = "LibTorch scaled_dot_product_attention (is_causal, or a dense mask)";
+  sdpa.description = "LibTorch scaled_dot_product_attention (is_causal, or a dense mask; enable_gqa); label "
+                     "sdpa_backend: the kernel LibTorch chose (flash on the CPU)";
   sdpa.skip = [](const Params& p) -> std::string {
     if (p.str("mask") == "causal+softcap") return "SDPA takes no score_mod: a tanh softcap cannot be expressed";
     return memory_skip(p);

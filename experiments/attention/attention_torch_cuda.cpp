@@ -1,7 +1,6 @@
 // torch_eager_cuda and torch_sdpa_cuda: LibTorch's attention on the GPU, what a user runs instead of flash_cuda.
 // The same math as the CPU cases (attention_torch.cpp), on CUDA tensors:
-//   Q (B, H, S, D), K and V (B, H_kv, S, D), O (B, H, S, D); bf16 or f32. Grouped-query attention repeats K and V
-//   over the query heads (repeat_interleave, inside the timed run, as the CPU cases do).
+//   Q (B, H, S, D), K and V (B, H_kv, S, D), O (B, H, S, D); bf16 or f32.
 //   torch_eager_cuda  Q K^T materialized as (B, H, S, S) in the input dtype, score mod, masked_fill, softmax, @ V.
 //                     Memory-bound: the S x S tensors are written and read about six times (2 bytes each in bf16)
 //                     for 4 D FLOPs per (q, k) pair, and they take O(B H S^2) device memory.
@@ -9,8 +8,8 @@
 //                     the C++ form of torch.nn.attention.sdpa_kernel, set around every run and restored after):
 //                     no mask tensor (full, or causal through is_causal): flash only (bf16; f32 has no flash kernel,
 //                     so it gets memory-efficient); a dense mask (sliding_window, document, prefix_lm, an ALiBi
-//                     bias): memory-efficient or cuDNN, flash and math off. The backend that ran is the counter
-//                     sdpa_backend (at::SDPBackend: 1 flash, 2 efficient, 3 cuDNN), asked of at::_fused_sdp_choice
+//                     bias): memory-efficient or cuDNN, flash and math off. The backend that ran is the label
+//                     sdpa_backend ("flash", "efficient", "cudnn"), asked of at::_fused_sdp_choice
 //                     with the same inputs and switches. Flash is compute-bound (the S x S tile stays on chip and
 //                     fully masked tiles are skipped under is_causal); a dense mask adds S^2 reads per (b, h) and
 //                     skips nothing, which is what a block-sparse kernel saves.
@@ -18,11 +17,11 @@
 // Every run enqueues on the case's own stream (c10::cuda::getStreamFromPool), which stream() hands to the
 // harness's event timer. Peak memory: the caching allocator's peak of allocated bytes over the checked run
 // (reset in poison(), read before check() allocates anything), inputs and output included.
-// Version guards: everything LibTorch 2.x-only sits in the few functions under "LibTorch 2.x calls" below, with a
-// 1.x branch that compiles against Debian's 1.13 headers, so scripts/check_torch_cuda_syntax.sh checks the rest.
+// Grouped-query attention: torch_sdpa_cuda passes enable_gqa, as the CPU case does, where the enabled backends
+// accept it (at::_fused_sdp_choice says so in prepare()); where none does, it repeats K and V and says so in
+// the label gqa ("enable_gqa" or "repeat_kv"). torch_eager_cuda always repeats them.
 //   bench --device cuda --profile gpu --filter 'attention/torch_(eager|sdpa)_cuda'
 #include <fmt/format.h>
-#include <torch/version.h>
 
 #include <cmath>
 #include <limits>
@@ -62,15 +61,6 @@ std::string sdpa_skip(const Params& p) {
 constexpr c10::DeviceIndex kDevice = 0;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// ---- LibTorch 2.x calls (1.13, where this file is syntax-checked, has none of them) -------------------------
-
-// ATen's C++ API takes std::optional since 2.4 (c10::optional became an alias of it then), c10's own before.
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-using OptionalTensor = std::optional<at::Tensor>;
-#else
-using OptionalTensor = c10::optional<at::Tensor>;
-#endif
-
 // Which SDPA kernels LibTorch may pick: at::Context's process-wide switches, one per backend.
 struct SdpBackends {
   bool flash = false;
@@ -78,19 +68,6 @@ struct SdpBackends {
   bool math = false;
   bool cudnn = false;
 };
-
-// at::SDPBackend's values (aten/src/ATen/SDPBackend.h in 2.x; sdp::SDPBackend in sdp_utils_cpp.h before):
-// error -1, math 0, flash_attention 1, efficient_attention 2, cudnn_attention 3, overrideable 4.
-const char* sdp_backend_name(int64_t backend) {
-  switch (backend) {
-    case 0: return "math";
-    case 1: return "flash";
-    case 2: return "efficient";
-    case 3: return "cudnn";
-    case 4: return "overrideable";
-    default: return "error";
-  }
-}
 
 std::string enabled_names(const SdpBackends& b) {
   std::string out;
@@ -108,8 +85,7 @@ std::string enabled_names(const SdpBackends& b) {
 
 // Sets LibTorch's process-wide SDPA switches for a scope and restores the previous ones after, so no other case
 // inherits them. at::Context::setSDPUse{Flash,MemEfficient,Math,CuDNN} and userEnabled{Flash,MemEfficient,Math,
-// CuDNN}SDP() (aten/src/ATen/Context.h: Flash/MemEfficient/Math since 2.0, CuDNN since 2.3, all in 2.11; found with
-// the search tool in pytorch/pytorch). 1.x has no switches: a no-op there (torch_sdpa_cuda is not offered on 1.x).
+// CuDNN}SDP() (aten/src/ATen/Context.h, every PyTorch talklab supports).
 class SdpBackendScope {
  public:
   explicit SdpBackendScope(const SdpBackends& enabled) : saved_(current()) { apply(enabled); }
@@ -119,64 +95,18 @@ class SdpBackendScope {
 
  private:
   static SdpBackends current() {
-    SdpBackends b;
-#if TORCH_VERSION_MAJOR >= 2
     const at::Context& c = at::globalContext();
-    b.flash = c.userEnabledFlashSDP();
-    b.efficient = c.userEnabledMemEfficientSDP();
-    b.math = c.userEnabledMathSDP();
-#if TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 3
-    b.cudnn = c.userEnabledCuDNNSDP();
-#endif
-#endif
-    return b;
+    return {c.userEnabledFlashSDP(), c.userEnabledMemEfficientSDP(), c.userEnabledMathSDP(), c.userEnabledCuDNNSDP()};
   }
   static void apply(const SdpBackends& b) {
-#if TORCH_VERSION_MAJOR >= 2
     at::Context& c = at::globalContext();
     c.setSDPUseFlash(b.flash);
     c.setSDPUseMemEfficient(b.efficient);
     c.setSDPUseMath(b.math);
-#if TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 3
     c.setSDPUseCuDNN(b.cudnn);
-#endif
-#else
-    (void)b;
-#endif
   }
   SdpBackends saved_;
 };
-
-// The backend scaled_dot_product_attention will run for these inputs under the current switches: the same
-// choice function it calls itself. Schema (native_functions.yaml, 2.5+): _fused_sdp_choice(Tensor query,
-// Tensor key, Tensor value, Tensor? attn_mask=None, float dropout_p=0.0, bool is_causal=False, *,
-// float? scale=None, bool enable_gqa=False) -> int. Throws when no enabled backend can run them.
-int64_t sdp_choice(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const OptionalTensor& mask,
-                   bool is_causal) {
-#if TORCH_VERSION_MAJOR >= 2
-  return at::_fused_sdp_choice(q, k, v, mask, 0.0, is_causal);
-#else
-  static_cast<void>(q);
-  static_cast<void>(k);
-  static_cast<void>(v);
-  static_cast<void>(mask);
-  static_cast<void>(is_causal);
-  throw std::runtime_error("LibTorch 1.x cannot report which SDPA backend it runs");
-#endif
-}
-
-// 2.x: scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
-// scale=None, enable_gqa=False) (native_functions.yaml); 1.13: the private op the CPU case uses too.
-at::Tensor sdpa(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const OptionalTensor& mask,
-                bool is_causal) {
-#if TORCH_VERSION_MAJOR >= 2
-  return at::scaled_dot_product_attention(q, k, v, mask, 0.0, is_causal);
-#else
-  return std::get<0>(at::_scaled_dot_product_attention(q, k, v, mask, 0.0, false, is_causal));
-#endif
-}
-
-// ---- Version-independent from here on ----------------------------------------------------------------------
 
 class TorchCudaCase : public Case {
  public:
@@ -210,7 +140,7 @@ class TorchCudaCase : public Case {
   }
   Accuracy check() override {
     stream_->synchronize();
-    // allocated_bytes[0]: StatType::AGGREGATE, all pools (its namespace moved between 1.x and 2.x).
+    // allocated_bytes[0]: StatType::AGGREGATE, all pools.
     peak_bytes_ = c10::cuda::CUDACachingAllocator::getDeviceStats(kDevice).allocated_bytes[0].peak;
     const c10::cuda::CUDAStreamGuard guard(*stream_);
     const at::Tensor out = out_.cpu().contiguous();
@@ -256,7 +186,10 @@ class EagerCudaCase final : public TorchCudaCase {
 class SdpaCudaCase final : public TorchCudaCase {
  public:
   using TorchCudaCase::TorchCudaCase;
-  void add_counters(Counters& out) override { out.emplace_back("sdpa_backend", double(backend_)); }
+  void add_labels(Labels& out) override {
+    out.emplace_back("sdpa_backend", sdpa_backend_name(backend_));
+    if (in_.shape.H != in_.shape.H_kv) out.emplace_back("gqa", repeat_kv_ ? "repeat_kv" : "enable_gqa");
+  }
 
  private:
   void prepare() override {
@@ -277,25 +210,42 @@ class SdpaCudaCase final : public TorchCudaCase {
       enabled_.cudnn = true;
     }
     const SdpBackendScope scope(enabled_);
-    const auto [k, v] = kv_for_all_heads();
-    try {
-      backend_ = sdp_choice(q_, k, v, mask(), is_causal_);
-    } catch (const c10::Error& e) {
-      throw std::runtime_error(fmt::format("none of the enabled SDPA backends ({}) can run this case: {}",
-                                           enabled_names(enabled_), e.what_without_backtrace()));
+    std::string why_not_gqa;
+    if (in_.shape.H != in_.shape.H_kv) {
+      try {
+        backend_ = sdpa_backend(q_, k_, v_, mask(), is_causal_);
+      } catch (const c10::Error& e) {
+        why_not_gqa = e.what_without_backtrace();
+      }
+      repeat_kv_ = backend_ < 0;
+    }
+    if (in_.shape.H == in_.shape.H_kv || repeat_kv_) {
+      const auto [k, v] = keys_values();
+      try {
+        backend_ = sdpa_backend(q_, k, v, mask(), is_causal_);
+      } catch (const c10::Error& e) {
+        throw std::runtime_error(fmt::format("none of the enabled SDPA backends ({}) can run this case: {}{}",
+                                             enabled_names(enabled_), e.what_without_backtrace(),
+                                             why_not_gqa.empty() ? "" : " (with enable_gqa: " + why_not_gqa + ")"));
+      }
     }
     if (backend_ < 0) {
       throw std::runtime_error(fmt::format("at::_fused_sdp_choice found no backend among ({}): {}",
-                                           enabled_names(enabled_), sdp_backend_name(backend_)));
+                                           enabled_names(enabled_), sdpa_backend_name(backend_)));
     }
   }
   void compute() override {
     const SdpBackendScope scope(enabled_);
-    const auto [k, v] = kv_for_all_heads();
+    const auto [k, v] = keys_values();
     out_ = sdpa(q_, k, v, mask(), is_causal_);
   }
-  OptionalTensor mask() const { return mask_.defined() ? OptionalTensor(mask_) : OptionalTensor(); }
+  // K and V as SDPA gets them: the key/value heads (enable_gqa), or repeated where no enabled backend takes GQA.
+  std::pair<at::Tensor, at::Tensor> keys_values() const {
+    return repeat_kv_ ? kv_for_all_heads() : std::pair<at::Tensor, at::Tensor>{k_, v_};
+  }
+  std::optional<at::Tensor> mask() const { return mask_.defined() ? std::optional<at::Tensor>(mask_) : std::nullopt; }
   bool is_causal_ = false;
+  bool repeat_kv_ = false;
   at::Tensor mask_;
   SdpBackends enabled_;
   int64_t backend_ = -1;
@@ -348,16 +298,12 @@ std::vector<Implementation> torch_cuda_implementations() {
   sdpa.device = Device::cuda;
   sdpa.description =
       "LibTorch scaled_dot_product_attention on CUDA: flash only without a mask tensor (bf16), memory-efficient or "
-      "cuDNN with a dense mask; counter sdpa_backend (1 flash, 2 efficient, 3 cuDNN)";
+      "cuDNN with a dense mask; enable_gqa where a backend takes it; label sdpa_backend";
   sdpa.skip = sdpa_skip;
 
 #if TALKLAB_TORCH_CUDA && TALKLAB_HAVE_CUDA
   eager.make = [](const CaseContext& ctx) -> std::unique_ptr<Case> { return std::make_unique<EagerCudaCase>(ctx); };
-#if TORCH_VERSION_MAJOR >= 2
   sdpa.make = [](const CaseContext& ctx) -> std::unique_ptr<Case> { return std::make_unique<SdpaCudaCase>(ctx); };
-#else
-  sdpa.missing_reason = "needs LibTorch 2.x: 1.x cannot choose scaled_dot_product_attention's backend";
-#endif
 #elif TALKLAB_TORCH_CUDA
   eager.missing_reason = "this build has no CUDA code, and CUDA cases are timed with CUDA events (configure with "
                          "-DTALKLAB_CUDA=ON where nvcc is installed)";

@@ -1,5 +1,6 @@
 // What the LibTorch attention cases share on every device (attention_torch.cpp, attention_torch_cuda.cpp): the
-// dtype, the mask and ALiBi bias built as a PyTorch user builds them, and K / V repeated over the query heads.
+// dtype, the mask and ALiBi bias built as a PyTorch user builds them, K / V repeated over the query heads (the
+// eager cases), and scaled_dot_product_attention as a PyTorch 2.x user calls it, with the backend it chooses.
 // `on` places the tensors (CPU by default, or the case's CUDA device). The float64 reference
 // (kernels/cpu/attention/reference.h) catches any disagreement with the MaskSpec.
 #pragma once
@@ -7,6 +8,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <optional>
 #include <utility>
 
 #include "kernels/cpu/attention/mask_spec.h"
@@ -26,5 +28,17 @@ at::Tensor alibi_bias(const attn::MaskSpec& spec, int64_t H, int64_t S, const at
 
 // K and V (B, H_kv, S, D) expanded to (B, H_kv * group, S, D) for grouped-query attention.
 std::pair<at::Tensor, at::Tensor> repeat_kv(const at::Tensor& k, const at::Tensor& v, int64_t group);
+
+// at::scaled_dot_product_attention(q, k, v, mask, dropout 0, is_causal, default scale, enable_gqa): grouped-query
+// attention is LibTorch's own (enable_gqa = H != H_kv), not K and V repeated by the caller.
+at::Tensor sdpa(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const std::optional<at::Tensor>& mask,
+                bool is_causal);
+// The backend sdpa() runs for these inputs under LibTorch's current switches, asked of the choice function
+// scaled_dot_product_attention calls itself (at::_fused_sdp_choice). Negative: none can run them.
+int64_t sdpa_backend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                     const std::optional<at::Tensor>& mask, bool is_causal);
+// at::SDPBackend's name for a value (aten/src/ATen/SDPBackend.h): math 0, flash 1, efficient 2, cudnn 3,
+// overrideable 4; "error" for anything else.
+const char* sdpa_backend_name(int64_t backend);
 
 }  // namespace talklab::experiments::attention
