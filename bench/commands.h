@@ -47,7 +47,7 @@ struct CompareFlags {
 // bench report FILE... --out DIR: see report.h.
 struct ReportFlags {
   std::vector<std::string> files;
-  std::string out, vega_dir, config_dir;
+  std::string out, python, config_dir;
 };
 
 void add_selection_options(CLI::App& cmd, CommonOptions& o);

@@ -53,7 +53,7 @@ struct CaseView {
   std::optional<double> median_s, tflops, gbps, roofline, peak_bytes, max_rel_error, sqnr_db;
   double flops = 0, bytes = 0;
   std::string peak_kind;  // "fp32", "bf16", "int8", or empty
-  json counters;
+  json counters;  // the experiment's counters and labels
   std::vector<std::string> talks;
 
   std::string param(const std::string& axis) const {
@@ -86,6 +86,10 @@ CaseView view_of(const json& entry, size_t run) {
   c.bytes = number(field(work, "bytes")).value_or(0);
   c.peak_kind = text(field(work, "peak"));
   c.counters = field(t, "counters").is_object() ? field(t, "counters") : json::object();
+  // Labels (what a library chose, e.g. sdpa_backend) are shown as columns beside the counters.
+  if (field(t, "labels").is_object()) {
+    for (const auto& [k, v] : field(t, "labels").items()) c.counters[k] = v;
+  }
   if (field(t, "talks").is_array()) {
     for (const json& k : field(t, "talks")) c.talks.push_back(text(k));
   }
@@ -243,6 +247,9 @@ struct Page {
   void chart(Chart c) { add(Block::chart).ch = std::move(c); }
 };
 
+// The static picture of a chart, beside the Markdown page that shows it.
+std::string svg_file(const Page& p, const Chart& c) { return p.file + "-" + c.id + ".svg"; }
+
 std::string render_markdown(const Page& p) {
   std::string out = "# " + p.title + "\n\n";
   bool chart_note = false;
@@ -265,10 +272,12 @@ std::string render_markdown(const Page& p) {
       case Block::table: out += to_markdown(b.tab) + "\n"; break;
       case Block::chart:
         if (!chart_note) {
-          out += fmt::format("Charts are drawn in [{0}.html]({0}.html).\n\n", p.file);
+          out += fmt::format("Static pictures; [{0}.html]({0}.html) draws the same charts with tooltips.\n\n", p.file);
           chart_note = true;
         }
-        out += fmt::format("- Chart: {}\n\n", b.ch.title);
+        out += fmt::format("### {}\n\n", b.ch.title);
+        if (!b.ch.caption.empty()) out += b.ch.caption + "\n\n";
+        out += fmt::format("![{}]({})\n\n", md_cell(b.ch.title), svg_file(p, b.ch));
         break;
     }
   }
@@ -345,9 +354,7 @@ std::string render_html(const Page& p) {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{0}</title>
 <style>{1}</style>
-<script src="vendor/vega.min.js"></script>
-<script src="vendor/vega-lite.min.js"></script>
-<script src="vendor/vega-embed.min.js"></script>
+<script src="vendor/vega-bundle.js"></script>
 </head>
 <body>
 <nav><a href="index.html">talklab report</a></nav>
@@ -881,7 +888,7 @@ Page index_page(const std::vector<std::pair<const Talk*, std::vector<const CaseV
 
 }  // namespace
 
-std::map<std::string, std::string> render_report(const ReportInput& input) {
+ReportOutput render_report(const ReportInput& input) {
   Corpus corpus;
   corpus.runs = label_runs(input.runs);
   for (size_t r = 0; r < input.runs.size(); ++r) {
@@ -907,30 +914,24 @@ std::map<std::string, std::string> render_report(const ReportInput& input) {
     }
     if (!cases.empty()) talks.emplace_back(&talk, std::move(cases));
   }
-  std::map<std::string, std::string> pages;
-  for (const auto& [talk, cases] : talks) {
-    const Page p = talk_page(*talk, cases, corpus, input);
-    pages[p.file + ".md"] = render_markdown(p);
-    pages[p.file + ".html"] = render_html(p);
-  }
-  const Page index = index_page(talks, corpus, input);
-  pages["index.md"] = render_markdown(index);
-  pages["index.html"] = render_html(index);
-  return pages;
+  ReportOutput out;
+  const auto add = [&](const Page& p) {
+    out.pages[p.file + ".md"] = render_markdown(p);
+    out.pages[p.file + ".html"] = render_html(p);
+    for (const Block& b : p.blocks) {
+      if (b.kind == Block::chart) out.svgs[svg_file(p, b.ch)] = b.ch.spec;
+    }
+  };
+  for (const auto& [talk, cases] : talks) add(talk_page(*talk, cases, corpus, input));
+  add(index_page(talks, corpus, input));
+  return out;
 }
 
-std::filesystem::path default_vega_dir() {
-  if (const char* env = std::getenv("TALKLAB_VEGA_DIR"); env != nullptr && *env != '\0') return env;
-  return std::filesystem::path(TALKLAB_SOURCE_DIR) / "third_party" / "vega" / "node_modules";
+std::string default_python() {
+  if (const char* env = std::getenv("TALKLAB_PYTHON"); env != nullptr && *env != '\0') return env;
+  return TALKLAB_PYTHON;
 }
 
-std::vector<std::pair<std::filesystem::path, std::string>> vega_files(const std::filesystem::path& dir) {
-  return {{dir / "vega" / "build" / "vega.min.js", "vega.min.js"},
-          {dir / "vega-lite" / "build" / "vega-lite.min.js", "vega-lite.min.js"},
-          {dir / "vega-embed" / "build" / "vega-embed.min.js", "vega-embed.min.js"},
-          {dir / "vega" / "LICENSE", "LICENSE-vega"},
-          {dir / "vega-lite" / "LICENSE", "LICENSE-vega-lite"},
-          {dir / "vega-embed" / "LICENSE", "LICENSE-vega-embed"}};
-}
+std::filesystem::path chart_renderer() { return std::filesystem::path(TALKLAB_SOURCE_DIR) / "bench" / "render_charts.py"; }
 
 }  // namespace talklab::bench

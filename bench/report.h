@@ -4,7 +4,8 @@
 //   DIR/<talk>.md, DIR/<talk>.html    a talk: title, speakers, video; what the lab reproduces from it; a table
 //                                     per experiment (ours beside LibTorch's, with the speed-up); HTML adds the
 //                                     charts (Vega-Lite specifications, data inlined from the result files)
-//   DIR/vendor/                       vega, vega-lite and vega-embed, copied so the pages open offline
+//   DIR/<page>-chart-N.svg            each chart drawn as a static picture, shown by the Markdown page
+//   DIR/vendor/                       vega, vega-lite and vega-embed in one bundle, so the pages open offline
 //
 // Every number on a page comes from the result files; nothing is typed in. Several files (this CPU and an
 // H100, say) appear side by side: each keeps its own environment block, tables and charts split by run.
@@ -14,6 +15,7 @@
 
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -30,13 +32,16 @@ struct ReportInput {
   std::map<std::string, std::string> experiment_descriptions;
 };
 
-// The pages, by file name relative to the report folder, ready to write.
-std::map<std::string, std::string> render_report(const ReportInput& input);
+struct ReportOutput {
+  std::map<std::string, std::string> pages;    // file name relative to the report folder -> text, ready to write
+  std::map<std::string, nlohmann::json> svgs;  // file name relative to the report folder -> Vega-Lite spec to draw
+};
+ReportOutput render_report(const ReportInput& input);
 
-// Where vega's browser builds are: --vega-dir, else TALKLAB_VEGA_DIR, else third_party/vega/node_modules in
-// the source tree (scripts/setup.sh fills it from npm with the versions pinned in package-lock.json).
-std::filesystem::path default_vega_dir();
-// The files bench report copies into DIR/vendor/: (source under the vega dir, name in vendor/).
-std::vector<std::pair<std::filesystem::path, std::string>> vega_files(const std::filesystem::path& vega_dir);
+// The Python that draws the charts (vl-convert-python, from requirements.txt): --python, else TALKLAB_PYTHON in the
+// environment, else the interpreter CMake found torch in (.venv's).
+std::string default_python();
+// bench/render_charts.py in the source tree: writes vendor/vega-bundle.js and the SVGs (its header says how).
+std::filesystem::path chart_renderer();
 
 }  // namespace talklab::bench

@@ -1,9 +1,16 @@
-// bench report FILE... --out DIR: see report.h. Everything is read and rendered before the first write, so bad
-// input (a missing or malformed result file, no vega) leaves DIR as it was.
+// bench report FILE... --out DIR: see report.h. Everything is read, rendered and drawn (the chart bundle and the
+// SVGs, into a staging folder beside DIR) before DIR is touched, so bad input (a missing or malformed result file,
+// a Python without vl-convert) leaves DIR as it was.
 #include <fmt/format.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <system_error>
+#include <vector>
 
 #include "bench/commands.h"
 #include "bench/report.h"
@@ -11,48 +18,96 @@
 #include "harness/result.h"
 
 namespace talklab::bench {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A folder removed with everything in it when this goes out of scope.
+struct Staging {
+  fs::path dir;
+  ~Staging() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+};
+
+std::string quoted(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// Runs bench/render_charts.py on a manifest of the bundle and the SVGs to write under `staging`.
+void draw_charts(const std::string& python, const ReportOutput& report, const fs::path& staging) {
+  nlohmann::json manifest = {{"bundle", (staging / "vendor" / "vega-bundle.js").string()},
+                             {"svgs", nlohmann::json::object()}};
+  for (const auto& [name, spec] : report.svgs) manifest["svgs"][(staging / name).string()] = spec;
+  fs::create_directories(staging / "vendor");
+  const fs::path manifest_file = staging / "charts.json";
+  std::ofstream(manifest_file) << manifest.dump();
+  const std::string command =
+      fmt::format("{} {} {} 2>&1", quoted(python), quoted(chart_renderer().string()), quoted(manifest_file.string()));
+  std::FILE* p = popen(command.c_str(), "r");
+  if (p == nullptr) throw InputError(fmt::format("report: cannot run {}", python));
+  std::string output;
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) output.append(buf, n);
+  const int status = pclose(p);
+  fs::remove(manifest_file);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    while (!output.empty() && output.back() == '\n') output.pop_back();
+    throw InputError(fmt::format("report: drawing the charts with {} failed (pass --python a Python with "
+                                 "vl-convert-python, or run scripts/setup.sh): {}",
+                                 python, output.empty() ? "no output" : output));
+  }
+}
+
+}  // namespace
 
 void add_report_options(CLI::App& cmd, ReportFlags& o) {
   cmd.add_option("files", o.files, "result files, shown side by side (this CPU and a GPU box, say)")->required();
-  cmd.add_option("--out", o.out, "folder for index.md, index.html, one page per talk and vendor/")->required();
-  cmd.add_option("--vega-dir", o.vega_dir,
-                 "node_modules holding vega, vega-lite and vega-embed (default: third_party/vega/node_modules, "
-                 "filled by scripts/setup.sh)");
+  cmd.add_option("--out", o.out, "folder for index.md, index.html, one page per talk, its SVG charts and vendor/")
+      ->required();
+  cmd.add_option("--python", o.python,
+                 "Python with vl-convert-python, which draws the charts (default: $TALKLAB_PYTHON, else the build's "
+                 ".venv/bin/python)");
   cmd.add_option("--config-dir", o.config_dir, "folder with talks.toml (default: the source tree's configs/)");
 }
 
 int report_command(const ReportFlags& f) {
   ReportInput input;
   for (const std::string& file : f.files) input.runs.push_back(load_result(file));
-  const std::filesystem::path config_dir = f.config_dir.empty() ? default_config_dir() : std::filesystem::path(f.config_dir);
+  const fs::path config_dir = f.config_dir.empty() ? default_config_dir() : fs::path(f.config_dir);
   input.talks = load_talks(config_dir / "talks.toml");
   for (const Experiment& e : registry().experiments()) input.experiment_descriptions[e.name] = e.description;
-
-  const std::filesystem::path vega_dir = f.vega_dir.empty() ? default_vega_dir() : std::filesystem::path(f.vega_dir);
-  const auto vendor = vega_files(vega_dir);
-  for (const auto& [source, name] : vendor) {
-    if (!std::filesystem::is_regular_file(source)) {
-      throw InputError(fmt::format("report: {} not found: run scripts/setup.sh (npm ci in third_party/vega) or pass "
-                                   "--vega-dir",
-                                   source.string()));
-    }
-  }
   for (const ResultDoc& doc : input.runs) {
     for (const std::string& w : doc.warnings) fmt::print(stderr, "bench report: warning: {}\n", w);
   }
-  const std::map<std::string, std::string> pages = render_report(input);
+  const ReportOutput report = render_report(input);
 
-  const std::filesystem::path out(f.out);
+  fs::path out = fs::absolute(fs::path(f.out)).lexically_normal();
+  if (!out.has_filename()) out = out.parent_path();
   std::error_code ec;
-  std::filesystem::create_directories(out / "vendor", ec);
+  fs::create_directories(out.parent_path(), ec);
+  if (ec) throw InputError(fmt::format("report: cannot create {}: {}", out.parent_path().string(), ec.message()));
+  const Staging staging{out.parent_path() / fmt::format(".{}.bench-report-{}", out.filename().string(), ::getpid())};
+  draw_charts(f.python.empty() ? default_python() : f.python, report, staging.dir);
+
+  fs::create_directories(out / "vendor", ec);
   if (ec) throw InputError(fmt::format("report: cannot create {}: {}", (out / "vendor").string(), ec.message()));
-  for (const auto& [name, text] : pages) write_file_atomically(out / name, text);
-  for (const auto& [source, name] : vendor) {
-    std::filesystem::copy_file(source, out / "vendor" / name, std::filesystem::copy_options::overwrite_existing, ec);
-    if (ec) throw InputError(fmt::format("report: cannot copy {} into {}: {}", source.string(), out.string(), ec.message()));
+  for (const auto& [name, text] : report.pages) write_file_atomically(out / name, text);
+  std::vector<fs::path> drawn;
+  for (const auto& entry : fs::recursive_directory_iterator(staging.dir)) {
+    if (entry.is_regular_file()) drawn.push_back(entry.path());
   }
-  fmt::print("bench report: {} pages from {} result file{} in {} (open {})\n", pages.size(), input.runs.size(),
-             input.runs.size() == 1 ? "" : "s", out.string(), (out / "index.html").string());
+  for (const fs::path& file : drawn) {
+    const fs::path target = out / fs::relative(file, staging.dir);
+    fs::rename(file, target, ec);
+    if (ec) throw InputError(fmt::format("report: cannot move {} to {}: {}", file.string(), target.string(), ec.message()));
+  }
+  fmt::print("bench report: {} pages and {} charts from {} result file{} in {} (open {})\n", report.pages.size(),
+             report.svgs.size(), input.runs.size(), input.runs.size() == 1 ? "" : "s", out.string(),
+             (out / "index.html").string());
   return 0;
 }
 

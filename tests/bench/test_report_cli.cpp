@@ -64,14 +64,16 @@ class BenchReport : public talklab::testing::ScratchDirTest {
   Outcome report(const std::string& args) { return talklab::testing::run_bench("report " + args); }
 };
 
-TEST_F(BenchReport, WritesIndexTalkPagesAndVendoredVega) {
+TEST_F(BenchReport, WritesIndexTalkPagesVendoredVegaAndStaticCharts) {
   const fs::path out = dir_ / "r";
   const Outcome o = report(write("cpu.json", result("Test CPU").dump(2)) + " --out " + out.string());
   ASSERT_EQ(o.code, 0) << o.output;
-  for (const char* f : {"index.md", "index.html", "flexattention.md", "flexattention.html", "vendor/vega.min.js",
-                        "vendor/vega-lite.min.js", "vendor/vega-embed.min.js"}) {
+  for (const char* f : {"index.md", "index.html", "flexattention.md", "flexattention.html", "vendor/vega-bundle.js",
+                        "vendor/LICENSE-vl-convert", "flexattention-chart-1.svg", "flexattention-chart-2.svg"}) {
     EXPECT_TRUE(fs::is_regular_file(out / f)) << f;
   }
+  // No staging folder is left beside the report.
+  for (const auto& entry : fs::directory_iterator(dir_)) EXPECT_FALSE(has(entry.path().string(), "bench-report")) << entry.path();
   const std::string md = read(out / "flexattention.md");
   EXPECT_TRUE(has(md, "https://www.youtube.com/watch?v=ju-KlcuWlbk")) << md;  // the talk's video, from the registry
   EXPECT_TRUE(has(md, "Horace He")) << md;
@@ -86,9 +88,14 @@ TEST_F(BenchReport, WritesIndexTalkPagesAndVendoredVega) {
   }
   EXPECT_EQ(builder_rows, 2) << md;
   EXPECT_TRUE(has(md, "torch_eager: skipped in 1 case: its scores would take 9 GiB")) << md;
-  EXPECT_TRUE(has(md, "[flexattention.html](flexattention.html)")) << md;  // the charts are in the HTML twin
+  EXPECT_TRUE(has(md, "[flexattention.html](flexattention.html)")) << md;  // the interactive charts
+  // The Markdown page shows each chart as its static SVG, drawn with marks (vl-convert's SVG has paths).
+  EXPECT_TRUE(has(md, "](flexattention-chart-1.svg)")) << md;
+  const std::string svg = read(out / "flexattention-chart-1.svg");
+  EXPECT_TRUE(has(svg, "<svg")) << svg.substr(0, 200);
+  EXPECT_TRUE(has(svg, "<path")) << svg.substr(0, 200);
   const std::string page = read(out / "flexattention.html");
-  EXPECT_TRUE(has(page, "vendor/vega-embed.min.js")) << page;
+  EXPECT_TRUE(has(page, "vendor/vega-bundle.js")) << page;
   EXPECT_TRUE(has(page, "Attention time against sequence length")) << page;
   EXPECT_TRUE(has(page, "Roofline")) << page;
   EXPECT_TRUE(has(read(out / "index.md"), "[FlexAttention")) << read(out / "index.md");
@@ -124,10 +131,13 @@ TEST_F(BenchReport, BadInputExitsTwoNamingTheFileAndWritesNothing) {
   o = report(write("bad.json", "{ not json") + " --out " + out.string());
   EXPECT_EQ(o.code, 2) << o.output;
   EXPECT_TRUE(has(o.output, "bad.json")) << o.output;
-  o = report(good + " --vega-dir " + (dir_ / "nowhere").string() + " --out " + out.string());
+  // A Python that cannot draw the charts: nothing is written.
+  o = report(good + " --python " + (dir_ / "nowhere" / "python").string() + " --out " + out.string());
   EXPECT_EQ(o.code, 2) << o.output;
-  EXPECT_TRUE(has(o.output, "setup.sh")) << o.output;
+  EXPECT_TRUE(has(o.output, "vl-convert-python")) << o.output;
+  EXPECT_TRUE(has(o.output, "nowhere/python")) << o.output;
   EXPECT_FALSE(fs::exists(out));
+  for (const auto& entry : fs::directory_iterator(dir_)) EXPECT_FALSE(has(entry.path().string(), "bench-report")) << entry.path();
 }
 
 }  // namespace
