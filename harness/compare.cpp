@@ -409,8 +409,13 @@ Comparison compare_results(const ResultDoc& base, const ResultDoc& now, const Co
   out.options = o;
   for (const ResultDoc* d : {&base, &now}) out.warnings.insert(out.warnings.end(), d->warnings.begin(), d->warnings.end());
   if (!base.context.is_null() && !now.context.is_null()) {
-    const std::string cpu0 = text(base.context, {"talklab", "cpu", "model"}, "unknown");
-    const std::string cpu1 = text(now.context, {"talklab", "cpu", "model"}, "unknown");
+    // The CPU by model and by the ISA our kernels used: a VM's CPU model ("AMD EPYC") can hide AVX-512 on one
+    // host and show it on another, and the kernels' paths (and what runs at all) differ with it.
+    const auto cpu_of = [](const json& context) {
+      const std::string isa = text(context, {"talklab", "cpu", "isa"}, "");
+      return text(context, {"talklab", "cpu", "model"}, "unknown") + (isa.empty() ? "" : " with " + isa);
+    };
+    const std::string cpu0 = cpu_of(base.context), cpu1 = cpu_of(now.context);
     const std::string gpu0 = gpu_name(base.context), gpu1 = gpu_name(now.context);
     if (cpu0 != cpu1 || gpu0 != gpu1) {
       const std::string what = fmt::format("different machines: {} ran on CPU '{}', GPU '{}'; {} ran on CPU '{}', GPU '{}'",
