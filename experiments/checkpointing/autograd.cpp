@@ -53,8 +53,8 @@ struct DropoutFunction : torch::autograd::Function<DropoutFunction> {
   }
 };
 
-// Keeps the prediction and the target, as at::mse_loss's autograd does; our kernels on every device and dtype
-// (LibTorch 1.13 has no bf16 mse_loss on the CPU).
+// Keeps the prediction and the target, as at::mse_loss's autograd does; our kernels on every device and dtype, so
+// the loss is the same code in every policy (written when the CPU LibTorch, 1.13, had no bf16 mse_loss).
 struct MseFunction : torch::autograd::Function<MseFunction> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& h, const at::Tensor& y) {
     ctx->save_for_backward({h, y});
@@ -92,7 +92,7 @@ at::Tensor forward_with_autograd(const Graph& g, const std::vector<at::Tensor>& 
     at::Tensor out;
     switch (n.kind) {
       case OpKind::rms_normalize:
-        // Through the row norm: in LibTorch 1.13, x.pow(2).mean(-1) keeps the (T, D) square for backward.
+        // Through the row norm: LibTorch 1.13 kept the (T, D) square of x.pow(2).mean(-1) for backward.
         out = x * at::rsqrt(at::norm(x, 2, {-1}, true).pow(2) / double(x.size(-1)) + kRmsEps);
         break;
       case OpKind::mul_weight: out = x * params[size_t(n.param)]; break;

@@ -7,8 +7,8 @@
 //   AutogradStep      in the model's dtype and on its device, what a user would run: plain ops, except
 //                     attention, dropout and the loss, which are autograd Functions around our kernels (as SDPA's
 //                     flash kernel keeps q, k, v rather than the probabilities, as a counter-based RNG keeps a
-//                     seed rather than the mask; the loss keeps what at::mse_loss keeps, and runs in bf16 on the
-//                     CPU, which LibTorch 1.13's does not).
+//                     seed rather than the mask; the loss keeps what at::mse_loss keeps, in every dtype on every
+//                     device).
 #pragma once
 
 #include <ATen/core/Tensor.h>

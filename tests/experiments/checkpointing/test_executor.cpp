@@ -83,7 +83,7 @@ TEST_F(ExecutorTest, EveryPolicyMatchesFloat64AutogradAndItsPredictedPeak) {
   check_every_plan(odd_shape(), at::kFloat, 7);
 }
 
-// LibTorch 1.13's CPU bf16 mm allocates a transient scratch through the tracking allocator (9-22 KB per call
+// LibTorch's CPU bf16 mm may allocate a transient scratch through the tracking allocator (1.13: 9-22 KB per call
 // at these shapes; float32 mm allocates nothing): bounded here by the float32 bytes of the largest matmul's
 // operands and result. On CUDA (cuBLAS's workspace is allocated once, before the step) the peak is exact.
 int64_t cpu_bf16_mm_scratch_bound(const Graph& g) {
