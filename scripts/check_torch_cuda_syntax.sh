@@ -30,6 +30,12 @@ extra_includes=()
 for wheel in nvidia-cublas==13.0.2.14 nvidia-cusparse==12.6.3.3 nvidia-cusolver==12.0.4.66; do
   header=$(case $wheel in nvidia-cublas*) echo cublasLt.h ;; nvidia-cusparse*) echo cusparse.h ;; *) echo cusolverDn.h ;; esac)
   [ -f "$cuda_home/include/$header" ] && continue
+  # cuBLAS's headers are already in .venv when setup.sh installed nvidia-cublas for the build: use those.
+  venv_include=$(ls -d .venv/lib/python3*/site-packages/nvidia/cu13/include 2>/dev/null | head -n 1)
+  if [ -n "$venv_include" ] && [ -f "$venv_include/$header" ]; then
+    extra_includes+=(-isystem "$PWD/$venv_include")
+    continue
+  fi
   dir=.deps/cuda-headers/${wheel%%==*}
   if [ ! -f "$dir/nvidia/cu13/include/$header" ]; then
     echo "check_torch_cuda_syntax: $header is not under $cuda_home/include: unpacking $wheel's headers into $dir"
