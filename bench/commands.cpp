@@ -16,6 +16,7 @@
 #include "bench/format.h"
 #include "harness/config.h"
 #include "harness/context.h"
+#include "harness/machine.h"
 #include "harness/memory.h"
 #include "harness/openmp.h"
 #include "harness/plan.h"
@@ -25,6 +26,9 @@
 
 namespace talklab::bench {
 namespace {
+
+// Whether `bench run` pins its threads unless told: see docs/results.md, "Thread placement", for the measurement.
+constexpr bool kPinByDefault = false;
 
 struct Selection {
   std::filesystem::path config_dir;
@@ -67,6 +71,13 @@ std::string default_out_path(const std::string& profile) {
   return fmt::format("out/bench-{}-{}.json", profile, stamp);
 }
 
+std::string disturbed_line(const RunSummary& s, int retries) {
+  if (s.disturbed == 0) return "No case was disturbed.";
+  return fmt::format("{} case{} disturbed, {} re-run (up to {} times), {} still disturbed{}.", s.disturbed,
+                     s.disturbed == 1 ? " was" : "s were", s.rerun, retries, s.still_disturbed,
+                     s.still_disturbed > 0 ? " (talklab.time.disturbed_evidence says why)" : "");
+}
+
 void print_summary(const std::vector<CaseResult>& results) {
   size_t width = 4;
   for (const auto& r : results) width = std::max(width, r.name.size());
@@ -74,12 +85,16 @@ void print_summary(const std::vector<CaseResult>& results) {
   fmt::print("\n{:<7} {:<{}} {:>11} {:>15} {:>8} {:>11}\n", "status", "case", width, "median", "rate", "roofline",
              "max rel err");
   fmt::print("{}\n", std::string(7 + 1 + width + 12 + 16 + 9 + 12, '-'));
+  bool marked = false;
   for (const auto& r : results) {
     const std::string median = r.timing ? format_seconds(r.timing->stats.median) : "-";
     const std::string err = r.accuracy ? fmt::format("{:.1e}", r.accuracy->max_rel_error) : "-";
-    fmt::print("{:<7} {:<{}} {:>11} {:>15} {:>8} {:>11}\n", r.status, r.name, width, median, format_rate(r),
-               format_fraction(r.roofline_fraction), err);
+    const bool disturbed = r.timing && r.timing->disturbed, above = above_roofline(r.roofline_fraction);
+    marked = marked || disturbed || above;
+    fmt::print("{:<7} {:<{}} {:>11} {:>15} {:>8} {:>11}\n", r.status + (disturbed ? "~" : ""), r.name, width, median,
+               format_rate(r), format_fraction(r.roofline_fraction) + (above ? "!" : ""), err);
   }
+  if (marked) fmt::print("~ disturbed (its median is suspect; see the live line), ! above the measured roofline\n");
 }
 
 }  // namespace
@@ -111,6 +126,13 @@ void add_run_options(CLI::App& cmd, RunFlags& o) {
                  "run the whole selection N times; a case's time is the median of its passes' medians")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  cmd.add_option("--retries", o.retries,
+                 "re-run a disturbed case (preempted or stalled by whole scheduler ticks) up to N times at the end")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd.add_flag("--pin", o.pin,
+               "bind each OpenMP thread (ours and LibTorch's) to a core of its own (OMP_PROC_BIND=close, OMP_PLACES=cores)");
+  cmd.add_flag("--no-pin", o.no_pin, "leave thread placement to the scheduler")->excludes("--pin");
   cmd.add_flag("--dry-run", o.dry_run, "print the cases, run nothing");
 }
 
@@ -124,19 +146,27 @@ int run_command(const CommonOptions& common, const RunFlags& flags, const std::v
     return 0;
   }
 
-  // The OpenMP wait policy the selected experiments ask for, when they all ask for the same one: libgomp reads it
-  // only at load time, so bench sets it and executes itself again (harness/openmp.h).
+  // The OpenMP wait policy the selected experiments ask for, when they all ask for the same one, and the thread
+  // placement of --pin: libgomp reads both only at load time, so bench sets them and executes itself again
+  // (harness/openmp.h).
   std::set<std::string> policies;
   for (const PlannedCase& c : s.plan) {
     if (c.skip_reason.empty()) policies.insert(c.experiment->openmp_wait_policy);
   }
-  if (policies.size() == 1 && !policies.begin()->empty()) {
+  std::vector<std::pair<std::string, std::string>> omp_environment;
+  if (policies.size() == 1 && !policies.begin()->empty()) omp_environment.emplace_back("OMP_WAIT_POLICY", *policies.begin());
+  if (flags.pin || (kPinByDefault && !flags.no_pin)) {
+    omp_environment.emplace_back("OMP_PROC_BIND", openmp::kPinBind);
+    omp_environment.emplace_back("OMP_PLACES", openmp::kPinPlaces);
+  }
+  if (!omp_environment.empty()) {
     std::vector<char*> exec_argv;
     for (const std::string& a : argv) exec_argv.push_back(const_cast<char*>(a.c_str()));
     exec_argv.push_back(nullptr);
-    const std::string why = openmp::reexec_with_wait_policy(policies.begin()->c_str(), exec_argv.data());
-    if (!why.empty()) fmt::print(stderr, "bench: warning: OpenMP's wait policy left as it was: {}\n", why);
-  } else if (policies.size() > 1 && std::getenv("OMP_WAIT_POLICY") == nullptr) {
+    const std::string why = openmp::reexec_with_environment(omp_environment, exec_argv.data());
+    if (!why.empty()) fmt::print(stderr, "bench: warning: OpenMP's wait policy and placement left as they were: {}\n", why);
+  }
+  if (policies.size() > 1 && std::getenv("OMP_WAIT_POLICY") == nullptr) {
     fmt::print(stderr, "bench: note: some experiments here time best with OMP_WAIT_POLICY=passive and others with "
                        "libgomp's default; running with the default (run them separately to give each its own)\n");
   }
@@ -152,6 +182,7 @@ int run_command(const CommonOptions& common, const RunFlags& flags, const std::v
   options.seed = flags.seed ? *flags.seed : std::random_device{}() * 0x100000001ull + std::random_device{}();
   options.cuda_cold = flags.cuda_cache == "cold";
   options.passes = flags.passes;
+  options.retries = flags.retries;
   SamplingOptions& sampling = options.sampling;
   if (s.profile.min_time_s) sampling.min_time_s = *s.profile.min_time_s;
   if (s.profile.max_time_s) sampling.max_time_s = *s.profile.max_time_s;
@@ -168,6 +199,14 @@ int run_command(const CommonOptions& common, const RunFlags& flags, const std::v
   set_threads(options.threads);
   install_torch_allocator();
 
+  // A busy machine distorts sub-millisecond cases by 1000x (a tick of 4 ms lost at a barrier): say so before
+  // an hour is spent, and keep it in the context. The cases themselves still detect what happens later.
+  const machine::BusyState busy = machine::busy_state(0.5);
+  if (busy.busy) {
+    fmt::print(stderr, "bench: warning: this machine is busy: {}. Timings will be disturbed: cases that are get re-run "
+                       "(--retries), but a quiet machine gives trustworthy numbers.\n", busy.why);
+  }
+
   RunSettings settings;
   settings.profile = s.profile.name;
   settings.seed = options.seed;
@@ -175,15 +214,24 @@ int run_command(const CommonOptions& common, const RunFlags& flags, const std::v
   settings.command_line = argv;
   settings.cuda_cache_mode = flags.cuda_cache;
   settings.passes = flags.passes;
+  settings.retries = flags.retries;
+  settings.busy = busy;
+  settings.placement = openmp::placement(options.threads);
   const bool any_cpu = std::any_of(s.plan.begin(), s.plan.end(),
                                    [](const PlannedCase& c) { return c.device == Device::cpu && c.skip_reason.empty(); });
   if (any_cpu) {
     fmt::print("Measuring this machine's CPU roofline with {} threads...\n", options.threads);
     settings.cpu_roofline = measure_cpu_roofline(options.threads, 0.25);
+    const auto spread = [&](const std::string& name, double unit) {
+      const CeilingSpread& c = settings.cpu_roofline->spread.at(name);
+      return fmt::format("best of {} samples; median {:.1f}, worst {:.1f}{}", c.samples, c.median / unit, c.worst / unit,
+                         c.preempted > 0 ? fmt::format(", {} preempted", c.preempted) : "");
+    };
     for (const auto& [name, peak] : settings.cpu_roofline->peak_ops_per_s) {
-      fmt::print("  {:<5} {:8.1f} G{}/s\n", name, peak / 1e9, name == "int8" ? "OP" : "FLOP");
+      fmt::print("  {:<5} {:8.1f} G{}/s ({})\n", name, peak / 1e9, name == "int8" ? "OP" : "FLOP", spread(name, 1e9));
     }
-    fmt::print("  copy  {:8.1f} GB/s (read + write)\n", settings.cpu_roofline->bandwidth_bytes_per_s / 1e9);
+    fmt::print("  copy  {:8.1f} GB/s read + write ({})\n", settings.cpu_roofline->bandwidth_bytes_per_s / 1e9,
+               spread("copy", 1e9));
   }
 
   const bool any_cuda = std::any_of(s.plan.begin(), s.plan.end(), [](const PlannedCase& c) {
@@ -217,8 +265,8 @@ int run_command(const CommonOptions& common, const RunFlags& flags, const std::v
         std::fflush(stdout);
       });
   print_summary(summary.results);
-  fmt::print("\n{} ok, {} failed, {} skipped. Results: {}\n", summary.ok, summary.failed, summary.skipped,
-             std::filesystem::absolute(out).string());
+  fmt::print("\n{} ok, {} failed, {} skipped. {}\nResults: {}\n", summary.ok, summary.failed, summary.skipped,
+             disturbed_line(summary, options.retries), std::filesystem::absolute(out).string());
   return summary.failed > 0 ? 1 : 0;
 }
 

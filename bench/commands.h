@@ -26,6 +26,8 @@ struct RunFlags {
   std::optional<double> min_time, max_time, max_noise;
   std::string cuda_cache = "cold";
   int passes = 1;
+  int retries = 2;
+  bool pin = false, no_pin = false;  // neither: the default (kPinByDefault in commands.cpp)
   bool dry_run = false;
 };
 
@@ -36,8 +38,11 @@ struct CompareFlags {
   double alpha = 0.05;
   std::optional<double> fail_on_time_ratio;
   std::optional<double> fail_time_floor;
+  std::optional<double> fail_any_size_ratio;
   bool strict = false;
   bool allow_different_machines = false;
+  int confirm = 0;                          // re-run the slower cases this many times (passes) before they count
+  std::optional<double> confirm_max_time;   // the re-run's --max-time (default: NEW's)
   std::string format = "text";  // text, markdown, json
   std::string markdown_out, json_out;
   std::string github_smaller, github_bigger;

@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "harness/roofline.h"
+
 namespace talklab::bench {
 
 std::string format_seconds(double s) {
@@ -43,10 +45,21 @@ std::string live_line(const CaseResult& r, int index, int total) {
   if (r.status != "ok") return fmt::format("{}\n          {}", head, r.reason);
   std::string err = "-";
   if (r.accuracy) err = fmt::format("{:.1e}", r.accuracy->max_rel_error);
-  return fmt::format("{}\n          {:>11}  {:>15}  roofline {:>4}  peak mem {:>9}  max rel err {}  ({} samples, {})",
-                     head, format_seconds(r.timing->stats.median), format_rate(r), format_fraction(r.roofline_fraction),
-                     r.peak_bytes ? format_bytes(double(*r.peak_bytes)) : std::string("-"), err,
-                     r.timing->samples_s.size(), r.timing->stop_reason);
+  const Timing& t = *r.timing;
+  std::string samples = fmt::format("{} samples", t.samples_s.size());
+  if (t.dropped > 0) samples += fmt::format(", {} preempted dropped", t.dropped);
+  if (!r.earlier_attempts.empty()) samples += fmt::format(", attempt {}", r.earlier_attempts.size() + 1);
+  std::string line =
+      fmt::format("{}\n          {:>11}  {:>15}  roofline {:>4}  peak mem {:>9}  max rel err {}  ({}, {})", head,
+                  format_seconds(t.stats.median), format_rate(r), format_fraction(r.roofline_fraction),
+                  r.peak_bytes ? format_bytes(double(*r.peak_bytes)) : std::string("-"), err, samples, t.stop_reason);
+  if (above_roofline(r.roofline_fraction)) {
+    line += fmt::format("\n          ABOVE ROOFLINE: more than {:.0f}% of the measured ceiling (data served from cache "
+                        "beats the memory ceiling, or the ceiling was measured low, or the declared work is wrong)",
+                        kAboveRooflineFlag * 100);
+  }
+  if (t.disturbed) line += "\n          DISTURBED: " + t.disturbed_evidence;
+  return line;
 }
 
 }  // namespace talklab::bench

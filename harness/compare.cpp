@@ -135,14 +135,47 @@ std::string text(const json& j, std::initializer_list<const char*> path, const s
   return v != nullptr && v->is_string() ? v->get<std::string>() : fallback;
 }
 
+std::optional<int64_t> integer(const json& j, std::initializer_list<const char*> path) {
+  const json* v = find(j, path);
+  if (v == nullptr || !v->is_number_integer()) return std::nullopt;
+  return v->get<int64_t>();
+}
+
+// The samples the run's statistics are over: with kept == "clean" the ones no involuntary context switch
+// touched (samples_preempted == 0), else all. Its median_s is over the same ones, so the test and the ratio
+// agree. A file without samples_preempted (older, or another writer) kept all.
 std::vector<double> samples(const json& entry) {
   std::vector<double> out;
   const json* s = find(entry, {"talklab", "time", "samples_s"});
   if (s == nullptr || !s->is_array()) return out;
-  for (const json& v : *s) {
-    if (v.is_number()) out.push_back(v.get<double>());
+  const json* preempted = find(entry, {"talklab", "time", "samples_preempted"});
+  const bool clean = text(entry, {"talklab", "time", "kept"}) == "clean" && preempted != nullptr &&
+                     preempted->is_array() && preempted->size() == s->size();
+  for (size_t i = 0; i < s->size(); ++i) {
+    if (!(*s)[i].is_number()) continue;
+    if (clean && !((*preempted)[i].is_number() && (*preempted)[i].get<double>() == 0)) continue;
+    out.push_back((*s)[i].get<double>());
   }
   return out;
+}
+
+// What the time verdict compares of one side: seconds, or across machines multiples of the time the case
+// would take at that run's own measured ceiling (roofline_fraction x median_s). Without a fraction the
+// median is absent.
+struct Timed {
+  std::vector<double> samples;
+  std::optional<double> median;
+};
+
+Timed timed(const json& entry, bool normalized) {
+  Timed t{samples(entry), number(entry, {"talklab", "time", "median_s"})};
+  if (!normalized || !t.median) return t;
+  const std::optional<double> fraction = number(entry, {"talklab", "rates", "roofline_fraction"});
+  if (!fraction || *fraction <= 0 || *t.median <= 0) return Timed{std::move(t.samples), std::nullopt};
+  const double at_ceiling_s = *fraction * *t.median;
+  for (double& v : t.samples) v /= at_ceiling_s;
+  t.median = *t.median / at_ceiling_s;
+  return t;
 }
 
 std::string status_of(const json& entry) { return text(entry, {"talklab", "status"}, "?"); }
@@ -155,54 +188,131 @@ std::string gpu_name(const json& context) {
 
 std::string fmt_g(double v) { return fmt::format("{:.3g}", v); }
 
+// ---- Which machine a run came from ----
+
+// Whether the context names the CPU as CPUID does. A VM's brand string ("AMD EPYC") covers several generations;
+// vendor, family, model and stepping tell them apart.
+bool has_cpuid(const json& context) {
+  return !text(context, {"talklab", "cpu", "vendor"}).empty() && integer(context, {"talklab", "cpu", "family"}) &&
+         integer(context, {"talklab", "cpu", "model_number"}) && integer(context, {"talklab", "cpu", "stepping"});
+}
+
+std::string cpuid_of(const json& context) {
+  return fmt::format("{} family {} model {} stepping {}", text(context, {"talklab", "cpu", "vendor"}),
+                     *integer(context, {"talklab", "cpu", "family"}), *integer(context, {"talklab", "cpu", "model_number"}),
+                     *integer(context, {"talklab", "cpu", "stepping"}));
+}
+
+// The ISA our kernels used belongs to the machine: a VM can hide AVX-512 on one host and show it on another,
+// and the kernels' paths (and what runs at all) differ with it. Microcode does not: it is shown, not compared.
+std::string with_isa(const json& context, const std::string& cpu) {
+  const std::string isa = text(context, {"talklab", "cpu", "isa"});
+  return isa.empty() ? cpu : cpu + " with " + isa;
+}
+
+std::string cpu_key(const json& context, bool by_cpuid) {
+  return with_isa(context, by_cpuid ? cpuid_of(context) : text(context, {"talklab", "cpu", "model"}, "unknown"));
+}
+
+std::string cpu_description(const json& context, bool by_cpuid) {
+  std::string cpu = text(context, {"talklab", "cpu", "model"}, "unknown");
+  if (by_cpuid) {
+    const std::string microcode = text(context, {"talklab", "cpu", "microcode"});
+    cpu += fmt::format(" ({}{})", cpuid_of(context), microcode.empty() ? "" : ", microcode " + microcode);
+  }
+  return with_isa(context, cpu);
+}
+
 // ---- The rules ----
 
-void compare_time(const json& base, const json& now, const CompareOptions& o, CaseComparison& c) {
-  const std::vector<double> a = samples(base), b = samples(now);
-  c.base_samples = a.size();
-  c.new_samples = b.size();
-  c.base_median_s = number(base, {"talklab", "time", "median_s"});
-  c.new_median_s = number(now, {"talklab", "time", "median_s"});
-  if (!c.base_median_s || !c.new_median_s || *c.base_median_s <= 0 || *c.new_median_s <= 0) return;
-  const double ratio = *c.new_median_s / *c.base_median_s;
-  c.ratio = ratio;
+struct TimeVerdict {
+  std::optional<double> ratio, p_value, p_plain;
+  std::string verdict = "-";
+};
+
+TimeVerdict judge_time(const Timed& a, const Timed& b, const CompareOptions& o) {
+  TimeVerdict v;
+  if (!a.median || !b.median || *a.median <= 0 || *b.median <= 0) return v;
+  const double ratio = *b.median / *a.median;
+  v.ratio = ratio;
   const double scale = 1 + o.threshold_pct / 100;
   const bool slower = ratio > scale, faster = 1 / ratio > scale;
-  if (a.empty() || b.empty()) {
-    c.verdict = slower || faster ? "too few samples" : "same";
-    return;
+  if (a.samples.empty() || b.samples.empty()) {
+    v.verdict = slower || faster ? "too few samples" : "same";
+    return v;
   }
-  c.p_plain = mann_whitney(b, a).p;
-  c.p_value = c.p_plain;
+  v.p_plain = mann_whitney(b.samples, a.samples).p;
+  v.p_value = v.p_plain;
   if (!slower && !faster) {
-    c.verdict = "same";
-    return;
+    v.verdict = "same";
+    return v;
   }
   // Beyond the threshold, test whether the change itself exceeds it: the slower side's samples against the
   // faster side's scaled by the threshold. Testing only "any difference" would flag every small shift
   // that many samples make significant, and over dozens of cases an A/A pair would fail by chance.
-  std::vector<double> scaled = slower ? a : b;
-  for (double& v : scaled) v *= scale;
-  c.p_value = slower ? mann_whitney(b, scaled).p : mann_whitney(scaled, a).p;
-  if (min_p_value(a.size(), b.size()) > o.alpha) {
-    c.verdict = "too few samples";  // no outcome of the test could be significant
-  } else if (*c.p_value >= o.alpha) {
-    c.verdict = "noisy";  // the medians moved beyond the threshold, but the samples overlap too much to tell
+  std::vector<double> scaled = slower ? a.samples : b.samples;
+  for (double& x : scaled) x *= scale;
+  v.p_value = slower ? mann_whitney(b.samples, scaled).p : mann_whitney(scaled, a.samples).p;
+  if (min_p_value(a.samples.size(), b.samples.size()) > o.alpha) {
+    v.verdict = "too few samples";  // no outcome of the test could be significant
+  } else if (*v.p_value >= o.alpha) {
+    v.verdict = "noisy";  // the medians moved beyond the threshold, but the samples overlap too much to tell
   } else {
-    c.verdict = slower ? "slower" : "faster";
+    v.verdict = slower ? "slower" : "faster";
   }
-  if (c.verdict == "slower") {
-    const std::string what = fmt::format("time {:.2f}x slower (p={:.2g})", ratio, *c.p_value);
-    if (o.fail_on_time_ratio && ratio <= *o.fail_on_time_ratio) {
-      c.warnings.push_back(fmt::format("{}, below --fail-on-time-ratio {}", what, *o.fail_on_time_ratio));
-    } else if (o.fail_time_floor_s && c.base_median_s && *c.base_median_s < *o.fail_time_floor_s) {
-      c.warnings.push_back(fmt::format("{}, BASE median under --fail-time-floor {}", what, *o.fail_time_floor_s));
+  return v;
+}
+
+std::string slower_text(double ratio, double p) { return fmt::format("time {:.2f}x slower (p={:.2g})", ratio, p); }
+
+// Files a slowdown of new/base `ratio` under regressions, or under warnings where the gate's options excuse
+// it, and remembers the line for a confirmation to replace.
+void file_slower(CaseComparison& c, const CompareOptions& o, double ratio, std::string what) {
+  std::string excuse;
+  if (o.fail_on_time_ratio && ratio <= *o.fail_on_time_ratio) {
+    excuse = fmt::format("below --fail-on-time-ratio {}", *o.fail_on_time_ratio);
+  } else if (o.fail_time_floor_s && c.base_median_s && *c.base_median_s < *o.fail_time_floor_s) {
+    // The floor is there for the noise of short cases, which moves them by a few x, not by ten.
+    if (o.fail_any_size_ratio && ratio > *o.fail_any_size_ratio) {
+      what += fmt::format(", beyond --fail-any-size-ratio {} though BASE median under --fail-time-floor {}",
+                          *o.fail_any_size_ratio, *o.fail_time_floor_s);
     } else {
-      c.regressions.push_back(what);
+      excuse = fmt::format("BASE median under --fail-time-floor {}", *o.fail_time_floor_s);
     }
-  } else if (c.verdict == "faster") {
-    c.notes.push_back(fmt::format("time {:.2f}x faster (p={:.2g})", 1 / ratio, *c.p_value));
   }
+  c.time_finding = excuse.empty() ? what : what + ", " + excuse;
+  (excuse.empty() ? c.regressions : c.warnings).push_back(c.time_finding);
+}
+
+void compare_time(const json& base, const json& now, const CompareOptions& o, bool normalized, CaseComparison& c) {
+  const Timed a = timed(base, normalized), b = timed(now, normalized);
+  c.base_samples = a.samples.size();
+  c.new_samples = b.samples.size();
+  c.base_median_s = number(base, {"talklab", "time", "median_s"});
+  c.new_median_s = number(now, {"talklab", "time", "median_s"});
+  if (normalized && c.base_median_s && c.new_median_s && (!a.median || !b.median)) {
+    c.warnings.push_back("not comparable across machines: no roofline fraction");
+    return;
+  }
+  const TimeVerdict v = judge_time(a, b, o);
+  c.ratio = v.ratio;
+  c.p_value = v.p_value;
+  c.p_plain = v.p_plain;
+  c.verdict = v.verdict;
+  if (c.verdict == "slower") {
+    file_slower(c, o, *v.ratio, slower_text(*v.ratio, *v.p_value));
+  } else if (c.verdict == "faster") {
+    c.notes.push_back(fmt::format("time {:.2f}x faster (p={:.2g})", 1 / *v.ratio, *v.p_value));
+  }
+}
+
+// A run marks a case disturbed when too few samples escaped preemption, or when its kept ones still sit at
+// whole scheduler ticks: its time is suspect, though still compared.
+void note_disturbed(const json& entry, const std::string& side, CaseComparison& c) {
+  const json* disturbed = find(entry, {"talklab", "time", "disturbed"});
+  if (disturbed == nullptr || !disturbed->is_boolean() || !disturbed->get<bool>()) return;
+  const std::string evidence = text(entry, {"talklab", "time", "disturbed_evidence"});
+  c.warnings.push_back(fmt::format("disturbed in {}: {}", side, evidence.empty() ? "no evidence recorded" : evidence));
 }
 
 void compare_accuracy(const json& base, const json& now, CaseComparison& c) {
@@ -261,7 +371,7 @@ void compare_work(const json& base, const json& now, CaseComparison& c) {
   }
 }
 
-CaseComparison compare_case(const json& base, const json& now, const CompareOptions& o) {
+CaseComparison compare_case(const json& base, const json& now, const CompareOptions& o, bool normalized) {
   CaseComparison c;
   c.name = text(now, {"name"});
   c.base_status = status_of(base);
@@ -280,7 +390,9 @@ CaseComparison compare_case(const json& base, const json& now, const CompareOpti
     c.notes.push_back(fmt::format("{} in BASE, ok in NEW", c.base_status));
   }
   if (c.base_status != "ok" || c.new_status != "ok") return c;
-  compare_time(base, now, o, c);
+  note_disturbed(base, "BASE", c);
+  note_disturbed(now, "NEW", c);
+  compare_time(base, now, o, normalized, c);
   compare_accuracy(base, now, c);
   compare_memory(base, now, c);
   compare_work(base, now, c);
@@ -412,19 +524,23 @@ Comparison compare_results(const ResultDoc& base, const ResultDoc& now, const Co
   out.options = o;
   for (const ResultDoc* d : {&base, &now}) out.warnings.insert(out.warnings.end(), d->warnings.begin(), d->warnings.end());
   if (!base.context.is_null() && !now.context.is_null()) {
-    // The CPU by model and by the ISA our kernels used: a VM's CPU model ("AMD EPYC") can hide AVX-512 on one
-    // host and show it on another, and the kernels' paths (and what runs at all) differ with it.
-    const auto cpu_of = [](const json& context) {
-      const std::string isa = text(context, {"talklab", "cpu", "isa"}, "");
-      return text(context, {"talklab", "cpu", "model"}, "unknown") + (isa.empty() ? "" : " with " + isa);
-    };
-    const std::string cpu0 = cpu_of(base.context), cpu1 = cpu_of(now.context);
+    const bool by_cpuid = has_cpuid(base.context) && has_cpuid(now.context);
+    const std::string cpu0 = cpu_key(base.context, by_cpuid), cpu1 = cpu_key(now.context, by_cpuid);
     const std::string gpu0 = gpu_name(base.context), gpu1 = gpu_name(now.context);
     if (cpu0 != cpu1 || gpu0 != gpu1) {
       const std::string what = fmt::format("different machines: {} ran on CPU '{}', GPU '{}'; {} ran on CPU '{}', GPU '{}'",
-                                           base.path, cpu0, gpu0, now.path, cpu1, gpu1);
+                                           base.path, cpu_description(base.context, by_cpuid), gpu0, now.path,
+                                           cpu_description(now.context, by_cpuid), gpu1);
       if (!o.allow_different_machines) throw InputError(what + " (--allow-different-machines compares them anyway)");
-      out.warnings.push_back(what);
+      out.warnings.push_back(what + "; times are compared as fractions of each run's own roofline");
+      out.normalized_by_roofline = true;
+    } else {
+      const std::string mc0 = text(base.context, {"talklab", "cpu", "microcode"});
+      const std::string mc1 = text(now.context, {"talklab", "cpu", "microcode"});
+      if (!mc0.empty() && !mc1.empty() && mc0 != mc1) {
+        out.warnings.push_back(fmt::format("same CPU, other microcode: BASE ran with {}, NEW with {}; an update can "
+                                           "change times (new mitigations), so a slowdown may come from it", mc0, mc1));
+      }
     }
     const json* t0 = find(base.context, {"talklab", "threads"});
     const json* t1 = find(now.context, {"talklab", "threads"});
@@ -445,7 +561,7 @@ Comparison compare_results(const ResultDoc& base, const ResultDoc& now, const Co
       out.removed.push_back(name);
       continue;
     }
-    CaseComparison c = compare_case(e, *it->second, o);
+    CaseComparison c = compare_case(e, *it->second, o, out.normalized_by_roofline);
     if (c.ratio) {
       log_sum += std::log(*c.ratio);
       ++out.geomean_cases;
@@ -457,6 +573,65 @@ Comparison compare_results(const ResultDoc& base, const ResultDoc& now, const Co
   }
   if (out.geomean_cases > 0) out.geomean_ratio = std::exp(log_sum / out.geomean_cases);
   return out;
+}
+
+std::vector<std::string> slower_cases(const Comparison& c) {
+  std::vector<std::string> out;
+  for (const CaseComparison& k : c.cases) {
+    if (k.verdict == "slower") out.push_back(k.name);
+  }
+  return out;
+}
+
+void apply_confirmation(Comparison& c, const ResultDoc& base, const ResultDoc& confirmation, int runs) {
+  c.confirm_runs = runs;
+  std::map<std::string, const json*> base_by_name, again_by_name;
+  for (const json& e : base.entries) base_by_name.emplace(text(e, {"name"}), &e);
+  for (const json& e : confirmation.entries) again_by_name.emplace(text(e, {"name"}), &e);
+  for (CaseComparison& k : c.cases) {
+    if (k.verdict != "slower" || !k.ratio) continue;
+    const auto b = base_by_name.find(k.name);
+    const auto again = again_by_name.find(k.name);
+    if (b == base_by_name.end()) continue;  // cannot happen for a case compared from this BASE
+    if (again == again_by_name.end()) {
+      k.warnings.push_back(fmt::format("slower in NEW, unconfirmed: the re-run did not produce it ({}); the first "
+                                       "verdict stands", confirmation.path));
+      continue;
+    }
+    const json& e = *again->second;
+    if (status_of(e) != "ok") {
+      const std::string why = text(e, {"talklab", "reason"});
+      k.warnings.push_back(fmt::format("slower in NEW, unconfirmed: the re-run {} it{}; the first verdict stands",
+                                       status_of(e), why.empty() ? "" : ": " + why));
+      continue;
+    }
+    note_disturbed(e, "the confirmation", k);
+    const TimeVerdict v = judge_time(timed(*b->second, c.normalized_by_roofline), timed(e, c.normalized_by_roofline),
+                                     c.options);
+    k.confirmation = Confirmation{runs, number(e, {"talklab", "time", "median_s"}), v.ratio, v.p_value, v.verdict};
+    // The re-run's samples replace NEW's for the time verdict: the first line goes, the confirmed one takes its place.
+    for (std::vector<std::string>* lines : {&k.regressions, &k.warnings}) {
+      std::erase(*lines, k.time_finding);
+    }
+    k.time_finding.clear();
+    const std::string again_ratio = v.ratio ? fmt::format("{:.2f}x", *v.ratio) : "no time";
+    const std::string reruns = fmt::format("{} re-run{}", runs, runs == 1 ? "" : "s");
+    if (v.verdict == "slower") {
+      file_slower(k, c.options, *v.ratio,
+                  fmt::format("{} (confirmed: {}, {})", slower_text(*k.ratio, *k.p_value), reruns, again_ratio));
+    } else {
+      k.verdict = "not confirmed";
+      k.warnings.push_back(fmt::format("slower in NEW ({:.2f}x) but not confirmed by {} ({}): not counted", *k.ratio,
+                                       reruns, again_ratio));
+    }
+  }
+}
+
+void keep_unconfirmed(Comparison& c, int runs, const std::string& why) {
+  c.confirm_runs = runs;
+  for (CaseComparison& k : c.cases) {
+    if (k.verdict == "slower") k.warnings.push_back(fmt::format("slower in NEW, unconfirmed: {}; the first verdict stands", why));
+  }
 }
 
 }  // namespace talklab

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <thread>
 
+#include "harness/machine.h"
 #include "harness/openmp.h"
 #include "harness/result.h"
 #include "harness/torch_glue.h"
@@ -19,24 +20,6 @@
 
 namespace talklab {
 namespace {
-
-std::string run_command(const std::string& command) {
-  std::string out;
-  if (std::FILE* p = popen(command.c_str(), "r")) {
-    char buf[256];
-    while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
-    pclose(p);
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  return out;
-}
-
-std::string read_first_line(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  return line;
-}
 
 double cpu_mhz() {
   std::ifstream in("/proc/cpuinfo");
@@ -49,7 +32,7 @@ double cpu_mhz() {
 
 // As Google Benchmark decides it: a governor other than "performance" lets the clock move under a timer.
 bool cpu_scaling_enabled() {
-  const std::string governor = read_first_line("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor");
+  const std::string governor = machine::read_first_line("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor");
   return !governor.empty() && governor != "performance";
 }
 
@@ -57,22 +40,22 @@ nlohmann::json caches() {
   nlohmann::json out = nlohmann::json::array();
   for (int i = 0; i < 8; ++i) {
     const std::string dir = fmt::format("/sys/devices/system/cpu/cpu0/cache/index{}/", i);
-    const std::string level = read_first_line(dir + "level");
+    const std::string level = machine::read_first_line(dir + "level");
     if (level.empty()) break;
-    std::string size = read_first_line(dir + "size");
+    std::string size = machine::read_first_line(dir + "size");
     int64_t bytes = 0;
     if (!size.empty()) {
       bytes = std::stoll(size);
       if (size.back() == 'K') bytes *= 1024;
       if (size.back() == 'M') bytes *= 1024 * 1024;
     }
-    const std::string shared = read_first_line(dir + "shared_cpu_list");
+    const std::string shared = machine::read_first_line(dir + "shared_cpu_list");
     int sharing = 1;
     for (char c : shared) sharing += (c == ',');
     if (const auto dash = shared.find('-'); dash != std::string::npos && shared.find(',') == std::string::npos) {
       sharing = std::stoi(shared.substr(dash + 1)) - std::stoi(shared.substr(0, dash)) + 1;
     }
-    out.push_back({{"type", read_first_line(dir + "type")},
+    out.push_back({{"type", machine::read_first_line(dir + "type")},
                    {"level", std::stoi(level)},
                    {"size", bytes},
                    {"num_sharing", sharing}});
@@ -125,10 +108,10 @@ int64_t gpu_memory_bytes() {
 GitState git_state() {
   GitState g;
   const std::string dir = TALKLAB_SOURCE_DIR;
-  const std::string commit = run_command(fmt::format("git -C '{}' rev-parse HEAD 2>/dev/null", dir));
+  const std::string commit = machine::command_output(fmt::format("git -C '{}' rev-parse HEAD 2>/dev/null", dir));
   if (commit.size() == 40) {
     g.commit = commit;
-    g.dirty = !run_command(fmt::format("git -C '{}' status --porcelain --untracked-files=no 2>/dev/null", dir)).empty();
+    g.dirty = !machine::command_output(fmt::format("git -C '{}' status --porcelain --untracked-files=no 2>/dev/null", dir)).empty();
   }
   return g;
 }
@@ -136,8 +119,13 @@ GitState git_state() {
 nlohmann::json roofline_json(const Roofline& r) {
   nlohmann::json peaks = nlohmann::json::object();
   for (const auto& [k, v] : r.peak_ops_per_s) peaks[k] = v;
+  nlohmann::json spread = nlohmann::json::object();
+  for (const auto& [k, c] : r.spread) {
+    spread[k] = {{"best", c.best}, {"median", c.median}, {"worst", c.worst}, {"samples", c.samples},
+                 {"preempted_samples", c.preempted}};
+  }
   return {{"threads", r.threads}, {"isa", r.isa}, {"peak_ops_per_s", peaks},
-          {"bandwidth_bytes_per_s", r.bandwidth_bytes_per_s}};
+          {"bandwidth_bytes_per_s", r.bandwidth_bytes_per_s}, {"spread", spread}};
 }
 
 nlohmann::json make_context(const RunSettings& s, const GpuInfo& gpu) {
@@ -148,6 +136,9 @@ nlohmann::json make_context(const RunSettings& s, const GpuInfo& gpu) {
   getloadavg(load, 3);
   const cpu::CpuFeatures& f = cpu::cpu_features();
   const GitState git = git_state();
+  const machine::CpuIdentity id = machine::cpu_identity();
+  const machine::Tick& tick = machine::scheduler_tick();
+  const auto or_null = [](int v) { return v >= 0 ? json(v) : json(nullptr); };
   const openmp::WaitPolicy wait = openmp::wait_policy();
   char exe[4096] = {};
   const ssize_t exe_len = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -167,8 +158,15 @@ nlohmann::json make_context(const RunSettings& s, const GpuInfo& gpu) {
   json talklab = {
       {"schema_version", kSchemaVersion},
       {"git", {{"commit", git.commit}, {"dirty", git.dirty}}},
-      {"cpu", {{"model", f.model}, {"vendor", f.vendor}, {"flags", f.flag_names()},
+      {"cpu", {{"model", f.model}, {"vendor", f.vendor}, {"family", or_null(id.family)},
+               {"model_number", or_null(id.model)}, {"stepping", or_null(id.stepping)},
+               {"microcode", id.microcode.empty() ? json(nullptr) : json(id.microcode)}, {"flags", f.flag_names()},
                {"isa", cpu::isa_name(cpu::best_isa())}, {"logical_cpus", std::thread::hardware_concurrency()}}},
+      {"machine_state", {{"busy", s.busy.busy}, {"why", s.busy.why},
+                         {"others_cpu_fraction", s.busy.others_cpu_fraction},
+                         {"others_runnable", s.busy.others_runnable}, {"load_avg_1m", s.busy.load1},
+                         {"build_tools", s.busy.build_tools}, {"busiest", s.busy.busiest},
+                         {"scheduler_tick_s", tick.seconds}, {"scheduler_tick_source", tick.source}}},
       {"gpu", gpu_json},
       {"gpu_unavailable_reason", gpu.available ? std::string() : gpu.reason},
       {"versions", {{"libtorch", torch_version()},
@@ -182,7 +180,12 @@ nlohmann::json make_context(const RunSettings& s, const GpuInfo& gpu) {
       {"openmp", {{"wait_policy", wait.policy.empty() ? json(nullptr) : json(wait.policy)},
                   {"set_by", wait.set_by.empty() ? json(nullptr) : json(wait.set_by)},
                   {"gomp_spincount", wait.spin_count.empty() ? json(nullptr) : json(wait.spin_count)},
-                  {"runtimes", openmp::mapped_runtimes()}}},
+                  {"runtimes", openmp::mapped_runtimes()},
+                  {"proc_bind", s.placement.proc_bind.empty() ? json(nullptr) : json(s.placement.proc_bind)},
+                  {"places", s.placement.places.empty() ? json(nullptr) : json(s.placement.places)},
+                  {"placement_set_by", s.placement.set_by.empty() ? json(nullptr) : json(s.placement.set_by)},
+                  {"thread_cpus", s.placement.thread_cpus}}},
+      {"retries", s.retries},
       {"profile", s.profile},
       {"seed", s.seed},
       {"command_line", s.command_line},

@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "harness/machine.h"
+#include "harness/openmp.h"
 #include "harness/roofline.h"
 
 namespace talklab {
@@ -37,6 +39,9 @@ struct RunSettings {
   std::vector<std::string> command_line;
   std::string cuda_cache_mode;  // "cold" or "hot"
   int passes = 1;               // bench run --passes
+  int retries = 0;              // bench run --retries
+  machine::BusyState busy;      // how busy the machine was just before the run
+  openmp::Placement placement;  // where the OpenMP threads may run (bench run --pin)
   std::optional<Roofline> cpu_roofline;
   std::optional<Roofline> cuda_roofline;
 };

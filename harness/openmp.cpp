@@ -1,5 +1,7 @@
 #include "harness/openmp.h"
 
+#include <omp.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,8 +14,21 @@
 
 namespace talklab::openmp {
 namespace {
-// Set together with OMP_WAIT_POLICY before the re-execution, so the new process knows who set it.
-constexpr const char* kSetByBench = "TALKLAB_OMP_WAIT_POLICY_SET_BY_BENCH";
+// Set together with a variable before the re-execution, so the new process knows who set it.
+std::string set_by_bench_marker(const std::string& variable) { return "TALKLAB_" + variable + "_SET_BY_BENCH"; }
+
+// "0-3,6": the CPUs a set allows.
+std::string cpu_list(const cpu_set_t& set) {
+  std::string out;
+  for (int c = 0; c < CPU_SETSIZE; ++c) {
+    if (!CPU_ISSET(c, &set)) continue;
+    int last = c;
+    while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, &set)) ++last;
+    out += (out.empty() ? "" : ",") + (last == c ? std::to_string(c) : std::to_string(c) + "-" + std::to_string(last));
+    c = last;
+  }
+  return out;
+}
 
 std::string env_or_empty(const char* name) {
   const char* v = std::getenv(name);
@@ -21,27 +36,59 @@ std::string env_or_empty(const char* name) {
 }
 }  // namespace
 
-std::string reexec_with_wait_policy(const char* policy, char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return "";
-  if (setenv("OMP_WAIT_POLICY", policy, 1) != 0 || setenv(kSetByBench, "1", 1) != 0) {
-    return std::string("setenv: ") + std::strerror(errno);
+std::string reexec_with_environment(const std::vector<std::pair<std::string, std::string>>& variables, char** argv) {
+  std::vector<std::string> set;
+  for (const auto& [name, value] : variables) {
+    if (std::getenv(name.c_str()) != nullptr) continue;
+    if (setenv(name.c_str(), value.c_str(), 1) != 0 || setenv(set_by_bench_marker(name).c_str(), "1", 1) != 0) {
+      return std::string("setenv: ") + std::strerror(errno);
+    }
+    set.push_back(name);
   }
+  if (set.empty()) return "";
   // The binary's own path rather than /proc/self/exe, so the process keeps its name (ps, top, pgrep).
   char exe[4096] = {};
   const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   const char* path = n > 0 ? exe : "/proc/self/exe";
   execv(path, argv);
   const std::string why = std::string("execv(") + path + "): " + std::strerror(errno);
-  // This process's libgomp keeps its default: say so in the context rather than claim the policy.
-  unsetenv("OMP_WAIT_POLICY");
-  unsetenv(kSetByBench);
+  // This process's libgomp keeps its defaults: say so in the context rather than claim the settings.
+  for (const std::string& name : set) {
+    unsetenv(name.c_str());
+    unsetenv(set_by_bench_marker(name).c_str());
+  }
   return why;
+}
+
+std::string reexec_with_wait_policy(const char* policy, char** argv) {
+  return reexec_with_environment({{"OMP_WAIT_POLICY", policy}}, argv);
+}
+
+std::string reexec_pinned(char** argv) {
+  return reexec_with_environment({{"OMP_PROC_BIND", kPinBind}, {"OMP_PLACES", kPinPlaces}}, argv);
+}
+
+Placement placement(int threads) {
+  Placement p;
+  p.proc_bind = env_or_empty("OMP_PROC_BIND");
+  p.places = env_or_empty("OMP_PLACES");
+  if (!p.proc_bind.empty()) p.set_by = env_or_empty(set_by_bench_marker("OMP_PROC_BIND").c_str()) == "1" ? "bench" : "environment";
+  p.thread_cpus.resize(size_t(std::max(1, threads)));
+#pragma omp parallel num_threads(std::max(1, threads))
+  {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && size_t(omp_get_thread_num()) < p.thread_cpus.size()) {
+      p.thread_cpus[size_t(omp_get_thread_num())] = cpu_list(set);
+    }
+  }
+  return p;
 }
 
 WaitPolicy wait_policy() {
   WaitPolicy w;
   w.policy = env_or_empty("OMP_WAIT_POLICY");
-  if (!w.policy.empty()) w.set_by = env_or_empty(kSetByBench) == "1" ? "bench" : "environment";
+  if (!w.policy.empty()) w.set_by = env_or_empty(set_by_bench_marker("OMP_WAIT_POLICY").c_str()) == "1" ? "bench" : "environment";
   w.spin_count = env_or_empty("GOMP_SPINCOUNT");
   return w;
 }

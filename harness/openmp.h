@@ -30,7 +30,30 @@ struct WaitPolicy {
 // argv. Returns only when the variable was already set (an empty string) or exec failed (why, to warn about).
 std::string reexec_with_wait_policy(const char* policy, char** argv);
 
+// Sets each (name, value) the environment lacks, marks it set by bench, and executes this binary again with argv;
+// returns only when every variable was already set (an empty string) or exec failed (why; the variables are
+// then unset again, so the context does not claim them).
+std::string reexec_with_environment(const std::vector<std::pair<std::string, std::string>>& variables, char** argv);
+
 WaitPolicy wait_policy();
+
+// Thread placement, `bench run --pin`: OMP_PROC_BIND=close with OMP_PLACES=cores gives each OpenMP thread (ours
+// and LibTorch's: they share one pool) a core of its own, set like the wait policy by executing bench again.
+// Pinned threads cannot be moved off a core a neighbour is using, nor wander onto one; whether that helps is
+// measured in docs/results.md ("Thread placement").
+inline constexpr const char* kPinBind = "close";
+inline constexpr const char* kPinPlaces = "cores";
+// Sets OMP_PROC_BIND and OMP_PLACES (unless set) and executes this binary again with argv; returns only when
+// both were already set (an empty string) or exec failed (why).
+std::string reexec_pinned(char** argv);
+
+struct Placement {
+  std::string proc_bind, places;  // as the environment says ("" when unset)
+  std::string set_by;             // "bench", "environment" or ""
+  std::vector<std::string> thread_cpus;  // per OpenMP thread of a parallel region: the CPUs it may run on ("0", "0-1")
+};
+// Runs one parallel region of `threads` threads to read where each may run.
+Placement placement(int threads);
 
 // The OpenMP runtimes (libgomp, libiomp5, libomp) this process has mapped, as /proc/self/maps names them. One is
 // right: our kernels link LibTorch's own libgomp (cmake/talklab_torch.cmake). Two would mean two thread pools

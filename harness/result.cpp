@@ -9,6 +9,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "harness/roofline.h"
+
 namespace talklab {
 namespace {
 
@@ -21,6 +23,40 @@ nlohmann::json axis_json(const AxisValue& v) {
   if (const auto* i = std::get_if<int64_t>(&v)) return *i;
   if (const auto* d = std::get_if<double>(&v)) return *d;
   return std::get<std::string>(v);
+}
+
+// A probe that could not read its value writes 0: null in the file.
+nlohmann::json positive_or_null(double v) { return v > 0 ? number(v) : nlohmann::json(nullptr); }
+
+nlohmann::json timing_json(const Timing& timing) {
+  const SampleStats& s = timing.stats;
+  const machine::Interference& i = timing.interference;
+  return {{"median_s", s.median},
+          {"min_s", s.min},
+          {"max_s", s.max},
+          {"rel_spread", s.rel_spread},
+          {"samples_s", timing.samples_s},
+          {"samples_preempted", timing.preemptions},
+          {"kept", timing.kept_clean ? "clean" : "all"},
+          {"dropped_samples", timing.dropped},
+          {"dropped_reason", timing.dropped_reason},
+          {"disturbed", timing.disturbed},
+          {"disturbed_evidence", timing.disturbed_evidence},
+          {"interference", {{"seconds", i.seconds},
+                            {"others_cpu_s", i.others_cpu_s},
+                            {"steal_s", i.steal_s},
+                            {"runnable_before", i.runnable_before},
+                            {"runnable_after", i.runnable_after},
+                            {"load_before", i.load_before},
+                            {"load_after", i.load_after},
+                            {"mhz_before", positive_or_null(i.mhz_before)},
+                            {"mhz_after", positive_or_null(i.mhz_after)},
+                            {"capacity_before", positive_or_null(i.capacity_before)},
+                            {"capacity_after", positive_or_null(i.capacity_after)}}},
+          {"runs_per_sample", timing.runs_per_sample},
+          {"stop_reason", timing.stop_reason},
+          {"pass_medians_s", timing.pass_medians_s},
+          {"cpu_s_per_run", timing.cpu_s_per_run}};
 }
 
 }  // namespace
@@ -66,20 +102,14 @@ nlohmann::json to_json(const CaseResult& r) {
       {"labels", json::object()},
   };
   if (r.timing) {
-    const SampleStats& s = r.timing->stats;
-    t["time"] = {{"median_s", s.median},
-                 {"min_s", s.min},
-                 {"max_s", s.max},
-                 {"rel_spread", s.rel_spread},
-                 {"samples_s", r.timing->samples_s},
-                 {"runs_per_sample", r.timing->runs_per_sample},
-                 {"stop_reason", r.timing->stop_reason},
-                 {"pass_medians_s", r.timing->pass_medians_s},
-                 {"cpu_s_per_run", r.timing->cpu_s_per_run}};
+    t["time"] = timing_json(*r.timing);
+    t["time"]["attempts"] = json::array();
+    for (const Timing& earlier : r.earlier_attempts) t["time"]["attempts"].push_back(timing_json(earlier));
     const double tflops = median > 0 ? r.work.flops / median / 1e12 : 0;
     const double gbps = median > 0 ? r.work.bytes / median / 1e9 : 0;
     t["rates"] = {{"tflops", number(tflops)}, {"gbps", number(gbps)},
-                  {"roofline_fraction", optional_number(r.roofline_fraction)}};
+                  {"roofline_fraction", optional_number(r.roofline_fraction)},
+                  {"above_roofline", above_roofline(r.roofline_fraction)}};
     // Flat counters, as Google Benchmark writes its user counters.
     entry["flops"] = r.work.flops;
     entry["bytes"] = r.work.bytes;

@@ -2,6 +2,7 @@
 
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <chrono>
@@ -155,6 +156,39 @@ CaseResult run_case(const PlannedCase& planned, int index, const RunOptions& opt
   return r;
 }
 
+// run_case with the CPU's capacity probed around it (harness/roofline.h, cpu_capacity): a case that ran while
+// the machine delivered less than kMinCapacity of its fp32 ceiling is disturbed, whatever its samples say.
+CaseResult run_probed(const PlannedCase& planned, int index, const RunOptions& options, const GpuInfo& gpu,
+                      const Rooflines& rooflines) {
+  const Roofline* cpu = planned.device == Device::cpu && planned.skip_reason.empty() ? rooflines.cpu : nullptr;
+  const double before = cpu != nullptr ? cpu_capacity(*cpu) : 0.0;
+  CaseResult r = run_case(planned, index, options, gpu);
+  if (cpu == nullptr || !r.timing) return r;
+  Timing& t = *r.timing;
+  t.interference.capacity_before = before;
+  t.interference.capacity_after = cpu_capacity(*cpu);
+  // Every probe that could be read must be low: one low probe beside a normal one is a moment, not the case.
+  const double probes[] = {t.interference.capacity_before, t.interference.capacity_after};
+  int read = 0, low = 0;
+  for (double p : probes) {
+    read += p > 0;
+    low += p > 0 && p < kMinCapacity;
+  }
+  if (read > 0 && low == read) {
+    t.disturbed = true;
+    t.disturbed_evidence += fmt::format("{}the machine delivered {} of its fp32 ceiling just before and after the case, "
+                                        "without preempting us (below {:.0f}%: the host shared our cores or lowered "
+                                        "the clock)",
+                                        t.disturbed_evidence.empty() ? "" : "; ",
+                                        fmt::join(std::vector<std::string>{
+                                                      probes[0] > 0 ? fmt::format("{:.0f}%", 100 * probes[0]) : "-",
+                                                      probes[1] > 0 ? fmt::format("{:.0f}%", 100 * probes[1]) : "-"},
+                                                  " and "),
+                                        100 * kMinCapacity);
+  }
+  return r;
+}
+
 // A later pass of a case into what the earlier ones gave: a failure in any pass is the result; otherwise the
 // timings merge (merge_passes), the peak is the largest, the accuracy the worst, the counters the latest pass's.
 void merge_pass(CaseResult& merged, std::vector<Timing>& timings, CaseResult&& pass) {
@@ -186,7 +220,7 @@ RunSummary run_cases(const std::vector<PlannedCase>& cases, const RunOptions& op
         if (on_result) on_result(results[i]);
         continue;
       }
-      CaseResult r = run_case(planned, int(i), options, gpu);
+      CaseResult r = run_probed(planned, int(i), options, gpu, rooflines);
       if (pass == 0) {
         if (r.timing) timings[i].push_back(*r.timing);
         results[i] = std::move(r);
@@ -203,6 +237,34 @@ RunSummary run_cases(const std::vector<PlannedCase>& cases, const RunOptions& op
     }
   }
   RunSummary summary;
+  std::vector<size_t> disturbed;
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (results[i].status == "ok" && results[i].timing && results[i].timing->disturbed) disturbed.push_back(i);
+  }
+  summary.disturbed = int(disturbed.size());
+  // At the end of the run, so a neighbour that disturbed a case has had the whole run's time to finish.
+  for (int retry = 0; retry < options.retries && !disturbed.empty(); ++retry) {
+    std::vector<size_t> still;
+    for (size_t i : disturbed) {
+      if (retry == 0) ++summary.rerun;
+      CaseResult r = run_probed(cases[i], int(i), options, gpu, rooflines);
+      CaseResult& m = results[i];
+      if (r.status != "ok") {  // a re-run that fails or runs out of memory says so; the earlier timing is kept
+        m.labels.emplace_back("rerun_" + std::to_string(retry + 1), r.status + ": " + r.reason);
+      } else {
+        m.earlier_attempts.push_back(std::move(*m.timing));
+        m.timing = std::move(r.timing);
+        if (r.peak_bytes && (!m.peak_bytes || *r.peak_bytes > *m.peak_bytes)) m.peak_bytes = r.peak_bytes;
+        const Roofline* roofline = cases[i].device == Device::cpu ? rooflines.cpu : rooflines.cuda;
+        if (roofline != nullptr) m.roofline_fraction = roofline->fraction(m.work, m.timing->stats.median);
+      }
+      out.replace(i, m);
+      if (on_result) on_result(m);
+      if (m.timing->disturbed) still.push_back(i);
+    }
+    disturbed = std::move(still);
+  }
+  summary.still_disturbed = int(disturbed.size());
   for (const CaseResult& r : results) {
     if (r.status == "ok") ++summary.ok;
     else if (r.status == "failed") ++summary.failed;

@@ -24,15 +24,22 @@ struct RunOptions {
   // Run the whole selection this many times; each case's figure is the median of its passes' medians
   // (merge_passes in harness/sampler.h).
   int passes = 1;
+  // Disturbed cases (Timing::disturbed) are run again at the end of the run, up to this many more times each,
+  // until an attempt is not disturbed; every attempt stays in the result (CaseResult::earlier_attempts).
+  int retries = 2;
 };
 
 struct RunSummary {
   int ok = 0, failed = 0, skipped = 0;
+  int disturbed = 0;        // cases whose first timing was disturbed
+  int rerun = 0;            // of those, re-run at the end
+  int still_disturbed = 0;  // disturbed in their last attempt too
   std::vector<CaseResult> results;  // every case, in plan order, its passes merged
 };
 
 // Writes each result to `out` as soon as it is known and then calls on_result (for the live line); with several
-// passes a case's entry is replaced by its merged result after each pass, and on_result sees every pass.
+// passes a case's entry is replaced by its merged result after each pass, and on_result sees every pass and
+// every re-run.
 // The ceilings each device's cases are placed under (either may be null: no fraction then).
 struct Rooflines {
   const Roofline* cpu = nullptr;

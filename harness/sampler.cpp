@@ -4,8 +4,86 @@
 #include <chrono>
 #include <cmath>
 #include <ctime>
+#include <thread>
+
+#include <fmt/format.h>
 
 namespace talklab {
+namespace {
+
+// A stall of whole ticks (one of our threads lost its core until the next tick) makes a sample at least this
+// much slower than the fastest, and lands within a quarter tick of a whole number of ticks above it.
+constexpr double kStallRatio = 1.5;
+constexpr double kTickTolerance = 0.25;
+// Kept samples of a case cluster at ticks when at least this share of them is stalled: enough to move the
+// upper quartile, so the spread and the comparison's test see it.
+constexpr double kStalledShare = 0.25;
+// Other processes using this share of all CPUs while a case had too few clean samples make it disturbed.
+constexpr double kBusyShare = 0.10;
+
+bool clean_enough(const Timing& t, int min_samples) {
+  const auto clean = std::count(t.preemptions.begin(), t.preemptions.end(), 0);
+  return !t.preemptions.empty() && clean >= std::max(1, min_samples);
+}
+
+}  // namespace
+
+std::vector<double> kept_samples(const Timing& t) {
+  if (!t.kept_clean) return t.samples_s;
+  std::vector<double> kept;
+  for (size_t i = 0; i < t.samples_s.size(); ++i) {
+    if (i >= t.preemptions.size() || t.preemptions[i] == 0) kept.push_back(t.samples_s[i]);
+  }
+  return kept;
+}
+
+void settle(Timing& t, int min_samples, double tick_s) {
+  const size_t n = t.samples_s.size();
+  t.kept_clean = clean_enough(t, min_samples);
+  const std::vector<double> kept = kept_samples(t);
+  t.dropped = int(n - kept.size());
+  int64_t switches = 0;
+  for (int64_t p : t.preemptions) switches += p;
+  t.dropped_reason = t.dropped == 0 ? ""
+                                    : fmt::format("{} of {} samples were preempted ({} involuntary context switches)",
+                                                  t.dropped, n, switches);
+  t.stats = summarize(kept);
+  t.disturbed = false;
+  t.disturbed_evidence.clear();
+  if (kept.empty()) return;
+
+  std::vector<std::string> evidence;
+  const double fastest = t.stats.min;
+  int stalled = 0, fewest = 0, most = 0;
+  for (double s : kept) {
+    const double ticks = (s - fastest) * double(t.runs_per_sample) / tick_s;
+    if (s < kStallRatio * fastest || ticks < 1 - kTickTolerance || std::abs(ticks - std::round(ticks)) > kTickTolerance) {
+      continue;
+    }
+    const int whole = int(std::lround(ticks));
+    fewest = stalled == 0 ? whole : std::min(fewest, whole);
+    most = std::max(most, whole);
+    ++stalled;
+  }
+  if (stalled >= std::max<double>(2, kStalledShare * double(kept.size()))) {
+    evidence.push_back(fmt::format("{} of {} kept samples are {}{} scheduler ticks ({:.3g} ms each) slower than the "
+                                   "fastest ({:.3g} us per run)",
+                                   stalled, kept.size(), fewest, most > fewest ? fmt::format("-{}", most) : "",
+                                   tick_s * 1e3, fastest * 1e6));
+  }
+  const unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
+  const double wall = t.interference.seconds;
+  const double others = wall > 0 ? t.interference.others_cpu_s / (wall * cpus) : 0.0;
+  const double steal = wall > 0 ? t.interference.steal_s / (wall * cpus) : 0.0;
+  if (!t.kept_clean && !t.preemptions.empty() && (others >= kBusyShare || steal >= kBusyShare)) {
+    const auto clean = std::count(t.preemptions.begin(), t.preemptions.end(), 0);
+    evidence.push_back(fmt::format("only {} of {} samples ran without preemption while other processes used {:.0f}% "
+                                   "of the {} CPUs and the hypervisor stole {:.0f}%",
+                                   clean, n, 100 * others, cpus, 100 * steal));
+  }
+  t.disturbed = !evidence.empty();
+  for (size_t i = 0; i < evidence.size(); ++i) t.disturbed_evidence += (i ? "; " : "") + evidence[i];
+}
 
 double process_cpu_seconds() {
   timespec ts{};
@@ -30,16 +108,44 @@ Timing merge_passes(const std::vector<Timing>& passes) {
   if (passes.size() == 1) return passes.front();
   Timing t;
   double cpu = 0;
-  for (const Timing& p : passes) {
+  t.kept_clean = true;
+  std::vector<double> kept;
+  for (size_t i = 0; i < passes.size(); ++i) {
+    const Timing& p = passes[i];
     t.samples_s.insert(t.samples_s.end(), p.samples_s.begin(), p.samples_s.end());
+    t.preemptions.insert(t.preemptions.end(), p.preemptions.begin(), p.preemptions.end());
+    const std::vector<double> k = kept_samples(p);
+    kept.insert(kept.end(), k.begin(), k.end());
+    t.kept_clean = t.kept_clean && p.kept_clean;
+    t.dropped += p.dropped;
+    if (!p.dropped_reason.empty()) t.dropped_reason += fmt::format("{}pass {}: {}", t.dropped_reason.empty() ? "" : "; ", i + 1, p.dropped_reason);
+    if (p.disturbed) {
+      t.disturbed = true;
+      t.disturbed_evidence += fmt::format("{}pass {}: {}", t.disturbed_evidence.empty() ? "" : "; ", i + 1, p.disturbed_evidence);
+    }
     t.pass_medians_s.push_back(p.stats.median);
     cpu += p.cpu_s_per_run;
     t.total_s += p.total_s;
+    t.interference.seconds += p.interference.seconds;
+    t.interference.others_cpu_s += p.interference.others_cpu_s;
+    t.interference.steal_s += p.interference.steal_s;
   }
+  t.interference.runnable_before = passes.front().interference.runnable_before;
+  t.interference.load_before = passes.front().interference.load_before;
+  t.interference.mhz_before = passes.front().interference.mhz_before;
+  t.interference.capacity_before = passes.front().interference.capacity_before;
+  t.interference.capacity_after = passes.back().interference.capacity_after;
+  t.interference.runnable_after = passes.back().interference.runnable_after;
+  t.interference.load_after = passes.back().interference.load_after;
+  t.interference.mhz_after = passes.back().interference.mhz_after;
   t.runs_per_sample = passes.back().runs_per_sample;
   t.stop_reason = passes.back().stop_reason;
   t.cpu_s_per_run = cpu / double(passes.size());
-  t.stats = summarize(t.samples_s);
+  // Over what each pass kept; a mix of clean and all is written as "all" (kept_clean false), and the
+  // samples themselves are then all kept.
+  if (!t.kept_clean) kept = t.samples_s;
+  t.dropped = int(t.samples_s.size() - kept.size());
+  t.stats = summarize(kept);
   t.stats.median = summarize(t.pass_medians_s).median;
   t.stats.rel_spread = t.stats.median > 0 ? (t.stats.q3 - t.stats.q1) / t.stats.median : 0.0;
   return t;
@@ -51,25 +157,34 @@ Timing measure(const std::function<double(int64_t runs)>& sample, const Sampling
   Timing t;
   const auto start = Clock::now();
 
-  double last = 0;
+  // A sample is sized from the fastest warm-up run: one that a stall stretched to a tick would make every
+  // sample a single run, and every sample would then carry whole stalls.
+  double fastest = 0;
   do {
-    last = sample(1);
+    const double s = sample(1);
+    fastest = fastest > 0 ? std::min(fastest, s) : s;
   } while (since(start) < options.warmup_s && since(start) < options.max_time_s);
 
-  if (options.batch_runs && last > 0 && last < options.min_sample_s) {
-    t.runs_per_sample = std::max<int64_t>(1, int64_t(std::ceil(options.min_sample_s / last)));
+  if (options.batch_runs && fastest > 0 && fastest < options.min_sample_s) {
+    t.runs_per_sample = std::max<int64_t>(1, int64_t(std::ceil(options.min_sample_s / fastest)));
   }
 
+  const machine::Snapshot before = machine::snapshot();
   const auto sampling_start = Clock::now();
   const double cpu_start = process_cpu_seconds();
   int64_t runs = 0;
   while (true) {
-    t.samples_s.push_back(sample(t.runs_per_sample) / double(t.runs_per_sample));
+    const int64_t switches = machine::involuntary_switches();
+    const double seconds = sample(t.runs_per_sample);
+    t.preemptions.push_back(machine::involuntary_switches() - switches);
+    t.samples_s.push_back(seconds / double(t.runs_per_sample));
     runs += t.runs_per_sample;
     const double elapsed = since(sampling_start);
     const int n = int(t.samples_s.size());
+    // Converged on what the statistics will be over: the clean samples once there are enough of them.
+    t.kept_clean = clean_enough(t, options.min_samples);
     if (n >= options.min_samples && elapsed >= options.min_time_s &&
-        summarize(t.samples_s).rel_spread <= options.max_noise) {
+        summarize(kept_samples(t)).rel_spread <= options.max_noise) {
       t.stop_reason = "converged";
       break;
     }
@@ -83,8 +198,9 @@ Timing measure(const std::function<double(int64_t runs)>& sample, const Sampling
     }
   }
   t.cpu_s_per_run = (process_cpu_seconds() - cpu_start) / double(runs);
-  t.stats = summarize(t.samples_s);
+  t.interference = machine::between(before, machine::snapshot());
   t.total_s = since(start);
+  settle(t, options.min_samples, machine::scheduler_tick().seconds);
   return t;
 }
 

@@ -5,6 +5,13 @@
 // negligible for microsecond cases. Then samples are taken until, after min_samples and min_time_s, the
 // relative spread (IQR / median) is at most max_noise ("converged"), or max_time_s has passed ("time_cap"),
 // or max_samples were taken ("sample_cap"). The raw per-run times are kept.
+//
+// Interference (harness/machine.h): each sample records the involuntary context switches the process took
+// while it ran. Samples without any are "clean"; the statistics (and the convergence test) use the clean
+// ones when at least min_samples remain, and the preempted ones are kept in the file, marked, and counted as
+// dropped. A case is "disturbed" when too few clean samples remain, or when its kept samples still cluster at
+// whole scheduler ticks above the fastest one (a stall the switch count did not see: the hypervisor taking a
+// vCPU shows as steal, not as a context switch). `bench run` re-runs disturbed cases at its end.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/machine.h"
 #include "harness/stats.h"
 
 namespace talklab {
@@ -28,14 +36,28 @@ struct SamplingOptions {
 };
 
 struct Timing {
-  SampleStats stats;            // over per-run times
+  SampleStats stats;            // over the kept per-run times
   std::vector<double> samples_s;  // per-run time of each sample (sample time / runs_per_sample)
+  std::vector<int64_t> preemptions;  // per sample: involuntary context switches while it ran
+  bool kept_clean = false;      // the statistics are over the samples without preemptions (else over all)
+  int dropped = 0;              // samples left out of the statistics
+  std::string dropped_reason;
+  bool disturbed = false;       // too few clean samples, or kept samples at whole ticks: the figure is suspect
+  std::string disturbed_evidence;
+  machine::Interference interference;  // the machine around the sampling (other processes, steal, load)
   int64_t runs_per_sample = 1;
   std::string stop_reason;      // converged, time_cap, sample_cap
   double cpu_s_per_run = 0;     // process CPU time per run, all threads together
   double total_s = 0;           // wall time spent sampling, warm-up included
   std::vector<double> pass_medians_s;  // one per pass when the run made several (merge_passes), else empty
 };
+
+// Sets stats, kept_clean, dropped and disturbed from samples_s and preemptions (see the header comment).
+// `tick_s` is one scheduler tick.
+void settle(Timing& t, int min_samples, double tick_s);
+
+// The samples the statistics are over.
+std::vector<double> kept_samples(const Timing& t);
 
 // sample(runs) performs `runs` runs and returns the seconds they took (as the caller's timer measures:
 // steady clock on CPU, CUDA events on a GPU). The sampler keeps the wall clock for its own caps.
@@ -46,6 +68,7 @@ Timing measure(const std::function<double(int64_t runs)>& sample, const Sampling
 // lasts seconds and slows one pass (see docs/results.md) does not move it, and no pass is picked by hand.
 // Samples, min and max are over every pass, so rel_spread (IQR of all samples over that median) still shows
 // how far the passes were apart. runs_per_sample and stop_reason are the last pass's; cpu_s_per_run is the mean.
+// Samples are kept clean only when every pass kept them so; the case is disturbed when any pass was.
 Timing merge_passes(const std::vector<Timing>& passes);
 
 // Wall-clock seconds of one call of f, and the median over `repeats` calls: for the side figures a case

@@ -23,8 +23,7 @@ namespace {
 
 using cpu::roofline::PeakOp;
 
-// One pass of a peak loop per run: long enough (milliseconds) that the OpenMP fork and join are noise.
-constexpr int64_t kPeakIterations = int64_t(1) << 20;
+constexpr int64_t kPeakIterations = cpu::roofline::kPeakIterationsPerRun;
 // Triad rounds once in float32 (or fuses into one FMA): at most half an ulp of the result.
 constexpr double kTriadTolerance = 1e-6;
 

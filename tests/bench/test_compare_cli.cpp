@@ -1,7 +1,8 @@
 // `bench compare` as CI meets it: exit 0 on an A/A pair, 1 naming the case and the metric on a planted
 // regression, 2 naming the file on bad input; a truncated file is compared up to its last complete case;
-// the report formats and github-action-benchmark files are well-formed. The rules themselves are tested
-// in tests/harness/test_compare.cpp.
+// the report formats and github-action-benchmark files are well-formed; runs from different machines are
+// compared as roofline fractions and say so; --confirm re-runs a real case with this binary. The rules
+// themselves are tested in tests/harness/test_compare.cpp.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -145,6 +146,112 @@ TEST_F(BenchCompare, ReportFormatsAndGithubBenchmarkFiles) {
   o = bench("compare --format markdown " + a + " " + write("c.json", result(2)));
   EXPECT_EQ(o.code, 0);
   EXPECT_TRUE(has(o, "| case | base | new | new/base | p | verdict |")) << o.output;
+}
+
+TEST_F(BenchCompare, DifferentMachinesAreComparedAsRooflineFractionsAndSaySo) {
+  // The same brand string, another CPU family: another machine, though `model` alone would not tell.
+  const auto on = [](json j, int family, double fraction) {
+    j["context"]["talklab"]["cpu"].update({{"vendor", "AuthenticAMD"}, {"family", family}, {"model_number", 17},
+                                           {"stepping", 1}, {"microcode", "0x10"}});
+    for (json& e : j["benchmarks"]) e["talklab"]["rates"]["roofline_fraction"] = fraction;
+    return j;
+  };
+  // NEW's case 1 is 3x slower in seconds, but on a machine whose ceiling is a third as high: the same fraction.
+  const std::string a = write("a.json", on(result(1), 25, 0.6));
+  json slow = on(result(2, 3.0), 26, 0.6);
+  slow["benchmarks"][0]["talklab"]["rates"]["roofline_fraction"] = 0.2;  // case 0: same time, a third of the fraction
+  const std::string b = write("b.json", slow);
+  Outcome o = bench("compare " + a + " " + b);
+  EXPECT_EQ(o.code, 2) << o.output;
+  EXPECT_TRUE(has(o, "family 25") && has(o, "family 26")) << o.output;
+  o = bench("compare --allow-different-machines " + a + " " + b);
+  EXPECT_EQ(o.code, 1) << o.output;
+  EXPECT_TRUE(has(o, "Different machines: times are compared as fractions of each run's own measured roofline")) << o.output;
+  EXPECT_TRUE(has(o, "toy/impl/i=0/device=cpu: time 3.00x slower")) << o.output;
+  EXPECT_FALSE(has(o, "toy/impl/i=1/device=cpu: time")) << o.output;
+  const std::string json_out = (dir_ / "report.json").string();
+  o = bench("compare --allow-different-machines --format markdown " + a + " " + b + " --json " + json_out);
+  EXPECT_TRUE(has(o, "Different machines: times are compared as fractions")) << o.output;
+  const json report = json::parse(std::ifstream(json_out));
+  EXPECT_EQ(report["normalized_by_roofline"], true);
+  EXPECT_NEAR(report["cases"][1]["ratio"].get<double>(), 1.0, 1e-9);
+}
+
+// --confirm against a real case of about 5 us: LibTorch's fp32 matmul at M=1 (the quick profile's own low-
+// precision recipes are skipped on an AVX2 machine; this one always runs). It is run once for the suite by the
+// binary under test, so the re-run is of the same build on the same machine, as --confirm requires.
+const std::string kRealCase = "matmul/torch_fp32/M=1/N=257/K=256/device=cpu";
+// CI's gate.
+const std::string kGate = "--threshold 100 --fail-on-time-ratio 3 --fail-time-floor 0.001 --fail-any-size-ratio 10";
+
+// A copy of a result file with every time multiplied by `factor`.
+json scaled(json j, double factor) {
+  for (json& e : j["benchmarks"]) {
+    json& t = e["talklab"]["time"];
+    if (!t.is_object()) continue;
+    for (json& v : t["samples_s"]) v = v.get<double>() * factor;
+    for (const char* key : {"median_s", "min_s", "max_s"}) t[key] = t[key].get<double>() * factor;
+  }
+  return j;
+}
+
+class BenchConfirm : public BenchCompare {
+ protected:
+  static void SetUpTestSuite() {
+    const fs::path dir = fs::temp_directory_path() / ("talklab-confirm-real-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const fs::path out = dir / "real.json";
+    const Outcome o = bench("run --profile quick --device cpu --threads 2 --seed 7 --filter '^" + kRealCase +
+                            "$' --max-time 1 --out " + out.string());
+    run_output_ = o.output;
+    if (o.code == 0 && fs::exists(out)) real_ = json::parse(std::ifstream(out));
+    fs::remove_all(dir);
+  }
+  void SetUp() override {
+    BenchCompare::SetUp();
+    ASSERT_TRUE(real_.is_object() && real_["benchmarks"].size() == 1) << run_output_;
+    ASSERT_EQ(real_["benchmarks"][0]["talklab"]["status"], "ok") << run_output_;
+  }
+  static inline json real_;
+  static inline std::string run_output_;
+};
+
+TEST_F(BenchConfirm, PlantedSlowdownOfAFiveMicrosecondCaseFailsAfterConfirmation) {
+  // BASE is the real run made 20x faster: the re-run reproduces NEW's time, so the 20x slowdown stands, and
+  // beyond --fail-any-size-ratio 10 it fails though the case is far under the 1 ms floor.
+  const std::string base = write("base.json", scaled(real_, 1.0 / 20)), now = write("real.json", real_);
+  const Outcome o = bench("compare " + base + " " + now + " " + kGate + " --confirm 2");
+  EXPECT_EQ(o.code, 1) << o.output;
+  EXPECT_TRUE(has(o, "re-running 1 slower case 2 times")) << o.output;
+  EXPECT_TRUE(has(o, kRealCase + ": time ") && has(o, "(confirmed: 2 re-runs, ")) << o.output;
+  EXPECT_TRUE(has(o, "slower, confirmed [regression]")) << o.output;
+}
+
+TEST_F(BenchConfirm, OneOffStallThatTheReRunDoesNotReproducePasses) {
+  // NEW is the real run made 20x slower, as a stall of the whole run would: the re-run takes the real time.
+  const std::string base = write("real.json", real_), now = write("stalled.json", scaled(real_, 20));
+  const std::string report = (dir_ / "report.json").string();
+  const Outcome o = bench("compare " + base + " " + now + " " + kGate + " --confirm 2 --confirm-max-time 0.5 --json " + report);
+  EXPECT_EQ(o.code, 0) << o.output;
+  EXPECT_TRUE(has(o, kRealCase + ": slower in NEW (20.00x) but not confirmed by 2 re-runs (")) << o.output;
+  EXPECT_TRUE(has(o, "--max-time 0.5")) << o.output;
+  const json r = json::parse(std::ifstream(report));
+  EXPECT_EQ(r["confirm"], 2);
+  EXPECT_EQ(r["exit_code"], 0);
+  EXPECT_EQ(r["cases"][0]["verdict"], "not confirmed");
+  EXPECT_EQ(r["cases"][0]["confirmation"]["runs"], 2);
+  EXPECT_NE(r["cases"][0]["confirmation"]["verdict"], "slower");
+  EXPECT_TRUE(fs::exists(dir_ / "report.confirm.json"));  // the re-run's own file, kept beside the report
+}
+
+TEST_F(BenchConfirm, RefusesANewFileFromAnotherCommit) {
+  const std::string commit = "0123456789abcdef0123456789abcdef01234567";
+  json other = scaled(real_, 20);
+  other["context"]["talklab"]["git"]["commit"] = commit;
+  const Outcome o = bench("compare " + write("real.json", real_) + " " + write("other.json", other) + " --confirm 2");
+  EXPECT_EQ(o.code, 2) << o.output;
+  EXPECT_TRUE(has(o, "other.json was made by commit " + commit)) << o.output;
+  EXPECT_FALSE(has(o, "re-running")) << o.output;
 }
 
 }  // namespace

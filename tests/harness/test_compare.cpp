@@ -1,8 +1,11 @@
 // bench compare's rules on synthetic result files written by the real entry writer (to_json of a
 // CaseResult): an A/A pair compares clean, each planted regression is caught and named, bad input is an
-// InputError naming the file, and the Mann-Whitney p-values match hand-computed ones.
+// InputError naming the file, and the Mann-Whitney p-values match hand-computed ones. Also: preempted
+// samples a run left out stay out, CI's any-size rule, confirmation by a re-run, and the comparison of
+// roofline fractions across machines.
 #include "harness/compare.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -10,6 +13,8 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <tuple>
+#include <utility>
 
 #include "harness/config.h"
 #include "harness/result.h"
@@ -336,6 +341,211 @@ TEST(Compare, DifferentMachinesAreRefusedUnlessAllowed) {
   allow.allow_different_machines = true;
   const Comparison c = compare_results(a, b, allow);
   EXPECT_TRUE(any_contains(c.warnings, "different machines"));
+}
+
+// A context that names the CPU as CPUID does, as bench run writes it since it reads /proc/cpuinfo's family,
+// model and stepping (the brand string alone cannot tell two generations of a VM's "AMD EPYC" apart).
+json cpuid_context(int family, int stepping = 1, const std::string& microcode = "0x10") {
+  json c = context();
+  c["talklab"]["cpu"] = {{"model", "Test CPU 9000"}, {"vendor", "AuthenticAMD"}, {"family", family},
+                         {"model_number", 17}, {"stepping", stepping}, {"microcode", microcode}, {"isa", "avx2"}};
+  return c;
+}
+
+// The time fields a run writes since it marks preempted samples: per sample the involuntary context switches,
+// and which samples its statistics kept.
+void mark_preempted(json& entry, const std::vector<int>& preempted, const std::string& kept) {
+  entry["talklab"]["time"]["samples_preempted"] = preempted;
+  entry["talklab"]["time"]["kept"] = kept;
+}
+
+TEST(Compare, PreemptedSamplesLeftOutWhenTheRunKeptTheCleanOnes) {
+  // NEW is 2x faster in its clean samples; 30 more, preempted, took 5 ms each. The run's median is over the
+  // clean ones, and so must the test be: with them it is "faster", with every sample it cannot tell.
+  std::mt19937_64 rng(21);
+  const ResultDoc base = doc({ok_case("t/i/device=cpu", draw(rng, 1e-3, 30, 0.02))}, "a.json");
+  std::vector<double> clean = draw(rng, 0.5e-3, 30, 0.02), all = clean;
+  std::vector<int> preempted(30, 0);
+  for (int i = 0; i < 30; ++i) {
+    all.push_back(5e-3);
+    preempted.push_back(2);
+  }
+  CaseResult r = ok_case("t/i/device=cpu", all);
+  r.timing->stats = summarize(clean);
+  ResultDoc now = doc({r}, "b.json");
+  mark_preempted(now.entries[0], preempted, "clean");
+  const CaseComparison kept = compare_results(base, now, CompareOptions{}).cases.at(0);
+  EXPECT_EQ(kept.new_samples, 30u);
+  EXPECT_EQ(kept.verdict, "faster");
+  mark_preempted(now.entries[0], preempted, "all");
+  const CaseComparison every = compare_results(base, now, CompareOptions{}).cases.at(0);
+  EXPECT_EQ(every.new_samples, 60u);
+  EXPECT_EQ(every.verdict, "noisy");
+  // An older file has neither field: every sample counts, as before.
+  now.entries[0]["talklab"]["time"].erase("samples_preempted");
+  now.entries[0]["talklab"]["time"].erase("kept");
+  EXPECT_EQ(compare_results(base, now, CompareOptions{}).cases.at(0).new_samples, 60u);
+}
+
+TEST(Compare, DisturbedCaseIsComparedWithAWarning) {
+  ResultDoc now = doc(run(2), "b.json");
+  now.entries[3]["talklab"]["time"]["disturbed"] = true;
+  now.entries[3]["talklab"]["time"]["disturbed_evidence"] = "kept samples at whole scheduler ticks";
+  const Comparison c = compare_results(doc(run(1), "a.json"), now, CompareOptions{});
+  const CaseComparison& k = find_case(c, run(2)[3].name);
+  EXPECT_TRUE(any_contains(k.warnings, "disturbed in NEW: kept samples at whole scheduler ticks"));
+  EXPECT_NE(k.verdict, "-");  // still judged
+  EXPECT_EQ(compare_exit_code(c), 0);
+}
+
+// CI's gate: --fail-on-time-ratio 3 --fail-time-floor 0.001 --fail-any-size-ratio 10.
+CompareOptions ci_gate() {
+  CompareOptions o;
+  o.threshold_pct = 100;
+  o.fail_on_time_ratio = 3;
+  o.fail_time_floor_s = 1e-3;
+  o.fail_any_size_ratio = 10;
+  return o;
+}
+
+// One 5 us case, `slow` times slower in NEW.
+std::pair<ResultDoc, ResultDoc> five_us_pair(double slow, uint64_t seed = 5) {
+  std::mt19937_64 rng(seed);
+  return {doc({ok_case("t/small/device=cpu", draw(rng, 5e-6, 30))}, "a.json"),
+          doc({ok_case("t/small/device=cpu", draw(rng, 5e-6 * slow, 30))}, "b.json")};
+}
+
+TEST(Compare, AnySizeRatioFailsATenfoldSlowdownUnderTheFloor) {
+  auto [base, now] = five_us_pair(20);
+  Comparison c = compare_results(base, now, ci_gate());
+  EXPECT_EQ(compare_exit_code(c), 1);
+  ASSERT_EQ(c.cases.at(0).regressions.size(), 1u);
+  EXPECT_NE(c.cases.at(0).regressions[0].find("beyond --fail-any-size-ratio 10"), std::string::npos)
+      << c.cases.at(0).regressions[0];
+  CompareOptions floor_only = ci_gate();
+  floor_only.fail_any_size_ratio.reset();
+  EXPECT_EQ(compare_exit_code(compare_results(base, now, floor_only)), 0);  // what the floor alone excused
+  std::tie(base, now) = five_us_pair(5);
+  c = compare_results(base, now, ci_gate());
+  EXPECT_EQ(compare_exit_code(c), 0);
+  EXPECT_EQ(c.cases.at(0).verdict, "slower");
+  EXPECT_TRUE(any_contains(c.cases.at(0).warnings, "BASE median under --fail-time-floor"));
+}
+
+TEST(Compare, ConfirmationKeepsAReproducedSlowdown) {
+  auto [base, now] = five_us_pair(20);
+  Comparison c = compare_results(base, now, ci_gate());
+  ASSERT_EQ(slower_cases(c), std::vector<std::string>{"t/small/device=cpu"});
+  std::mt19937_64 rng(99);
+  apply_confirmation(c, base, doc({ok_case("t/small/device=cpu", draw(rng, 5e-6 * 19, 60))}, "again.json"), 3);
+  const CaseComparison& k = c.cases.at(0);
+  EXPECT_EQ(compare_exit_code(c), 1);
+  EXPECT_EQ(k.verdict, "slower");
+  ASSERT_TRUE(k.confirmation);
+  EXPECT_EQ(k.confirmation->verdict, "slower");
+  EXPECT_EQ(k.confirmation->runs, 3);
+  EXPECT_NEAR(*k.confirmation->ratio, 19, 2);
+  ASSERT_EQ(k.regressions.size(), 1u);
+  EXPECT_NE(k.regressions[0].find("(confirmed: 3 re-runs, "), std::string::npos) << k.regressions[0];
+  EXPECT_EQ(c.confirm_runs, 3);
+
+  // Confirmed, but at 5x: the gate judges the confirmed ratio, and under the floor 5x is a warning.
+  Comparison milder = compare_results(base, now, ci_gate());
+  apply_confirmation(milder, base, doc({ok_case("t/small/device=cpu", draw(rng, 5e-6 * 5, 60))}, "again.json"), 3);
+  EXPECT_EQ(compare_exit_code(milder), 0);
+  EXPECT_TRUE(any_contains(milder.cases.at(0).warnings, "(confirmed: 3 re-runs, "));
+}
+
+TEST(Compare, ConfirmationClearsAOneOffStallButNotOtherMetrics) {
+  auto [base, now] = five_us_pair(20);
+  now.entries[0]["talklab"]["accuracy"]["max_rel_error"] = 1e-2;  // judged on NEW, whatever the re-run says
+  Comparison c = compare_results(base, now, ci_gate());
+  EXPECT_EQ(c.regression_count(), 2);
+  std::mt19937_64 rng(98);
+  apply_confirmation(c, base, doc({ok_case("t/small/device=cpu", draw(rng, 5e-6, 60))}, "again.json"), 3);
+  const CaseComparison& k = c.cases.at(0);
+  EXPECT_EQ(k.verdict, "not confirmed");
+  EXPECT_EQ(k.confirmation->verdict, "same");
+  EXPECT_TRUE(any_contains(k.warnings, fmt::format("slower in NEW ({:.2f}x) but not confirmed by 3 re-runs ({:.2f}x): "
+                                                   "not counted", *k.ratio, *k.confirmation->ratio)));
+  EXPECT_NEAR(*k.confirmation->ratio, 1.0, 0.1);
+  ASSERT_EQ(k.regressions.size(), 1u);
+  EXPECT_NE(k.regressions[0].find("max_rel_error"), std::string::npos);
+}
+
+TEST(Compare, ACaseTheConfirmationLacksKeepsItsFirstVerdict) {
+  auto [base, now] = five_us_pair(20);
+  Comparison c = compare_results(base, now, ci_gate());
+  apply_confirmation(c, base, doc({ok_case("t/other/device=cpu", {1, 1, 1})}, "again.json"), 2);
+  EXPECT_EQ(compare_exit_code(c), 1);
+  EXPECT_FALSE(c.cases.at(0).confirmation);
+  EXPECT_TRUE(any_contains(c.cases.at(0).warnings, "the re-run did not produce it (again.json)"));
+
+  c = compare_results(base, now, ci_gate());
+  CaseResult skipped = ok_case("t/small/device=cpu", {});
+  skipped.status = "skipped";
+  skipped.timing.reset();
+  skipped.reason = "no CUDA device";
+  apply_confirmation(c, base, doc({skipped}, "again.json"), 2);
+  EXPECT_EQ(compare_exit_code(c), 1);
+  EXPECT_TRUE(any_contains(c.cases.at(0).warnings, "the re-run skipped it: no CUDA device"));
+
+  c = compare_results(base, now, ci_gate());
+  keep_unconfirmed(c, 2, "the re-run wrote no result file (exit 2)");
+  EXPECT_EQ(compare_exit_code(c), 1);
+  EXPECT_TRUE(any_contains(c.cases.at(0).warnings, "unconfirmed: the re-run wrote no result file (exit 2)"));
+}
+
+TEST(Compare, MachineIsItsCpuidNotOnlyItsBrandString) {
+  // The same brand string, another family: another machine. Only another microcode: the same one, with a warning.
+  const ResultDoc a = doc(run(1), "a.json", cpuid_context(25));
+  EXPECT_THROW(compare_results(a, doc(run(2), "b.json", cpuid_context(26)), CompareOptions{}), InputError);
+  EXPECT_THROW(compare_results(a, doc(run(2), "b.json", cpuid_context(25, 2)), CompareOptions{}), InputError);
+  const Comparison c = compare_results(a, doc(run(2), "b.json", cpuid_context(25, 1, "0x20")), CompareOptions{});
+  EXPECT_FALSE(c.normalized_by_roofline);
+  EXPECT_TRUE(any_contains(c.warnings, "BASE ran with 0x10, NEW with 0x20"));
+  try {
+    compare_results(a, doc(run(2), "b.json", cpuid_context(26)), CompareOptions{});
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("Test CPU 9000 (AuthenticAMD family 26 model 17 stepping 1, microcode 0x10)"),
+              std::string::npos) << e.what();
+  }
+  // A context without family (an older file) against one with it: both are judged by the brand string.
+  json older = context();
+  older["talklab"]["cpu"]["isa"] = "avx2";
+  EXPECT_NO_THROW(compare_results(doc(run(1), "a.json", older), doc(run(2), "b.json", cpuid_context(26)), CompareOptions{}));
+}
+
+TEST(Compare, AcrossMachinesTimesAreComparedAsRooflineFractions) {
+  // The other machine's ceiling is half as high: a case at the same fraction of it takes twice as long.
+  std::mt19937_64 rng(31);
+  const auto at = [&](const std::string& name, double median_s, std::optional<double> fraction) {
+    CaseResult r = ok_case(name, draw(rng, median_s, 30, 0.02));
+    r.roofline_fraction = fraction;
+    return r;
+  };
+  const ResultDoc base = doc({at("t/same_fraction/device=cpu", 1e-3, 0.5), at("t/lower_fraction/device=cpu", 1e-3, 0.5),
+                              at("t/no_fraction/device=cpu", 1e-3, std::nullopt)},
+                             "a.json", cpuid_context(25));
+  const ResultDoc now = doc({at("t/same_fraction/device=cpu", 2e-3, 0.5), at("t/lower_fraction/device=cpu", 1e-3, 0.2),
+                             at("t/no_fraction/device=cpu", 1e-3, std::nullopt)},
+                            "b.json", cpuid_context(26));
+  CompareOptions allow;
+  allow.allow_different_machines = true;
+  const Comparison c = compare_results(base, now, allow);
+  EXPECT_TRUE(c.normalized_by_roofline);
+  const CaseComparison& same = find_case(c, "t/same_fraction/device=cpu");
+  EXPECT_EQ(same.verdict, "same");
+  EXPECT_NEAR(*same.ratio, 1.0, 0.05);
+  EXPECT_NEAR(*same.new_median_s / *same.base_median_s, 2.0, 0.2);  // the columns stay the raw medians
+  const CaseComparison& lower = find_case(c, "t/lower_fraction/device=cpu");
+  EXPECT_EQ(lower.verdict, "slower");
+  EXPECT_NEAR(*lower.ratio, 2.5, 0.1);  // base fraction / new fraction, though the raw times are equal
+  const CaseComparison& none = find_case(c, "t/no_fraction/device=cpu");
+  EXPECT_EQ(none.verdict, "-");
+  EXPECT_FALSE(none.ratio);
+  EXPECT_TRUE(any_contains(none.warnings, "not comparable across machines: no roofline fraction"));
+  EXPECT_EQ(c.geomean_cases, 2);
 }
 
 TEST(ReadResult, BadInputNamesTheFile) {

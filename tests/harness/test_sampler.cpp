@@ -89,5 +89,116 @@ TEST(Sampler, PassesMergeToTheMedianOfTheirMedians) {
   EXPECT_TRUE(merge_passes({pass({1.0, 2.0, 3.0})}).pass_medians_s.empty());
 }
 
+// Interference, on synthetic samples: a 3 us case sampled 354 runs at a time on a machine with a 4 ms tick.
+constexpr double kTick = 0.004;
+constexpr int64_t kRuns = 354;
+
+Timing synthetic(const std::vector<double>& per_run, const std::vector<int64_t>& preemptions) {
+  Timing t;
+  t.samples_s = per_run;
+  t.preemptions = preemptions;
+  t.runs_per_sample = kRuns;
+  t.interference.seconds = 1.0;
+  return t;
+}
+
+// A sample that lost a tick to a neighbour: 4 ms more over its 354 runs (plus 1 us of ordinary jitter).
+double stalled(double clean, int ticks) { return clean + (ticks * kTick + 1e-6) / double(kRuns); }
+
+TEST(Sampler, PreemptedSamplesAreDroppedAndTheMedianIsTheCleanOne) {
+  std::vector<double> samples;
+  std::vector<int64_t> preempted;
+  for (int i = 0; i < 20; ++i) {
+    const bool hit = i % 3 == 0;  // 7 of 20 samples lost one or two ticks, and the switch count saw it
+    samples.push_back(hit ? stalled(3e-6, 1 + i % 2) : 3e-6 * (1 + 0.001 * i));
+    preempted.push_back(hit ? 1 + i % 2 : 0);
+  }
+  Timing t = synthetic(samples, preempted);
+  settle(t, 5, kTick);
+  EXPECT_TRUE(t.kept_clean);
+  EXPECT_EQ(t.dropped, 7);
+  EXPECT_NE(t.dropped_reason.find("7 of 20 samples were preempted (10 involuntary context switches)"), std::string::npos)
+      << t.dropped_reason;
+  EXPECT_NEAR(t.stats.median, 3e-6 * (1 + 0.001 * 10), 1e-9);
+  EXPECT_LT(t.stats.max, 3.1e-6);
+  EXPECT_FALSE(t.disturbed) << t.disturbed_evidence;
+  EXPECT_EQ(kept_samples(t).size(), 13u);
+}
+
+// Stalls the switch count did not see (the hypervisor took the vCPU): a quarter or more of the kept samples at whole
+// ticks above the fastest make the case disturbed, naming the ticks; a single such sample does not.
+TEST(Sampler, KeptSamplesAtWholeTicksAreDisturbed) {
+  std::vector<double> samples(16, 3e-6);
+  for (int i = 0; i < 5; ++i) samples[size_t(3 * i)] = stalled(3e-6, i % 2 == 0 ? 1 : 2);
+  Timing t = synthetic(samples, std::vector<int64_t>(16, 0));
+  settle(t, 5, kTick);
+  EXPECT_TRUE(t.disturbed);
+  EXPECT_NE(t.disturbed_evidence.find("5 of 16 kept samples are 1-2 scheduler ticks (4 ms each) slower than the fastest"),
+            std::string::npos)
+      << t.disturbed_evidence;
+
+  std::vector<double> one(16, 3e-6);
+  one[4] = stalled(3e-6, 1);
+  Timing u = synthetic(one, std::vector<int64_t>(16, 0));
+  settle(u, 5, kTick);
+  EXPECT_FALSE(u.disturbed) << u.disturbed_evidence;
+  // A long case whose samples vary by a tick is not stalled: 4 ms on a 50 ms run is not 1.5x.
+  Timing v = synthetic({0.050, 0.054, 0.050, 0.058, 0.054, 0.050}, std::vector<int64_t>(6, 0));
+  v.runs_per_sample = 1;
+  settle(v, 5, kTick);
+  EXPECT_FALSE(v.disturbed) << v.disturbed_evidence;
+}
+
+// Every sample of a 3 us case preempted and 8 ms long (the case from the issue): too few clean samples while other
+// processes used half the machine is disturbed; the same marks on a quiet machine (a kernel thread's blips on
+// long samples) are not, and the statistics are then over all samples.
+TEST(Sampler, TooFewCleanSamplesOnABusyMachineAreDisturbed) {
+  Timing busy = synthetic(std::vector<double>(12, 0.008), std::vector<int64_t>(12, 2));
+  busy.runs_per_sample = 1;
+  busy.interference.others_cpu_s = 1.0;  // one of two CPUs for the whole second
+  settle(busy, 5, kTick);
+  EXPECT_FALSE(busy.kept_clean);
+  EXPECT_TRUE(busy.disturbed);
+  EXPECT_NE(busy.disturbed_evidence.find("only 0 of 12 samples ran without preemption"), std::string::npos)
+      << busy.disturbed_evidence;
+
+  Timing quiet = synthetic(std::vector<double>(12, 0.4), {1, 0, 1, 1, 0, 1, 1, 1, 1, 0, 1, 1});
+  quiet.runs_per_sample = 1;
+  quiet.interference.others_cpu_s = 0.01;
+  settle(quiet, 5, kTick);
+  EXPECT_FALSE(quiet.kept_clean);
+  EXPECT_FALSE(quiet.disturbed) << quiet.disturbed_evidence;
+  EXPECT_EQ(quiet.dropped, 0);
+  EXPECT_DOUBLE_EQ(quiet.stats.median, 0.4);
+}
+
+// measure() marks each sample with the switches counted around it and settles the statistics on the clean ones.
+TEST(Sampler, MeasureRecordsAPreemptionCountPerSample) {
+  SamplingOptions o;
+  o.warmup_s = 0;
+  o.min_time_s = 0;
+  o.min_samples = 5;
+  o.batch_runs = false;
+  const Timing t = measure([](int64_t runs) { return 0.002 * double(runs); }, o);
+  EXPECT_EQ(t.preemptions.size(), t.samples_s.size());
+  EXPECT_GT(t.interference.seconds, 0);
+}
+
+TEST(Sampler, MergedPassesKeepTheirMarksAndTheirDisturbance) {
+  Timing a = synthetic({1e-3, 1e-3, 1e-3, 5e-3, 1e-3, 1e-3}, {0, 0, 0, 3, 0, 0});
+  a.runs_per_sample = 1;
+  settle(a, 5, kTick);
+  Timing b = a;
+  b.disturbed = true;
+  b.disturbed_evidence = "planted";
+  const Timing m = merge_passes({a, b});
+  EXPECT_EQ(m.preemptions.size(), 12u);
+  EXPECT_TRUE(m.kept_clean);
+  EXPECT_EQ(m.dropped, 2);
+  EXPECT_DOUBLE_EQ(m.stats.max, 1e-3);
+  EXPECT_TRUE(m.disturbed);
+  EXPECT_EQ(m.disturbed_evidence, "pass 2: planted");
+}
+
 }  // namespace
 }  // namespace talklab

@@ -31,4 +31,9 @@ int64_t peak_ops_per_iteration(PeakOp op, Isa isa);
 // Throws std::invalid_argument if the pair is unsupported, iterations < 0 or threads < 1.
 int64_t run_peak(PeakOp op, Isa isa, int64_t iterations, int threads);
 
+// Iterations of one timed run, for the roofline experiment's cases and the ceilings every run measures (the
+// same loop, so the experiment's own cases land at 100% of the ceiling): a few milliseconds, so the OpenMP
+// fork and join are noise, and short beside a scheduler tick's worth of other work.
+inline constexpr int64_t kPeakIterationsPerRun = int64_t(1) << 20;
+
 }  // namespace talklab::cpu::roofline
