@@ -224,14 +224,20 @@ int run_command(const CommonOptions& common, const RunFlags& flags, const std::v
     settings.cpu_roofline = measure_cpu_roofline(options.threads, 0.25);
     const auto spread = [&](const std::string& name, double unit) {
       const CeilingSpread& c = settings.cpu_roofline->spread.at(name);
-      return fmt::format("best of {} samples; median {:.1f}, worst {:.1f}{}", c.samples, c.median / unit, c.worst / unit,
-                         c.preempted > 0 ? fmt::format(", {} preempted", c.preempted) : "");
+      if (c.clean == 0) {
+        fmt::print(stderr, "bench: warning: no burst of the {} ceiling ran undisturbed; it is the best of disturbed ones "
+                           "and the roofline fractions above it are suspect\n", name);
+      }
+      return fmt::format("best of {} clean of {} samples; median {:.1f}, worst {:.1f}", c.clean, c.samples,
+                         c.median / unit, c.worst / unit);
     };
     for (const auto& [name, peak] : settings.cpu_roofline->peak_ops_per_s) {
       fmt::print("  {:<5} {:8.1f} G{}/s ({})\n", name, peak / 1e9, name == "int8" ? "OP" : "FLOP", spread(name, 1e9));
     }
-    fmt::print("  copy  {:8.1f} GB/s read + write ({})\n", settings.cpu_roofline->bandwidth_bytes_per_s / 1e9,
+    fmt::print("  copy  {:8.1f} GB/s read + write ({})\n", settings.cpu_roofline->spread.at("copy").best / 1e9,
                spread("copy", 1e9));
+    fmt::print("  triad {:8.1f} GB/s read + write ({})\n", settings.cpu_roofline->spread.at("triad").best / 1e9,
+               spread("triad", 1e9));
   }
 
   const bool any_cuda = std::any_of(s.plan.begin(), s.plan.end(), [](const PlannedCase& c) {

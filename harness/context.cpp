@@ -122,7 +122,7 @@ nlohmann::json roofline_json(const Roofline& r) {
   nlohmann::json spread = nlohmann::json::object();
   for (const auto& [k, c] : r.spread) {
     spread[k] = {{"best", c.best}, {"median", c.median}, {"worst", c.worst}, {"samples", c.samples},
-                 {"preempted_samples", c.preempted}};
+                 {"preempted_samples", c.preempted}, {"clean_samples", c.clean}};
   }
   return {{"threads", r.threads}, {"isa", r.isa}, {"peak_ops_per_s", peaks},
           {"bandwidth_bytes_per_s", r.bandwidth_bytes_per_s}, {"spread", spread}};

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <ctime>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -83,6 +84,17 @@ Placement placement(int threads) {
     }
   }
   return p;
+}
+
+std::vector<double> thread_cpu_seconds(int threads) {
+  std::vector<double> out(size_t(std::max(1, threads)), 0.0);
+#pragma omp parallel num_threads(std::max(1, threads))
+  {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    if (size_t(omp_get_thread_num()) < out.size()) out[size_t(omp_get_thread_num())] = double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+  }
+  return out;
 }
 
 WaitPolicy wait_policy() {

@@ -55,6 +55,11 @@ struct Placement {
 // Runs one parallel region of `threads` threads to read where each may run.
 Placement placement(int threads);
 
+// Each OpenMP thread's own CPU time (CLOCK_THREAD_CPUTIME_ID), read by the thread itself in a parallel region of
+// `threads` threads: exact to the nanosecond, where the process clock credits a thread running on another CPU
+// only at its next tick (so a 0.3 ms burst read through it shows one thread of two as idle).
+std::vector<double> thread_cpu_seconds(int threads);
+
 // The OpenMP runtimes (libgomp, libiomp5, libomp) this process has mapped, as /proc/self/maps names them. One is
 // right: our kernels link LibTorch's own libgomp (cmake/talklab_torch.cmake). Two would mean two thread pools
 // spinning on the same cores, each stalling the other for whole scheduler ticks.

@@ -24,6 +24,7 @@ inline bool above_roofline(const std::optional<double>& fraction) { return fract
 struct CeilingSpread {
   double best = 0, median = 0, worst = 0;  // ops (or bytes) per second
   int samples = 0, preempted = 0;
+  int clean = 0;  // samples neither preempted nor short of CPU time (every thread ran all along)
 };
 
 struct Roofline {
