@@ -203,7 +203,7 @@ int run_command(const CommonOptions& common, const RunFlags& flags, const std::v
   // an hour is spent, and keep it in the context. The cases themselves still detect what happens later.
   const machine::BusyState busy = machine::busy_state(0.5);
   if (busy.busy) {
-    fmt::print(stderr, "bench: warning: this machine is busy: {}. Timings will be disturbed: cases that are get re-run "
+    fmt::print(stderr, "bench: warning: this machine is busy: {}. Timings will be disturbed: disturbed cases are re-run "
                        "(--retries), but a quiet machine gives trustworthy numbers.\n", busy.why);
   }
 
