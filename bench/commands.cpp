@@ -127,7 +127,7 @@ void add_run_options(CLI::App& cmd, RunFlags& o) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd.add_option("--retries", o.retries,
-                 "re-run a disturbed case (preempted or stalled by whole scheduler ticks) up to N times at the end")
+                 "re-run a disturbed case (its samples stalled by a neighbour or the host: docs/results.md) up to N times at the end")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd.add_flag("--pin", o.pin,

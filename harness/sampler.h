@@ -1,7 +1,7 @@
 // Adaptive sampling, the one place where timing policy lives.
 //
-// Warm-up first (at least one run, then until warmup_s has passed), which also sizes a sample: a sample
-// repeats the run often enough to last min_sample_s, so that clock resolution and call overhead stay
+// Warm-up first (at least one run, then until warmup_s has passed), which also sizes a sample from the fastest
+// warm-up run: a sample repeats the run often enough to last min_sample_s, so that clock resolution and call overhead stay
 // negligible for microsecond cases. Then samples are taken until, after min_samples and min_time_s, the
 // relative spread (IQR / median) is at most max_noise ("converged"), or max_time_s has passed ("time_cap"),
 // or max_samples were taken ("sample_cap"). The raw per-run times are kept.
@@ -9,9 +9,12 @@
 // Interference (harness/machine.h): each sample records the involuntary context switches the process took
 // while it ran. Samples without any are "clean"; the statistics (and the convergence test) use the clean
 // ones when at least min_samples remain, and the preempted ones are kept in the file, marked, and counted as
-// dropped. A case is "disturbed" when too few clean samples remain, or when its kept samples still cluster at
-// whole scheduler ticks above the fastest one (a stall the switch count did not see: the hypervisor taking a
-// vCPU shows as steal, not as a context switch). `bench run` re-runs disturbed cases at its end.
+// dropped. A case is "disturbed" (settle) when too few clean samples remain while other processes or the
+// hypervisor used a tenth of the CPUs (on a quiet machine, long samples are often marked by a kernel thread's
+// blip and are fine), or when its kept samples still cluster at whole scheduler ticks above the fastest one (a
+// stall the switch count did not see: the hypervisor taking a vCPU shows as steal, not as a context switch).
+// The runner adds a third reason, the machine's capacity around the case (harness/roofline.h, cpu_capacity),
+// and `bench run` re-runs disturbed cases at its end.
 #pragma once
 
 #include <cstdint>
