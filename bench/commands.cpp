@@ -130,6 +130,11 @@ void add_run_options(CLI::App& cmd, RunFlags& o) {
                  "re-run a disturbed case (its samples stalled by a neighbour or the host: docs/results.md) up to N times at the end")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  cmd.add_option("--wait-policy", o.wait_policy,
+                 "OpenMP wait policy: auto (what the selected experiments ask for), default (libgomp's), passive or "
+                 "active; bench compare --confirm passes NEW's so a re-run waits as NEW did")
+      ->check(CLI::IsMember({"auto", "default", "passive", "active"}))
+      ->capture_default_str();
   cmd.add_flag("--pin", o.pin,
                "bind each OpenMP thread (ours and LibTorch's) to a core of its own (OMP_PROC_BIND=close, OMP_PLACES=cores)");
   cmd.add_flag("--no-pin", o.no_pin, "leave thread placement to the scheduler")->excludes("--pin");
@@ -154,7 +159,11 @@ int run_command(const CommonOptions& common, const RunFlags& flags, const std::v
     if (c.skip_reason.empty()) policies.insert(c.experiment->openmp_wait_policy);
   }
   std::vector<std::pair<std::string, std::string>> omp_environment;
-  if (policies.size() == 1 && !policies.begin()->empty()) omp_environment.emplace_back("OMP_WAIT_POLICY", *policies.begin());
+  if (flags.wait_policy == "auto" && policies.size() == 1 && !policies.begin()->empty()) {
+    omp_environment.emplace_back("OMP_WAIT_POLICY", *policies.begin());
+  } else if (flags.wait_policy == "passive" || flags.wait_policy == "active") {
+    omp_environment.emplace_back("OMP_WAIT_POLICY", flags.wait_policy);
+  }
   if (flags.pin || (kPinByDefault && !flags.no_pin)) {
     omp_environment.emplace_back("OMP_PROC_BIND", openmp::kPinBind);
     omp_environment.emplace_back("OMP_PLACES", openmp::kPinPlaces);
@@ -166,7 +175,7 @@ int run_command(const CommonOptions& common, const RunFlags& flags, const std::v
     const std::string why = openmp::reexec_with_environment(omp_environment, exec_argv.data());
     if (!why.empty()) fmt::print(stderr, "bench: warning: OpenMP's wait policy and placement left as they were: {}\n", why);
   }
-  if (policies.size() > 1 && std::getenv("OMP_WAIT_POLICY") == nullptr) {
+  if (flags.wait_policy == "auto" && policies.size() > 1 && std::getenv("OMP_WAIT_POLICY") == nullptr) {
     fmt::print(stderr, "bench: note: some experiments here time best with OMP_WAIT_POLICY=passive and others with "
                        "libgomp's default; running with the default (run them separately to give each its own)\n");
   }

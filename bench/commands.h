@@ -27,6 +27,7 @@ struct RunFlags {
   std::string cuda_cache = "cold";
   int passes = 1;
   int retries = 2;
+  std::string wait_policy = "auto";  // auto: what the selected experiments ask for; default, passive, active
   bool pin = false, no_pin = false;  // neither: the default (kPinByDefault in commands.cpp)
   bool dry_run = false;
 };

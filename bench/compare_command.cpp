@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -347,6 +348,17 @@ std::vector<std::string> rerun_argv(const ResultDoc& now, const std::vector<std:
                                    "--out", out};
   if (member(t, "cuda_cache_mode").is_string()) {
     argv.insert(argv.end(), {"--cuda-cache", member(t, "cuda_cache_mode").get<std::string>()});
+  }
+  // OpenMP as NEW had it: a selection of checkpointing cases alone would otherwise ask for passive waiting, which
+  // NEW's mixed selection did not get, and its tiny steps run 3x slower with a wake-up per region (seen in CI).
+  const json& omp = member(t, "openmp");
+  if (omp.is_object() && omp.contains("wait_policy")) {
+    std::string policy = member(omp, "wait_policy").is_string() ? member(omp, "wait_policy").get<std::string>() : "default";
+    std::transform(policy.begin(), policy.end(), policy.begin(), [](unsigned char ch) { return char(std::tolower(ch)); });
+    if (policy == "default" || policy == "passive" || policy == "active") argv.insert(argv.end(), {"--wait-policy", policy});
+  }
+  if (omp.is_object() && omp.contains("placement_set_by")) {
+    argv.push_back(member(omp, "placement_set_by") == "bench" ? "--pin" : "--no-pin");
   }
   const json& words = member(t, "command_line");
   for (const std::string& v : option_values(words, "--set", true)) argv.insert(argv.end(), {"--set", v});

@@ -223,6 +223,8 @@ TEST_F(BenchConfirm, PlantedSlowdownOfAFiveMicrosecondCaseFailsAfterConfirmation
   const Outcome o = bench("compare " + base + " " + now + " " + kGate + " --confirm 2");
   EXPECT_EQ(o.code, 1) << o.output;
   EXPECT_TRUE(has(o, "re-running 1 slower case 2 times")) << o.output;
+  // The re-run waits and is placed as NEW's run was (a lone checkpointing case would otherwise wait passively).
+  EXPECT_TRUE(has(o, "--wait-policy default") && has(o, "--no-pin")) << o.output;
   EXPECT_TRUE(has(o, kRealCase + ": time ") && has(o, "(confirmed: 2 re-runs, ")) << o.output;
   EXPECT_TRUE(has(o, "slower, confirmed [regression]")) << o.output;
 }
