@@ -20,6 +20,7 @@
 #include "harness/compare.h"
 #include "harness/config.h"
 #include "harness/context.h"
+#include "harness/machine.h"
 #include "harness/result.h"
 #include "harness/stats.h"
 
@@ -279,10 +280,9 @@ std::vector<std::string> option_values(const json& argv, const std::string& opti
 }
 
 std::string this_executable() {
-  char exe[4096] = {};
-  const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0) throw InputError(fmt::format("--confirm: cannot find this executable: {}", std::strerror(errno)));
-  return std::string(exe, size_t(n));
+  const std::string exe = machine::executable_path();
+  if (exe.empty()) throw InputError(fmt::format("--confirm: cannot find this executable: {}", std::strerror(errno)));
+  return exe;
 }
 
 // The re-run must be of NEW's build on NEW's machine, or it confirms nothing: refuses otherwise, and returns

@@ -140,8 +140,6 @@ nlohmann::json make_context(const RunSettings& s, const GpuInfo& gpu) {
   const machine::Tick& tick = machine::scheduler_tick();
   const auto or_null = [](int v) { return v >= 0 ? json(v) : json(nullptr); };
   const openmp::WaitPolicy wait = openmp::wait_policy();
-  char exe[4096] = {};
-  const ssize_t exe_len = readlink("/proc/self/exe", exe, sizeof exe - 1);
 
   json gpu_json = nullptr;
   if (gpu.available) {
@@ -196,7 +194,7 @@ nlohmann::json make_context(const RunSettings& s, const GpuInfo& gpu) {
   return {
       {"date", iso_date()},
       {"host_name", host},
-      {"executable", exe_len > 0 ? std::string(exe, size_t(exe_len)) : std::string()},
+      {"executable", machine::executable_path()},
       {"num_cpus", std::thread::hardware_concurrency()},
       {"mhz_per_cpu", int(cpu_mhz())},
       {"cpu_scaling_enabled", cpu_scaling_enabled()},

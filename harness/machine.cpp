@@ -121,6 +121,12 @@ std::map<int, ProcessTime> process_times() {
 
 }  // namespace
 
+std::string executable_path() {
+  char exe[4096] = {};
+  const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  return n > 0 ? std::string(exe, size_t(n)) : std::string();
+}
+
 std::string read_first_line(const std::string& path) {
   std::ifstream in(path);
   std::string line;

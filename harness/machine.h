@@ -76,6 +76,9 @@ struct BusyState {
 };
 BusyState busy_state(double window_s);
 
+// This process's executable, as /proc/self/exe names it ("" when unreadable).
+std::string executable_path();
+
 // The first line of a file ("" when unreadable) and a shell command's output (trailing newlines cut).
 std::string read_first_line(const std::string& path);
 std::string command_output(const std::string& command);

@@ -1,5 +1,7 @@
 #include "harness/openmp.h"
 
+#include "harness/machine.h"
+
 #include <omp.h>
 #include <sched.h>
 #include <unistd.h>
@@ -48,9 +50,8 @@ std::string reexec_with_environment(const std::vector<std::pair<std::string, std
   }
   if (set.empty()) return "";
   // The binary's own path rather than /proc/self/exe, so the process keeps its name (ps, top, pgrep).
-  char exe[4096] = {};
-  const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  const char* path = n > 0 ? exe : "/proc/self/exe";
+  const std::string exe = machine::executable_path();
+  const char* path = exe.empty() ? "/proc/self/exe" : exe.c_str();
   execv(path, argv);
   const std::string why = std::string("execv(") + path + "): " + std::strerror(errno);
   // This process's libgomp keeps its defaults: say so in the context rather than claim the settings.

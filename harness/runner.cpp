@@ -189,6 +189,13 @@ CaseResult run_probed(const PlannedCase& planned, int index, const RunOptions& o
   return r;
 }
 
+// The case's fraction of its device's ceiling, from its current timing (none without a timing or a ceiling).
+void place_on_roofline(CaseResult& r, const Rooflines& rooflines) {
+  const Roofline* roofline = r.device == Device::cpu ? rooflines.cpu : rooflines.cuda;
+  r.roofline_fraction.reset();
+  if (r.timing && roofline != nullptr) r.roofline_fraction = roofline->fraction(r.work, r.timing->stats.median);
+}
+
 // A later pass of a case into what the earlier ones gave: a failure in any pass is the result; otherwise the
 // timings merge (merge_passes), the peak is the largest, the accuracy the worst, the counters the latest pass's.
 void merge_pass(CaseResult& merged, std::vector<Timing>& timings, CaseResult&& pass) {
@@ -228,9 +235,7 @@ RunSummary run_cases(const std::vector<PlannedCase>& cases, const RunOptions& op
         merge_pass(results[i], timings[i], std::move(r));
       }
       CaseResult& m = results[i];
-      const Roofline* roofline = planned.device == Device::cpu ? rooflines.cpu : rooflines.cuda;
-      m.roofline_fraction.reset();
-      if (m.timing && roofline != nullptr) m.roofline_fraction = roofline->fraction(m.work, m.timing->stats.median);
+      place_on_roofline(m, rooflines);
       if (pass == 0) out.add(m);
       else out.replace(i, m);
       if (on_result) on_result(m);
@@ -255,8 +260,7 @@ RunSummary run_cases(const std::vector<PlannedCase>& cases, const RunOptions& op
         m.earlier_attempts.push_back(std::move(*m.timing));
         m.timing = std::move(r.timing);
         if (r.peak_bytes && (!m.peak_bytes || *r.peak_bytes > *m.peak_bytes)) m.peak_bytes = r.peak_bytes;
-        const Roofline* roofline = cases[i].device == Device::cpu ? rooflines.cpu : rooflines.cuda;
-        if (roofline != nullptr) m.roofline_fraction = roofline->fraction(m.work, m.timing->stats.median);
+        place_on_roofline(m, rooflines);
       }
       out.replace(i, m);
       if (on_result) on_result(m);
