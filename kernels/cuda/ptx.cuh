@@ -1,5 +1,5 @@
 // The PTX instructions our kernels are built from, each wrapped once (flash_cuda, w4a16), plus the block's dynamic
-// shared memory. Compiled by nvcc these are inline PTX; in the SIMT emulator's build (TALKLAB_SIMT, tests/simt)
+// shared memory. Compiled by nvcc these are inline PTX; in the SIMT emulator's build (TALKLAB_SIMT, kernels/simt)
 // the same calls run on the CPU, so the kernels' fragment and address arithmetic is tested without a GPU.
 // Fragment layouts of mma.m16n8k16 (PTX ISA, "Matrix fragments for mma.m16n8k16"), g = lane / 4, t = lane % 4:
 //   A (16 x 16, row): a0 = (g, 2t..2t+1), a1 = (g+8, 2t..), a2 = (g, 2t+8..), a3 = (g+8, 2t+8..)
@@ -10,9 +10,6 @@
 
 #include <cstdint>
 
-#ifdef TALKLAB_SIMT
-#include "tests/simt/simt.h"
-#endif
 
 namespace talklab::cuda::ptx {
 

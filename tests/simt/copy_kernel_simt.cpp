@@ -1,5 +1,3 @@
-// kernels/cuda/roofline/copy_kernel.cu, unchanged, compiled by the host compiler for the SIMT emulator (simt.h
-// comes first: it spells the CUDA built-ins the kernel uses).
-#include "tests/simt/simt.h"
-
+// kernels/cuda/roofline/copy_kernel.cu, unchanged, compiled by the host compiler for the SIMT emulator (the
+// build force-includes kernels/simt/simt.h, which spells the CUDA built-ins the kernel uses).
 #include "kernels/cuda/roofline/copy_kernel.cu"

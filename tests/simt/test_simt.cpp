@@ -22,6 +22,7 @@
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/matmul/w4a16.h"
 #include "kernels/cuda/ptx.cuh"
+#include "kernels/simt/simt.h"
 #include "tests/message_of.h"
 
 namespace talklab::simt {

@@ -1,6 +1,6 @@
 // The SIMT emulator's engine (see simt.h): fibers, the block scheduler, barriers, warp collectives, the PTX
 // instructions' data movement and cp.async groups.
-#include "tests/simt/simt.h"
+#include "kernels/simt/simt.h"
 
 #include <sys/mman.h>
 #include <unistd.h>

@@ -20,7 +20,7 @@
 #include <mutex>
 #include <string>
 
-#include "tests/simt/simt.h"
+#include "kernels/simt/simt.h"
 
 namespace {
 
@@ -172,7 +172,7 @@ cudaError_t cudaGetDeviceCount(int* count) {
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   if (device != 0) return fail(cudaErrorInvalidDevice);
   *prop = cudaDeviceProp{};
-  std::strncpy(prop->name, "talklab SIMT emulator (CPU, tests/simt)", sizeof prop->name - 1);
+  std::strncpy(prop->name, "talklab SIMT emulator (CPU, kernels/simt)", sizeof prop->name - 1);
   prop->major = 9;  // what the kernels are written for: sm_90
   prop->minor = 0;
   prop->multiProcessorCount = 1;
