@@ -8,7 +8,7 @@
 #include "harness/cuda/timer.h"
 #include "harness/roofline.h"
 #include "harness/stats.h"
-#include "kernels/cuda/cublaslt_matmul.h"
+#include "kernels/cuda/matmul/cublaslt_matmul.h"
 #include "kernels/cuda/roofline/copy.h"
 
 namespace talklab {

@@ -20,6 +20,7 @@
 #include "experiments/attention/attention_torch.h"
 #include "experiments/attention/problem.h"
 #include "harness/registry.h"
+#include "kernels/cpu/attention/block_mask_from_mask_mod.h"
 #include "harness/sampler.h"
 
 namespace talklab::experiments::attention {

@@ -4,8 +4,8 @@
 #include <cstring>
 #include <random>
 
-#include "kernels/cpu/attention/reference.h"
-#include "kernels/cpu/attention/tolerances.h"
+#include "kernels/common/attention/reference.h"
+#include "kernels/common/attention/tolerances.h"
 
 namespace talklab::experiments::attention {
 

@@ -1,5 +1,5 @@
 // What every attention implementation of the experiment shares: the problem a case's axes describe, its
-// random inputs, and the run-time gate against the float64 reference (kernels/cpu/attention/reference.h).
+// random inputs, and the run-time gate against the float64 reference (kernels/common/attention/reference.h).
 //
 // Axes: mask, seq (S_q = S_kv), window (sliding_window's W), heads, kv_heads, head_dim, batch, dtype.
 // prefix_lm uses a prefix of seq / 4; document packs documents whose lengths are drawn from a generator seeded
@@ -13,9 +13,9 @@
 #include "harness/check.h"
 #include "harness/experiment.h"
 #include "harness/memory.h"
+#include "kernels/common/attention/mask_spec.h"
+#include "kernels/common/attention/reference.h"
 #include "kernels/cpu/attention/flash_cpu.h"
-#include "kernels/cpu/attention/mask_spec.h"
-#include "kernels/cpu/attention/reference.h"
 
 namespace talklab::experiments::attention {
 
@@ -41,7 +41,7 @@ struct Inputs {
 std::vector<attn::RowId> rows_to_check(const attn::AttnShape& s, uint64_t seed);
 inline constexpr int kSampledRows = 96;
 
-// Output tolerance for flash_cpu: the kernel's contract (kernels/cpu/attention/tolerances.h).
+// Output tolerance for flash_cpu: the kernel's contract (kernels/common/attention/tolerances.h).
 double flash_tolerance(attn::DType dtype);
 
 // Output tolerance for LibTorch's eager and SDPA paths. In bf16 these round three intermediates to bf16 that

@@ -2,7 +2,7 @@
 // dtype, the mask and ALiBi bias built as a PyTorch user builds them, K / V repeated over the query heads (the
 // eager cases), and scaled_dot_product_attention as a PyTorch 2.x user calls it, with the backend it chooses.
 // `on` places the tensors (CPU by default, or the case's CUDA device). The float64 reference
-// (kernels/cpu/attention/reference.h) catches any disagreement with the MaskSpec.
+// (kernels/common/attention/reference.h) catches any disagreement with the MaskSpec.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -11,7 +11,7 @@
 #include <optional>
 #include <utility>
 
-#include "kernels/cpu/attention/mask_spec.h"
+#include "kernels/common/attention/mask_spec.h"
 #include "kernels/cpu/attention/flash_cpu.h"
 
 namespace talklab::experiments::attention {

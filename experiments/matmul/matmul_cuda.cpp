@@ -1,7 +1,7 @@
 // The matmul recipes on CUDA (device=cuda), each gated like its CPU counterpart by check_product against the
 // float64 product of the UNQUANTIZED randn inputs, with the same SQNR floors:
 //   cublaslt_fp32, cublaslt_tf32, cublaslt_bf16, cublaslt_fp16
-//                  cuBLASLt (kernels/cuda/cublaslt_matmul.h) on the inputs rounded to the type
+//                  cuBLASLt (kernels/cuda/matmul/cublaslt_matmul.h) on the inputs rounded to the type
 //   cublaslt_fp8_tensorwise, cublaslt_fp8_rowwise, cublaslt_fp8_blockwise
 //                  cuBLASLt fp8 e4m3 with tensorwise, rowwise (OUTER_VEC_32F) or 1x128 / 128x128 (VEC128_32F /
 //                  BLK128x128_32F) scales. Both operands are quantized on the host by the CPU codecs
@@ -35,7 +35,7 @@
 #include "kernels/cpu/quant/bf16.h"
 #include "kernels/cpu/quant/fp16.h"
 #include "kernels/cpu/quant/scaling.h"
-#include "kernels/cuda/cublaslt_matmul.h"
+#include "kernels/cuda/matmul/cublaslt_matmul.h"
 #include "kernels/cuda/matmul/fp8_quant.h"
 #include "kernels/cuda/matmul/w4a16.h"
 #endif

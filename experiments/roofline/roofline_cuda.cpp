@@ -13,7 +13,7 @@
 #include <random>
 
 #include "harness/cuda/device.h"
-#include "kernels/cuda/cublaslt_matmul.h"
+#include "kernels/cuda/matmul/cublaslt_matmul.h"
 #include "kernels/cuda/roofline/copy.h"
 #endif
 

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/cpu/attention/mask_spec.h"
+#include "kernels/common/attention/mask_spec.h"
 #include "kernels/cpu/quant/bf16.h"
 #include "kernels/cuda/attention/flash_cuda.h"
 #include "kernels/cuda/launch.h"
@@ -238,13 +238,13 @@ std::vector<GlobalLoadSite> sites_in(const std::string& suffix) {
 // gives on a GPU (the emulator's own cudaMalloc aligns to 16 only).
 void run_flash_once(int warp_rows, int64_t D) {
   namespace attn = talklab::cuda::attention;
-  attn::cpu_attn::AttnShape shape;
+  attn::common_attn::AttnShape shape;
   shape.B = 1;
   shape.H = 2;
   shape.H_kv = 1;
   shape.S_q = shape.S_kv = 200;
   shape.D = D;
-  const attn::FlashCudaPlan plan(shape, attn::cpu_attn::MaskSpec::parse("causal"), attn::ElementType::bf16, 0.f,
+  const attn::FlashCudaPlan plan(shape, attn::common_attn::MaskSpec::parse("causal"), attn::ElementType::bf16, 0.f,
                                  warp_rows);
   struct Free {
     void operator()(void* p) const { std::free(p); }

@@ -43,29 +43,6 @@ size_t flash_cpu_workspace_bytes(const AttnShape& s, DType dtype, Isa isa) {
   return size_t(2 * s.B * s.H_kv * s.S_kv * s.D) * sizeof(float);  // K and V widened to float32
 }
 
-FlashStats flash_cpu_stats(const AttnShape& s, const BlockMask& bm) {
-  FlashStats st;
-  int64_t area = 0;
-  for (int b = 0; b < bm.B; ++b)
-    for (int h = 0; h < bm.H; ++h)
-      for (int qb = 0; qb < bm.num_q_blocks; ++qb) {
-        const int64_t r = bm.row(b, h, qb);
-        for (int kb : bm.full(r)) area += bm.block_area(qb, kb);
-        for (int kb : bm.partial(r)) area += bm.block_area(qb, kb);
-        st.full_blocks += bm.full_kv_num_blocks[r];
-        st.partial_blocks += bm.kv_num_blocks[r];
-      }
-  const int64_t copies = (bm.B == 1 ? s.B : 1) * (bm.H == 1 ? s.H : 1);
-  st.full_blocks *= copies;
-  st.partial_blocks *= copies;
-  st.executed_flops = 4.0 * double(s.D) * double(area) * double(copies);
-  return st;
-}
-
-double useful_flops(const MaskSpec& spec, const AttnShape& s) {
-  return 4.0 * double(s.D) * double(visible_pairs(spec, s.S_q, s.S_kv)) * double(s.B * s.H);
-}
-
 FlashStats flash_cpu_erased(const AttnShape& shape, const AttnTensors& t, const BlockMask& bm, const TileMods& mods,
                             const FlashOptions& opt, void* workspace, size_t workspace_bytes) {
   validate(shape, bm);
@@ -104,7 +81,7 @@ FlashStats flash_cpu_erased(const AttnShape& shape, const AttnTensors& t, const 
       case Isa::scalar: scalar::flash_forward(a); break;
     }
   }
-  return flash_cpu_stats(shape, bm);
+  return flash_stats(shape, bm);
 }
 
 FlashPlan make_flash_plan(const MaskSpec& spec, const AttnShape& shape, int q_block, int kv_block) {

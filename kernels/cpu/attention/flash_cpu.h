@@ -1,5 +1,5 @@
-// flash_cpu: FlashAttention-style forward on CPU with FlexAttention-style masks (kernels/cpu/attention/mask.h)
-// and block-sparse skipping (kernels/cpu/attention/block_mask.h).
+// flash_cpu: FlashAttention-style forward on CPU with FlexAttention-style masks (kernels/common/attention/mask.h)
+// and block-sparse skipping (kernels/common/attention/block_mask.h).
 //   Q (B, H, S_q, D), K and V (B, H_kv, S_kv, D), O (B, H, S_q, D): contiguous row-major, float32 or bf16 (raw
 //   uint16_t bits); LSE (B, H, S_q) float32, natural log of sum_kv exp(score_mod(scale * q.k)), -inf for a fully
 //   masked row (whose output is 0). Query head h reads kv head h / (H / H_kv) (grouped-query attention).
@@ -12,38 +12,23 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "kernels/cpu/attention/block_mask.h"
-#include "kernels/cpu/attention/mask_spec.h"
+#include "kernels/common/attention/block_mask.h"
+#include "kernels/common/attention/flash_stats.h"
+#include "kernels/common/attention/mask_spec.h"
+#include "kernels/common/attention/shape.h"
 #include "kernels/cpu/attention/tile_mods.h"
 #include "kernels/cpu/cpu_features.h"
 
 namespace talklab::cpu::attention {
 
-enum class DType { f32, bf16 };
-
-struct AttnShape {
-  int64_t B = 1, H = 1, H_kv = 1, S_q = 0, S_kv = 0, D = 0;
-};
-
-struct AttnTensors {
-  DType dtype = DType::f32;
-  const void* q = nullptr;  // (B, H, S_q, D)
-  const void* k = nullptr;  // (B, H_kv, S_kv, D)
-  const void* v = nullptr;  // (B, H_kv, S_kv, D)
-  void* o = nullptr;        // (B, H, S_q, D), every element written
-  float* lse = nullptr;     // (B, H, S_q) or null
-};
+// The problem, masks, block mask and stats are both devices' (kernels/common/attention): this kernel's vocabulary,
+// named here as its own (cpu::attention::AttnShape is attention::AttnShape).
+using namespace talklab::attention;
 
 struct FlashOptions {
   float scale = 0.0f;  // 0 means 1/sqrt(D)
   Isa isa = best_isa();
   int num_threads = 0;  // 0 means OpenMP's default
-};
-
-struct FlashStats {
-  int64_t full_blocks = 0;      // (b, h, q block, kv block) tiles computed without a mask
-  int64_t partial_blocks = 0;   // tiles computed with the mask evaluated per element
-  double executed_flops = 0.0;  // 4 * D per (q, kv) pair of every computed tile, whole tiles
 };
 
 // Block sizes the kernel takes from the BlockMask; the defaults are what the timing driver found fastest.
@@ -55,13 +40,6 @@ inline constexpr int64_t kMaxHeadDim = 256;
 
 // Caller-provided scratch that scales with S (packed or converted K / V); 0 for float32 inputs.
 size_t flash_cpu_workspace_bytes(const AttnShape& shape, DType dtype, Isa isa);
-
-// What a call with this block mask computes (block counts and executed FLOPs), without running it.
-FlashStats flash_cpu_stats(const AttnShape& shape, const BlockMask& bm);
-
-// Useful FLOPs: 4 * D * unmasked (q, kv) pairs, over all (b, h). Closed form for the built-in masks; for any
-// mask_mod use count_visible_pairs(block_mask, mask, B, H) * 4 * D.
-double useful_flops(const MaskSpec& spec, const AttnShape& shape);
 
 // The kernel with type-erased tile mods (tile_mods.h); the template below builds them.
 FlashStats flash_cpu_erased(const AttnShape& shape, const AttnTensors& t, const BlockMask& bm, const TileMods& mods,

@@ -5,7 +5,7 @@
 
 #include <limits>
 
-#include "kernels/cpu/attention/exp2_poly.h"
+#include "kernels/common/attention/exp2_poly.h"
 
 #include "kernels/cpu/attention/flash_core.h"
 

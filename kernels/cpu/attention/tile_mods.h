@@ -10,7 +10,7 @@
 #include <limits>
 #include <type_traits>
 
-#include "kernels/cpu/attention/mask.h"
+#include "kernels/common/attention/mask.h"
 #include "kernels/cpu/cpu_features.h"
 
 #define TALKLAB_TARGET_AVX512 \
@@ -18,6 +18,8 @@
 #define TALKLAB_TARGET_AVX2 __attribute__((target("avx2,fma,f16c,bmi2")))
 
 namespace talklab::cpu::attention {
+
+using namespace talklab::attention;  // the mods (mask.h) are both devices'
 
 // s is one score tile, KEY-major (the kernels keep S transposed): s[i * ld + j] is the scaled score of query
 // q0 + j against key k0 + i, for i < nk, j < nq.

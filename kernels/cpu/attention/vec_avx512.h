@@ -8,7 +8,7 @@
 
 #include <limits>
 
-#include "kernels/cpu/attention/exp2_poly.h"
+#include "kernels/common/attention/exp2_poly.h"
 
 namespace talklab::cpu::attention::avx512 {
 namespace {
@@ -44,7 +44,7 @@ struct V {
     x = _mm512_max_ps(x, set1(-200.0f));  // max returns the second operand for NaN
     const R n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const R f = _mm512_sub_ps(x, n);
-    const R p = exp2_poly(f, fma, set1);
+    const R p = ::talklab::attention::exp2_poly(f, fma, set1);
     return _mm512_scalef_ps(p, n);
   }
 };

@@ -24,7 +24,7 @@
 //   template parameter), the mask, the online softmax in fp32 with exp2f on log2(e)-prescaled scores (running max
 //   and sum per row, rows reduced across the 4 lanes that hold them); P is rounded to bf16 / fp16 in registers
 //   and is directly the A operand of P V (V read by ldmatrix.trans), no shared-memory round trip.
-// - Block sparsity: the CTA walks its row of the block mask (kernels/cpu/attention/block_mask.h, built with
+// - Block sparsity: the CTA walks its row of the block mask (kernels/common/attention/block_mask.h, built with
 //   q_block 128, kv_block 64): PARTIAL blocks first, masked per element, then FULL blocks with no mask at all;
 //   empty blocks are never loaded. Every built-in mask is one interval of visible keys per query row
 //   (row_interval in flash_cuda_kernel.h), computed once per row, so the mask is a run-time value and costs two

@@ -1,5 +1,5 @@
 // flash_cuda: block-sparse FlashAttention-2 forward on NVIDIA tensor cores (bf16 / fp16 in, fp32 accumulate), with
-// the masks and score mods of the CPU kernel (kernels/cpu/attention/mask_spec.h) and its block mask.
+// the masks and score mods of the CPU kernel (kernels/common/attention/mask_spec.h) and its block mask.
 //   Q (B, H, S_q, D), K and V (B, H_kv, S_kv, D), O (B, H, S_q, D): contiguous, bf16 or fp16 (raw 16-bit device
 //   pointers); LSE (B, H, S_q) float32 natural log of sum_kv exp(score), -inf for a fully masked row (whose output is
 //   0), or null. Query head h reads kv head h / (H / H_kv). Any S_q, S_kv >= 1; D = 64 or 128. Scale 0 = 1/sqrt(D).
@@ -29,7 +29,7 @@ struct FlashCudaTensors {
 // synchronously; throws std::invalid_argument for what the plan refuses and std::runtime_error when CUDA fails.
 class FlashCudaPlan {
  public:
-  FlashCudaPlan(const cpu_attn::AttnShape& shape, const cpu_attn::MaskSpec& spec, ElementType dtype,
+  FlashCudaPlan(const common_attn::AttnShape& shape, const common_attn::MaskSpec& spec, ElementType dtype,
                 float scale = 0.f, int warp_rows = kDefaultWarpRows);
   ~FlashCudaPlan();
   FlashCudaPlan(FlashCudaPlan&&) noexcept;
@@ -51,10 +51,10 @@ class FlashCudaPlan {
 
 // Enqueues one launch on `stream`. executed_tiles: optional device counters (2 x unsigned long long, full then
 // partial) the kernel adds its executed tiles to; null in timed runs. The shape must be the plan's.
-void flash_cuda(const FlashCudaPlan& plan, const cpu_attn::AttnShape& shape, const FlashCudaTensors& t, void* stream,
+void flash_cuda(const FlashCudaPlan& plan, const common_attn::AttnShape& shape, const FlashCudaTensors& t, void* stream,
                 unsigned long long* executed_tiles = nullptr);
 
-// Tiles and executed FLOPs a run computes (from the block mask, like flash_cpu_stats).
-cpu_attn::FlashStats flash_cuda_stats(const FlashCudaPlan& plan);
+// Tiles and executed FLOPs a run computes (from the block mask: flash_stats, as for flash_cpu).
+common_attn::FlashStats flash_cuda_stats(const FlashCudaPlan& plan);
 
 }  // namespace talklab::cuda::attention

@@ -33,10 +33,10 @@ class Packer {
 
 }  // namespace
 
-FlashCudaPlan::FlashCudaPlan(const cpu_attn::AttnShape& shape, const cpu_attn::MaskSpec& spec, ElementType dtype,
+FlashCudaPlan::FlashCudaPlan(const common_attn::AttnShape& shape, const common_attn::MaskSpec& spec, ElementType dtype,
                              float scale, int warp_rows)
     : launch_(make_flash_launch_plan(shape, spec, dtype, scale, warp_rows)) {
-  const cpu_attn::BlockMask& bm = launch_.block_mask;
+  const common_attn::BlockMask& bm = launch_.block_mask;
   Packer pack;
   const size_t partial_count = pack.add(bm.kv_num_blocks);
   const size_t partial_offset = pack.add(bm.kv_offsets);
@@ -58,7 +58,7 @@ FlashCudaPlan::FlashCudaPlan(const cpu_attn::AttnShape& shape, const cpu_attn::M
   }
   auto* base = static_cast<unsigned char*>(device_);
   auto at = [&](size_t offset) { return static_cast<void*>(base + offset); };
-  const cpu_attn::AttnShape& s = launch_.shape;
+  const common_attn::AttnShape& s = launch_.shape;
   base_.B = int(s.B);
   base_.H = int(s.H);
   base_.H_kv = int(s.H_kv);
@@ -124,7 +124,7 @@ FlashKernelParams FlashCudaPlan::params(const FlashCudaTensors& t) const {
   return p;
 }
 
-void flash_cuda(const FlashCudaPlan& plan, const cpu_attn::AttnShape& shape, const FlashCudaTensors& t, void* stream,
+void flash_cuda(const FlashCudaPlan& plan, const common_attn::AttnShape& shape, const FlashCudaTensors& t, void* stream,
                 unsigned long long* executed_tiles) {
   check_same_shape(plan.launch(), shape);
   FlashKernelParams p = plan.params(t);
@@ -132,6 +132,6 @@ void flash_cuda(const FlashCudaPlan& plan, const cpu_attn::AttnShape& shape, con
   launch_flash_kernel(p, plan.launch().dtype, plan.launch().score, stream);
 }
 
-cpu_attn::FlashStats flash_cuda_stats(const FlashCudaPlan& plan) { return flash_cuda_stats(plan.launch()); }
+common_attn::FlashStats flash_cuda_stats(const FlashCudaPlan& plan) { return flash_cuda_stats(plan.launch()); }
 
 }  // namespace talklab::cuda::attention

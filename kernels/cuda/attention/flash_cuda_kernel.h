@@ -27,7 +27,7 @@ struct KeyInterval {
   int lo, hi;  // visible keys lo <= kv <= hi; empty when hi < lo
 };
 
-// Visible keys of query q, clipped to [0, S_kv): exactly the mask mods of kernels/cpu/attention/mask.h.
+// Visible keys of query q, clipped to [0, S_kv): exactly the mask mods of kernels/common/attention/mask.h.
 //   full: all; causal: kv <= q; sliding_window: q - window < kv <= q; prefix_lm: kv < prefix or kv <= q;
 //   document: start(q) <= kv <= q, start(q) = first position of q's document (doc_start[q], q < S_q).
 // A FULL block of the block mask is one where every (q, kv) lies inside its row's interval, so the kernel needs
@@ -56,7 +56,7 @@ TALKLAB_HOST_DEVICE inline KeyInterval row_interval(RowMask mask, int q, int S_k
 }
 
 // Everything one launch reads. Pointers are device pointers; the block-mask arrays are the BlockMask's
-// (kernels/cpu/attention/block_mask.h) CSR lists, uploaded once by the plan.
+// (kernels/common/attention/block_mask.h) CSR lists, uploaded once by the plan.
 struct FlashKernelParams {
   const void* q = nullptr;  // (B, H, S_q, D)
   const void* k = nullptr;  // (B, H_kv, S_kv, D)

@@ -13,29 +13,29 @@ namespace {
 
 [[noreturn]] void refuse(const std::string& what) { throw std::invalid_argument("flash_cuda: " + what); }
 
-RowMask row_mask_of(cpu_attn::MaskKind kind) {
+RowMask row_mask_of(common_attn::MaskKind kind) {
   switch (kind) {
-    case cpu_attn::MaskKind::causal: return RowMask::causal;
-    case cpu_attn::MaskKind::sliding_window: return RowMask::sliding_window;
-    case cpu_attn::MaskKind::prefix_lm: return RowMask::prefix_lm;
-    case cpu_attn::MaskKind::document: return RowMask::document;
-    case cpu_attn::MaskKind::full: break;
+    case common_attn::MaskKind::causal: return RowMask::causal;
+    case common_attn::MaskKind::sliding_window: return RowMask::sliding_window;
+    case common_attn::MaskKind::prefix_lm: return RowMask::prefix_lm;
+    case common_attn::MaskKind::document: return RowMask::document;
+    case common_attn::MaskKind::full: break;
   }
   return RowMask::full;
 }
 
-ScoreMod score_mod_of(cpu_attn::ScoreKind kind) {
+ScoreMod score_mod_of(common_attn::ScoreKind kind) {
   switch (kind) {
-    case cpu_attn::ScoreKind::softcap: return ScoreMod::softcap;
-    case cpu_attn::ScoreKind::alibi: return ScoreMod::alibi;
-    case cpu_attn::ScoreKind::rel_bias:
+    case common_attn::ScoreKind::softcap: return ScoreMod::softcap;
+    case common_attn::ScoreKind::alibi: return ScoreMod::alibi;
+    case common_attn::ScoreKind::rel_bias:
       refuse("score mod rel_bias is not supported (supported: none, softcap, alibi)");
-    case cpu_attn::ScoreKind::none: break;
+    case common_attn::ScoreKind::none: break;
   }
   return ScoreMod::none;
 }
 
-void check_shape(const cpu_attn::AttnShape& s) {
+void check_shape(const common_attn::AttnShape& s) {
   if (s.B < 1 || s.H < 1 || s.H_kv < 1)
     refuse("B, H and H_kv must be >= 1 (got B " + std::to_string(s.B) + ", H " + std::to_string(s.H) + ", H_kv " +
            std::to_string(s.H_kv) + ")");
@@ -61,14 +61,14 @@ const char* element_type_name(ElementType t) {
   return "f32";
 }
 
-int64_t work_item_tiles(const cpu_attn::BlockMask& bm, int64_t H, int32_t item) {
+int64_t work_item_tiles(const common_attn::BlockMask& bm, int64_t H, int32_t item) {
   const int qb = int(item % bm.num_q_blocks);
   const int64_t bh = item / bm.num_q_blocks;
   const int64_t r = bm.row(int(bh / H), int(bh % H), qb);
   return int64_t(bm.kv_num_blocks[size_t(r)]) + bm.full_kv_num_blocks[size_t(r)];
 }
 
-std::vector<int32_t> heaviest_first_order(const cpu_attn::BlockMask& bm, int64_t B, int64_t H) {
+std::vector<int32_t> heaviest_first_order(const common_attn::BlockMask& bm, int64_t B, int64_t H) {
   const int64_t n = B * H * bm.num_q_blocks;
   std::vector<int32_t> order(static_cast<size_t>(n));
   std::vector<int64_t> tiles(static_cast<size_t>(n));
@@ -85,7 +85,7 @@ std::vector<int32_t> heaviest_first_order(const cpu_attn::BlockMask& bm, int64_t
   return order;
 }
 
-FlashLaunchPlan make_flash_launch_plan(const cpu_attn::AttnShape& shape, const cpu_attn::MaskSpec& spec,
+FlashLaunchPlan make_flash_launch_plan(const common_attn::AttnShape& shape, const common_attn::MaskSpec& spec,
                                        ElementType dtype, float scale, int warp_rows) {
   if (dtype != ElementType::bf16 && dtype != ElementType::fp16)
     refuse(std::string("dtype ") + element_type_name(dtype) + " is not supported (supported: bf16, fp16)");
@@ -102,16 +102,16 @@ FlashLaunchPlan make_flash_launch_plan(const cpu_attn::AttnShape& shape, const c
   if (!(scale >= 0.f) || !std::isfinite(scale)) refuse("scale must be finite and >= 0 (0 means 1/sqrt(D))");
   p.scale = scale == 0.f ? float(1.0 / std::sqrt(double(shape.D))) : scale;
   // The CPU kernel's mod builder checks the spec against the shape (window, document lengths, slopes per head).
-  const cpu_attn::BuiltMods mods = cpu_attn::build_mods(spec, shape.H, shape.S_q, shape.S_kv);
+  const common_attn::BuiltMods mods = common_attn::build_mods(spec, shape.H, shape.S_q, shape.S_kv);
   if (p.mask == RowMask::document) p.doc_start = *mods.document.starts;
   if (p.score == ScoreMod::alibi) p.alibi_slopes = *mods.alibi.slopes_owner;
-  p.block_mask = cpu_attn::block_mask_for(spec, shape.S_q, shape.S_kv, kQTile, kKvTile);
+  p.block_mask = common_attn::block_mask_for(spec, shape.S_q, shape.S_kv, kQTile, kKvTile);
   p.work = heaviest_first_order(p.block_mask, shape.B, shape.H);
   return p;
 }
 
-void check_same_shape(const FlashLaunchPlan& plan, const cpu_attn::AttnShape& s) {
-  const cpu_attn::AttnShape& p = plan.shape;
+void check_same_shape(const FlashLaunchPlan& plan, const common_attn::AttnShape& s) {
+  const common_attn::AttnShape& p = plan.shape;
   auto differ = [](const char* what, int64_t planned, int64_t got) {
     refuse(std::string(what) + " " + std::to_string(got) + " differs from the plan's " + std::to_string(planned));
   };
@@ -123,8 +123,8 @@ void check_same_shape(const FlashLaunchPlan& plan, const cpu_attn::AttnShape& s)
   if (s.S_kv != p.S_kv) differ("S_kv", p.S_kv, s.S_kv);
 }
 
-cpu_attn::FlashStats flash_cuda_stats(const FlashLaunchPlan& plan) {
-  return cpu_attn::flash_cpu_stats(plan.shape, plan.block_mask);
+common_attn::FlashStats flash_cuda_stats(const FlashLaunchPlan& plan) {
+  return common_attn::flash_stats(plan.shape, plan.block_mask);
 }
 
 }  // namespace talklab::cuda::attention

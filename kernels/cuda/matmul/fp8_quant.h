@@ -11,7 +11,7 @@
 
 #include <cstdint>
 
-#include "kernels/cuda/cublaslt_matmul.h"
+#include "kernels/cuda/matmul/cublaslt_matmul.h"
 
 namespace talklab::cuda {
 

@@ -1,4 +1,4 @@
-// kernels/cuda/cublaslt_matmul.h: every dtype's product matches a float64 dot product on sampled elements,
+// kernels/cuda/matmul/cublaslt_matmul.h: every dtype's product matches a float64 dot product on sampled elements,
 // within lt_error_tolerance(dtype) (each tolerance is justified beside its value in cublaslt_matmul.cu), on
 // fresh random inputs, with the output poisoned before the run so an unwritten element fails. fp8 rowwise and
 // blockwise scales: random scales through fill_random and caller-uploaded codes and scales, against the float64
@@ -15,7 +15,7 @@
 #include "kernels/cpu/quant/bf16.h"
 #include "kernels/cpu/quant/fp8.h"
 
-#include "kernels/cuda/cublaslt_matmul.h"
+#include "kernels/cuda/matmul/cublaslt_matmul.h"
 #include "tests/kernels/cuda/require_gpu.h"
 
 namespace talklab::cuda {

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "harness/cuda/memory.h"
-#include "kernels/cpu/attention/reference.h"
+#include "kernels/common/attention/reference.h"
 #include "kernels/cuda/attention/flash_cuda.h"
 #include "kernels/cuda/attention/flash_cuda_tolerances.h"
 #include "tests/kernels/cuda/require_gpu.h"
@@ -25,8 +25,8 @@
 namespace talklab::cuda::attention {
 namespace {
 
-cpu_attn::AttnShape shape(int64_t B, int64_t H, int64_t H_kv, int64_t S_q, int64_t S_kv, int64_t D) {
-  cpu_attn::AttnShape s;
+common_attn::AttnShape shape(int64_t B, int64_t H, int64_t H_kv, int64_t S_q, int64_t S_kv, int64_t D) {
+  common_attn::AttnShape s;
   s.B = B;
   s.H = H;
   s.H_kv = H_kv;
@@ -36,9 +36,9 @@ cpu_attn::AttnShape shape(int64_t B, int64_t H, int64_t H_kv, int64_t S_q, int64
   return s;
 }
 
-cpu_attn::MaskSpec spec_for(const std::string& name, int64_t S) {
-  cpu_attn::MaskSpec spec = cpu_attn::MaskSpec::parse(name);
-  if (spec.mask == cpu_attn::MaskKind::document) {  // documents of 1, 37, 130, ... tokens, the last one cut at S
+common_attn::MaskSpec spec_for(const std::string& name, int64_t S) {
+  common_attn::MaskSpec spec = common_attn::MaskSpec::parse(name);
+  if (spec.mask == common_attn::MaskKind::document) {  // documents of 1, 37, 130, ... tokens, the last one cut at S
     int64_t left = S;
     for (int64_t n = 1; left > 0; n = n * 3 + 34) {
       spec.doc_lengths.push_back(std::min(n, left));
@@ -53,7 +53,7 @@ using test::message_of;
 // ---- host side: no GPU needed ----------------------------------------------------------------------------------
 
 TEST(FlashCudaPlan, RefusesUnsupportedArgumentsNamingThem) {
-  const cpu_attn::MaskSpec causal = cpu_attn::MaskSpec::parse("causal");
+  const common_attn::MaskSpec causal = common_attn::MaskSpec::parse("causal");
   std::string m = message_of([&] { make_flash_launch_plan(shape(1, 8, 2, 100, 100, 96), causal, ElementType::bf16); });
   EXPECT_NE(m.find("head_dim 96"), std::string::npos) << m;
   EXPECT_NE(m.find("64, 128"), std::string::npos) << m;
@@ -67,7 +67,7 @@ TEST(FlashCudaPlan, RefusesUnsupportedArgumentsNamingThem) {
   EXPECT_NE(m.find("kv heads 3 do not divide query heads 8"), std::string::npos) << m;
   m = message_of([&] { make_flash_launch_plan(shape(1, 8, 2, 0, 100, 64), causal, ElementType::bf16); });
   EXPECT_NE(m.find("S_q 0"), std::string::npos) << m;
-  cpu_attn::MaskSpec rel = cpu_attn::MaskSpec::parse("causal+rel_bias:4");
+  common_attn::MaskSpec rel = common_attn::MaskSpec::parse("causal+rel_bias:4");
   rel.rel_bias.assign(8 * 9, 0.5f);
   m = message_of([&] { make_flash_launch_plan(shape(1, 8, 2, 100, 100, 64), rel, ElementType::bf16); });
   EXPECT_NE(m.find("rel_bias is not supported"), std::string::npos) << m;
@@ -80,7 +80,7 @@ TEST(FlashCudaPlan, RefusesUnsupportedArgumentsNamingThem) {
 
 TEST(FlashCudaPlan, RunRefusesAShapeOtherThanThePlans) {
   const FlashLaunchPlan plan =
-      make_flash_launch_plan(shape(2, 8, 2, 300, 300, 128), cpu_attn::MaskSpec::parse("causal"), ElementType::bf16);
+      make_flash_launch_plan(shape(2, 8, 2, 300, 300, 128), common_attn::MaskSpec::parse("causal"), ElementType::bf16);
   EXPECT_NO_THROW(check_same_shape(plan, shape(2, 8, 2, 300, 300, 128)));
   const std::string m = message_of([&] { check_same_shape(plan, shape(2, 8, 2, 300, 300, 64)); });
   EXPECT_NE(m.find("head_dim 64 differs from the plan's 128"), std::string::npos) << m;
@@ -90,9 +90,9 @@ TEST(FlashCudaPlan, RunRefusesAShapeOtherThanThePlans) {
 
 TEST(FlashCudaPlan, LaunchOrderIsHeaviestFirstAndCoversEveryWorkItemOnce) {
   for (const std::string name : {"full", "causal", "sliding_window:300", "prefix_lm:500", "document"}) {
-    const cpu_attn::AttnShape s = shape(3, 4, 2, 2000, 2000, 64);
+    const common_attn::AttnShape s = shape(3, 4, 2, 2000, 2000, 64);
     const FlashLaunchPlan plan = make_flash_launch_plan(s, spec_for(name, 2000), ElementType::bf16);
-    const cpu_attn::BlockMask& bm = plan.block_mask;
+    const common_attn::BlockMask& bm = plan.block_mask;
     ASSERT_EQ(bm.q_block, kQTile);
     ASSERT_EQ(bm.kv_block, kKvTile);
     ASSERT_EQ(int64_t(plan.work.size()), s.B * s.H * bm.num_q_blocks) << name;
@@ -107,7 +107,7 @@ TEST(FlashCudaPlan, LaunchOrderIsHeaviestFirstAndCoversEveryWorkItemOnce) {
     }
   }
   // Causal: the last query block has the most key blocks, so it leads.
-  const cpu_attn::AttnShape s = shape(1, 1, 1, 1000, 1000, 128);
+  const common_attn::AttnShape s = shape(1, 1, 1, 1000, 1000, 128);
   const FlashLaunchPlan plan = make_flash_launch_plan(s, spec_for("causal", 1000), ElementType::bf16);
   EXPECT_EQ(plan.work.front(), plan.block_mask.num_q_blocks - 1);
   EXPECT_EQ(plan.work.back(), 0);
@@ -123,11 +123,11 @@ TEST(FlashCudaPlan, RowIntervalsAreTheMaskMods) {
                         {"sliding_window:1", 90, 90}, {"sliding_window:17", 150, 60}, {"prefix_lm:0", 80, 80},
                         {"prefix_lm:33", 60, 140},  {"prefix_lm:500", 80, 80},   {"document", 200, 200}};
   for (const Case& c : cases) {
-    const cpu_attn::MaskSpec spec = spec_for(c.name, c.S_q);
+    const common_attn::MaskSpec spec = spec_for(c.name, c.S_q);
     const FlashLaunchPlan plan = make_flash_launch_plan(shape(1, 2, 1, c.S_q, c.S_kv, 64), spec, ElementType::fp16);
-    const cpu_attn::BuiltMods mods = cpu_attn::build_mods(spec, 2, c.S_q, c.S_kv);
+    const common_attn::BuiltMods mods = common_attn::build_mods(spec, 2, c.S_q, c.S_kv);
     int64_t mismatches = 0;
-    cpu_attn::visit_mods(mods, [&](const auto& mask, const auto&) {
+    common_attn::visit_mods(mods, [&](const auto& mask, const auto&) {
       for (int q = 0; q < c.S_q; ++q) {
         const KeyInterval iv = row_interval(plan.mask, q, int(c.S_kv), plan.spec.window, plan.spec.prefix,
                                             plan.doc_start.empty() ? nullptr : plan.doc_start.data());
@@ -146,27 +146,27 @@ TEST(FlashCudaPlan, FullBlocksNeedNoMaskAndSkippedBlocksAreEmpty) {
     const int64_t S_q = 700, S_kv = name == "document" ? 700 : 500;
     const FlashLaunchPlan plan =
         make_flash_launch_plan(shape(1, 1, 1, S_q, S_kv, 64), spec_for(name, S_q), ElementType::bf16);
-    const cpu_attn::BlockMask& bm = plan.block_mask;
+    const common_attn::BlockMask& bm = plan.block_mask;
     for (int qb = 0; qb < bm.num_q_blocks; ++qb) {
-      std::vector<cpu_attn::BlockKind> kind(size_t(bm.num_kv_blocks), cpu_attn::BlockKind::empty);
-      for (int kb : bm.full(bm.row(0, 0, qb))) kind[size_t(kb)] = cpu_attn::BlockKind::full;
-      for (int kb : bm.partial(bm.row(0, 0, qb))) kind[size_t(kb)] = cpu_attn::BlockKind::partial;
+      std::vector<common_attn::BlockKind> kind(size_t(bm.num_kv_blocks), common_attn::BlockKind::empty);
+      for (int kb : bm.full(bm.row(0, 0, qb))) kind[size_t(kb)] = common_attn::BlockKind::full;
+      for (int kb : bm.partial(bm.row(0, 0, qb))) kind[size_t(kb)] = common_attn::BlockKind::partial;
       for (int q = qb * kQTile; q < std::min<int64_t>((qb + 1) * kQTile, S_q); ++q) {
         const KeyInterval iv = row_interval(plan.mask, q, int(S_kv), plan.spec.window, plan.spec.prefix,
                                             plan.doc_start.empty() ? nullptr : plan.doc_start.data());
         for (int kv = 0; kv < S_kv; ++kv) {
           const bool visible = iv.lo <= kv && kv <= iv.hi;
-          const cpu_attn::BlockKind k = kind[size_t(kv / kKvTile)];
-          if (k == cpu_attn::BlockKind::full) {
+          const common_attn::BlockKind k = kind[size_t(kv / kKvTile)];
+          if (k == common_attn::BlockKind::full) {
             ASSERT_TRUE(visible) << name << " q " << q << " kv " << kv << ": FULL block with a masked element";
           }
-          if (k == cpu_attn::BlockKind::empty) {
+          if (k == common_attn::BlockKind::empty) {
             ASSERT_FALSE(visible) << name << " q " << q << " kv " << kv << ": skipped block with a visible element";
           }
         }
       }
     }
-    const cpu_attn::FlashStats st = flash_cuda_stats(plan);
+    const common_attn::FlashStats st = flash_cuda_stats(plan);
     EXPECT_EQ(st.full_blocks, bm.num_full()) << name;
     EXPECT_EQ(st.partial_blocks, bm.num_partial()) << name;
   }
@@ -174,9 +174,9 @@ TEST(FlashCudaPlan, FullBlocksNeedNoMaskAndSkippedBlocksAreEmpty) {
 
 TEST(FlashCudaPlan, CarriesWhatTheModsNeed) {
   const FlashLaunchPlan alibi = make_flash_launch_plan(shape(1, 8, 2, 100, 100, 64),
-                                                       cpu_attn::MaskSpec::parse("causal+alibi"), ElementType::bf16);
+                                                       common_attn::MaskSpec::parse("causal+alibi"), ElementType::bf16);
   EXPECT_EQ(alibi.score, ScoreMod::alibi);
-  EXPECT_EQ(alibi.alibi_slopes, cpu_attn::alibi_slopes(8));
+  EXPECT_EQ(alibi.alibi_slopes, common_attn::alibi_slopes(8));
   EXPECT_FLOAT_EQ(alibi.scale, 0.125f);  // 1 / sqrt(64)
   const FlashLaunchPlan doc =
       make_flash_launch_plan(shape(1, 8, 2, 300, 300, 64), spec_for("document", 300), ElementType::bf16);
@@ -222,8 +222,8 @@ double decode(uint16_t h, ElementType t) {
   return sign * std::ldexp(double(mantissa + 1024), exponent - 25);
 }
 
-std::vector<cpu_attn::RowId> rows_to_check(const cpu_attn::AttnShape& s, uint64_t seed) {
-  std::vector<cpu_attn::RowId> rows;
+std::vector<common_attn::RowId> rows_to_check(const common_attn::AttnShape& s, uint64_t seed) {
+  std::vector<common_attn::RowId> rows;
   if (s.B * s.H * s.S_q <= 1200) {  // every row; else both ends and 24 random rows per (b, h)
     for (int64_t b = 0; b < s.B; ++b)
       for (int64_t h = 0; h < s.H; ++h)
@@ -241,13 +241,13 @@ std::vector<cpu_attn::RowId> rows_to_check(const cpu_attn::AttnShape& s, uint64_
   return rows;
 }
 
-void check_against_reference(const cpu_attn::AttnShape& s, const std::string& mask_name, ElementType dtype,
+void check_against_reference(const common_attn::AttnShape& s, const std::string& mask_name, ElementType dtype,
                              int warp_rows = kDefaultWarpRows) {
   SCOPED_TRACE(mask_name + " " + element_type_name(dtype) + " rows/warp " + std::to_string(warp_rows) + " B " +
                std::to_string(s.B) + " H " +
                std::to_string(s.H) + "/" + std::to_string(s.H_kv) + " S_q " + std::to_string(s.S_q) + " S_kv " +
                std::to_string(s.S_kv) + " D " + std::to_string(s.D));
-  const cpu_attn::MaskSpec spec = spec_for(mask_name, s.S_q);
+  const common_attn::MaskSpec spec = spec_for(mask_name, s.S_q);
   const uint64_t seed = uint64_t(s.S_q * 7919 + s.S_kv * 31 + s.D) ^ std::hash<std::string>{}(mask_name);
   const size_t nq = size_t(s.B * s.H * s.S_q * s.D), nkv = size_t(s.B * s.H_kv * s.S_kv * s.D);
   const std::vector<float> q = random_values(nq, seed), k = random_values(nkv, seed + 1),
@@ -276,18 +276,18 @@ void check_against_reference(const cpu_attn::AttnShape& s, const std::string& ma
   o.copy_to_host(out.data(), nq * 2);
   lse.copy_to_host(out_lse.data(), out_lse.size() * 4);
   tiles.copy_to_host(executed, sizeof executed);
-  const cpu_attn::FlashStats st = flash_cuda_stats(plan);
+  const common_attn::FlashStats st = flash_cuda_stats(plan);
   EXPECT_EQ(int64_t(executed[0]), st.full_blocks);
   EXPECT_EQ(int64_t(executed[1]), st.partial_blocks);
 
-  cpu_attn::AttnTensors t;
-  t.dtype = cpu_attn::DType::f32;
+  common_attn::AttnTensors t;
+  t.dtype = common_attn::DType::f32;
   t.q = q.data();
   t.k = k.data();
   t.v = v.data();
-  const std::vector<cpu_attn::RowId> rows = rows_to_check(s, seed);
-  const cpu_attn::BuiltMods mods = cpu_attn::build_mods(spec, s.H, s.S_q, s.S_kv);
-  const cpu_attn::ReferenceRows ref = cpu_attn::reference_attention_rows(mods, s, t, 0.0, rows);
+  const std::vector<common_attn::RowId> rows = rows_to_check(s, seed);
+  const common_attn::BuiltMods mods = common_attn::build_mods(spec, s.H, s.S_q, s.S_kv);
+  const common_attn::ReferenceRows ref = common_attn::reference_attention_rows(mods, s, t, 0.0, rows);
   double max_err = 0, max_ref = 0, max_lse_err = 0;
   int64_t non_finite = 0, lse_wrong_inf = 0;
   for (size_t r = 0; r < rows.size(); ++r) {

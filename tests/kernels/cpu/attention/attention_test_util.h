@@ -1,5 +1,5 @@
 // Test helpers for the attention kernels: random problems (never zeros; a seed per shape), NaN-poisoned outputs,
-// and the normwise comparison against the float64 reference (kernels/cpu/attention/reference.h).
+// and the normwise comparison against the float64 reference (kernels/common/attention/reference.h).
 #pragma once
 
 #include <algorithm>
@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "kernels/common/attention/reference.h"
+#include "kernels/common/attention/tolerances.h"
 #include "kernels/cpu/attention/flash_cpu.h"
-#include "kernels/cpu/attention/reference.h"
-#include "kernels/cpu/attention/tolerances.h"
 
 namespace talklab::cpu::attention::testing {
 

@@ -6,6 +6,7 @@
 #include <numeric>
 #include <tuple>
 
+#include "kernels/cpu/attention/block_mask_from_mask_mod.h"
 #include "tests/kernels/cpu/attention/attention_test_util.h"
 
 namespace talklab::cpu::attention {

@@ -2,8 +2,10 @@
 //   mask_mod(b, h, q, kv) -> bool         true = key kv is visible to query q
 //   score_mod(score, b, h, q, kv) -> score applied to the scaled score q.k * scale, before softmax
 // Letters: b batch, h query head, q query position, kv key position (all int).
-// The kernel inlines them (they are template arguments, never virtual): it calls one type-erased function per
+// The CPU kernel inlines them (they are template arguments, never virtual): it calls one type-erased function per
 // tile and that function's element loop is an instantiation with the mods inlined (kernels/cpu/attention/tile_mods.h).
+// flash_cuda implements the same mods itself (kernels/cuda/attention/flash_cuda_kernel.h); the float64 reference
+// (reference.h) applies these to check both.
 // Write mods branch-free (use & and |, not && and ||) so the element loops vectorize.
 // A score_mod is called with float in the kernel and with double in the float64 reference: write it generic
 // (template or `auto` parameter) so the reference does not round to float.
@@ -18,9 +20,9 @@
 #include <type_traits>
 #include <vector>
 
-#include "kernels/cpu/attention/exp2_poly.h"
+#include "kernels/common/attention/exp2_poly.h"
 
-namespace talklab::cpu::attention {
+namespace talklab::attention {
 
 // ---- mask mods -------------------------------------------------------------------------------------------
 
@@ -197,4 +199,4 @@ ComposedScore<A, B> score_then(A first, B then) { return {std::move(first), std:
 template <class S>
 inline constexpr bool is_identity_score_v = std::is_same_v<S, NoScore>;
 
-}  // namespace talklab::cpu::attention
+}  // namespace talklab::attention

@@ -4,10 +4,10 @@
 
 #include <cmath>
 
-#include "kernels/cpu/attention/mask.h"
-#include "kernels/cpu/attention/reference.h"
+#include "kernels/common/attention/mask.h"
+#include "kernels/common/attention/reference.h"
 
-namespace talklab::cpu::attention {
+namespace talklab::attention {
 namespace {
 
 TEST(Mods, TanhFloatIsAccurate) {
@@ -85,4 +85,4 @@ TEST(Reference, MatchesHandComputation) {
 }
 
 }  // namespace
-}  // namespace talklab::cpu::attention
+}  // namespace talklab::attention

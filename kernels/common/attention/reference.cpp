@@ -1,9 +1,9 @@
-// Float64 reference (kernels/cpu/attention/reference.h): the MaskSpec entry point and the element loader.
-#include "kernels/cpu/attention/reference.h"
+// Float64 reference (kernels/common/attention/reference.h): the MaskSpec entry point and the element loader.
+#include "kernels/common/attention/reference.h"
 
 #include <cstring>
 
-namespace talklab::cpu::attention {
+namespace talklab::attention {
 
 double load_element(const void* x, DType dtype, int64_t i) {
   if (dtype == DType::f32) return double(static_cast<const float*>(x)[i]);
@@ -20,4 +20,4 @@ ReferenceRows reference_attention_rows(const BuiltMods& mods, const AttnShape& s
   });
 }
 
-}  // namespace talklab::cpu::attention
+}  // namespace talklab::attention

@@ -19,7 +19,7 @@
 //   BLK128x128_32F on A' (m x k = N x K): "K-major", shape L4 x ceil(m/128) with L4 = round_up(L, 4) the
 //     stride between columns: scale (b, jb) at [jb*L4 + b]
 // lt_device_a_scales / lt_device_b_scales convert from scaling.h's row-major grids to these on the host.
-#include "kernels/cuda/cublaslt_matmul.h"
+#include "kernels/cuda/matmul/cublaslt_matmul.h"
 
 #include <cublasLt.h>
 #include <cuda_bf16.h>

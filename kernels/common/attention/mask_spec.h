@@ -1,6 +1,6 @@
 // Runtime description of an attention variant, so callers (the harness, experiments/attention/) pick a mask by
 // name: "full", "causal", "sliding_window:512", "document", "prefix_lm:100", "causal+softcap", "causal+softcap:30",
-// "causal+alibi", "causal+rel_bias". visit_mods() turns it into the compile-time mods (kernels/cpu/attention/mask.h)
+// "causal+alibi", "causal+rel_bias". visit_mods() turns it into the compile-time mods (kernels/common/attention/mask.h)
 // and calls a generic lambda with them: the one place where a run-time name meets a template instantiation.
 #pragma once
 
@@ -9,10 +9,10 @@
 #include <string_view>
 #include <vector>
 
-#include "kernels/cpu/attention/block_mask.h"
-#include "kernels/cpu/attention/mask.h"
+#include "kernels/common/attention/block_mask.h"
+#include "kernels/common/attention/mask.h"
 
-namespace talklab::cpu::attention {
+namespace talklab::attention {
 
 enum class MaskKind { full, causal, sliding_window, document, prefix_lm };
 enum class ScoreKind { none, softcap, alibi, rel_bias };
@@ -74,4 +74,4 @@ BlockMask block_mask_for(const MaskSpec& spec, int64_t S_q, int64_t S_kv, int q_
 // Unmasked (q, kv) pairs of one (b, h), counted per row in closed form.
 int64_t visible_pairs(const MaskSpec& spec, int64_t S_q, int64_t S_kv);
 
-}  // namespace talklab::cpu::attention
+}  // namespace talklab::attention

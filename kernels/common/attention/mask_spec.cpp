@@ -1,12 +1,12 @@
-// MaskSpec parsing, building and closed-form pair counts (kernels/cpu/attention/mask_spec.h).
-#include "kernels/cpu/attention/mask_spec.h"
+// MaskSpec parsing, building and closed-form pair counts (kernels/common/attention/mask_spec.h).
+#include "kernels/common/attention/mask_spec.h"
 
 #include <algorithm>
 #include <charconv>
 #include <numeric>
 #include <stdexcept>
 
-namespace talklab::cpu::attention {
+namespace talklab::attention {
 namespace {
 
 struct NameParam {
@@ -151,4 +151,4 @@ int64_t visible_pairs(const MaskSpec& spec, int64_t S_q, int64_t S_kv) {
   return total;
 }
 
-}  // namespace talklab::cpu::attention
+}  // namespace talklab::attention

@@ -1,7 +1,7 @@
 // Float64 reference attention for chosen (b, h, q) rows only: the tests check every row of small problems with it,
 // and the harness's run-time gate checks a random sample of rows of large ones (a row costs 4 * S_kv * D flops).
 // The mods are applied per element, exactly as mask.h defines them (never through a block mask); the score mod gets
-// the double score. Same conventions as flash_cpu (kernels/cpu/attention/flash_cpu.h): scale 0 means 1/sqrt(D),
+// the double score. Same conventions as the kernels (kernels/common/attention/shape.h): scale 0 means 1/sqrt(D),
 // a row with no visible key gives output 0 and LSE -inf. Inputs read as float32 or bf16, computed in double.
 #pragma once
 
@@ -10,10 +10,10 @@
 #include <limits>
 #include <vector>
 
-#include "kernels/cpu/attention/flash_cpu.h"
-#include "kernels/cpu/attention/mask_spec.h"
+#include "kernels/common/attention/mask_spec.h"
+#include "kernels/common/attention/shape.h"
 
-namespace talklab::cpu::attention {
+namespace talklab::attention {
 
 struct RowId {
   int64_t b = 0, h = 0, q = 0;
@@ -73,4 +73,4 @@ ReferenceRows reference_attention_rows(const AttnShape& s, const AttnTensors& t,
 ReferenceRows reference_attention_rows(const BuiltMods& mods, const AttnShape& s, const AttnTensors& t, double scale,
                                        const std::vector<RowId>& rows);
 
-}  // namespace talklab::cpu::attention
+}  // namespace talklab::attention

@@ -1,7 +1,7 @@
-// BlockMask builders (kernels/cpu/attention/block_mask.h). The closed forms classify a block from its corners:
+// BlockMask builders (kernels/common/attention/block_mask.h). The closed forms classify a block from its corners:
 // every built-in mask is, per query row, one interval of keys [lo(q), hi(q)] whose ends never decrease with q, and
 // whose union over a block's rows is one interval, so "any visible" and "all visible" are read at the corners.
-#include "kernels/cpu/attention/block_mask.h"
+#include "kernels/common/attention/block_mask.h"
 
 #include <omp.h>
 
@@ -9,7 +9,7 @@
 #include <numeric>
 #include <stdexcept>
 
-namespace talklab::cpu::attention {
+namespace talklab::attention {
 namespace {
 
 void init_shape(BlockMask& bm, int B, int H, int64_t S_q, int64_t S_kv, int q_block, int kv_block) {
@@ -215,4 +215,4 @@ BlockMask block_mask_from_column_counts(CountColumnsFn fn, const void* ctx, int 
   return bm;
 }
 
-}  // namespace talklab::cpu::attention
+}  // namespace talklab::attention

@@ -4,11 +4,12 @@
 // like FlexAttention's kv_num_blocks / kv_indices and full_kv_num_blocks / full_kv_indices, as CSR rows (counts plus
 // offsets into one flat index list). A mask that does not depend on b or h is stored once (B = 1 / H = 1) and
 // broadcast: nothing is materialized B * H times.
-// Two builders that must agree exactly (tests/kernels/cpu/attention/test_block_mask.cpp):
-//   block_mask_from_mask_mod: evaluates the mask at every point (S_q * S_kv evaluations per stored (b, h)), query
-//     blocks in parallel, counting visible rows per key column 8 rows at a time with the element loop compiled for
-//     the ISA's target (no reductions in it): compute-bound. S 16384, window 512, blocks 64, 2 threads: 4.9 ms,
-//     4.7% of flash_cpu's 105 ms on that mask (f32, 4 heads, head_dim 128).
+// Two builders that must agree exactly (tests/kernels/common/attention/test_block_mask.cpp):
+//   block_mask_from_mask_mod (kernels/cpu/attention/block_mask_from_mask_mod.h, CPU code over
+//     block_mask_from_column_counts below): evaluates the mask at every point (S_q * S_kv evaluations per stored
+//     (b, h)), query blocks in parallel, counting visible rows per key column 8 rows at a time with the element
+//     loop compiled for the ISA's target (no reductions in it): compute-bound. S 16384, window 512, blocks 64,
+//     2 threads: 4.9 ms, 4.7% of flash_cpu's 105 ms on that mask (f32, 4 heads, head_dim 128).
 //     Variants that lost: per-block classification with a count per row and early exit on partial blocks, 19 ms
 //     (empty blocks must be scanned whole anyway, and each 64-wide row ends in a horizontal sum); column counts one
 //     row per pass, 10 ms; two compares instead of one unsigned compare in the window mask, 7.7 ms; the eight
@@ -22,11 +23,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "kernels/cpu/attention/mask.h"
-#include "kernels/cpu/attention/tile_mods.h"
-#include "kernels/cpu/cpu_features.h"
+#include "kernels/common/attention/mask.h"
 
-namespace talklab::cpu::attention {
+namespace talklab::attention {
 
 enum class BlockKind : uint8_t { empty = 0, partial = 1, full = 2 };
 
@@ -84,49 +83,6 @@ using CountColumnsFn = void (*)(const void* ctx, int b, int h, int q0, int q1, i
 BlockMask block_mask_from_column_counts(CountColumnsFn fn, const void* ctx, int B, int H, int64_t S_q, int64_t S_kv,
                                         int q_block, int kv_block);
 
-namespace detail {
-template <class Mask>
-inline void count_columns_body(const void* ctx, int b, int h, int q0, int q1, int S_kv, int32_t* __restrict colcount) {
-  const Mask m = *static_cast<const Mask*>(ctx);  // a copy: its fields cannot alias colcount, so no runtime check
-  for (int kv = 0; kv < S_kv; ++kv) colcount[kv] = 0;
-  int q = q0;
-  // 8 rows per pass: one load and store of the counts per 8 evaluations. Each row is a conditional increment
-  // (c = visible ? c + 1 : c), which GCC turns into one merge-masked add after the compare; summing the eight
-  // (visible ? 1 : 0) terms instead costs a zero-masked move and a subtract per row (4 vector ops, not 3).
-  for (; q + 8 <= q1; q += 8)
-    for (int kv = 0; kv < S_kv; ++kv) {
-      int32_t c = colcount[kv];
-      for (int j = 0; j < 8; ++j) c = m(b, h, q + j, kv) ? c + 1 : c;
-      colcount[kv] = c;
-    }
-  for (; q < q1; ++q)
-    for (int kv = 0; kv < S_kv; ++kv) colcount[kv] += m(b, h, q, kv) ? 1 : 0;
-}
-template <class Mask>
-void count_columns_scalar(const void* c, int b, int h, int q0, int q1, int S_kv, int32_t* cc) {
-  count_columns_body<Mask>(c, b, h, q0, q1, S_kv, cc);
-}
-template <class Mask>
-TALKLAB_TARGET_AVX2 void count_columns_avx2(const void* c, int b, int h, int q0, int q1, int S_kv, int32_t* cc) {
-  count_columns_body<Mask>(c, b, h, q0, q1, S_kv, cc);
-}
-template <class Mask>
-TALKLAB_TARGET_AVX512 void count_columns_avx512(const void* c, int b, int h, int q0, int q1, int S_kv, int32_t* cc) {
-  count_columns_body<Mask>(c, b, h, q0, q1, S_kv, cc);
-}
-}  // namespace detail
-
-// Evaluates mask(b, h, q, kv) everywhere. B / H: pass 1 when the mask does not depend on b / h (it is then called
-// with b = 0 / h = 0 and the result broadcast), else the full extent.
-template <class Mask>
-BlockMask block_mask_from_mask_mod(const Mask& mask, int B, int H, int64_t S_q, int64_t S_kv, int q_block,
-                                   int kv_block, Isa isa = best_isa()) {
-  CountColumnsFn fn = isa == Isa::avx512 ? &detail::count_columns_avx512<Mask>
-                      : isa == Isa::avx2 ? &detail::count_columns_avx2<Mask>
-                                         : &detail::count_columns_scalar<Mask>;
-  return block_mask_from_column_counts(fn, &mask, B, H, S_q, S_kv, q_block, kv_block);
-}
-
 // Unmasked (q, kv) pairs over all (b, h) of a (B, H) problem: full blocks by area, partial blocks counted per
 // element with the mask. Times 4 * D it is the useful FLOP count.
 template <class Mask>
@@ -147,4 +103,4 @@ int64_t count_visible_pairs(const BlockMask& bm, const Mask& mask, int B, int H)
   return total * (bm.B == 1 ? B : 1) * (bm.H == 1 ? H : 1);
 }
 
-}  // namespace talklab::cpu::attention
+}  // namespace talklab::attention

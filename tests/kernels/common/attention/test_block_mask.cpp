@@ -7,11 +7,19 @@
 #include <numeric>
 #include <random>
 
-#include "kernels/cpu/attention/block_mask.h"
-#include "kernels/cpu/attention/mask_spec.h"
+#include "kernels/common/attention/block_mask.h"
+#include "kernels/common/attention/mask_spec.h"
+#include "kernels/cpu/attention/block_mask_from_mask_mod.h"
 
-namespace talklab::cpu::attention {
+namespace talklab::attention {
 namespace {
+
+// The generic builder the closed forms are checked against is CPU code, run at every ISA this CPU has.
+using cpu::best_isa;
+using cpu::Isa;
+using cpu::isa_name;
+using cpu::supported_isas;
+using cpu::attention::block_mask_from_mask_mod;
 
 struct Blocks {
   int q, kv;
@@ -143,4 +151,4 @@ TEST(BlockMask, RejectsBadArguments) {
 }
 
 }  // namespace
-}  // namespace talklab::cpu::attention
+}  // namespace talklab::attention

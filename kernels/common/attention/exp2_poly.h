@@ -3,7 +3,7 @@
 // splits x = n + f, evaluates this, and scales by 2^n its own way.
 #pragma once
 
-namespace talklab::cpu::attention {
+namespace talklab::attention {
 // Internal linkage: this header is compiled into AVX-512, AVX2 and baseline files alike, and each must keep
 // its own copy (an inline function with external linkage could be merged into the AVX-512 one).
 namespace {
@@ -27,4 +27,4 @@ inline float exp2_poly(float f) {
 }
 
 }  // namespace
-}  // namespace talklab::cpu::attention
+}  // namespace talklab::attention
