@@ -1,4 +1,4 @@
-# The layers, checked by construction (the rule of each: docs/architecture.md when written; DESIGN "Layers"):
+# The layers, checked by construction (each folder and what it may not reach):
 #   kernels/      ours: no harness, no experiment, no bench, no tests, no LibTorch
 #   harness/      generic: no kernel, no experiment, no bench, no tests
 #   experiments/  harness and kernels; never bench, tests, nor another experiment's folder
