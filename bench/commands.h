@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "harness/session.h"
+
 namespace talklab::bench {
 
 // What selects cases: shared by run and list.
@@ -20,15 +22,8 @@ struct CommonOptions {
 };
 
 struct RunFlags {
-  std::string out;
-  int threads = 0;  // 0 = every logical CPU
-  std::optional<uint64_t> seed;
-  std::optional<double> min_time, max_time, max_noise;
-  std::string cuda_cache = "cold";
-  int passes = 1;
-  int retries = 2;
-  std::string wait_policy = "auto";  // auto: what the selected experiments ask for; default, passive, active
-  bool pin = false, no_pin = false;  // neither: the default (kPinByDefault in commands.cpp)
+  SessionOptions session;            // --out, --threads, --seed, sampling, --cuda-cache, --passes, --retries, ...
+  bool pin = false, no_pin = false;  // neither: the session's default (kPinByDefault in harness/session.h)
   bool dry_run = false;
 };
 

@@ -13,7 +13,6 @@
 #include "harness/openmp.h"
 #include "harness/result.h"
 #include "harness/torch_glue.h"
-#include "kernels/cpu/cpu_features.h"
 #if TALKLAB_HAVE_CUDA
 #include "harness/cuda/device.h"
 #endif
@@ -134,7 +133,6 @@ nlohmann::json make_context(const RunSettings& s, const GpuInfo& gpu) {
   gethostname(host, sizeof host - 1);
   double load[3] = {0, 0, 0};
   getloadavg(load, 3);
-  const cpu::CpuFeatures& f = cpu::cpu_features();
   const GitState git = git_state();
   const machine::CpuIdentity id = machine::cpu_identity();
   const machine::Tick& tick = machine::scheduler_tick();
@@ -156,10 +154,10 @@ nlohmann::json make_context(const RunSettings& s, const GpuInfo& gpu) {
   json talklab = {
       {"schema_version", kSchemaVersion},
       {"git", {{"commit", git.commit}, {"dirty", git.dirty}}},
-      {"cpu", {{"model", f.model}, {"vendor", f.vendor}, {"family", or_null(id.family)},
+      {"cpu", {{"model", s.cpu.model}, {"vendor", s.cpu.vendor}, {"family", or_null(id.family)},
                {"model_number", or_null(id.model)}, {"stepping", or_null(id.stepping)},
-               {"microcode", id.microcode.empty() ? json(nullptr) : json(id.microcode)}, {"flags", f.flag_names()},
-               {"isa", cpu::isa_name(cpu::best_isa())}, {"logical_cpus", std::thread::hardware_concurrency()}}},
+               {"microcode", id.microcode.empty() ? json(nullptr) : json(id.microcode)}, {"flags", s.cpu.flags},
+               {"isa", s.cpu.isa}, {"logical_cpus", std::thread::hardware_concurrency()}}},
       {"machine_state", {{"busy", s.busy.busy}, {"why", s.busy.why},
                          {"others_cpu_fraction", s.busy.others_cpu_fraction},
                          {"others_runnable", s.busy.others_runnable}, {"load_avg_1m", s.busy.load1},

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/machine.h"
+#include "harness/machine_probes.h"
 #include "harness/openmp.h"
 #include "harness/roofline.h"
 
@@ -44,6 +45,7 @@ struct RunSettings {
   openmp::Placement placement;  // where the OpenMP threads may run (bench run --pin)
   std::optional<Roofline> cpu_roofline;
   std::optional<Roofline> cuda_roofline;
+  CpuDescription cpu;  // from the machine probes (harness/machine_probes.h); empty without them
 };
 
 struct GitState {

@@ -57,7 +57,7 @@ struct Interference {
   int runnable_before = 0, runnable_after = 0;
   double load_before = 0, load_after = 0;
   double mhz_before = 0, mhz_after = 0;
-  // The share of the fp32 ceiling the machine delivered just before and after the case (harness/roofline.h,
+  // The share of the fp32 ceiling the machine delivered just before and after the case (harness/machine_probes.h,
   // cpu_capacity); 0 when not probed.
   double capacity_before = 0, capacity_after = 0;
 };

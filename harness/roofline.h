@@ -2,8 +2,9 @@
 //
 // attainable(work) = min(compute peak of the work's dtype, arithmetic intensity x memory bandwidth)
 // roofline_fraction = achieved rate / attainable(work)
-// The peaks are measured at the start of every run (measure_cpu_roofline) with the same kernels the
-// roofline experiment times in detail, so every result file carries the ruler it was measured with.
+// The peaks are measured at the start of every run with the same kernels the roofline experiment times in detail
+// (experiments/roofline/ceilings.h, provided to the harness through harness/machine_probes.h), so every result
+// file carries the ruler it was measured with.
 #pragma once
 
 #include <cstdint>
@@ -39,23 +40,8 @@ struct Roofline {
   std::optional<double> fraction(const Work& work, double seconds) const;
 };
 
-// Measures the GPU ceilings (CUDA builds only; harness/cuda_roofline.cpp): cuBLASLt products per dtype and a
-// device-to-device copy. A dtype the GPU lacks is left out.
-Roofline measure_cuda_roofline(int64_t l2_bytes);
-
-// The share of the fp32 ceiling the machine delivers right now, with the ceiling's threads: the best of three
-// bursts of about 0.3 ms. 0 when no fp32 ceiling was measured or when the process was preempted during the
-// probe (a neighbour in the guest: the sampler's preemption marks deal with that). The runner probes it before and after each CPU
-// case. A VM's host can put both of our vCPUs on one physical core (or its SMT siblings) for seconds: every
-// sample then takes twice as long, consistently, with no preemption and no steal time in the guest (measured on
-// the 2-vCPU guest: the roofline experiment's fp32 case at 10.05 ms, 20.5 ms of CPU per run, against 5.17 ms a
-// minute earlier). Only the throughput says so.
-double cpu_capacity(const Roofline& roofline);
-
-// A case is disturbed when the capacity around it was below this share of the ceiling.
+// A case is disturbed when the machine's capacity around it (MachineProbes::cpu_capacity) was below this share
+// of the fp32 ceiling.
 inline constexpr double kMinCapacity = 0.85;
-
-// Measures the CPU ceilings with `threads` threads, spending about `seconds_per_ceiling` on each.
-Roofline measure_cpu_roofline(int threads, double seconds_per_ceiling);
 
 }  // namespace talklab

@@ -156,17 +156,18 @@ CaseResult run_case(const PlannedCase& planned, int index, const RunOptions& opt
   return r;
 }
 
-// run_case with the CPU's capacity probed around it (harness/roofline.h, cpu_capacity): a case that ran while
-// the machine delivered less than kMinCapacity of its fp32 ceiling is disturbed, whatever its samples say.
+// run_case with the CPU's capacity probed around it (Rooflines::cpu_capacity): a case that ran while the machine
+// delivered less than kMinCapacity of its fp32 ceiling is disturbed, whatever its samples say.
 CaseResult run_probed(const PlannedCase& planned, int index, const RunOptions& options, const GpuInfo& gpu,
                       const Rooflines& rooflines) {
-  const Roofline* cpu = planned.device == Device::cpu && planned.skip_reason.empty() ? rooflines.cpu : nullptr;
-  const double before = cpu != nullptr ? cpu_capacity(*cpu) : 0.0;
+  const bool probed = planned.device == Device::cpu && planned.skip_reason.empty() && rooflines.cpu_capacity;
+  const Roofline* cpu = probed ? rooflines.cpu : nullptr;
+  const double before = cpu != nullptr ? rooflines.cpu_capacity(*cpu) : 0.0;
   CaseResult r = run_case(planned, index, options, gpu);
   if (cpu == nullptr || !r.timing) return r;
   Timing& t = *r.timing;
   t.interference.capacity_before = before;
-  t.interference.capacity_after = cpu_capacity(*cpu);
+  t.interference.capacity_after = rooflines.cpu_capacity(*cpu);
   // Every probe that could be read must be low: one low probe beside a normal one is a moment, not the case.
   const double probes[] = {t.interference.capacity_before, t.interference.capacity_after};
   int read = 0, low = 0;

@@ -40,10 +40,12 @@ struct RunSummary {
 // Writes each result to `out` as soon as it is known and then calls on_result (for the live line); with several
 // passes a case's entry is replaced by its merged result after each pass, and on_result sees every pass and
 // every re-run.
-// The ceilings each device's cases are placed under (either may be null: no fraction then).
+// The ceilings each device's cases are placed under (either may be null: no fraction then), and the capacity
+// probe run before and after each CPU case (MachineProbes::cpu_capacity; empty: none).
 struct Rooflines {
   const Roofline* cpu = nullptr;
   const Roofline* cuda = nullptr;
+  std::function<double(const Roofline& cpu)> cpu_capacity;
 };
 
 RunSummary run_cases(const std::vector<PlannedCase>& cases, const RunOptions& options, const Rooflines& rooflines,

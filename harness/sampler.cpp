@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "harness/openmp.h"
+
 namespace talklab {
 namespace {
 
@@ -24,6 +26,44 @@ constexpr double kBusyShare = 0.10;
 bool clean_enough(const Timing& t, int min_samples) {
   const auto clean = std::count(t.preemptions.begin(), t.preemptions.end(), 0);
   return !t.preemptions.empty() && clean >= std::max(1, min_samples);
+}
+
+struct Burst {
+  double seconds = 0;
+  bool clean = false;
+  bool preempted = false;
+};
+
+Burst burst(const std::function<double()>& run, int threads) {
+  const int64_t switches = machine::involuntary_switches();
+  const std::vector<double> cpu0 = openmp::thread_cpu_seconds(threads);
+  Burst b;
+  b.seconds = run();
+  const std::vector<double> cpu1 = openmp::thread_cpu_seconds(threads);
+  b.preempted = machine::involuntary_switches() != switches;
+  b.clean = !b.preempted;
+  for (size_t i = 0; i < cpu0.size() && i < cpu1.size(); ++i) {
+    b.clean = b.clean && cpu1[i] - cpu0[i] >= kCleanBurstUtilization * b.seconds;
+  }
+  return b;
+}
+
+Bursts summarize_bursts(const std::vector<Burst>& bursts) {
+  Bursts out;
+  std::vector<double> all, clean;
+  for (const Burst& b : bursts) {
+    all.push_back(b.seconds);
+    if (b.clean) clean.push_back(b.seconds);
+    out.preempted += b.preempted;
+  }
+  const SampleStats s = summarize(all);
+  out.fastest_s = s.min;
+  out.median_s = s.median;
+  out.slowest_s = s.max;
+  out.fastest_clean_s = clean.empty() ? 0 : summarize(clean).min;
+  out.samples = int(all.size());
+  out.clean = int(clean.size());
+  return out;
 }
 
 }  // namespace
@@ -97,10 +137,45 @@ double wall_seconds(const std::function<void()>& f) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-double median_wall_seconds(const std::function<void()>& f, int repeats) {
+double median_seconds(const std::function<double()>& sample, int warmups, int samples) {
+  for (int i = 0; i < warmups; ++i) sample();
   std::vector<double> t;
-  for (int i = 0; i < repeats; ++i) t.push_back(wall_seconds(f));
+  for (int i = 0; i < samples; ++i) t.push_back(sample());
   return summarize(t).median;
+}
+
+double median_wall_seconds(const std::function<void()>& f, int repeats) {
+  return median_seconds([&] { return wall_seconds(f); }, 0, repeats);
+}
+
+Bursts measure_bursts(const std::function<double()>& run, int threads, double seconds) {
+  SamplingOptions o;
+  o.warmup_s = std::min(0.05, seconds / 4);
+  o.min_time_s = seconds;
+  o.max_time_s = 4 * seconds;
+  o.max_noise = 0.01;
+  o.min_samples = 10;
+  o.min_sample_s = 0;  // one burst per sample
+  std::vector<Burst> bursts;  // every call, warm-up first: the last samples_s.size() are the samples
+  const Timing t = measure(
+      [&](int64_t runs) {
+        double s = 0;
+        for (int64_t i = 0; i < runs; ++i) {
+          bursts.push_back(burst(run, threads));
+          s += bursts.back().seconds;
+        }
+        return s;
+      },
+      o);
+  Bursts b = summarize_bursts(std::vector<Burst>(bursts.end() - std::ptrdiff_t(t.samples_s.size()), bursts.end()));
+  b.preempted = int(t.samples_s.size()) - int(std::count(t.preemptions.begin(), t.preemptions.end(), 0));
+  return b;
+}
+
+Bursts probe_bursts(const std::function<double()>& run, int threads, int count) {
+  std::vector<Burst> bursts;
+  for (int i = 0; i < count; ++i) bursts.push_back(burst(run, threads));
+  return summarize_bursts(bursts);
 }
 
 Timing merge_passes(const std::vector<Timing>& passes) {

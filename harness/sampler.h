@@ -13,7 +13,7 @@
 // hypervisor used a tenth of the CPUs (on a quiet machine, long samples are often marked by a kernel thread's
 // blip and are fine), or when its kept samples still cluster at whole scheduler ticks above the fastest one (a
 // stall the switch count did not see: the hypervisor taking a vCPU shows as steal, not as a context switch).
-// The runner adds a third reason, the machine's capacity around the case (harness/roofline.h, cpu_capacity),
+// The runner adds a third reason, the machine's capacity around the case (harness/machine_probes.h, cpu_capacity),
 // and `bench run` re-runs disturbed cases at its end.
 #pragma once
 
@@ -73,6 +73,32 @@ Timing measure(const std::function<double(int64_t runs)>& sample, const Sampling
 // how far the passes were apart. runs_per_sample and stop_reason are the last pass's; cpu_s_per_run is the mean.
 // Samples are kept clean only when every pass kept them so; the case is disturbed when any pass was.
 Timing merge_passes(const std::vector<Timing>& passes);
+
+// Bursts: how ceilings are measured (the roofline experiment's ceilings.cpp). A ceiling is the best the machine
+// does, so its figure is the fastest clean burst, not a median: the median of a few long samples, as before, took
+// every disturbed sample of a busy machine into the ruler (a quick run beside a busy process printed 311% of
+// roofline). A burst is one call of `run` (which returns its own seconds, as its timer measures them); it is clean
+// when the process was not preempted and each of `threads` OpenMP threads had a core all along: its CPU time is at
+// least kCleanBurstUtilization of the wall time (a thread that waited for one, behind a neighbour or beside its
+// sibling thread, falls short; measured by the threads themselves, openmp::thread_cpu_seconds).
+inline constexpr double kCleanBurstUtilization = 0.9;
+
+struct Bursts {
+  double fastest_clean_s = 0;  // 0 when no burst was clean
+  double fastest_s = 0, median_s = 0, slowest_s = 0;  // over every burst sampled
+  int samples = 0;
+  int preempted = 0;  // bursts during which the process took involuntary context switches
+  int clean = 0;
+};
+
+// Bursts under the sampling policy of measure() (a warm-up, then at least `seconds` of one-burst samples until the
+// spread is 1% or 4 x `seconds` have passed).
+Bursts measure_bursts(const std::function<double()>& run, int threads, double seconds);
+// Exactly `count` bursts and no warm-up: a probe short enough to run around every case (cpu_capacity).
+Bursts probe_bursts(const std::function<double()>& run, int threads, int count);
+
+// The median of `samples` calls of `sample` (which returns its own seconds), after `warmups` calls left out.
+double median_seconds(const std::function<double()>& sample, int warmups, int samples);
 
 // Wall-clock seconds of one call of f, and the median over `repeats` calls: for the side figures a case
 // reports beside its timed run (a quantization step, a plan build), never for the run itself.

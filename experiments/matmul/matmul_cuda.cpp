@@ -56,7 +56,7 @@ struct LtRecipeInfo {
   const char* name;
   const char* description;
   double in_bytes, out_bytes;
-  const char* peak;  // the CUDA roofline's key (harness/cuda_roofline.cpp)
+  const char* peak;  // the CUDA roofline's key (experiments/roofline/ceilings_cuda.cpp)
   RecipeTolerance tolerance;
 };
 

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <random>
 
+#include "experiments/roofline/ceilings.h"
 #include "experiments/roofline/roofline_cases.h"
 #include "harness/memory.h"
 #include "harness/registry.h"
@@ -34,15 +35,6 @@ std::optional<PeakOp> peak_op(const std::string& ceiling) {
   if (ceiling == "bf16_dot") return PeakOp::bf16_dot;
   if (ceiling == "int8_dot") return PeakOp::int8_dot;
   return std::nullopt;
-}
-
-const char* peak_dtype(PeakOp op) {
-  switch (op) {
-    case PeakOp::fp32_fma: return "fp32";
-    case PeakOp::bf16_dot: return "bf16";
-    case PeakOp::int8_dot: return "int8";
-  }
-  return "";
 }
 
 // "best" means the best level this CPU has; the others name one level, skipped where the CPU lacks it.

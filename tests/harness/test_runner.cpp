@@ -90,7 +90,7 @@ TEST(Runner, RecordsEveryOutcomeAndTimesOnlyCorrectCases) {
   roofline.peak_ops_per_s["fp32"] = 1e12;
   roofline.bandwidth_bytes_per_s = 1e10;
   std::vector<CaseResult> seen;
-  const RunSummary s = run_cases(plan, options, Rooflines{&roofline, nullptr}, GpuInfo{}, file, [&](const CaseResult& r) {
+  const RunSummary s = run_cases(plan, options, Rooflines{&roofline, nullptr, {}}, GpuInfo{}, file, [&](const CaseResult& r) {
     seen.push_back(r);
     std::ifstream in(path);  // the file already holds this case
     EXPECT_EQ(nlohmann::json::parse(in)["benchmarks"].size(), seen.size());

@@ -200,5 +200,24 @@ TEST(Sampler, MergedPassesKeepTheirMarksAndTheirDisturbance) {
   EXPECT_EQ(m.disturbed_evidence, "pass 2: planted");
 }
 
+// A burst that sleeps holds no core: its thread's CPU time is far short of its wall time, so no burst is clean and
+// a ceiling would fall back to the fastest of all (ceilings.cpp) while a capacity probe says 0.
+TEST(Sampler, BurstsThatWaitInsteadOfRunningAreNeverClean) {
+  const auto sleep_1ms = [] {
+    return wall_seconds([] { std::this_thread::sleep_for(std::chrono::milliseconds(1)); });
+  };
+  const Bursts probe = probe_bursts(sleep_1ms, 1, 3);
+  EXPECT_EQ(probe.samples, 3);
+  EXPECT_EQ(probe.clean, 0);
+  EXPECT_EQ(probe.fastest_clean_s, 0);
+  EXPECT_GE(probe.fastest_s, 1e-3);
+  EXPECT_LE(probe.fastest_s, probe.median_s);
+  EXPECT_LE(probe.median_s, probe.slowest_s);
+
+  const Bursts measured = measure_bursts(sleep_1ms, 1, 0.05);
+  EXPECT_GE(measured.samples, 10);  // the sampler's minimum for a ceiling
+  EXPECT_EQ(measured.clean, 0);
+}
+
 }  // namespace
 }  // namespace talklab

@@ -1,30 +1,30 @@
-// The GPU's ceilings, measured at the start of a run that has CUDA cases: a cuBLASLt product per dtype at
-// 8192^3 (the practical compute ceiling) and a device-to-device copy of 2 x 1 GiB (bytes read plus written),
-// medians of hot event-timed samples. Compiled only into CUDA builds (harness/CMakeLists.txt).
-#include <algorithm>
-#include <vector>
+// The GPU's ceilings, measured at the start of a run that has CUDA cases: a cuBLASLt product per dtype at 8192^3
+// (the practical compute ceiling) and a device-to-device copy of 2 x 1 GiB (bytes read plus written), medians of
+// hot event-timed samples after one warm-up (handles, heuristics, first touch). Compiled only into CUDA builds
+// (CMakeLists.txt).
+#include <exception>
+#include <utility>
 
+#include "experiments/roofline/ceilings.h"
 #include "harness/cuda/memory.h"
 #include "harness/cuda/timer.h"
-#include "harness/roofline.h"
-#include "harness/stats.h"
+#include "harness/sampler.h"
 #include "kernels/cuda/matmul/cublaslt_matmul.h"
 #include "kernels/cuda/roofline/copy.h"
 
-namespace talklab {
+namespace talklab::experiments::roofline {
 namespace {
 
+constexpr int kSamples = 10;
+
 template <class Launch>
-double median_seconds(cuda::EventTimer& timer, Launch&& launch, int samples) {
-  timer.sample(launch);  // warm-up: handles, heuristics, first-touch
-  std::vector<double> t;
-  for (int i = 0; i < samples; ++i) t.push_back(timer.sample(launch));
-  return summarize(t).median;
+double median_event_seconds(cuda::EventTimer& timer, Launch&& launch) {
+  return median_seconds([&] { return timer.sample(launch); }, 1, kSamples);
 }
 
 }  // namespace
 
-Roofline measure_cuda_roofline(int64_t l2_bytes) {
+Roofline measure_cuda_ceilings(int64_t l2_bytes) {
   Roofline r;
   r.threads = 1;
   r.isa = "cuda";
@@ -39,7 +39,7 @@ Roofline measure_cuda_roofline(int64_t l2_bytes) {
     try {
       cuda::LtMatmul mm(dtype, n, n, n, nullptr);
       mm.fill_random(1);
-      r.peak_ops_per_s[name] = mm.flops() / median_seconds(timer, [&] { mm.run(); }, 10);
+      r.peak_ops_per_s[name] = mm.flops() / median_event_seconds(timer, [&] { mm.run(); });
     } catch (const std::exception&) {
       // This GPU or CUDA version has no such product (fp8 before compute capability 8.9): no ceiling for it.
     }
@@ -48,8 +48,9 @@ Roofline measure_cuda_roofline(int64_t l2_bytes) {
   cuda::DeviceBuffer src(bytes), dst(bytes);
   src.fill_bytes(0x5A);
   r.bandwidth_bytes_per_s =
-      2.0 * double(bytes) / median_seconds(timer, [&] { cuda::launch_copy(dst.data(), src.data(), bytes, nullptr); }, 10);
+      2.0 * double(bytes) /
+      median_event_seconds(timer, [&] { cuda::launch_copy(dst.data(), src.data(), bytes, nullptr); });
   return r;
 }
 
-}  // namespace talklab
+}  // namespace talklab::experiments::roofline

@@ -1,0 +1,2 @@
+#include "harness/sampler.h"
+int sample() { return 1; }
