@@ -1,4 +1,4 @@
-// bench report: Markdown and HTML pages generated from result files, one page per talk, linking back to it.
+// The report: Markdown and HTML pages generated from result files, one page per talk, linking back to it.
 //
 //   DIR/index.md, DIR/index.html      the runs (each with its environment block) and the talks they reproduce
 //   DIR/<talk>.md, DIR/<talk>.html    a talk: title, speakers, video; what the lab reproduces from it; a table
@@ -10,10 +10,9 @@
 // Every number on a page comes from the result files; nothing is typed in. Several files (this CPU and an
 // H100, say) appear side by side: each keeps its own environment block, tables and charts split by run.
 // The HTML pages record in <pre id="report-status"> how many charts rendered and every error logged, which
-// is what tests/report/check_report.py reads through headless Chromium.
+// is what tests/bench/check_report.py reads through headless Chromium.
 #pragma once
 
-#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -22,7 +21,7 @@
 #include "harness/compare.h"
 #include "harness/config.h"
 
-namespace talklab::bench {
+namespace talklab::report {
 
 struct ReportInput {
   std::vector<ResultDoc> runs;  // in the order given
@@ -38,10 +37,4 @@ struct ReportOutput {
 };
 ReportOutput render_report(const ReportInput& input);
 
-// The Python that draws the charts (vl-convert-python, from requirements.txt): --python, else TALKLAB_PYTHON in the
-// environment, else the interpreter CMake found torch in (.venv's).
-std::string default_python();
-// bench/render_charts.py in the source tree: writes vendor/vega-bundle.js and the SVGs (its header says how).
-std::filesystem::path chart_renderer();
-
-}  // namespace talklab::bench
+}  // namespace talklab::report
