@@ -46,7 +46,8 @@ int report_command(const ReportFlags& f) {
   for (const std::string& file : f.files) input.runs.push_back(load_result(file));
   const fs::path config_dir = f.config_dir.empty() ? default_config_dir() : fs::path(f.config_dir);
   input.talks = load_talks(config_dir / "talks.toml");
-  for (const Experiment& e : registry().experiments()) input.experiment_descriptions[e.name] = e.description;
+  // Files written before experiments declared themselves (context.talklab.experiments) fall back to this build's.
+  for (const Experiment& e : registry().experiments()) input.declarations[e.name] = declaration_of(e);
   for (const ResultDoc& doc : input.runs) {
     for (const std::string& w : doc.warnings) fmt::print(stderr, "bench report: warning: {}\n", w);
   }

@@ -1,5 +1,7 @@
-// The charts of a talk page: see charts.h.
+// The charts of a talk page, one generic builder per declared kind (harness/presentation.h): see charts.h.
 #include "harness/report/charts.h"
+
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
@@ -13,12 +15,13 @@ namespace {
 
 constexpr const char* kSchema = "https://vega.github.io/schema/vega-lite/v6.json";
 
-// "run" (several files) and the varying axes other than `used`, as one string: cases that differ only there
+// The varying axes other than `used` (and the device, when it varies), as one string: cases that differ only there
 // stay on separate lines.
-std::string variant(const CaseView& c, const AxisSplit& axes, std::initializer_list<const char*> used) {
+std::string variant(const CaseView& c, const AxisSplit& axes, const std::vector<std::string>& used,
+                    const ExperimentDeclaration& d) {
   std::string out;
   for (const std::string& axis : axes.varying) {
-    if (axis == "device" || std::find_if(used.begin(), used.end(), [&](const char* u) { return axis == u; }) != used.end()) continue;
+    if (axis == "device" || std::find(used.begin(), used.end(), axis) != used.end() || !applies(d, c, axis)) continue;
     out += (out.empty() ? "" : " ") + axis + "=" + c.param(axis);
   }
   if (std::find(axes.varying.begin(), axes.varying.end(), "device") != axes.varying.end()) out += " " + c.device;
@@ -38,99 +41,130 @@ std::string panel_of(const std::string& base, const CaseView& c, const std::vect
   return runs.size() > 1 ? base + " · " + runs[c.run].label : base;
 }
 
-}  // namespace
-
-std::optional<Chart> attention_chart(const std::vector<const CaseView*>& cases, const std::vector<Run>& runs) {
-  const AxisSplit axes = split_axes(cases);
-  json data = json::array();
-  for (const CaseView* c : cases) {
-    if (c->status != "ok" || !c->median_s || c->implementation.starts_with("blockmask")) continue;
-    data.push_back({{"panel", panel_of(c->param("mask"), *c, runs)},
-                    {"seq", c->params.value("seq", json(nullptr))},
-                    {"dtype", c->param("dtype")},
-                    {"implementation", c->implementation},
-                    {"time_ms", *c->median_s * 1e3},
-                    {"variant", variant(*c, axes, {"mask", "seq", "dtype"})}});
-  }
-  if (data.empty()) return std::nullopt;
-  json enc = {
-      {"x", {{"field", "seq"}, {"type", "quantitative"}, {"scale", {{"type", "log"}}}, {"title", "sequence length"}}},
-      {"y", {{"field", "time_ms"}, {"type", "quantitative"}, {"scale", {{"type", "log"}}}, {"title", "median time (ms)"}}},
-      {"color", {{"field", "implementation"}, {"type", "nominal"}}},
-      {"strokeDash", {{"field", "dtype"}, {"type", "nominal"}}},
-      {"detail", {{"field", "variant"}, {"type", "nominal"}}},
-      {"tooltip", json::array({{{"field", "implementation"}}, {{"field", "dtype"}}, {{"field", "seq"}},
-                               {{"field", "time_ms"}, {"format", ".3f"}}, {{"field", "variant"}}})}};
-  json spec = {{"width", 220}, {"height", 170}, {"mark", {{"type", "line"}, {"point", true}}}, {"encoding", enc}};
-  return Chart{"", "Attention time against sequence length, per mask and implementation",
-               "Median time of one forward call, log-log; one panel per mask, dashes by dtype.",
-               facet_wrap(std::move(data), "mask", std::move(spec), 4)};
+// "causal" for one axis, "K=4096 N=14336" for several.
+std::string combination(const CaseView& c, const std::vector<std::string>& axes) {
+  if (axes.size() == 1) return axis_value(c, axes[0]);
+  std::string out;
+  for (const std::string& a : axes) out += (out.empty() ? "" : " ") + a + "=" + axis_value(c, a);
+  return out;
 }
 
-std::vector<Chart> matmul_charts(const std::vector<const CaseView*>& cases, const std::vector<Run>& runs) {
-  std::vector<Chart> out;
-  json rate = json::array(), sqnr = json::array();
+std::string joined(const std::vector<std::string>& axes) {
+  std::string out;
+  for (const std::string& a : axes) out += (out.empty() ? "" : ", ") + a;
+  return out;
+}
+
+// What a metric is called on an axis.
+std::string metric_title(const std::string& m, bool log) {
+  if (m == "time") return log ? "median time (ms)" : "median time (ms)";
+  if (m == "tflops") return "TFLOP/s (TOP/s for int8)";
+  if (m == "sqnr_db") return "SQNR (dB) against the float64 product";
+  if (m == "peak_memory") return "peak memory (MiB)";
+  return m;
+}
+
+// Times are drawn in ms and bytes in MiB; the rest as recorded.
+double metric_scale(const std::string& m) {
+  if (m == "time" || m.ends_with("_s")) return 1e3;
+  if (m == "peak_memory" || m.ends_with("_bytes")) return 1.0 / (1024.0 * 1024.0);
+  return 1.0;
+}
+
+// The cases a chart draws: measured, selected by `where`, and its implementations (by default the technique's).
+std::vector<const CaseView*> drawn(const ChartSpec& spec, const std::vector<const CaseView*>& cases, const Corpus& corpus) {
+  std::vector<const CaseView*> out;
   for (const CaseView* c : cases) {
-    if (c->status != "ok") continue;
-    const std::string shape = "K=" + c->param("K") + " N=" + c->param("N");
-    if (c->tflops && *c->tflops > 0) {
-      rate.push_back({{"panel", panel_of(shape, *c, runs)},
-                      {"M", c->params.value("M", json(nullptr))},
-                      {"implementation", c->implementation},
-                      {"tflops", *c->tflops}});
-    }
-    if (c->sqnr_db) {
-      sqnr.push_back({{"run", runs[c->run].label}, {"shape", shape}, {"M", c->params.value("M", json(nullptr))},
-                      {"implementation", c->implementation}, {"sqnr_db", *c->sqnr_db}});
-    }
-  }
-  if (!rate.empty()) {
-    json enc = {
-        {"x", {{"field", "M"}, {"type", "quantitative"}, {"scale", {{"type", "log"}}}, {"title", "M (tokens)"}}},
-        {"y", {{"field", "tflops"}, {"type", "quantitative"}, {"title", "TFLOP/s (TOP/s for int8)"}}},
-        {"color", {{"field", "implementation"}, {"type", "nominal"}}},
-        {"tooltip", json::array({{{"field", "implementation"}}, {{"field", "M"}}, {{"field", "tflops"}, {"format", ".3f"}}})}};
-    json spec = {{"width", 240}, {"height", 180}, {"mark", {{"type", "line"}, {"point", true}}}, {"encoding", enc}};
-    out.push_back({"", "Matmul TFLOP/s against M, per recipe", "One panel per (K, N) weight shape.",
-                   facet_wrap(std::move(rate), "weight shape", std::move(spec), 4)});
-  }
-  if (!sqnr.empty()) {
-    json enc = {{"x", {{"field", "implementation"}, {"type", "nominal"}, {"title", "recipe"}, {"sort", nullptr}}},
-                {"y", {{"field", "sqnr_db"}, {"type", "quantitative"}, {"title", "SQNR (dB) against the float64 product"}}},
-                {"color", {{"field", "shape"}, {"type", "nominal"}, {"title", "weight shape"}}},
-                {"tooltip", json::array({{{"field", "implementation"}}, {{"field", "shape"}}, {{"field", "M"}},
-                                         {{"field", "sqnr_db"}, {"format", ".1f"}}})}};
-    json spec = {{"$schema", kSchema},
-                 {"data", {{"values", std::move(sqnr)}}},
-                 {"width", 520},
-                 {"height", 240},
-                 {"mark", {{"type", "point"}, {"filled", true}}},
-                 {"encoding", enc}};
-    if (runs.size() > 1) {
-      spec["encoding"]["shape"] = {{"field", "run"}, {"type", "nominal"}};
-    }
-    out.push_back({"", "SQNR per recipe", "Quantization error of each recipe on randn inputs, every shape measured.",
-                   std::move(spec)});
+    if (c->status != "ok" || !matches(*c, spec.where)) continue;
+    const bool chosen = spec.implementations.empty()
+                            ? !corpus.is_helper(*c)
+                            : std::find(spec.implementations.begin(), spec.implementations.end(), c->implementation) !=
+                                  spec.implementations.end();
+    if (chosen) out.push_back(c);
   }
   return out;
 }
 
-// Solvers are the implementations swept over a budget; the fixed policies are single points.
-std::optional<Chart> pareto_chart(const std::vector<const CaseView*>& cases, const std::vector<Run>& runs) {
-  std::map<std::string, std::set<std::string>> budgets;
-  for (const CaseView* c : cases) {
-    if (const std::string b = c->param("budget"); !b.empty()) budgets[c->implementation].insert(b);
-  }
-  const AxisSplit axes = split_axes(cases);
+json axis_value_json(const CaseView& c, const std::string& axis) {
+  return c.params.contains(axis) ? c.params[axis] : json(axis_value(c, axis));
+}
+
+std::optional<Chart> line_chart(const ChartSpec& spec, const std::vector<const CaseView*>& all, const Corpus& corpus) {
+  const std::vector<const CaseView*> cases = drawn(spec, all, corpus);
+  if (cases.empty()) return std::nullopt;
+  const ExperimentDeclaration& d = corpus.declaration(cases.front()->experiment);
+  const AxisSplit axes = split_axes(cases, d);
+  std::vector<std::string> used = spec.facets;
+  used.push_back(spec.x);
+  if (!spec.dash.empty()) used.push_back(spec.dash);
+  // A panel with one x value holds a point, not a line: such points are in the tables (and the headline).
+  std::map<std::string, std::set<std::string>> xs;
+  for (const CaseView* c : cases) xs[panel_of(combination(*c, spec.facets), *c, corpus.runs)].insert(axis_value(*c, spec.x));
   json data = json::array();
   for (const CaseView* c : cases) {
-    if (c->status != "ok" || !c->median_s || !c->peak_bytes) continue;
-    const bool solver = budgets[c->implementation].size() > 1;
-    const std::string model = variant(*c, axes, {"budget"});
-    data.push_back({{"panel", panel_of(model, *c, runs)},
+    const std::string panel = panel_of(combination(*c, spec.facets), *c, corpus.runs);
+    const auto y = metric(*c, spec.y);
+    if (!y || xs[panel].size() < 2) continue;
+    json row = {{"panel", panel}, {"x", axis_value_json(*c, spec.x)}, {"implementation", c->implementation},
+                {"y", *y * metric_scale(spec.y)}, {"variant", variant(*c, axes, used, d)}};
+    if (!spec.dash.empty()) row["dash"] = axis_value(*c, spec.dash);
+    data.push_back(std::move(row));
+  }
+  if (data.empty()) return std::nullopt;
+  const json log = {{"type", "log"}};
+  json x = {{"field", "x"}, {"type", "quantitative"}, {"title", spec.x}};
+  json y = {{"field", "y"}, {"type", "quantitative"}, {"title", metric_title(spec.y, spec.log_y)}};
+  if (spec.log_x) x["scale"] = log;
+  if (spec.log_y) y["scale"] = log;
+  json enc = {{"x", x}, {"y", y}, {"color", {{"field", "implementation"}, {"type", "nominal"}}},
+              {"detail", {{"field", "variant"}, {"type", "nominal"}}},
+              {"tooltip", json::array({{{"field", "implementation"}}, {{"field", "x"}, {"title", spec.x}},
+                                       {{"field", "y"}, {"title", metric_title(spec.y, false)}, {"format", ".3f"}},
+                                       {{"field", "variant"}}})}};
+  if (!spec.dash.empty()) enc["strokeDash"] = {{"field", "dash"}, {"type", "nominal"}, {"title", spec.dash}};
+  json inner = {{"width", 240}, {"height", 180}, {"mark", {{"type", "line"}, {"point", true}}}, {"encoding", enc}};
+  return Chart{"", spec.title, spec.caption, facet_wrap(std::move(data), joined(spec.facets), std::move(inner), 4)};
+}
+
+std::optional<Chart> points_chart(const ChartSpec& spec, const std::vector<const CaseView*>& all, const Corpus& corpus) {
+  json data = json::array();
+  for (const CaseView* c : drawn(spec, all, corpus)) {
+    const auto y = metric(*c, spec.y);
+    if (!y) continue;
+    data.push_back({{"run", corpus.runs[c->run].label}, {"x", axis_value(*c, spec.x)},
+                    {"series", combination(*c, spec.facets)}, {"y", *y * metric_scale(spec.y)}});
+  }
+  if (data.empty()) return std::nullopt;
+  json enc = {{"x", {{"field", "x"}, {"type", "nominal"}, {"title", spec.x}, {"sort", nullptr}}},
+              {"y", {{"field", "y"}, {"type", "quantitative"}, {"title", metric_title(spec.y, spec.log_y)}}},
+              {"color", {{"field", "series"}, {"type", "nominal"}, {"title", joined(spec.facets)}}},
+              {"tooltip", json::array({{{"field", "x"}, {"title", spec.x}}, {{"field", "series"}, {"title", joined(spec.facets)}},
+                                       {{"field", "y"}, {"title", metric_title(spec.y, false)}, {"format", ".3f"}}})}};
+  if (spec.log_y) enc["y"]["scale"] = {{"type", "log"}};
+  json out = {{"$schema", kSchema}, {"data", {{"values", std::move(data)}}}, {"width", 520}, {"height", 240},
+              {"mark", {{"type", "point"}, {"filled", true}, {"size", 70}}}, {"encoding", enc}};
+  std::set<std::string> runs;
+  for (const json& row : out["data"]["values"]) runs.insert(row["run"].get<std::string>());
+  if (runs.size() > 1) out["encoding"]["shape"] = {{"field", "run"}, {"type", "nominal"}};
+  return Chart{"", spec.title, spec.caption, std::move(out)};
+}
+
+// Implementations swept over the axis x are lines (a point per value); the others, single points.
+std::optional<Chart> pareto_chart(const ChartSpec& spec, const std::vector<const CaseView*>& all, const Corpus& corpus) {
+  const std::vector<const CaseView*> cases = drawn(spec, all, corpus);
+  if (cases.empty()) return std::nullopt;
+  std::map<std::string, std::set<std::string>> swept;
+  for (const CaseView* c : cases) swept[c->implementation].insert(c->param(spec.x));
+  const AxisSplit axes = split_axes(cases, corpus.declaration(cases.front()->experiment));
+  json data = json::array();
+  for (const CaseView* c : cases) {
+    if (!c->median_s || !c->peak_bytes) continue;
+    const bool line = swept[c->implementation].size() > 1;
+    const std::string model = variant(*c, axes, {spec.x}, corpus.declaration(c->experiment));
+    data.push_back({{"panel", panel_of(model, *c, corpus.runs)},
                     {"implementation", c->implementation},
-                    {"kind", solver ? "solver" : "policy"},
-                    {"budget", solver ? json(std::stod(c->param("budget"))) : json(nullptr)},
+                    {"kind", line ? "solver" : "policy"},
+                    {"budget", line ? json(std::stod(c->param(spec.x))) : json(nullptr)},
                     {"step_ms", *c->median_s * 1e3},
                     {"peak_mib", *c->peak_bytes / (1024.0 * 1024.0)}});
   }
@@ -138,7 +172,7 @@ std::optional<Chart> pareto_chart(const std::vector<const CaseView*>& cases, con
   const json x = {{"field", "step_ms"}, {"type", "quantitative"}, {"title", "step time (ms)"}, {"scale", {{"zero", false}}}};
   const json y = {{"field", "peak_mib"}, {"type", "quantitative"}, {"title", "measured peak (MiB)"}, {"scale", {{"zero", false}}}};
   const json color = {{"field", "implementation"}, {"type", "nominal"}};
-  const json tooltip = json::array({{{"field", "implementation"}}, {{"field", "budget"}}, {{"field", "step_ms"}, {"format", ".2f"}},
+  const json tooltip = json::array({{{"field", "implementation"}}, {{"field", "budget"}, {"title", spec.x}}, {{"field", "step_ms"}, {"format", ".2f"}},
                                     {{"field", "peak_mib"}, {"format", ".1f"}}});
   json lines = {{"transform", json::array({{{"filter", "datum.kind === 'solver'"}}})},
                 {"mark", {{"type", "line"}, {"point", true}}},
@@ -147,11 +181,12 @@ std::optional<Chart> pareto_chart(const std::vector<const CaseView*>& cases, con
   json points = {{"transform", json::array({{{"filter", "datum.kind === 'policy'"}}})},
                  {"mark", {{"type", "point"}, {"filled", true}, {"size", 90}}},
                  {"encoding", {{"x", x}, {"y", y}, {"color", color}, {"shape", color}, {"tooltip", tooltip}}}};
-  json spec = {{"width", 360}, {"height", 260}, {"layer", json::array({lines, points})}};
-  return Chart{"", "Checkpointing: peak memory against step time",
-               "One line per budget solver (a point per budget), the fixed policies as points. Lower left is better.",
-               facet_wrap(std::move(data), "model", std::move(spec), 2)};
+  json inner = {{"width", 360}, {"height", 260}, {"layer", json::array({lines, points})}};
+  return Chart{"", spec.title, spec.caption, facet_wrap(std::move(data), "model", std::move(inner), 2)};
 }
+
+
+}  // namespace
 
 // Each case at (arithmetic intensity, achieved rate) under its run's measured ceilings.
 std::optional<Chart> roofline_chart(const std::vector<const CaseView*>& cases, const std::vector<Run>& runs) {
@@ -214,6 +249,15 @@ std::optional<Chart> roofline_chart(const std::vector<const CaseView*>& cases, c
                "Ceilings are the peaks bench measured at the start of the run (min of compute peak and bandwidth x "
                "intensity); a case's intensity uses its declared FLOPs and fewest bytes.",
                facet_wrap(std::move(data), "run", std::move(spec), 1)};
+}
+
+std::optional<Chart> draw_chart(const ChartSpec& spec, const std::vector<const CaseView*>& cases, const Corpus& corpus) {
+  switch (spec.kind) {
+    case ChartKind::line: return line_chart(spec, cases, corpus);
+    case ChartKind::points: return points_chart(spec, cases, corpus);
+    case ChartKind::pareto: return pareto_chart(spec, cases, corpus);
+    default: return std::nullopt;  // the roofline is drawn once per page; tables are tables (declared_tables.h)
+  }
 }
 
 }  // namespace talklab::report

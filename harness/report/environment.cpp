@@ -20,7 +20,8 @@ std::string ceilings_text(const json& roofline) {
 
 // The runs side by side: one row per property, one column per run.
 Table environment_table(const std::vector<const Run*>& runs) {
-  Table tab{{""}, {}};
+  Table tab;
+  tab.header = {""};
   std::vector<std::string> keys;
   std::map<std::string, std::vector<std::string>> values;  // key -> one value per run
   for (size_t i = 0; i < runs.size(); ++i) {

@@ -24,8 +24,10 @@ std::string html_escape(const std::string& s) {
 }
 
 
-std::string to_html(const Table& t) {
-  std::string out = "<table>\n<thead><tr>";
+std::string to_html(const Table& t, const std::string& css_class) {
+  std::string out = t.fold.empty() ? "" : "<details><summary>" + html_escape(t.fold) + "</summary>\n";
+  out += css_class.empty() ? "<table>" : "<table class=\"" + css_class + "\">";
+  out += "\n<thead><tr>";
   for (const auto& h : t.header) out += "<th>" + html_escape(h) + "</th>";
   out += "</tr></thead>\n<tbody>\n";
   for (const auto& row : t.rows) {
@@ -37,7 +39,7 @@ std::string to_html(const Table& t) {
     }
     out += "</tr>\n";
   }
-  return out + "</tbody>\n</table>\n";
+  return out + "</tbody>\n</table>\n" + (t.fold.empty() ? "" : "</details>\n");
 }
 
 
@@ -61,11 +63,11 @@ std::string render_html(const Page& p) {
         for (const auto& item : b.items) body += "<li>" + html_escape(item) + "</li>\n";
         body += "</ul>\n";
         break;
-      case Block::table: body += to_html(b.tab); break;
+      case Block::table: body += to_html(b.tab, b.headline ? "headline" : ""); break;
       case Block::chart:
         body += fmt::format("<h3>{}</h3>\n", html_escape(b.ch.title));
+        body += fmt::format("<div class=\"chart{}\" id=\"{}\"></div>\n", b.headline ? " headline" : "", b.ch.id);
         if (!b.ch.caption.empty()) body += fmt::format("<p class=\"caption\">{}</p>\n", html_escape(b.ch.caption));
-        body += fmt::format("<div class=\"chart\" id=\"{}\"></div>\n", b.ch.id);
         charts[b.ch.id] = b.ch.spec;
         break;
     }

@@ -9,7 +9,7 @@
 namespace talklab::report {
 
 std::string html_escape(const std::string& s);
-std::string to_html(const Table& t);
+std::string to_html(const Table& t, const std::string& css_class = "");
 std::string render_html(const Page& p);
 
 }  // namespace talklab::report

@@ -59,9 +59,10 @@ std::string render_markdown(const Page& p) {
           out += fmt::format("Static pictures; [{0}.html]({0}.html) draws the same charts with tooltips.\n\n", p.file);
           chart_note = true;
         }
+        // The caption under the picture, so that the chart itself comes right after its title.
         out += fmt::format("### {}\n\n", b.ch.title);
-        if (!b.ch.caption.empty()) out += b.ch.caption + "\n\n";
         out += fmt::format("![{}]({})\n\n", md_cell(b.ch.title), svg_file(p, b.ch));
+        if (!b.ch.caption.empty()) out += b.ch.caption + "\n\n";
         break;
     }
   }

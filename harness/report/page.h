@@ -20,6 +20,7 @@ struct Cell {
 struct Table {
   std::vector<std::string> header;
   std::vector<std::vector<Cell>> rows;
+  std::string fold;  // HTML: the table folded under <details> with this summary; empty = shown
 };
 
 // Links: "page" targets get the format's extension; absolute URLs are left as they are.
@@ -39,6 +40,8 @@ struct Block {
   std::vector<std::string> items;       // list: plain text items
   Table tab;
   Chart ch;
+  bool headline = false;  // table, chart: part of the page's headline (HTML: class="headline", which the page's
+                          // status reports the position of, so a browser test can hold it to the first screen)
 };
 
 struct Page {

@@ -1,14 +1,18 @@
 // The report: see report.h. The pages are built in memory from the result files (page.h), then rendered twice:
-// Markdown and HTML.
+// Markdown and HTML. A talk page reads top down as a reader wants it: the headline (the key comparisons and the
+// chart that shows them), what the lab reproduces, the detail per experiment, the other charts, and last the runs'
+// environments.
 #include "harness/report/report.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <set>
 
 #include "harness/report/charts.h"
 #include "harness/report/environment.h"
+#include "harness/report/headline.h"
 #include "harness/report/html.h"
 #include "harness/report/markdown.h"
 #include "harness/report/page.h"
@@ -17,11 +21,6 @@
 
 namespace talklab::report {
 namespace {
-
-struct Corpus {
-  std::vector<Run> runs;
-  std::vector<CaseView> cases;
-};
 
 // The cases grouped by experiment, experiments in the order they first appear.
 std::vector<std::pair<std::string, std::vector<const CaseView*>>> by_experiment(const std::vector<const CaseView*>& cases) {
@@ -34,11 +33,6 @@ std::vector<std::pair<std::string, std::vector<const CaseView*>>> by_experiment(
   return out;
 }
 
-std::string description_of(const ReportInput& input, const std::string& experiment) {
-  const auto d = input.experiment_descriptions.find(experiment);
-  return d == input.experiment_descriptions.end() ? "" : d->second;
-}
-
 std::string counts_text(const std::vector<const CaseView*>& cases) {
   int ok = 0, failed = 0, skipped = 0;
   for (const CaseView* c : cases) {
@@ -49,8 +43,46 @@ std::string counts_text(const std::vector<const CaseView*>& cases) {
   return fmt::format("{} ok, {} failed, {} skipped", ok, failed, skipped);
 }
 
-Page talk_page(const Talk& talk, const std::vector<const CaseView*>& cases, const Corpus& corpus,
-               const ReportInput& input) {
+// The headline: for each experiment of the page that declares key comparisons, their table, and right below it the
+// chart the experiment names as the one that shows it. What a reader should see first.
+void headline_section(Page& p, const std::vector<std::pair<std::string, std::vector<const CaseView*>>>& experiments,
+                      const Corpus& corpus, std::set<std::pair<std::string, std::string>>& shown) {
+  std::vector<std::pair<std::string, HeadlineRows>> measured, unmeasured;
+  for (const auto& [e, of] : experiments) {
+    if (corpus.declaration(e).presentation.headline.comparisons.empty()) continue;
+    HeadlineRows rows = headline_rows(e, of, corpus);
+    (rows.table.rows.empty() ? unmeasured : measured).emplace_back(e, std::move(rows));
+  }
+  if (measured.empty() && unmeasured.empty()) return;
+  const bool one_machine = !measured.empty() && std::all_of(measured.begin(), measured.end(), [&](const auto& m) {
+    return !m.second.machine.empty() && m.second.machine == measured.front().second.machine;
+  });
+  p.heading(2, one_machine ? "Headline, measured on " + measured.front().second.machine : "Headline");
+  // What was measured first, each table right above its chart; what could not be, in a line each after them.
+  for (auto& [e, rows] : measured) {
+    if (!one_machine && !rows.machine.empty()) p.paragraph("Measured on " + rows.machine + ":");
+    p.table(std::move(rows.table));
+    p.blocks.back().headline = true;
+    const Headline& h = corpus.declaration(e).presentation.headline;
+    const auto& of = std::find_if(experiments.begin(), experiments.end(), [&](const auto& g) { return g.first == e; })->second;
+    for (const ChartSpec& spec : corpus.declaration(e).presentation.charts) {
+      if (spec.id != h.chart) continue;
+      if (auto c = draw_chart(spec, of, corpus)) {
+        c->id = fmt::format("chart-{}", shown.size() + 1);
+        p.chart(std::move(*c));
+        p.blocks.back().headline = true;
+        shown.insert({e, spec.id});
+      }
+    }
+    if (!rows.missing.empty()) p.paragraph(fmt::format("Not measured: {}.", fmt::join(rows.missing, "; ")));
+  }
+  for (const auto& [e, rows] : unmeasured) {
+    p.paragraph(fmt::format("{}: no key comparison was measured in these files{}{}.", e, rows.missing.empty() ? "" : ": ",
+                            fmt::join(rows.missing, "; ")));
+  }
+}
+
+Page talk_page(const Talk& talk, const std::vector<const CaseView*>& cases, const Corpus& corpus) {
   Page p;
   p.file = talk.key;
   p.title = talk.title;
@@ -59,15 +91,39 @@ Page talk_page(const Talk& talk, const std::vector<const CaseView*>& cases, cons
   if (!talk.url.empty()) links.emplace_back("Watch the talk", talk.url);
   links.emplace_back("all talks", "index");
   p.paragraph(speakers.empty() ? "PyTorch Conference 2024." : "PyTorch Conference 2024, " + speakers + ".", links);
+  const auto experiments = by_experiment(cases);
+  std::set<std::pair<std::string, std::string>> shown;  // (experiment, chart id) already on the page
+  headline_section(p, experiments, corpus, shown);
+
   p.heading(2, "What the lab reproduces");
   if (!talk.reproduces.empty()) p.paragraph(talk.reproduces);
   std::vector<std::string> items;
-  const auto experiments = by_experiment(cases);
   for (const auto& [e, of] : experiments) {
-    const std::string d = description_of(input, e);
+    const std::string& d = corpus.declaration(e).description;
     items.push_back(fmt::format("{}{}: {} cases ({})", e, d.empty() ? "" : " (" + d + ")", of.size(), counts_text(of)));
   }
   p.list(std::move(items));
+
+  p.heading(2, "Results");
+  std::vector<Chart> charts;
+  std::vector<const CaseView*> on_roofline;  // the cases of every experiment that declares a roofline chart
+  for (const auto& [e, of] : experiments) {
+    experiment_section(p, e, of, corpus);
+    for (const ChartSpec& spec : corpus.declaration(e).presentation.charts) {
+      if (spec.kind == ChartKind::roofline) on_roofline.insert(on_roofline.end(), of.begin(), of.end());
+      if (shown.contains({e, spec.id})) continue;
+      if (auto c = draw_chart(spec, of, corpus)) charts.push_back(std::move(*c));
+    }
+  }
+  if (auto c = roofline_chart(on_roofline, corpus.runs)) charts.push_back(std::move(*c));
+  if (!charts.empty()) {
+    p.heading(2, "Charts");
+    for (Chart& c : charts) {
+      c.id = fmt::format("chart-{}", shown.size() + 1);
+      shown.insert({"", c.id});
+      p.chart(std::move(c));
+    }
+  }
 
   std::vector<const Run*> runs;
   for (size_t r = 0; r < corpus.runs.size(); ++r) {
@@ -75,27 +131,6 @@ Page talk_page(const Talk& talk, const std::vector<const CaseView*>& cases, cons
   }
   p.heading(2, runs.size() > 1 ? "Runs" : "Run");
   p.table(environment_table(runs));
-
-  p.heading(2, "Results");
-  std::vector<Chart> charts;
-  for (const auto& [e, of] : experiments) {
-    experiment_section(p, e, of, corpus.runs, description_of(input, e));
-    if (e == "attention") {
-      if (auto c = attention_chart(of, corpus.runs)) charts.push_back(std::move(*c));
-    } else if (e == "matmul") {
-      for (Chart& c : matmul_charts(of, corpus.runs)) charts.push_back(std::move(c));
-    } else if (e == "checkpointing") {
-      if (auto c = pareto_chart(of, corpus.runs)) charts.push_back(std::move(*c));
-    }
-  }
-  if (auto c = roofline_chart(cases, corpus.runs)) charts.push_back(std::move(*c));
-  if (!charts.empty()) {
-    p.heading(2, "Charts");
-    for (size_t i = 0; i < charts.size(); ++i) {
-      charts[i].id = fmt::format("chart-{}", i + 1);
-      p.chart(std::move(charts[i]));
-    }
-  }
   return p;
 }
 
@@ -110,7 +145,8 @@ Page index_page(const std::vector<std::pair<const Talk*, std::vector<const CaseV
                           "file{}: {}. Each talk has a page with its tables and charts.",
                           corpus.runs.size(), corpus.runs.size() == 1 ? "" : "s", fmt::join(files, ", ")));
   p.heading(2, "Talks");
-  Table t{{"talk", "speakers", "experiments", "cases", "link"}, {}};
+  Table t;
+  t.header = {"talk", "speakers", "experiments", "cases", "link"};
   for (const auto& [talk, cases] : talks) {
     std::vector<std::string> experiments;
     for (const auto& group : by_experiment(cases)) experiments.push_back(group.first);
@@ -136,11 +172,7 @@ Page index_page(const std::vector<std::pair<const Talk*, std::vector<const CaseV
 }  // namespace
 
 ReportOutput render_report(const ReportInput& input) {
-  Corpus corpus;
-  corpus.runs = label_runs(input.runs);
-  for (size_t r = 0; r < input.runs.size(); ++r) {
-    for (const json& e : input.runs[r].entries) corpus.cases.push_back(view_of(e, r));
-  }
+  const Corpus corpus = make_corpus(input.runs, input.declarations);
   // Talks in registry order, each with the cases that name it; a case naming a talk the registry lacks is kept
   // under its key so nothing measured disappears from the report.
   std::vector<Talk> registry = input.talks;
@@ -169,7 +201,7 @@ ReportOutput render_report(const ReportInput& input) {
       if (b.kind == Block::chart) out.svgs[svg_file(p, b.ch)] = b.ch.spec;
     }
   };
-  for (const auto& [talk, cases] : talks) add(talk_page(*talk, cases, corpus, input));
+  for (const auto& [talk, cases] : talks) add(talk_page(*talk, cases, corpus));
   add(index_page(talks, corpus, input));
   return out;
 }

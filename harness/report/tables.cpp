@@ -9,6 +9,7 @@
 #include <set>
 
 #include "harness/report/case_axes.h"
+#include "harness/report/declared_tables.h"
 #include "harness/units.h"
 
 namespace talklab::report {
@@ -22,25 +23,41 @@ bool same_work(const CaseView& a, const CaseView& b) {
 
 std::string point_key(const CaseView& c) { return fmt::format("{}|{}|{}", c.run, c.device, c.params.dump()); }
 
+// A column that says "-" in every row (no case has a rate, or an SQNR) is left out.
+void drop_empty_columns(Table& t) {
+  for (size_t col = t.header.size(); col-- > 0;) {
+    const bool empty = std::all_of(t.rows.begin(), t.rows.end(), [&](const auto& row) { return row[col].text == "-"; });
+    if (!empty || t.rows.empty()) continue;
+    t.header.erase(t.header.begin() + long(col));
+    for (auto& row : t.rows) row.erase(row.begin() + long(col));
+  }
+}
+
+// Longer tables are folded in HTML (the Markdown page shows them whole).
+constexpr size_t kFoldRows = 12;
+
 }  // namespace
 
 void experiment_section(Page& page, const std::string& experiment, const std::vector<const CaseView*>& cases,
-                        const std::vector<Run>& runs, const std::string& description) {
+                        const Corpus& corpus) {
+  const ExperimentDeclaration& d = corpus.declaration(experiment);
+  const std::vector<Run>& runs = corpus.runs;
+  const std::string& description = d.description;
   page.heading(3, experiment);
   std::set<size_t> runs_here;
   for (const CaseView* c : cases) runs_here.insert(c->run);
   const bool run_column = runs_here.size() > 1;
   if (!description.empty()) page.paragraph(description);
-  const AxisSplit axes = split_axes(cases);
+  const AxisSplit axes = split_axes(cases, d);
   if (!axes.fixed.empty()) {
     std::string fixed;
     for (const auto& [k, v] : axes.fixed) fixed += (fixed.empty() ? "" : ", ") + k + "=" + v;
     page.paragraph("The same in every case below: " + fixed + ".");
   }
-  // The fastest LibTorch implementation at each point: what ours is measured against.
+  // The fastest PyTorch implementation at each point: what ours is measured against.
   std::map<std::string, const CaseView*> best_torch;
   for (const CaseView* c : cases) {
-    if (!is_libtorch(c->implementation) || c->status != "ok" || !c->median_s) continue;
+    if (!corpus.is_pytorch(*c) || c->status != "ok" || !c->median_s) continue;
     const CaseView*& best = best_torch[point_key(*c)];
     if (best == nullptr || *c->median_s < *best->median_s) best = c;
   }
@@ -59,7 +76,11 @@ void experiment_section(Page& page, const std::string& experiment, const std::ve
                         "SQNR", "vs LibTorch"}) {
     t.header.push_back(h);
   }
-  for (const std::string& k : counter_names) t.header.push_back(k);
+  // The experiment's own counters and labels in a table of their own, so the main one fits a screen.
+  Table counters;
+  if (run_column) counters.header.push_back("run");
+  counters.header.insert(counters.header.end(), {"case", "implementation"});
+  for (const std::string& k : counter_names) counters.header.push_back(k);
   std::map<std::pair<std::string, std::string>, int> skipped;  // (implementation, reason) -> cases
   // Points in the order they first appear, implementations in file order within each.
   std::vector<std::string> point_order;
@@ -77,7 +98,7 @@ void experiment_section(Page& page, const std::string& experiment, const std::ve
     for (const CaseView* c : by_point[key]) {
       std::vector<Cell> row;
       if (run_column) row.push_back(runs[c->run].label);
-      row.push_back(case_label(*c, axes.varying));
+      row.push_back(case_label(*c, axes.varying, d));
       row.push_back(c->implementation);
       row.push_back(c->status == "ok" ? "ok" : c->status + (c->reason.empty() ? "" : ": " + c->reason));
       row.push_back(c->median_s ? format_seconds(*c->median_s) : "-");
@@ -87,16 +108,29 @@ void experiment_section(Page& page, const std::string& experiment, const std::ve
       row.push_back(c->max_rel_error ? fmt::format("{:.1e}", *c->max_rel_error) : "-");
       row.push_back(c->sqnr_db ? fmt::format("{:.1f} dB", *c->sqnr_db) : "-");
       std::string vs = "-";
-      if (const auto it = best_torch.find(key); it != best_torch.end() && !is_libtorch(c->implementation) &&
+      if (const auto it = best_torch.find(key); it != best_torch.end() && !corpus.is_pytorch(*c) &&
                                                 c->status == "ok" && c->median_s && same_work(*c, *it->second)) {
         vs = fmt::format("{:.2f}x vs {}", *it->second->median_s / *c->median_s, it->second->implementation);
       }
       row.push_back(vs);
-      for (const std::string& k : counter_names) row.push_back(format_counter(k, field(c->counters, k.c_str())));
+      if (!c->counters.empty()) {
+        std::vector<Cell> counted(row.begin(), row.begin() + (run_column ? 3 : 2));
+        for (const std::string& k : counter_names) counted.emplace_back(format_counter(k, field(c->counters, k.c_str())));
+        counters.rows.push_back(std::move(counted));
+      }
       t.rows.push_back(std::move(row));
     }
   }
+  drop_empty_columns(t);
+  if (t.rows.size() > kFoldRows) t.fold = fmt::format("{} cases (show the table)", t.rows.size());
   if (!t.rows.empty()) page.table(std::move(t));
+  drop_empty_columns(counters);
+  if (!counters.rows.empty()) {
+    counters.fold = fmt::format("the experiment's counters and labels of {} cases", counters.rows.size());
+    page.paragraph("Counters and labels of the experiment's own, per case:");
+    page.table(std::move(counters));
+  }
+  for (const ChartSpec& spec : d.presentation.charts) declared_table(page, spec, cases, corpus);
   if (!skipped.empty()) {
     std::vector<std::string> items;
     for (const auto& [what, n] : skipped) {

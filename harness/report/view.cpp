@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 
@@ -30,10 +31,6 @@ std::string value_text(const json& v) {
   if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
   if (v.is_number()) return fmt::format("{:g}", v.get<double>());
   return v.dump();
-}
-
-bool is_libtorch(const std::string& implementation) {
-  return implementation.starts_with("torch_") || implementation == "autograd";
 }
 
 CaseView view_of(const json& entry, size_t run) {
@@ -91,6 +88,76 @@ std::string format_rate(const CaseView& c) {
   }
   if (c.gbps && *c.gbps > 0) return fmt::format("{:.1f} GB/s", *c.gbps);
   return "-";
+}
+
+const ExperimentDeclaration& Corpus::declaration(const std::string& experiment) const {
+  static const ExperimentDeclaration undeclared;
+  const auto it = declarations.find(experiment);
+  return it == declarations.end() ? undeclared : it->second;
+}
+
+const ImplementationDeclaration& Corpus::implementation(const CaseView& c) const {
+  static const ImplementationDeclaration undeclared;
+  const ExperimentDeclaration& d = declaration(c.experiment);
+  const auto it = d.implementations.find(c.implementation);
+  return it == d.implementations.end() ? undeclared : it->second;
+}
+
+Corpus make_corpus(const std::vector<ResultDoc>& docs, const std::map<std::string, ExperimentDeclaration>& registry) {
+  Corpus corpus;
+  corpus.runs = label_runs(docs);
+  for (size_t r = 0; r < docs.size(); ++r) {
+    for (const json& e : docs[r].entries) corpus.cases.push_back(view_of(e, r));
+    const json& declared = field(field(docs[r].context, "talklab"), "experiments");
+    if (!declared.is_object()) continue;
+    for (const auto& [name, d] : declared.items()) {
+      if (!corpus.declarations.contains(name)) corpus.declarations[name] = declaration_from_json(d);
+    }
+  }
+  for (const CaseView& c : corpus.cases) {
+    if (corpus.declarations.contains(c.experiment)) continue;
+    if (const auto it = registry.find(c.experiment); it != registry.end()) corpus.declarations[c.experiment] = it->second;
+  }
+  return corpus;
+}
+
+std::string axis_value(const CaseView& c, const std::string& axis) {
+  if (axis == "implementation") return c.implementation;
+  if (axis == "device") return c.device;
+  return c.param(axis);
+}
+
+bool matches(const CaseView& c, const std::vector<AxisFilter>& filters) {
+  return std::all_of(filters.begin(), filters.end(), [&](const AxisFilter& f) {
+    return std::find(f.values.begin(), f.values.end(), axis_value(c, f.axis)) != f.values.end();
+  });
+}
+
+bool applies(const ExperimentDeclaration& d, const CaseView& c, const std::string& axis) {
+  for (const AxisScope& s : d.presentation.axis_scopes) {
+    if (s.axis == axis && !matches(c, {s.when})) return false;
+  }
+  return true;
+}
+
+std::optional<double> metric(const CaseView& c, const std::string& name) {
+  if (name == "time") return c.median_s;
+  if (name == "peak_memory") return c.peak_bytes;
+  if (name == "tflops") return c.tflops;
+  if (name == "gbps") return c.gbps;
+  if (name == "roofline_fraction") return c.roofline;
+  if (name == "max_rel_error") return c.max_rel_error;
+  if (name == "sqnr_db") return c.sqnr_db;
+  return number(field(c.counters, name.c_str()));
+}
+
+std::string format_metric(const std::string& name, double v) {
+  if (name == "time" || name.ends_with("_s")) return format_seconds(v);
+  if (name == "peak_memory" || name.ends_with("_bytes")) return format_bytes(v);
+  if (name == "max_rel_error") return fmt::format("{:.1e}", v);
+  if (name == "sqnr_db") return fmt::format("{:.1f} dB", v);
+  if (name == "roofline_fraction") return fmt::format("{:.0f}%", v * 100);
+  return fmt::format("{:.4g}", v);
 }
 
 std::string format_counter(const std::string& name, const json& v) {
