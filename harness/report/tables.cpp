@@ -15,8 +15,8 @@
 namespace talklab::report {
 namespace {
 
-// A speed-up is quoted only between cases that declare the same useful work (a block-mask builder is not an
-// attention call).
+// A speed-up is quoted only between cases that declare the same useful work (a helper that builds an index has
+// none; a different problem size has other).
 bool same_work(const CaseView& a, const CaseView& b) {
   return a.flops > 0 && std::abs(a.flops - b.flops) <= 1e-9 * a.flops;
 }

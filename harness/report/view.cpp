@@ -57,7 +57,7 @@ CaseView view_of(const json& entry, size_t run) {
   c.bytes = number(field(work, "bytes")).value_or(0);
   c.peak_kind = text(field(work, "peak"));
   c.counters = field(t, "counters").is_object() ? field(t, "counters") : json::object();
-  // Labels (what a library chose, e.g. sdpa_backend) are shown as columns beside the counters.
+  // Labels (what a library chose for the case) are shown as columns beside the counters.
   if (field(t, "labels").is_object()) {
     for (const auto& [k, v] : field(t, "labels").items()) c.counters[k] = v;
   }
