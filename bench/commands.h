@@ -45,7 +45,7 @@ struct CompareFlags {
   std::string unit = "ms";  // of the github-action-benchmark times
 };
 
-// bench report FILE... --out DIR: see report.h.
+// bench report FILE... --out DIR: see harness/report/report.h.
 struct ReportFlags {
   std::vector<std::string> files;
   std::string out, python, config_dir;

@@ -349,7 +349,7 @@ std::vector<std::string> rerun_argv(const ResultDoc& now, const std::vector<std:
   if (member(t, "cuda_cache_mode").is_string()) {
     argv.insert(argv.end(), {"--cuda-cache", member(t, "cuda_cache_mode").get<std::string>()});
   }
-  // OpenMP as NEW had it: a selection of checkpointing cases alone would otherwise ask for passive waiting, which
+  // OpenMP as NEW had it: a selection of only the cases that ask for passive waiting would otherwise get it, which
   // NEW's mixed selection did not get, and its tiny steps run 3x slower with a wake-up per region (seen in CI).
   const json& omp = member(t, "openmp");
   if (omp.is_object() && omp.contains("wait_policy")) {

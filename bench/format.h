@@ -5,11 +5,10 @@
 #include <string>
 
 #include "harness/result.h"
+#include "harness/units.h"  // format_seconds, format_bytes
 
 namespace talklab::bench {
 
-std::string format_seconds(double seconds);       // "812 ns", "3.41 ms", "1.20 s"
-std::string format_bytes(double bytes);           // "512 B", "3.0 MiB", "1.25 GiB"
 std::string format_rate(const CaseResult& r);     // "245.1 GFLOP/s", "38.2 GB/s", or "-"
 std::string format_fraction(const std::optional<double>& f);  // "47%" or "-"
 

@@ -4,7 +4,7 @@
 //   bench list [--filter REGEX] ...      the cases, with their axes and talks
 //   bench talks                          the talk registry, with the experiments that reproduce each talk
 //   bench compare BASE.json NEW.json     regressions between two result files (docs/compare.md)
-//   bench report FILE... --out DIR       Markdown and HTML pages per talk, with charts (bench/report.h)
+//   bench report FILE... --out DIR       Markdown and HTML pages per talk, with charts (harness/report/report.h)
 //
 // Exit codes: 0 every case ran and passed its check (or was skipped with a reason); 1 a case failed its
 // check or crashed (compare: a regression); 2 bad usage or bad input.

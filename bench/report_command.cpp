@@ -1,19 +1,17 @@
-// bench report FILE... --out DIR: see report.h. Everything is read, rendered and drawn (the chart bundle and the
+// bench report FILE... --out DIR: see harness/report/report.h. Everything is read, rendered and drawn (the chart bundle and the
 // SVGs, into a staging folder beside DIR) before DIR is touched, so bad input (a missing or malformed result file,
 // a Python without vl-convert) leaves DIR as it was.
 #include <fmt/format.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <system_error>
 #include <vector>
 
 #include "bench/commands.h"
-#include "bench/report.h"
+#include "harness/report/assets.h"
+#include "harness/report/report.h"
 #include "harness/registry.h"
 #include "harness/result.h"
 
@@ -31,37 +29,6 @@ struct Staging {
   }
 };
 
-std::string quoted(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-// Runs bench/render_charts.py on a manifest of the bundle and the SVGs to write under `staging`.
-void draw_charts(const std::string& python, const ReportOutput& report, const fs::path& staging) {
-  nlohmann::json manifest = {{"bundle", (staging / "vendor" / "vega-bundle.js").string()},
-                             {"svgs", nlohmann::json::object()}};
-  for (const auto& [name, spec] : report.svgs) manifest["svgs"][(staging / name).string()] = spec;
-  fs::create_directories(staging / "vendor");
-  const fs::path manifest_file = staging / "charts.json";
-  std::ofstream(manifest_file) << manifest.dump();
-  const std::string command =
-      fmt::format("{} {} {} 2>&1", quoted(python), quoted(chart_renderer().string()), quoted(manifest_file.string()));
-  std::FILE* p = popen(command.c_str(), "r");
-  if (p == nullptr) throw InputError(fmt::format("report: cannot run {}", python));
-  std::string output;
-  char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) output.append(buf, n);
-  const int status = pclose(p);
-  fs::remove(manifest_file);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    while (!output.empty() && output.back() == '\n') output.pop_back();
-    throw InputError(fmt::format("report: drawing the charts with {} failed (pass --python a Python with "
-                                 "vl-convert-python, or run scripts/setup.sh): {}",
-                                 python, output.empty() ? "no output" : output));
-  }
-}
-
 }  // namespace
 
 void add_report_options(CLI::App& cmd, ReportFlags& o) {
@@ -75,15 +42,16 @@ void add_report_options(CLI::App& cmd, ReportFlags& o) {
 }
 
 int report_command(const ReportFlags& f) {
-  ReportInput input;
+  report::ReportInput input;
   for (const std::string& file : f.files) input.runs.push_back(load_result(file));
   const fs::path config_dir = f.config_dir.empty() ? default_config_dir() : fs::path(f.config_dir);
   input.talks = load_talks(config_dir / "talks.toml");
-  for (const Experiment& e : registry().experiments()) input.experiment_descriptions[e.name] = e.description;
+  // Files written before experiments declared themselves (context.talklab.experiments) fall back to this build's.
+  for (const Experiment& e : registry().experiments()) input.declarations[e.name] = declaration_of(e);
   for (const ResultDoc& doc : input.runs) {
     for (const std::string& w : doc.warnings) fmt::print(stderr, "bench report: warning: {}\n", w);
   }
-  const ReportOutput report = render_report(input);
+  const report::ReportOutput report = report::render_report(input);
 
   fs::path out = fs::absolute(fs::path(f.out)).lexically_normal();
   if (!out.has_filename()) out = out.parent_path();
@@ -91,7 +59,7 @@ int report_command(const ReportFlags& f) {
   fs::create_directories(out.parent_path(), ec);
   if (ec) throw InputError(fmt::format("report: cannot create {}: {}", out.parent_path().string(), ec.message()));
   const Staging staging{out.parent_path() / fmt::format(".{}.bench-report-{}", out.filename().string(), ::getpid())};
-  draw_charts(f.python.empty() ? default_python() : f.python, report, staging.dir);
+  report::draw_charts(f.python.empty() ? report::default_python() : f.python, report, staging.dir);
 
   fs::create_directories(out / "vendor", ec);
   if (ec) throw InputError(fmt::format("report: cannot create {}: {}", (out / "vendor").string(), ec.message()));

@@ -11,6 +11,7 @@
 
 #include "harness/machine.h"
 #include "harness/openmp.h"
+#include "harness/presentation.h"
 #include "harness/result.h"
 #include "harness/torch_glue.h"
 #if TALKLAB_HAVE_CUDA
@@ -187,6 +188,7 @@ nlohmann::json make_context(const RunSettings& s, const GpuInfo& gpu) {
       {"command_line", s.command_line},
       {"cuda_cache_mode", s.cuda_cache_mode},
       {"passes", s.passes},
+      {"experiments", registered_declarations_json()},  // what a report of this file shows (harness/presentation.h)
       {"roofline", {{"cpu", s.cpu_roofline ? roofline_json(*s.cpu_roofline) : json(nullptr)}, {"cuda", s.cuda_roofline ? roofline_json(*s.cuda_roofline) : json(nullptr)}}},
   };
   return {

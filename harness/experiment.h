@@ -23,6 +23,7 @@
 #include "harness/axis.h"
 #include "harness/check.h"
 #include "harness/params.h"
+#include "harness/presentation.h"
 
 namespace talklab {
 
@@ -74,6 +75,8 @@ struct Implementation {
   std::string name;
   Device device = Device::cpu;
   std::string description;
+  Provider provider = Provider::ours;  // who wrote it: ours, PyTorch (eager or compiled), a vendor library called directly
+  Role role = Role::technique;         // a measurement of the technique, or of a helper of it (a block-mask build)
   CaseFactory make;   // empty when this build cannot run it; the case is then skipped with missing_reason
   SkipPredicate skip;
   // Points this implementation does not apply to are not cases at all (e.g. a GPU copy has no
@@ -97,6 +100,8 @@ struct Experiment {
   // between regions by default, which microsecond kernels need). bench applies it when every case of a run
   // asks for the same one and OMP_WAIT_POLICY is unset (harness/openmp.h).
   std::string openmp_wait_policy;
+  // What the report shows of it: charts and tables, the headline's key comparisons, which axes apply where.
+  Presentation presentation;
 
   const Axis* find_axis(const std::string& axis_name) const;
 };

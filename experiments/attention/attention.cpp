@@ -24,6 +24,7 @@
 #include "harness/sampler.h"
 
 namespace talklab::experiments::attention {
+Presentation presentation();  // presentation.cpp
 namespace {
 
 const std::vector<std::string> kMasks = {"full",      "causal",         "sliding_window", "document",
@@ -164,6 +165,7 @@ Experiment declare() {
             dtype_axis("dtype", {"f32", "bf16"}, "inputs and output; accumulation is float32")};
   e.work = declare_work;
   e.skip = declare_skip;
+  e.presentation = presentation();
 
   Implementation flash;
   flash.name = "flash_cpu";
@@ -179,6 +181,7 @@ Experiment declare() {
     Implementation bm;
     bm.name = generic ? "blockmask_generic" : "blockmask_closed";
     bm.description = generic ? "block mask from evaluating the mask everywhere" : "block mask in closed form";
+    bm.role = Role::helper;
     // The block mask depends on the mask and the sequence only: one case per (mask, seq, window).
     bm.applies = [](const Params& p) { return is_block_mask_point(p) && p.str("dtype") == "f32"; };
     bm.work = [](const CaseContext&) { return Work{}; };  // no arithmetic: its time is the figure

@@ -192,12 +192,14 @@ class SdpaCase final : public TorchCase {
 std::vector<Implementation> torch_implementations() {
   Implementation eager;
   eager.name = "torch_eager";
+  eager.provider = Provider::pytorch_eager;
   eager.description = "LibTorch: S x S scores, mask, softmax, matmul";
   eager.skip = memory_skip;
   eager.make = [](const CaseContext& ctx) -> std::unique_ptr<Case> { return std::make_unique<EagerCase>(ctx); };
 
   Implementation sdpa;
   sdpa.name = "torch_sdpa";
+  sdpa.provider = Provider::pytorch_eager;
   sdpa.description = "LibTorch scaled_dot_product_attention (is_causal, or a dense mask; enable_gqa); label "
                      "sdpa_backend: the kernel LibTorch chose (flash on the CPU)";
   sdpa.skip = [](const Params& p) -> std::string {

@@ -289,12 +289,14 @@ std::string torch_cuda_memory_skip(const Params& p, bool sdpa, int64_t device_by
 std::vector<Implementation> torch_cuda_implementations() {
   Implementation eager;
   eager.name = "torch_eager_cuda";
+  eager.provider = Provider::pytorch_eager;
   eager.device = Device::cuda;
   eager.description = "LibTorch on CUDA: S x S scores, mask, softmax, matmul";
   eager.skip = [](const Params& p) { return torch_cuda_memory_skip(p, false, gpu_memory_bytes()); };
 
   Implementation sdpa;
   sdpa.name = "torch_sdpa_cuda";
+  sdpa.provider = Provider::pytorch_eager;
   sdpa.device = Device::cuda;
   sdpa.description =
       "LibTorch scaled_dot_product_attention on CUDA: flash only without a mask tensor (bf16), memory-efficient or "

@@ -38,6 +38,7 @@
 #include "harness/torch_glue.h"
 
 namespace talklab::experiments::checkpointing {
+Presentation presentation();  // presentation.cpp
 namespace {
 
 // The CUDA caching allocator's block rounding (c10/cuda/CUDACachingAllocator.cpp, kMinBlockSize).
@@ -249,9 +250,11 @@ Experiment declare() {
             float_axis("budget", "memory budget b in [0, 1]: knapsack and exact only")};
   e.work = declare_work;
   e.skip = declare_skip;
+  e.presentation = presentation();
 
   Implementation autograd;
   autograd.name = "autograd";
+  autograd.provider = Provider::pytorch_eager;
   autograd.description = "LibTorch autograd on the same model (fused attention and seeded dropout)";
   autograd.applies = at_budget_one;
   autograd.make = [](const CaseContext& ctx) -> std::unique_ptr<Case> { return std::make_unique<AutogradCase>(ctx); };

@@ -33,6 +33,7 @@
 #include "kernels/cpu/quant/bf16.h"
 
 namespace talklab::experiments::matmul {
+Presentation presentation();  // presentation.cpp
 namespace {
 
 namespace mm = talklab::cpu::matmul;
@@ -126,6 +127,7 @@ Experiment declare() {
             int_axis("K", "the reduction (input features)")};
   e.work = [](const CaseContext& ctx) { return recipe_work(ctx, 4, 4, 4, "fp32"); };
   e.skip = shape_skip;
+  e.presentation = presentation();
 
   Implementation bf16;
   bf16.name = "bf16";

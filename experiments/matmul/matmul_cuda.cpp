@@ -353,6 +353,7 @@ std::vector<Implementation> cuda_matmul_implementations() {
   for (const LtRecipeInfo& info : kLtRecipes) {
     Implementation impl;
     impl.name = info.name;
+    impl.provider = Provider::vendor_library;  // cuBLASLt, called directly
     impl.device = Device::cuda;
     impl.description = info.description;
     impl.missing_reason = missing;

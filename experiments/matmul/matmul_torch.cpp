@@ -41,12 +41,14 @@ class TorchMatmulCase final : public Case {
 std::vector<Implementation> torch_implementations() {
   Implementation fp32;
   fp32.name = "torch_fp32";
+  fp32.provider = Provider::pytorch_eager;
   fp32.description = "LibTorch at::matmul, float32";
   fp32.make = [](const CaseContext& ctx) -> std::unique_ptr<Case> {
     return std::make_unique<TorchMatmulCase>(ctx, false);
   };
   Implementation bf16;
   bf16.name = "torch_bf16";
+  bf16.provider = Provider::pytorch_eager;
   bf16.description = "LibTorch at::matmul, bf16 (oneDNN)";
   bf16.work = [](const CaseContext& ctx) { return recipe_work(ctx, 2, 2, 2, "bf16"); };
   bf16.make = [](const CaseContext& ctx) -> std::unique_ptr<Case> { return std::make_unique<TorchMatmulCase>(ctx, true); };

@@ -226,12 +226,14 @@ std::string scaled_mm_skip(const Params& p, int compute_capability) {
 std::vector<Implementation> torch_cuda_implementations() {
   Implementation bf16;
   bf16.name = "torch_bf16_cuda";
+  bf16.provider = Provider::pytorch_eager;
   bf16.device = Device::cuda;
   bf16.description = "LibTorch at::matmul on CUDA, bf16 in and out (cuBLAS)";
   bf16.work = [](const CaseContext& ctx) { return recipe_work(ctx, 2, 2, 2, "bf16"); };
 
   Implementation tensorwise;
   tensorwise.name = "torch_scaled_mm";
+  tensorwise.provider = Provider::pytorch_eager;
   tensorwise.device = Device::cuda;
   tensorwise.description = "LibTorch at::_scaled_mm on CUDA: fp8 e4m3, one scale per tensor, bf16 out";
   tensorwise.work = [](const CaseContext& ctx) { return recipe_work(ctx, 1, 1, 2, "fp8_e4m3"); };
@@ -239,6 +241,7 @@ std::vector<Implementation> torch_cuda_implementations() {
 
   Implementation rowwise = tensorwise;
   rowwise.name = "torch_scaled_mm_rowwise";
+  rowwise.provider = Provider::pytorch_eager;
   rowwise.description = "LibTorch at::_scaled_mm on CUDA: fp8 e4m3, per-row (A) / per-column (B) scales, bf16 out";
   rowwise.work = [](const CaseContext& ctx) {  // one float32 scale per row of A and per column of B
     const double K = double(shape_of(ctx.params).K);

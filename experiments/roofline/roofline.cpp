@@ -20,6 +20,7 @@
 #include "kernels/cpu/roofline/stream.h"
 
 namespace talklab::experiments::roofline {
+Presentation presentation();  // presentation.cpp
 namespace {
 
 using cpu::roofline::PeakOp;
@@ -151,6 +152,7 @@ Experiment declare() {
             string_axis("isa", {"best", "avx512", "avx2", "scalar"}, "CPU instruction set: best = the best this CPU has"),
             int_axis("buffer_mib", "size of each buffer of copy and triad, MiB")};
   e.work = declare_work;
+  e.presentation = presentation();
 
   Implementation loop;
   loop.name = "cpu_loop";

@@ -142,6 +142,7 @@ Work cuda_work(const CaseContext& ctx) {
 std::vector<Implementation> cuda_implementations() {
   Implementation lt;
   lt.name = "cublaslt";
+  lt.provider = Provider::vendor_library;
   lt.device = Device::cuda;
   lt.description = "cuBLASLt product, 8192 x 8192 x 8192, per dtype";
   lt.applies = [](const Params& p) { return gpu_point(p) && is_lt_ceiling(p.str("ceiling")); };

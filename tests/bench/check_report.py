@@ -3,6 +3,8 @@
 
   check_report.py links   --bench BIN --config-dir DIR RESULT...   every link of every page resolves
   check_report.py browser --bench BIN RESULT...                    every chart renders in headless Chromium
+  check_report.py first-screen --bench BIN [--artifacts DIR] RESULT...
+                                                                   each talk page's headline is in its first screen
 
 links: relative links must name a file the report wrote (and an anchor, if any, a heading of it); absolute links
 must be https URLs of the talk registry (configs/talks.toml): with no internet here, a URL is checked against the
@@ -12,6 +14,12 @@ browser: opens each HTML page in Debian's chromium (headless), lets its scripts 
 page records in <pre id="report-status">: every chart drew marks, nothing was thrown or logged as an error. Then
 plants a broken chart in a copy of one page and requires the check to catch it, so the check itself cannot pass
 vacuously. Exit 77 (CTest: skipped) when chromium is missing, unless TALKLAB_REQUIRE_BROWSER=1.
+
+first-screen: opens each talk page with a headline in a 1366x768 window (a typical laptop) and reads where the page
+recorded its headline table and chart (#report-status, "headline": page coordinates): the table must end within
+the first screen and the chart show at least its first 200 pixels there. A screenshot of each page's first screen is
+left in --artifacts. Then pushes the headline of a copy of one page below a screen of text and requires the check to
+catch it. Skips like browser.
 """
 import argparse
 import html
@@ -84,14 +92,20 @@ def chromium_binary():
     return None
 
 
-def page_verdict(chromium, page):
-    """The JSON a page wrote into #report-status once its charts settled (None if it never did)."""
+def headless(chromium, page, *options):
+    """Runs headless chromium on the page with its scripts given time to settle; returns its stdout."""
     with tempfile.TemporaryDirectory() as profile:
         done = subprocess.run(
             [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", f"--user-data-dir={profile}",
-             "--virtual-time-budget=30000", "--dump-dom", page.resolve().as_uri()],
+             "--hide-scrollbars", "--virtual-time-budget=30000", *options, page.resolve().as_uri()],
             capture_output=True, text=True, timeout=180)
-    m = re.search(r'<pre id="report-status">([^<]*)</pre>', done.stdout)
+    return done.stdout
+
+
+def page_verdict(chromium, page, *options):
+    """The JSON a page wrote into #report-status once its charts settled (None if it never did)."""
+    stdout = headless(chromium, page, *options, "--dump-dom")
+    m = re.search(r'<pre id="report-status">([^<]*)</pre>', stdout)
     if not m:
         return None
     try:
@@ -110,13 +124,18 @@ def check_page(chromium, page):
     return problems, v["expected"]
 
 
-def check_browser(out):
+def chromium_or_skip():
     chromium = chromium_binary()
     if chromium is None:
         if os.environ.get("TALKLAB_REQUIRE_BROWSER") == "1":
             sys.exit("chromium not found and TALKLAB_REQUIRE_BROWSER=1: install Debian's chromium (scripts/setup.sh)")
         print("chromium not found: skipping (scripts/setup.sh installs it)")
         sys.exit(SKIP)
+    return chromium
+
+
+def check_browser(out):
+    chromium = chromium_or_skip()
     problems, charts = [], 0
     pages = sorted(out.glob("*.html"))
     for page in pages:
@@ -142,12 +161,69 @@ def check_browser(out):
     return problems, charts, len(pages)
 
 
+WIDTH, HEIGHT = 1366, 768
+CHART_SHOWN = 200  # pixels of the headline chart that must be in the first screen
+
+
+def first_screen_problems(chromium, page):
+    v = page_verdict(chromium, page, f"--window-size={WIDTH},{HEIGHT}")
+    if v is None:
+        return [f"{page.name}: the page never reported (its script did not run to the end)"]
+    places = v.get("headline", [])
+    tables = [p for p in places if p["element"].startswith("table")]
+    charts = [p for p in places if p["element"].startswith("div")]
+    screen = v["viewport"]["height"]
+    problems = []
+    if not tables:
+        problems.append(f"{page.name}: no headline table")
+    elif tables[0]["bottom"] > screen:
+        problems.append(f"{page.name}: the headline table ends at {tables[0]['bottom']:.0f}px, below the first screen ({screen}px)")
+    if not charts:
+        problems.append(f"{page.name}: no headline chart")
+    elif charts[0]["top"] + min(CHART_SHOWN, charts[0]["bottom"] - charts[0]["top"]) > screen:
+        problems.append(f"{page.name}: the headline chart starts at {charts[0]['top']:.0f}px: less than {CHART_SHOWN}px of it "
+                        f"in the first screen ({screen}px)")
+    return problems
+
+
+def check_first_screen(out, artifacts):
+    chromium = chromium_or_skip()
+    pages = [p for p in sorted(out.glob("*.html")) if 'class="headline"' in p.read_text()]
+    problems = []
+    if not pages:
+        problems.append("no page has a headline: nothing was checked")
+    for page in pages:
+        problems += first_screen_problems(chromium, page)
+        if artifacts:
+            Path(artifacts).mkdir(parents=True, exist_ok=True)
+            shot = Path(artifacts) / f"{page.stem}-{WIDTH}x{HEIGHT}.png"
+            headless(chromium, page, f"--window-size={WIDTH},{HEIGHT}", f"--screenshot={shot}")
+            if not shot.is_file():
+                problems.append(f"{page.name}: no screenshot was written to {shot}")
+    if pages:
+        # The check must catch a headline pushed below the first screen.
+        victim = pages[0]
+        pushed = victim.with_name("planted-pushed-down.html")
+        text = victim.read_text()
+        planted = text.replace("<h2>Headline", f'<div style="height:{HEIGHT}px">filler</div>\n<h2>Headline', 1)
+        if planted == text:
+            problems.append(f"{victim.name}: found no headline heading to push down for the self-check")
+        else:
+            pushed.write_text(planted)
+            caught = first_screen_problems(chromium, pushed)
+            pushed.unlink()
+            if not caught:
+                problems.append(f"self-check: a headline pushed below the first screen of {victim.name} went unnoticed")
+    return problems, len(pages)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("mode", choices=["links", "browser"])
+    ap.add_argument("mode", choices=["links", "browser", "first-screen"])
     ap.add_argument("--bench", required=True)
     ap.add_argument("--config-dir", default=str(Path(__file__).resolve().parents[2] / "configs"))
     ap.add_argument("--keep", help="write the report here and keep it (default: a temporary folder)")
+    ap.add_argument("--artifacts", help="first-screen: folder for the screenshots")
     ap.add_argument("results", nargs="+")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -155,9 +231,12 @@ def main():
         if a.mode == "links":
             problems, checked, pages = check_links(out, a.config_dir)
             summary = f"{checked} links in {pages} pages"
-        else:
+        elif a.mode == "browser":
             problems, charts, pages = check_browser(out)
             summary = f"{charts} charts in {pages} pages"
+        else:
+            problems, pages = check_first_screen(out, a.artifacts)
+            summary = f"headline in the first {WIDTH}x{HEIGHT} screen of {pages} pages"
     for p in problems:
         print(f"FAIL {p}")
     print(f"{summary}: {'ok' if not problems else f'{len(problems)} problems'}")

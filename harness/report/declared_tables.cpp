@@ -1,0 +1,131 @@
+// The tables an experiment declares: see declared_tables.h.
+#include "harness/report/declared_tables.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+
+#include "harness/report/case_axes.h"
+
+namespace talklab::report {
+namespace {
+
+// The measured cases the table shows: matching `where`, of its implementations (all when it names none).
+std::vector<const CaseView*> shown(const ChartSpec& spec, const std::vector<const CaseView*>& cases) {
+  std::vector<const CaseView*> out;
+  for (const CaseView* c : cases) {
+    const bool chosen = spec.implementations.empty() ||
+                        std::find(spec.implementations.begin(), spec.implementations.end(), c->implementation) !=
+                            spec.implementations.end();
+    if (c->status == "ok" && chosen && matches(*c, spec.where)) out.push_back(c);
+  }
+  return out;
+}
+
+// Cases grouped by run, device and every axis but `own` (the table's rows and its where): one table per group.
+std::vector<std::pair<std::string, std::vector<const CaseView*>>> groups(const std::vector<const CaseView*>& cases,
+                                                                          const std::vector<std::string>& own,
+                                                                          const Corpus& corpus) {
+  std::vector<std::pair<std::string, std::vector<const CaseView*>>> out;
+  for (const CaseView* c : cases) {
+    std::string key = corpus.runs.size() > 1 ? corpus.runs[c->run].label + ": " : "";
+    for (const auto& [axis, v] : c->params.items()) {
+      const bool named = std::find(own.begin(), own.end(), axis) == own.end() && applies(corpus.declaration(c->experiment), *c, axis);
+      if (named) key += axis + "=" + value_text(v) + " ";
+    }
+    key += "device=" + c->device;
+    auto it = std::find_if(out.begin(), out.end(), [&](const auto& g) { return g.first == key; });
+    if (it == out.end()) it = out.insert(out.end(), {key, {}});
+    it->second.push_back(c);
+  }
+  return out;
+}
+
+std::string cell(const Column& col, const CaseView& c, const CaseView* baseline) {
+  const auto v = metric(c, col.metric);
+  if (!v) return "-";
+  if (col.relative == Column::Relative::value) return format_metric(col.metric, *v);
+  const auto base = baseline ? metric(*baseline, col.metric) : std::nullopt;
+  if (!base || *base == 0) return "-";
+  if (col.relative == Column::Relative::ratio) return fmt::format("{:.2f}x", *v / *base);
+  return fmt::format("{:.0f}%", 100 * (1 - *v / *base));
+}
+
+// One row per implementation, in the declared order.
+Table policy_table(const ChartSpec& spec, const std::vector<const CaseView*>& cases) {
+  const auto base = std::find_if(cases.begin(), cases.end(), [&](const CaseView* c) { return c->implementation == spec.baseline; });
+  Table t;
+  t.header.push_back("implementation");
+  for (const Column& col : spec.columns) t.header.push_back(col.title);
+  std::vector<const CaseView*> ordered = cases;
+  const auto rank = [&](const CaseView* c) {
+    return std::find(spec.implementations.begin(), spec.implementations.end(), c->implementation) - spec.implementations.begin();
+  };
+  std::stable_sort(ordered.begin(), ordered.end(), [&](const CaseView* a, const CaseView* b) { return rank(a) < rank(b); });
+  for (const CaseView* c : ordered) {
+    std::vector<Cell> row{Cell(c->implementation)};
+    for (const Column& col : spec.columns) row.emplace_back(cell(col, *c, base == cases.end() ? nullptr : *base));
+    t.rows.push_back(std::move(row));
+  }
+  return t;
+}
+
+// One row per value of the swept axis (in increasing order), one column per implementation.
+Table sweep_table(const ChartSpec& spec, const std::vector<const CaseView*>& cases) {
+  std::vector<std::string> implementations;
+  for (const std::string& name : spec.implementations) {
+    if (std::any_of(cases.begin(), cases.end(), [&](const CaseView* c) { return c->implementation == name; })) {
+      implementations.push_back(name);
+    }
+  }
+  for (const CaseView* c : cases) {
+    if (std::find(implementations.begin(), implementations.end(), c->implementation) == implementations.end()) {
+      implementations.push_back(c->implementation);
+    }
+  }
+  std::map<double, std::map<std::string, const CaseView*>> by_value;
+  std::map<double, std::string> label;
+  for (const CaseView* c : cases) {
+    const auto v = number(field(c->params, spec.x.c_str()));
+    if (!v) continue;
+    by_value[*v][c->implementation] = c;
+    label[*v] = c->param(spec.x);
+  }
+  Table t;
+  t.header.push_back(spec.x);
+  for (const std::string& name : implementations) t.header.push_back(name);
+  for (const auto& [v, row_cases] : by_value) {
+    std::vector<Cell> row{Cell(label[v])};
+    for (const std::string& name : implementations) {
+      const auto it = row_cases.find(name);
+      std::string text;
+      for (const Column& col : spec.columns) {
+        text += (text.empty() ? "" : " / ") + (it == row_cases.end() ? std::string("-") : cell(col, *it->second, nullptr));
+      }
+      row.emplace_back(text);
+    }
+    t.rows.push_back(std::move(row));
+  }
+  return t;
+}
+
+}  // namespace
+
+void declared_table(Page& page, const ChartSpec& spec, const std::vector<const CaseView*>& cases, const Corpus& corpus) {
+  if (spec.kind != ChartKind::table && spec.kind != ChartKind::sweep) return;
+  const std::vector<const CaseView*> chosen = shown(spec, cases);
+  if (chosen.empty()) return;
+  std::vector<std::string> own;
+  for (const AxisFilter& f : spec.where) own.push_back(f.axis);
+  if (!spec.x.empty()) own.push_back(spec.x);
+  const auto grouped = groups(chosen, own, corpus);
+  page.heading(4, spec.title);
+  if (!spec.caption.empty()) page.paragraph(spec.caption);
+  for (const auto& [key, group] : grouped) {
+    if (grouped.size() > 1) page.paragraph(key + ":");
+    page.table(spec.kind == ChartKind::table ? policy_table(spec, group) : sweep_table(spec, group));
+  }
+}
+
+}  // namespace talklab::report

@@ -1,0 +1,75 @@
+// The runs' environments side by side: see environment.h.
+#include "harness/report/environment.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <map>
+
+namespace talklab::report {
+
+std::string ceilings_text(const json& roofline) {
+  if (!roofline.is_object()) return "";
+  std::vector<std::string> parts;
+  for (const auto& [kind, ops] : field(roofline, "peak_ops_per_s").items()) {
+    if (const auto v = number(ops)) parts.push_back(fmt::format("{} {:.0f} G{}/s", kind, *v / 1e9, kind == "int8" ? "OP" : "FLOP"));
+  }
+  if (const auto bw = number(field(roofline, "bandwidth_bytes_per_s"))) parts.push_back(fmt::format("memory {:.1f} GB/s", *bw / 1e9));
+  return fmt::format("{}", fmt::join(parts, ", "));
+}
+
+// The runs side by side: one row per property, one column per run.
+Table environment_table(const std::vector<const Run*>& runs) {
+  Table tab;
+  tab.header = {""};
+  std::vector<std::string> keys;
+  std::map<std::string, std::vector<std::string>> values;  // key -> one value per run
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const Run& run = *runs[i];
+    tab.header.push_back(run.label);
+    const json& ctx = run.doc->context;
+    const json& t = field(ctx, "talklab");
+    auto add = [&](const std::string& k, const std::string& v) {
+      if (v.empty()) return;
+      if (!values.contains(k)) keys.push_back(k);
+      std::vector<std::string>& row = values[k];
+      row.resize(runs.size());
+      row[i] += (row[i].empty() ? "" : "; ") + v;
+    };
+    add("file", run.doc->path);
+    add("date", text(field(ctx, "date")));
+    const json& git = field(t, "git");
+    add("commit", text(field(git, "commit")).substr(0, 12) + (field(git, "dirty") == true ? " (uncommitted changes)" : ""));
+    add("profile", text(field(t, "profile")));
+    const json& cpu = field(t, "cpu");
+    add("CPU", fmt::format("{} ({} logical CPUs, {} kernels)", text(field(cpu, "model")),
+                           value_text(field(cpu, "logical_cpus")), text(field(cpu, "isa"))));
+    add("threads", fmt::format("{} (LibTorch {})", value_text(field(t, "threads")), value_text(field(t, "torch_threads"))));
+    const json& omp = field(t, "openmp");
+    add("OpenMP wait", !omp.is_object()                       ? "not recorded"
+                       : field(omp, "wait_policy").is_string() ? fmt::format("{} (set by {})", text(field(omp, "wait_policy")),
+                                                                             text(field(omp, "set_by")))
+                                                               : "libgomp's default");
+    if (const auto passes = number(field(t, "passes")); passes && *passes > 1) {
+      add("passes", fmt::format("{:.0f} (each time the median of the passes' medians)", *passes));
+    }
+    const json& gpu = field(t, "gpu");
+    add("GPU", gpu.is_object() ? text(field(gpu, "name")) : "none: " + text(field(t, "gpu_unavailable_reason")));
+    const json& versions = field(t, "versions");
+    add("LibTorch", text(field(versions, "libtorch")));
+    add("compiler", text(field(versions, "compiler")));
+    add("seed", value_text(field(t, "seed")));
+    add("CPU roofline", ceilings_text(field(field(t, "roofline"), "cpu")));
+    add("GPU roofline", ceilings_text(field(field(t, "roofline"), "cuda")));
+    for (const std::string& w : run.doc->warnings) add("warning", w);
+  }
+  for (const std::string& k : keys) {
+    std::vector<Cell> row{Cell(k)};
+    std::vector<std::string>& v = values[k];
+    v.resize(runs.size());
+    for (const std::string& x : v) row.emplace_back(x.empty() ? "-" : x);
+    tab.rows.push_back(std::move(row));
+  }
+  return tab;
+}
+}  // namespace talklab::report

@@ -1,0 +1,138 @@
+// What a talk page opens with: see headline.h.
+#include "harness/report/headline.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "harness/report/case_axes.h"
+#include "harness/units.h"
+
+namespace talklab::report {
+namespace {
+
+// The same point but for the axes in `across` (and the implementation): the reference of a comparison.
+bool same_point(const CaseView& a, const CaseView& b, const std::vector<std::string>& across) {
+  if (a.run != b.run || a.device != b.device) return false;
+  for (const auto& [axis, v] : a.params.items()) {
+    if (std::find(across.begin(), across.end(), axis) != across.end()) continue;
+    if (value_text(v) != b.param(axis)) return false;
+  }
+  return true;
+}
+
+// The fastest case that `k` measures `ours` against.
+const CaseView* reference(const KeyComparison& k, const CaseView& ours, const std::vector<const CaseView*>& cases,
+                          const Corpus& corpus) {
+  const CaseView* best = nullptr;
+  for (const CaseView* c : cases) {
+    const bool candidate = k.against.empty() ? corpus.is_pytorch(*c) : c->implementation == k.against;
+    if (!candidate || c->status != "ok" || !c->median_s || !same_point(ours, *c, k.across)) continue;
+    if (best == nullptr || *c->median_s < *best->median_s) best = c;
+  }
+  return best;
+}
+
+std::string machine(const CaseView& c, const Corpus& corpus) {
+  const json& t = field(corpus.runs[c.run].doc->context, "talklab");
+  if (c.device == "cuda") return text(field(field(t, "gpu"), "name"));
+  return fmt::format("{}, {} threads", text(field(field(t, "cpu"), "model")), value_text(field(t, "threads")));
+}
+
+std::string times(double ratio, const char* more, const char* less) {
+  return ratio >= 1 ? fmt::format("{:.2f}x {}", ratio, more) : fmt::format("{:.2f}x {}", 1 / ratio, less);
+}
+
+// Keeps, per combination of the other axes, the cases at the largest value of `axis`.
+std::vector<const CaseView*> at_largest(const std::vector<const CaseView*>& cases, const std::string& axis) {
+  if (axis.empty()) return cases;
+  std::map<std::string, double> largest;
+  const auto rest = [&](const CaseView* c) {
+    json p = c->params;
+    p.erase(axis);
+    return fmt::format("{}|{}|{}", c->run, c->device, p.dump());
+  };
+  for (const CaseView* c : cases) {
+    const double v = number(field(c->params, axis.c_str())).value_or(0);
+    auto [it, fresh] = largest.try_emplace(rest(c), v);
+    if (!fresh) it->second = std::max(it->second, v);
+  }
+  std::vector<const CaseView*> out;
+  for (const CaseView* c : cases) {
+    if (number(field(c->params, axis.c_str())).value_or(0) == largest[rest(c)]) out.push_back(c);
+  }
+  return out;
+}
+
+}  // namespace
+
+HeadlineRows headline_rows(const std::string& experiment, const std::vector<const CaseView*>& cases, const Corpus& corpus) {
+  const ExperimentDeclaration& d = corpus.declaration(experiment);
+  HeadlineRows out;
+  std::vector<std::pair<const CaseView*, const CaseView*>> pairs;  // (ours, reference)
+  std::vector<std::string> memory;  // per pair, the memory metric its comparison declares
+  for (const KeyComparison& k : d.presentation.headline.comparisons) {
+    std::vector<const CaseView*> compared;
+    std::map<std::string, int> not_measured;  // status and reason -> cases
+    for (const CaseView* c : cases) {
+      if (c->implementation != k.ours || !matches(*c, k.where)) continue;
+      if (c->status != "ok" || !c->median_s) {
+        ++not_measured[c->status + (c->reason.empty() ? "" : ": " + c->reason)];
+      } else if (reference(k, *c, cases, corpus) != nullptr) {
+        compared.push_back(c);
+      }
+    }
+    for (const CaseView* c : at_largest(compared, k.largest)) {
+      pairs.emplace_back(c, reference(k, *c, cases, corpus));
+      memory.push_back(k.memory);
+    }
+    if (compared.empty() && !not_measured.empty()) {
+      for (const auto& [why, n] : not_measured) out.missing.push_back(fmt::format("{}: {} ({} case{})", k.ours, why, n, n == 1 ? "" : "s"));
+    }
+  }
+  if (pairs.empty()) return out;
+  std::vector<const CaseView*> ours;
+  for (const auto& [o, r] : pairs) ours.push_back(o);
+  AxisSplit axes = split_axes(ours, d);
+  // The axis a comparison takes the largest value of names every row: the reader needs the size.
+  for (const KeyComparison& k : d.presentation.headline.comparisons) {
+    if (!k.largest.empty() && std::find(axes.varying.begin(), axes.varying.end(), k.largest) == axes.varying.end()) {
+      axes.varying.push_back(k.largest);
+    }
+  }
+  // An axis that applies to some cases only (window, to sliding_window) names the rows it applies to.
+  for (const AxisScope& scope : d.presentation.axis_scopes) {
+    const bool fixed = std::any_of(axes.fixed.begin(), axes.fixed.end(), [&](const auto& f) { return f.first == scope.axis; });
+    if (fixed) axes.varying.push_back(scope.axis);
+  }
+  out.table.header = {"machine", "case", "ours", "against", "median, ours / its", "time", "peak memory, ours / its",
+                      "memory"};
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    const auto& [o, r] = pairs[i];
+    const auto ours_memory = metric(*o, memory[i]), its_memory = metric(*r, memory[i]);
+    std::vector<Cell> row{Cell(machine(*o, corpus)), Cell(case_label(*o, axes.varying, d)), Cell(o->implementation),
+                          Cell(r->implementation),
+                          Cell(format_seconds(*o->median_s) + " / " + format_seconds(*r->median_s)),
+                          Cell(times(*r->median_s / *o->median_s, "faster", "slower"))};
+    if (ours_memory && its_memory && *ours_memory > 0) {
+      row.emplace_back(format_bytes(*ours_memory) + " / " + format_bytes(*its_memory));
+      row.emplace_back(times(*its_memory / *ours_memory, "less", "more"));
+    } else {
+      row.insert(row.end(), {Cell("-"), Cell("-")});
+    }
+    out.table.rows.push_back(std::move(row));
+  }
+  // One machine: said once (the page puts it in the heading), so each row fits one line of a laptop screen.
+  const bool one_machine = std::all_of(out.table.rows.begin(), out.table.rows.end(),
+                                       [&](const auto& row) { return row[0].text == out.table.rows[0][0].text; });
+  if (one_machine) {
+    out.machine = out.table.rows[0][0].text;
+    out.table.header.erase(out.table.header.begin());
+    for (auto& row : out.table.rows) row.erase(row.begin());
+  }
+  return out;
+}
+
+}  // namespace talklab::report

@@ -1,0 +1,127 @@
+// `bench report` draws a page from what a result file declares (context.talklab.experiments), not from names: a toy
+// experiment no build registers, with a renamed "PyTorch" implementation and a helper, gets its headline (ours
+// against the fastest PyTorch implementation at the largest size), its chart, its declared tables, its axes only
+// where they apply, and the page reads headline first and the runs' environment last.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "tests/bench/run_bench.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+bool has(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
+
+json toy_case(const std::string& impl, int n, const std::string& mode, double median_s, double flops) {
+  json params = {{"n", n}, {"mode", mode}, {"knob", 7}};
+  const std::string name = "toy/" + impl + "/n=" + std::to_string(n) + "/mode=" + mode + "/knob=7/device=cpu";
+  return {{"name", name},
+          {"run_type", "iteration"},
+          {"talklab",
+           {{"experiment", "toy"}, {"implementation", impl}, {"device", "cpu"}, {"status", "ok"}, {"params", params},
+            {"talks", {"flexattention"}}, {"time", {{"median_s", median_s}}},
+            {"work", {{"flops", flops}, {"bytes", 1e6}, {"peak", "fp32"}}},
+            {"memory", {{"peak_bytes", impl == "fast" ? 1 << 20 : 4 << 20}}}}}};
+}
+
+json toy_declaration() {
+  const json filter_n3 = {{"axis", "n"}, {"values", {"3"}}};
+  return {{"description", "a toy technique"},
+          {"talks", {"flexattention"}},
+          {"implementations",
+           {{"fast", {{"provider", "ours"}, {"role", "technique"}, {"description", "ours"}}},
+            {"slow", {{"provider", "pytorch_eager"}, {"role", "technique"}, {"description", "theirs"}}},
+            {"build", {{"provider", "ours"}, {"role", "helper"}, {"description", "a helper"}}}}},
+          {"charts",
+           {{{"id", "t"}, {"title", "Toy time against n"}, {"kind", "line"}, {"x", "n"}, {"y", "time"},
+             {"facets", {"mode"}}},
+            {{"id", "s"}, {"title", "Toy sweep"}, {"kind", "sweep"}, {"x", "n"}, {"implementations", {"fast", "slow"}},
+             {"columns", {{{"metric", "time"}, {"title", "time"}, {"relative", "value"}}}}},
+            {{"id", "p"}, {"title", "Toy at n=3"}, {"kind", "table"}, {"where", {filter_n3}}, {"baseline", "slow"},
+             {"implementations", {"slow", "fast"}},
+             {"columns", {{{"metric", "time"}, {"title", "x slow"}, {"relative", "ratio"}}}}}}},
+          {"headline", {{"chart", "t"}, {"comparisons", {{{"ours", "fast"}, {"largest", "n"}}}}}},
+          {"axis_scopes", {{{"axis", "knob"}, {"when", {{"axis", "mode"}, {"values", {"b"}}}}}}}};
+}
+
+// Ours at 1 ms, "PyTorch" at 3 ms, at n = 1..3 in two modes, and a helper with no FLOPs.
+json toy_result() {
+  json j = {{"context",
+             {{"talklab",
+               {{"schema_version", 1},
+                {"cpu", {{"model", "Toy CPU"}}},
+                {"threads", 2},
+                {"gpu", nullptr},
+                {"experiments", {{"toy", toy_declaration()}}}}}}},
+            {"benchmarks", json::array()}};
+  for (int n : {1, 2, 3}) {
+    for (const char* mode : {"a", "b"}) {
+      j["benchmarks"].push_back(toy_case("fast", n, mode, 1e-3, 1e9));
+      j["benchmarks"].push_back(toy_case("slow", n, mode, 3e-3, 1e9));
+      j["benchmarks"].push_back(toy_case("build", n, mode, 1e-5, 0));
+    }
+  }
+  return j;
+}
+
+class BenchReportDeclared : public talklab::testing::ScratchDirTest {};
+
+TEST_F(BenchReportDeclared, ToyExperimentIsReportedFromWhatItsFileDeclares) {
+  const fs::path out = dir_ / "r";
+  const auto o = talklab::testing::run_bench("report " + write("toy.json", toy_result().dump()) + " --out " + out.string());
+  ASSERT_EQ(o.code, 0) << o.output;
+  const std::string md = read(out / "flexattention.md");
+  // Headline first, the runs' environment last.
+  const size_t headline = md.find("## Headline"), reproduces = md.find("## What the lab reproduces"),
+               results = md.find("## Results"), run = md.find("## Run");
+  ASSERT_NE(headline, std::string::npos) << md;
+  EXPECT_LT(headline, reproduces) << md;
+  EXPECT_LT(reproduces, results) << md;
+  EXPECT_LT(results, run) << md;
+  // Ours against the declared PyTorch implementation, at the largest n only: one row per mode.
+  std::istringstream lines(md.substr(headline, reproduces - headline));
+  int headline_rows = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (!has(line, "| fast |")) continue;
+    ++headline_rows;
+    EXPECT_TRUE(has(line, "n=3")) << line;
+    EXPECT_TRUE(has(line, "| slow |")) << line;
+    EXPECT_TRUE(has(line, "3.00x faster")) << line;
+    EXPECT_TRUE(has(line, "4.00x less")) << line;
+  }
+  EXPECT_TRUE(has(md, "## Headline, measured on Toy CPU, 2 threads")) << md;  // one machine: said once
+  EXPECT_EQ(headline_rows, 2) << md;
+  // The detail: the speed-up by provider, never for the helper; knob only where mode is b.
+  EXPECT_TRUE(has(md, "3.00x vs slow")) << md;
+  std::istringstream detail(md.substr(results, run - results));
+  for (std::string line; std::getline(detail, line);) {
+    if (has(line, "| build |")) {
+      EXPECT_FALSE(has(line, " vs ")) << line;
+    }
+    if (has(line, "mode=a")) {
+      EXPECT_FALSE(has(line, "knob=")) << line;
+    }
+  }
+  EXPECT_TRUE(has(md, "knob=7 (where mode is b)")) << md;
+  // The declared tables: the sweep (a row per n, a column per implementation) and the table against a baseline.
+  EXPECT_TRUE(has(md, "| n | fast | slow |")) << md;
+  EXPECT_TRUE(has(md, "| 3 | 1.000 ms | 3.000 ms |")) << md;
+  EXPECT_TRUE(has(md, "| slow | 1.00x |")) << md;
+  EXPECT_TRUE(has(md, "| fast | 0.33x |")) << md;
+  // The headline chart is the declared one, drawn without the helper; the long table is folded in HTML.
+  const std::string page = read(out / "flexattention.html");
+  EXPECT_TRUE(has(page, "Toy time against n")) << page;
+  EXPECT_TRUE(has(page, "<table class=\"headline\">")) << page;
+  EXPECT_TRUE(has(page, "<div class=\"chart headline\" id=\"chart-1\">")) << page;
+  const std::string charts = page.substr(page.find("const TALKLAB_CHARTS"));
+  EXPECT_TRUE(has(charts, "\"implementation\":\"fast\"")) << charts.substr(0, 400);
+  EXPECT_FALSE(has(charts, "\"implementation\":\"build\"")) << charts.substr(0, 400);
+  EXPECT_TRUE(has(page, "<details><summary>18 cases")) << page;
+}
+
+}  // namespace
