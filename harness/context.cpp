@@ -155,7 +155,10 @@ nlohmann::json make_context(const RunSettings& s, const GpuInfo& gpu) {
   json talklab = {
       {"schema_version", kSchemaVersion},
       {"git", {{"commit", git.commit}, {"dirty", git.dirty}}},
-      {"cpu", {{"model", s.cpu.model}, {"vendor", s.cpu.vendor}, {"family", or_null(id.family)},
+      // The brand and vendor as /proc/cpuinfo says where no machine probes describe the CPU (a binary without the
+      // roofline experiment): flags and ISA need our kernels, the CPU's name does not.
+      {"cpu", {{"model", s.cpu.model.empty() ? id.brand : s.cpu.model},
+               {"vendor", s.cpu.vendor.empty() ? id.vendor : s.cpu.vendor}, {"family", or_null(id.family)},
                {"model_number", or_null(id.model)}, {"stepping", or_null(id.stepping)},
                {"microcode", id.microcode.empty() ? json(nullptr) : json(id.microcode)}, {"flags", s.cpu.flags},
                {"isa", s.cpu.isa}, {"logical_cpus", std::thread::hardware_concurrency()}}},

@@ -5,7 +5,6 @@
 //                                     experiments declare, and the chart that shows them); what the lab reproduces;
 //                                     a table per experiment (ours beside PyTorch's, with the speed-up) and the
 //                                     tables it declares; the other charts (Vega-Lite, data inlined); the runs
-
 //   DIR/<page>-chart-N.svg            each chart drawn as a static picture, shown by the Markdown page
 //   DIR/vendor/                       vega, vega-lite and vega-embed in one bundle, so the pages open offline
 //
