@@ -156,12 +156,17 @@ std::optional<Chart> pareto_chart(const ChartSpec& spec, const std::vector<const
   std::map<std::string, std::set<std::string>> swept;
   for (const CaseView* c : cases) swept[c->implementation].insert(c->param(spec.x));
   const AxisSplit axes = split_axes(cases, corpus.declaration(cases.front()->experiment));
+  // A panel per model (the axes that vary, other than the swept one); where no axis varies, a panel per run, titled
+  // so: a "-" model label over the chart says nothing.
+  const auto model_of = [&](const CaseView& c) { return variant(c, axes, {spec.x}, corpus.declaration(c.experiment)); };
+  const bool models = std::any_of(cases.begin(), cases.end(), [&](const CaseView* c) { return model_of(*c) != "-"; });
   json data = json::array();
   for (const CaseView* c : cases) {
     if (!c->median_s || !c->peak_bytes) continue;
     const bool line = swept[c->implementation].size() > 1;
-    const std::string model = variant(*c, axes, {spec.x}, corpus.declaration(c->experiment));
-    data.push_back({{"panel", panel_of(model, *c, corpus.runs)},
+    const std::string panel = models ? panel_of(model_of(*c), *c, corpus.runs)
+                                     : corpus.runs.size() > 1 ? corpus.runs[c->run].label : "this run";
+    data.push_back({{"panel", panel},
                     {"implementation", c->implementation},
                     {"kind", line ? "solver" : "policy"},
                     {"budget", line ? json(std::stod(c->param(spec.x))) : json(nullptr)},
@@ -182,7 +187,7 @@ std::optional<Chart> pareto_chart(const ChartSpec& spec, const std::vector<const
                  {"mark", {{"type", "point"}, {"filled", true}, {"size", 90}}},
                  {"encoding", {{"x", x}, {"y", y}, {"color", color}, {"shape", color}, {"tooltip", tooltip}}}};
   json inner = {{"width", 360}, {"height", 260}, {"layer", json::array({lines, points})}};
-  return Chart{"", spec.title, spec.caption, facet_wrap(std::move(data), "model", std::move(inner), 2)};
+  return Chart{"", spec.title, spec.caption, facet_wrap(std::move(data), models ? "model" : "run", std::move(inner), 2)};
 }
 
 
