@@ -13,10 +13,9 @@ every configure; a build folder configured before it did is configured again (no
 are left out; so are external libraries (LibTorch, Google Benchmark, CUDA), which every layer may use as
 docs/architecture.md says.
 
-Each layer is a row, from bench at the top to kernels at the bottom; an edge goes down. An edge that goes up,
-or stays in a layer that may not depend on itself, is drawn red and listed: the layer check
-(cmake/talklab_layers.cmake) would already have stopped the configure, so a red edge here means the check and
-this script disagree.
+Each layer is a row, from bench at the top to kernels at the bottom; an edge goes down. An edge the layer rule
+forbids (cmake/check_layers.py's table) is drawn red and listed: the layer check (cmake/talklab_layers.cmake)
+would already have stopped the configure, so a red edge here means the check and this script disagree.
 """
 import argparse
 import json
@@ -26,7 +25,9 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ["bench", "experiments", "harness", "kernels"]  # top to bottom: each may use the ones below it
+sys.path.insert(0, str(ROOT / "cmake"))
+from check_layers import FORBIDDEN  # noqa: E402  (per layer, the folders it may not use)
+LAYERS = ["bench", "experiments", "harness", "kernels"]  # the picture's rows, top to bottom
 BEGIN, END = "<!-- architecture-graph:begin -->", "<!-- architecture-graph:end -->"
 CLIENT = "client-talklab-architecture"
 
@@ -98,10 +99,11 @@ def layer_of(folder: str) -> int:
 
 
 def allowed(src_folder: str, dst_folder: str) -> bool:
-    a, b = layer_of(src_folder), layer_of(dst_folder)
-    if a != b:
-        return a < b
-    return LAYERS[a] != "experiments"  # experiments never use each other; a layer's own libraries may
+    """The layer rule is the include check's own table (cmake/check_layers.py), read, not restated."""
+    a, b = src_folder.split("/")[0], dst_folder.split("/")[0]
+    if a == b == "experiments":
+        return False  # experiments never use each other (check_layers.py's own special case)
+    return b not in FORBIDDEN[a]
 
 
 def edge_list(targets) -> str:
