@@ -167,9 +167,7 @@ Bursts measure_bursts(const std::function<double()>& run, int threads, double se
         return s;
       },
       o);
-  Bursts b = summarize_bursts(std::vector<Burst>(bursts.end() - std::ptrdiff_t(t.samples_s.size()), bursts.end()));
-  b.preempted = int(t.samples_s.size()) - int(std::count(t.preemptions.begin(), t.preemptions.end(), 0));
-  return b;
+  return summarize_bursts(std::vector<Burst>(bursts.end() - std::ptrdiff_t(t.samples_s.size()), bursts.end()));
 }
 
 Bursts probe_bursts(const std::function<double()>& run, int threads, int count) {
