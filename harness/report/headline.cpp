@@ -75,17 +75,19 @@ HeadlineRows headline_rows(const std::string& experiment, const std::vector<cons
   std::vector<std::string> memory;  // per pair, the memory metric its comparison declares
   for (const KeyComparison& k : d.presentation.headline.comparisons) {
     std::vector<const CaseView*> compared;
+    std::map<const CaseView*, const CaseView*> reference_of;
     std::map<std::string, int> not_measured;  // status and reason -> cases
     for (const CaseView* c : cases) {
       if (c->implementation != k.ours || !matches(*c, k.where)) continue;
       if (c->status != "ok" || !c->median_s) {
         ++not_measured[c->status + (c->reason.empty() ? "" : ": " + c->reason)];
-      } else if (reference(k, *c, cases, corpus) != nullptr) {
+      } else if (const CaseView* r = reference(k, *c, cases, corpus); r != nullptr) {
         compared.push_back(c);
+        reference_of[c] = r;
       }
     }
     for (const CaseView* c : at_largest(compared, k.largest)) {
-      pairs.emplace_back(c, reference(k, *c, cases, corpus));
+      pairs.emplace_back(c, reference_of.at(c));
       memory.push_back(k.memory);
     }
     if (compared.empty() && !not_measured.empty()) {
