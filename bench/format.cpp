@@ -11,14 +11,7 @@ namespace talklab::bench {
 std::string format_rate(const CaseResult& r) {
   if (!r.timing || r.timing->stats.median <= 0) return "-";
   const double t = r.timing->stats.median;
-  if (r.work.flops > 0) {
-    const double rate = r.work.flops / t;
-    const char* unit = r.work.peak == "int8" ? "OP/s" : "FLOP/s";
-    if (rate >= 1e12) return fmt::format("{:.2f} T{}", rate / 1e12, unit);
-    return fmt::format("{:.1f} G{}", rate / 1e9, unit);
-  }
-  if (r.work.bytes > 0) return fmt::format("{:.1f} GB/s", r.work.bytes / t / 1e9);
-  return "-";
+  return talklab::format_rate(r.work.flops / t / 1e12, r.work.bytes / t / 1e9, r.work.peak);
 }
 
 std::string format_fraction(const std::optional<double>& f) {

@@ -19,4 +19,14 @@ std::string format_bytes(double b) {
   return fmt::format("{:.2f} GiB", b / 1024 / 1024 / 1024);
 }
 
+std::string format_rate(std::optional<double> tera_ops_per_s, std::optional<double> gb_per_s, const std::string& peak) {
+  if (tera_ops_per_s && *tera_ops_per_s > 0) {
+    const char* unit = peak == "int8" ? "OP/s" : "FLOP/s";
+    const double t = *tera_ops_per_s;
+    return t >= 1 ? fmt::format("{:.2f} T{}", t, unit) : fmt::format("{:.1f} G{}", t * 1e3, unit);
+  }
+  if (gb_per_s && *gb_per_s > 0) return fmt::format("{:.1f} GB/s", *gb_per_s);
+  return "-";
+}
+
 }  // namespace talklab

@@ -82,12 +82,7 @@ std::vector<Run> label_runs(const std::vector<ResultDoc>& docs) {
 // ---- formatting ----------------------------------------------------------------------------------------------
 
 std::string format_rate(const CaseView& c) {
-  if (c.flops > 0 && c.tflops && *c.tflops > 0) {
-    const char* unit = c.peak_kind == "int8" ? "OP/s" : "FLOP/s";
-    return *c.tflops >= 1 ? fmt::format("{:.2f} T{}", *c.tflops, unit) : fmt::format("{:.1f} G{}", *c.tflops * 1e3, unit);
-  }
-  if (c.gbps && *c.gbps > 0) return fmt::format("{:.1f} GB/s", *c.gbps);
-  return "-";
+  return talklab::format_rate(c.flops > 0 ? c.tflops : std::nullopt, c.gbps, c.peak_kind);
 }
 
 const ExperimentDeclaration& Corpus::declaration(const std::string& experiment) const {
