@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <cstdlib>
 #include <filesystem>
 
 #include "bench/run_printer.h"
@@ -11,6 +12,7 @@
 #include "harness/plan.h"
 #include "harness/registry.h"
 #include "harness/session.h"
+#include "harness/shard.h"
 
 namespace talklab::bench {
 namespace {
@@ -89,23 +91,41 @@ void add_run_options(CLI::App& cmd, RunFlags& o) {
                "bind each OpenMP thread (ours and LibTorch's) to a core of its own (OMP_PROC_BIND=close, OMP_PLACES=cores)");
   cmd.add_flag("--no-pin", o.no_pin, "leave thread placement to the scheduler")->excludes("--pin");
   cmd.add_flag("--dry-run", o.dry_run, "print the cases, run nothing");
+  cmd.add_option("--shard", o.shard,
+                 "run part I of N of the selection (I/N, from 0), balanced by declared work and the same on every "
+                 "machine; auto: a Slurm array task's (SLURM_ARRAY_TASK_ID) or, with --shard-count, a Kubernetes "
+                 "indexed job's (JOB_COMPLETION_INDEX). bench merge joins the shards' files (docs/cluster.md)");
+  cmd.add_option("--shard-count", o.shard_count, "the number of shards, for --shard auto under JOB_COMPLETION_INDEX");
 }
 
 int run_command(const CommonOptions& common, const RunFlags& flags, const std::vector<std::string>& argv) {
   const Selection s = select(common);
+  SessionOptions options = flags.session;
+  std::vector<PlannedCase> plan = s.plan;
+  if (!flags.shard.empty() || flags.shard_count) {
+    if (flags.shard.empty()) throw InputError("--shard-count needs --shard auto");
+    options.shard = parse_shard(flags.shard, flags.shard_count, [](const std::string& name) {
+      const char* v = std::getenv(name.c_str());
+      return v != nullptr ? std::optional<std::string>(v) : std::nullopt;
+    });
+    for (const PlannedCase& c : s.plan) options.selection.push_back(c.name);
+    plan = select_shard(s.plan, *options.shard, sampling_options(s.profile, options));
+  }
   if (flags.dry_run) {
-    for (const PlannedCase& c : s.plan) {
+    for (const PlannedCase& c : plan) {
       fmt::print("{}{}\n", c.name, c.skip_reason.empty() ? "" : fmt::format("  [skipped: {}]", c.skip_reason));
     }
-    fmt::print("{} cases (profile {})\n", s.plan.size(), s.profile.name);
+    fmt::print("{} cases (profile {}{})\n", plan.size(), s.profile.name,
+               options.shard ? fmt::format(", shard {} of {} ({} cases in all)", options.shard->index,
+                                           options.shard->count, s.plan.size())
+                             : "");
     return 0;
   }
 
-  SessionOptions options = flags.session;
   options.command_line = argv;
   if (flags.pin || flags.no_pin) options.pin = flags.pin;
   RunPrinter printer;
-  return run_session(s.plan, s.profile, s.gpu, options, printer).exit_code();
+  return run_session(plan, s.profile, s.gpu, options, printer).exit_code();
 }
 
 int list_command(const CommonOptions& common) {

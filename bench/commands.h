@@ -25,6 +25,8 @@ struct RunFlags {
   SessionOptions session;            // --out, --threads, --seed, sampling, --cuda-cache, --passes, --retries, ...
   bool pin = false, no_pin = false;  // neither: the session's default (kPinByDefault in harness/session.h)
   bool dry_run = false;
+  std::string shard;                  // --shard I/N or auto (harness/shard.h)
+  std::optional<int> shard_count;     // --shard-count N: with JOB_COMPLETION_INDEX
 };
 
 // bench compare BASE NEW: see docs/compare.md.
@@ -51,15 +53,34 @@ struct ReportFlags {
   std::string out, python, config_dir;
 };
 
+// bench merge FILE... --out FILE: see harness/merge.h.
+struct MergeFlags {
+  std::vector<std::string> files;
+  std::string out;
+  bool allow_mixed = false, expect_complete = false;
+};
+
+// bench export --format github-action-benchmark FILE: see harness/dashboards.h.
+struct ExportFlags {
+  std::string file;
+  std::string format = "github-action-benchmark";
+  std::string smaller_out, bigger_out;
+  std::string unit = "ms";
+};
+
 void add_selection_options(CLI::App& cmd, CommonOptions& o);
 void add_run_options(CLI::App& cmd, RunFlags& o);
 void add_compare_options(CLI::App& cmd, CompareFlags& o);
 void add_report_options(CLI::App& cmd, ReportFlags& o);
+void add_merge_options(CLI::App& cmd, MergeFlags& o);
+void add_export_options(CLI::App& cmd, ExportFlags& o);
 
 int run_command(const CommonOptions& common, const RunFlags& flags, const std::vector<std::string>& argv);
 int list_command(const CommonOptions& common);
 int talks_command(const CommonOptions& common);
 int compare_command(const CompareFlags& flags);
 int report_command(const ReportFlags& flags);
+int merge_command(const MergeFlags& flags);
+int export_command(const ExportFlags& flags);
 
 }  // namespace talklab::bench

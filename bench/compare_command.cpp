@@ -20,6 +20,8 @@
 #include "harness/compare.h"
 #include "harness/config.h"
 #include "harness/context.h"
+#include "harness/dashboards.h"
+#include "harness/json_access.h"
 #include "harness/machine.h"
 #include "harness/result.h"
 #include "harness/stats.h"
@@ -70,14 +72,6 @@ std::vector<std::string> header_lines(const Comparison& c) {
     }
   }
   return out;
-}
-
-// A member of an object, or null: entries of a foreign or damaged file may lack any of them.
-const json& member(const json& j, const char* key) {
-  static const json null;
-  if (!j.is_object()) return null;
-  const auto it = j.find(key);
-  return it == j.end() ? null : *it;
 }
 
 std::string geomean_line(const Comparison& c) {
@@ -191,51 +185,6 @@ json to_json(const Comparison& c) {
           {"warnings", c.warnings},
           {"regressions", c.regression_count()},
           {"exit_code", compare_exit_code(c)}};
-}
-
-// github-action-benchmark's customSmallerIsBetter: [{name, unit, value, range, extra}], one per case ok in
-// NEW; range is half the interquartile range of the samples, in the same unit.
-json github_smaller(const ResultDoc& now, const std::string& unit) {
-  const double scale = unit == "ns" ? 1e9 : unit == "us" ? 1e6 : unit == "ms" ? 1e3 : 1.0;
-  json out = json::array();
-  for (const json& e : now.entries) {
-    const json& t = member(e, "talklab");
-    const json& time = member(t, "time");
-    if (member(t, "status") != "ok" || !member(time, "median_s").is_number()) continue;
-    std::vector<double> samples;
-    for (const json& v : member(time, "samples_s")) {
-      if (v.is_number()) samples.push_back(v.get<double>());
-    }
-    const SampleStats s = summarize(samples);
-    out.push_back({{"name", member(e, "name")},
-                   {"unit", unit},
-                   {"value", time["median_s"].get<double>() * scale},
-                   {"range", fmt::format("± {:.4g}", (s.q3 - s.q1) / 2 * scale)},
-                   {"extra", fmt::format("{} samples, IQR/median {:.1f}%, {}", samples.size(), s.rel_spread * 100,
-                                         time.value("stop_reason", "?"))}});
-  }
-  return out;
-}
-
-// customBiggerIsBetter: TFLOP/s (TOP/s for int8) where the case declares FLOPs, else GB/s from its bytes.
-json github_bigger(const ResultDoc& now) {
-  json out = json::array();
-  for (const json& e : now.entries) {
-    const json& t = member(e, "talklab");
-    const json& rates = member(t, "rates");
-    const json& flops = member(member(t, "work"), "flops");
-    if (member(t, "status") != "ok") continue;
-    const bool by_flops = flops.is_number() && flops.get<double>() > 0 && member(rates, "tflops").is_number();
-    const json& rate = member(rates, by_flops ? "tflops" : "gbps");
-    if (!rate.is_number() || rate.get<double>() <= 0) continue;
-    const std::string unit = !by_flops ? "GB/s" : member(member(t, "work"), "peak") == "int8" ? "TOP/s" : "TFLOP/s";
-    json entry = {{"name", member(e, "name")}, {"unit", unit}, {"value", rate}};
-    if (const json& f = member(rates, "roofline_fraction"); f.is_number()) {
-      entry["extra"] = fmt::format("{:.0f}% of this machine's roofline", f.get<double>() * 100);
-    }
-    out.push_back(entry);
-  }
-  return out;
 }
 
 // ---- --confirm N: re-running the slower cases with this build ----
@@ -519,8 +468,8 @@ int compare_command(const CompareFlags& f) {
   };
   write(f.markdown_out, to_markdown(c));
   write(f.json_out, to_json(c).dump(2) + "\n");
-  write(f.github_smaller, github_smaller(now, f.unit).dump(2) + "\n");
-  write(f.github_bigger, github_bigger(now).dump(2) + "\n");
+  write(f.github_smaller, github_smaller_is_better(now, f.unit).dump(2) + "\n");
+  write(f.github_bigger, github_bigger_is_better(now).dump(2) + "\n");
   return compare_exit_code(c);
 }
 

@@ -5,9 +5,11 @@
 //   bench talks                          the talk registry, with the experiments that reproduce each talk
 //   bench compare BASE.json NEW.json     regressions between two result files (docs/compare.md)
 //   bench report FILE... --out DIR       Markdown and HTML pages per talk, with charts (harness/report/report.h)
+//   bench merge FILE... --out FILE       one result file from the shards of a selection (harness/merge.h)
+//   bench export FILE --smaller F --bigger F   github-action-benchmark's files (harness/dashboards.h)
 //
 // Exit codes: 0 every case ran and passed its check (or was skipped with a reason); 1 a case failed its
-// check or crashed (compare: a regression); 2 bad usage or bad input.
+// check or crashed (compare: a regression; merge --expect-complete: a case no shard holds); 2 bad usage or bad input.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -44,6 +46,12 @@ int main(int argc, char** argv) {
   ReportFlags report;
   CLI::App* report_cmd = app.add_subcommand("report", "write Markdown and HTML pages, one per talk, from result files");
   add_report_options(*report_cmd, report);
+  MergeFlags merge;
+  CLI::App* merge_cmd = app.add_subcommand("merge", "one result file from the shards of a selection (bench run --shard)");
+  add_merge_options(*merge_cmd, merge);
+  ExportFlags export_flags;
+  CLI::App* export_cmd = app.add_subcommand("export", "a result file in a dashboard's format (github-action-benchmark)");
+  add_export_options(*export_cmd, export_flags);
 
   std::vector<const char*> cargs;
   for (const auto& a : args) cargs.push_back(a.c_str());
@@ -64,6 +72,8 @@ int main(int argc, char** argv) {
     if (talks_cmd->parsed()) return talks_command(common);
     if (compare_cmd->parsed()) return compare_command(compare);
     if (report_cmd->parsed()) return report_command(report);
+    if (merge_cmd->parsed()) return merge_command(merge);
+    if (export_cmd->parsed()) return export_command(export_flags);
   } catch (const talklab::InputError& e) {
     fmt::print(stderr, "bench: {}\n", e.what());
     return 2;

@@ -1,6 +1,7 @@
 #include "harness/compare.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -11,6 +12,7 @@
 #include <sstream>
 
 #include "harness/config.h"
+#include "harness/merge.h"
 
 namespace talklab {
 namespace {
@@ -427,8 +429,9 @@ ResultDoc parse_result(const std::string& raw, const std::string& path) {
     throw InputError(fmt::format("{}: truncated and not valid JSON before the cut: {}", path, e.what()));
   }
   if (doc.entries.empty()) {
-    throw InputError(fmt::format("{}: truncated before its first complete case; nothing to compare", path));
+    throw InputError(fmt::format("{}: truncated before its first complete case; nothing to read", path));
   }
+  doc.truncated = true;
   doc.warnings.push_back(
       fmt::format("{}: truncated after {} complete cases; comparing those", path, doc.entries.size()));
   if (doc.context.is_null()) {
@@ -523,7 +526,12 @@ Comparison compare_results(const ResultDoc& base, const ResultDoc& now, const Co
   out.new_path = now.path;
   out.options = o;
   for (const ResultDoc* d : {&base, &now}) out.warnings.insert(out.warnings.end(), d->warnings.begin(), d->warnings.end());
-  if (!base.context.is_null() && !now.context.is_null()) {
+  // A merged file (bench merge) holds cases of several machines: each pair is then checked on its own.
+  const auto merged = [](const ResultDoc& d) {
+    return std::any_of(d.entries.begin(), d.entries.end(), [](const json& e) { return find(e, {"talklab", "machine"}); });
+  };
+  const bool per_case_machines = merged(base) || merged(now);
+  if (!base.context.is_null() && !now.context.is_null() && !per_case_machines) {
     const bool by_cpuid = has_cpuid(base.context) && has_cpuid(now.context);
     const std::string cpu0 = cpu_key(base.context, by_cpuid), cpu1 = cpu_key(now.context, by_cpuid);
     const std::string gpu0 = gpu_name(base.context), gpu1 = gpu_name(now.context);
@@ -554,6 +562,7 @@ Comparison compare_results(const ResultDoc& base, const ResultDoc& now, const Co
   for (const json& e : base.entries) base_by_name.emplace(text(e, {"name"}), &e);
   for (const json& e : now.entries) new_by_name.emplace(text(e, {"name"}), &e);
   double log_sum = 0;
+  std::vector<std::string> unpaired;  // merged files: the same case on different hardware
   for (const json& e : base.entries) {
     const std::string name = text(e, {"name"});
     const auto it = new_by_name.find(name);
@@ -561,7 +570,23 @@ Comparison compare_results(const ResultDoc& base, const ResultDoc& now, const Co
       out.removed.push_back(name);
       continue;
     }
-    CaseComparison c = compare_case(e, *it->second, o, out.normalized_by_roofline);
+    bool normalized = out.normalized_by_roofline;
+    if (per_case_machines) {
+      const json& m0 = machine_of(e, base.context);
+      const json& m1 = machine_of(*it->second, now.context);
+      const bool by_cpuid = has_cpuid(m0) && has_cpuid(m1);
+      if (m0.is_object() && m1.is_object() &&
+          (cpu_key(m0, by_cpuid) != cpu_key(m1, by_cpuid) || gpu_name(m0) != gpu_name(m1))) {
+        if (!o.allow_different_machines) {
+          unpaired.push_back(fmt::format("{} (CPU '{}', GPU '{}' in BASE; CPU '{}', GPU '{}' in NEW)", name,
+                                         cpu_description(m0, by_cpuid), gpu_name(m0), cpu_description(m1, by_cpuid),
+                                         gpu_name(m1)));
+          continue;
+        }
+        normalized = true;
+      }
+    }
+    CaseComparison c = compare_case(e, *it->second, o, normalized);
     if (c.ratio) {
       log_sum += std::log(*c.ratio);
       ++out.geomean_cases;
@@ -570,6 +595,12 @@ Comparison compare_results(const ResultDoc& base, const ResultDoc& now, const Co
   }
   for (const json& e : now.entries) {
     if (!base_by_name.contains(text(e, {"name"}))) out.added.push_back(text(e, {"name"}));
+  }
+  if (!unpaired.empty()) {
+    out.warnings.push_back(fmt::format("{} case{} ran on different hardware in BASE and NEW and {} not compared "
+                                       "(--allow-different-machines compares them by roofline fraction): {}",
+                                       unpaired.size(), unpaired.size() == 1 ? "" : "s",
+                                       unpaired.size() == 1 ? "was" : "were", fmt::join(unpaired, "; ")));
   }
   if (out.geomean_cases > 0) out.geomean_ratio = std::exp(log_sum / out.geomean_cases);
   return out;

@@ -36,6 +36,7 @@ struct ResultDoc {
   nlohmann::json context;
   std::vector<nlohmann::json> entries;
   std::vector<std::string> warnings;  // "FILE: truncated after N complete cases; comparing those"
+  bool truncated = false;             // the text ended early: entries are the complete cases before the cut
 };
 
 // Parses a result file's text. Throws talklab::InputError naming `path` when the text is not JSON, when
@@ -116,6 +117,9 @@ struct Comparison {
 // different machines and options.allow_different_machines is false. A machine is its CPU (vendor, family,
 // model and stepping when both contexts name them, else the brand string), the ISA our kernels used, and
 // its GPU's name; a microcode difference alone is a warning.
+// Files merged from several machines (bench merge) are checked case by case instead: a pair that ran on different
+// hardware is left out, with a warning naming it, unless allow_different_machines (then compared by roofline
+// fraction).
 Comparison compare_results(const ResultDoc& base, const ResultDoc& now, const CompareOptions& options);
 
 // The cases whose time verdict is "slower" (a regression or, under the gate's options, a warning): the ones

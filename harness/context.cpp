@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <thread>
@@ -139,6 +140,7 @@ nlohmann::json make_context(const RunSettings& s, const GpuInfo& gpu) {
   const machine::Tick& tick = machine::scheduler_tick();
   const auto or_null = [](int v) { return v >= 0 ? json(v) : json(nullptr); };
   const openmp::WaitPolicy wait = openmp::wait_policy();
+  const char* cuda_visible = std::getenv("CUDA_VISIBLE_DEVICES");
 
   json gpu_json = nullptr;
   if (gpu.available) {
@@ -191,6 +193,12 @@ nlohmann::json make_context(const RunSettings& s, const GpuInfo& gpu) {
       {"command_line", s.command_line},
       {"cuda_cache_mode", s.cuda_cache_mode},
       {"passes", s.passes},
+      {"shard", s.shard ? json{{"index", s.shard->spec.index}, {"count", s.shard->spec.count},
+                               {"source", s.shard->spec.source}, {"cases", s.shard->cases},
+                               {"selection", s.shard->selection}}
+                        : json(nullptr)},
+      // Which GPUs this process was given (Slurm's --gres sets it per task): a CUDA case ran on the first of them.
+      {"cuda_visible_devices", cuda_visible ? json(cuda_visible) : json(nullptr)},
       {"experiments", registered_declarations_json()},  // what a report of this file shows (harness/presentation.h)
       {"roofline", {{"cpu", s.cpu_roofline ? roofline_json(*s.cpu_roofline) : json(nullptr)}, {"cuda", s.cuda_roofline ? roofline_json(*s.cuda_roofline) : json(nullptr)}}},
   };

@@ -14,6 +14,7 @@
 #include "harness/machine_probes.h"
 #include "harness/openmp.h"
 #include "harness/roofline.h"
+#include "harness/shard.h"
 
 namespace talklab {
 
@@ -33,6 +34,13 @@ GpuInfo probe_gpu();
 // with the reason, so a memory rule that reads it has nothing to say).
 int64_t gpu_memory_bytes();
 
+// A shard's place in its selection (bench run --shard): what bench merge checks the shards against.
+struct ShardRecord {
+  ShardSpec spec;
+  std::vector<std::string> selection;  // every case of the whole selection, in plan order
+  size_t cases = 0;                    // of them in this shard
+};
+
 struct RunSettings {
   std::string profile;
   uint64_t seed = 0;
@@ -46,6 +54,7 @@ struct RunSettings {
   std::optional<Roofline> cpu_roofline;
   std::optional<Roofline> cuda_roofline;
   CpuDescription cpu;  // from the machine probes (harness/machine_probes.h); empty without them
+  std::optional<ShardRecord> shard;
 };
 
 struct GitState {

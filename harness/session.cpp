@@ -60,7 +60,15 @@ void set_openmp_environment(const std::vector<PlannedCase>& plan, const SessionO
   }
 }
 
-SamplingOptions sampling_of(const Profile& profile, const SessionOptions& o) {
+
+bool any_running_on(const std::vector<PlannedCase>& plan, Device device) {
+  return std::any_of(plan.begin(), plan.end(),
+                     [&](const PlannedCase& c) { return c.device == device && c.skip_reason.empty(); });
+}
+
+}  // namespace
+
+SamplingOptions sampling_options(const Profile& profile, const SessionOptions& o) {
   SamplingOptions s;
   if (profile.min_time_s) s.min_time_s = *profile.min_time_s;
   if (profile.max_time_s) s.max_time_s = *profile.max_time_s;
@@ -73,13 +81,6 @@ SamplingOptions sampling_of(const Profile& profile, const SessionOptions& o) {
   }
   return s;
 }
-
-bool any_running_on(const std::vector<PlannedCase>& plan, Device device) {
-  return std::any_of(plan.begin(), plan.end(),
-                     [&](const PlannedCase& c) { return c.device == device && c.skip_reason.empty(); });
-}
-
-}  // namespace
 
 SessionOutcome run_session(const std::vector<PlannedCase>& plan, const Profile& profile, const GpuInfo& gpu,
                            const SessionOptions& o, SessionObserver& observer) {
@@ -96,7 +97,7 @@ SessionOutcome run_session(const std::vector<PlannedCase>& plan, const Profile& 
   run.cuda_cold = o.cuda_cache == "cold";
   run.passes = o.passes;
   run.retries = o.retries;
-  run.sampling = sampling_of(profile, o);
+  run.sampling = sampling_options(profile, o);
   SessionOutcome outcome;
   outcome.out = o.out.empty() ? default_out_path(profile.name) : o.out;
   if (std::filesystem::is_directory(outcome.out)) {
@@ -124,6 +125,9 @@ SessionOutcome run_session(const std::vector<PlannedCase>& plan, const Profile& 
   settings.retries = o.retries;
   settings.busy = busy;
   settings.placement = openmp::placement(run.threads);
+  if (o.shard) {
+    settings.shard = ShardRecord{*o.shard, o.selection, plan.size()};
+  }
   Rooflines rooflines;
   if (const MachineProbes* probes = machine_probes()) {
     if (probes->describe_cpu) settings.cpu = probes->describe_cpu();

@@ -17,6 +17,7 @@
 #include "harness/context.h"
 #include "harness/plan.h"
 #include "harness/runner.h"
+#include "harness/shard.h"
 
 namespace talklab {
 
@@ -34,7 +35,14 @@ struct SessionOptions {
   std::string wait_policy = "auto";  // auto: what the selected experiments ask for; default, passive, active
   std::optional<bool> pin;           // none: kPinByDefault
   std::vector<std::string> command_line;  // recorded in the context, and executed again under OpenMP's settings
+  // bench run --shard: which part of which selection the plan is (recorded in the context for bench merge).
+  std::optional<ShardSpec> shard;
+  std::vector<std::string> selection;  // with a shard: every case name of the whole selection, in plan order
 };
+
+// The sampling policy of a session: the profile's, under the command line's overrides. Bad combinations (a min
+// time over the max time) are InputErrors.
+SamplingOptions sampling_options(const Profile& profile, const SessionOptions& options);
 
 // What a session says as it goes. bench prints it; a test may record it. Every call has a default that ignores it.
 class SessionObserver {

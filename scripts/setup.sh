@@ -5,6 +5,8 @@
 #
 #   scripts/setup.sh            install what is missing, build (preset "default": CUDA compiled if nvcc is found)
 #   scripts/setup.sh --run      ... then run the main job: every CPU experiment at the quick profile
+#   scripts/setup.sh --with-slurm   ... also Slurm and munge, for the cluster test (tests/cluster/; CI uses it).
+#                                   Only the packages: no daemon is started or enabled by this script.
 #   TALKLAB_PRESET=cpu scripts/setup.sh     another preset (cpu: never compile CUDA)
 #   TALKLAB_VENV_PYTHON=python3.11 scripts/setup.sh   the interpreter .venv is made from (default: python3)
 #
@@ -15,12 +17,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 preset="${TALKLAB_PRESET:-default}"
 venv_python="${TALKLAB_VENV_PYTHON:-python3}"
+run=0 slurm=0
+for arg in "$@"; do
+  case "$arg" in
+    --run) run=1 ;;
+    --with-slurm) slurm=1 ;;
+    *) echo "setup: unknown argument '$arg' (expected --run and/or --with-slurm)" >&2; exit 2 ;;
+  esac
+done
 
 packages=(
   build-essential cmake ninja-build ccache git pkg-config
   libbenchmark-dev googletest libgtest-dev libfmt-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev
   chromium            # tests/bench/check_report.py renders the HTML report headless
+  libbenchmark-tools  # Google Benchmark's tools/compare.py, which must read our result files (a test runs it)
 )
+# The cluster test starts its own single-node Slurm (tests/cluster/slurm_localhost.sh).
+if ((slurm)); then packages+=(slurmctld slurmd slurm-client munge); fi
 command -v "$venv_python" >/dev/null 2>&1 || packages+=(python3)
 if ! "$venv_python" -m venv --help >/dev/null 2>&1; then packages+=(python3-venv); fi
 
@@ -60,7 +73,7 @@ export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
 cmake --preset "$preset"
 cmake --build --preset "$preset"
 
-if [ "${1:-}" = "--run" ]; then
+if ((run)); then
   mkdir -p out
   build/"$preset"/bench/bench run --profile quick --device cpu --out out/quick.json
   echo "setup: results in $(pwd)/out/quick.json"

@@ -59,6 +59,23 @@ Table environment_table(const std::vector<const Run*>& runs) {
     add("LibTorch", text(field(versions, "libtorch")));
     add("compiler", text(field(versions, "compiler")));
     add("seed", value_text(field(t, "seed")));
+    // A shard's file, and a file bench merge made from shards: which part, and which machines ran the parts.
+    if (const json& shard = field(t, "shard"); shard.is_object()) {
+      add("shard", fmt::format("{} of {} ({} of the selection's {} cases)", value_text(field(shard, "index")),
+                               value_text(field(shard, "count")), value_text(field(shard, "cases")),
+                               field(shard, "selection").size()));
+    }
+    if (const json& merged = field(t, "merged"); merged.is_object()) {
+      add("merged from", fmt::format("{} files", field(merged, "files").size()));
+      for (const json& m : field(merged, "machines")) {
+        const json& mt = field(m, "talklab");
+        const json& visible = field(mt, "cuda_visible_devices");
+        add("machines", fmt::format("{}: {} ({} kernels), {}{}", text(field(m, "host_name")),
+                                    text(field(field(mt, "cpu"), "model")), text(field(field(mt, "cpu"), "isa")),
+                                    field(mt, "gpu").is_object() ? text(field(field(mt, "gpu"), "name")) : "no GPU",
+                                    visible.is_string() ? " (CUDA_VISIBLE_DEVICES=" + text(visible) + ")" : ""));
+      }
+    }
     add("CPU roofline", ceilings_text(field(field(t, "roofline"), "cpu")));
     add("GPU roofline", ceilings_text(field(field(t, "roofline"), "cuda")));
     for (const std::string& w : run.doc->warnings) add("warning", w);

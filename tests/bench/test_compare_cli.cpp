@@ -134,15 +134,19 @@ TEST_F(BenchCompare, ReportFormatsAndGithubBenchmarkFiles) {
   const std::string md_text((std::istreambuf_iterator<char>(md_in)), std::istreambuf_iterator<char>());
   EXPECT_NE(md_text.find("| `toy/impl/i=1/device=cpu` |"), std::string::npos) << md_text;
   const json gh = json::parse(std::ifstream(small));
-  ASSERT_EQ(gh.size(), 3u);
-  EXPECT_EQ(gh[1]["name"], "toy/impl/i=1/device=cpu");
-  EXPECT_EQ(gh[1]["unit"], "us");
-  EXPECT_NEAR(gh[1]["value"].get<double>(), 6000, 600);  // 2 ms x 3, in microseconds
-  EXPECT_TRUE(gh[1]["range"].is_string() && gh[1]["extra"].is_string());
+  ASSERT_EQ(gh.size(), 6u);  // per case its time, then its peak memory (harness/dashboards.h)
+  EXPECT_EQ(gh[2]["name"], "toy/impl/i=1/device=cpu");
+  EXPECT_EQ(gh[2]["unit"], "us");
+  EXPECT_NEAR(gh[2]["value"].get<double>(), 6000, 600);  // 2 ms x 3, in microseconds
+  EXPECT_TRUE(gh[2]["range"].is_string() && gh[2]["extra"].is_string());
+  EXPECT_EQ(gh[3]["name"], "toy/impl/i=1/device=cpu (peak memory)");
+  EXPECT_EQ(gh[3]["unit"], "MiB");
   const json gh_big = json::parse(std::ifstream(big));
-  ASSERT_EQ(gh_big.size(), 3u);
+  ASSERT_EQ(gh_big.size(), 6u);  // per case its rate, then its SQNR
   EXPECT_EQ(gh_big[0]["unit"], "TFLOP/s");
   EXPECT_NEAR(gh_big[0]["value"].get<double>(), 1.0, 0.1);  // 1e9 FLOPs in 1 ms
+  EXPECT_EQ(gh_big[1]["name"], "toy/impl/i=0/device=cpu (SQNR)");
+  EXPECT_EQ(gh_big[1]["value"], 120);
   o = bench("compare --format markdown " + a + " " + write("c.json", result(2)));
   EXPECT_EQ(o.code, 0);
   EXPECT_TRUE(has(o, "| case | base | new | new/base | p | verdict |")) << o.output;
