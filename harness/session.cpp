@@ -60,7 +60,6 @@ void set_openmp_environment(const std::vector<PlannedCase>& plan, const SessionO
   }
 }
 
-
 bool any_running_on(const std::vector<PlannedCase>& plan, Device device) {
   return std::any_of(plan.begin(), plan.end(),
                      [&](const PlannedCase& c) { return c.device == device && c.skip_reason.empty(); });
