@@ -106,7 +106,8 @@ DecodeStats decode_attention(const DecodeShape& s, DType dtype, const void* q, c
   for (int64_t b = 0; b < s.B; ++b) {
     const int64_t vis = visible_tokens(s, opt, seqs.lengths[b]);
     st.kv_bytes_read += double(vis) * per_token;
-    st.chunk_tokens = std::max(st.chunk_tokens, (vis + a.splits - 1) / a.splits);
+    const int64_t chunk = ((vis + a.splits - 1) / a.splits + kTokBlock - 1) / kTokBlock * kTokBlock;  // as run_task
+    st.chunk_tokens = std::max(st.chunk_tokens, std::min(chunk, vis));
   }
   switch (opt.isa) {
     case Isa::avx512: avx512::decode(a); break;
