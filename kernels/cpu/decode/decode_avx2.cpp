@@ -1,8 +1,8 @@
 // decode_attention on AVX2 + FMA: decode_core.h over 8-lane ymm traits, with the KV codecs' widening in registers
 // (bf16: zero-extend and shift; int8: sign-extend and convert; fp8 e4m3: exponent rebias, subnormals by a blend;
 // int4: each byte duplicated, shifted by 0 or 4, masked). 16 ymm registers: Q.K^T 2 keys x 6 rows (12 accumulators
-// + 2 keys + 1 query), P.V 4 rows x 2 vectors (8 accumulators + 2 values + 1 broadcast; int4 needs 2 more for its
-// scale and zero). Memory-bound at GQA group sizes >= 4 (see decode_core.h).
+// + 2 keys + 1 query), P.V 4 rows x 2 vectors (8 accumulators + 2 values + 1 broadcast). Memory-bound at GQA group
+// sizes >= 4 for bf16 (see decode_core.h).
 #include <immintrin.h>
 
 #include <cstring>

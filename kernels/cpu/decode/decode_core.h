@@ -13,11 +13,12 @@
 //   P.V     O[r] = alpha_r O[r] + sum_j p_rj v_j with kPvRows x kPvVecs accumulators; each V vector is dequantized
 //           once per (row tile, token) in registers: for GQA 32:8 at q_len 1, R = 4 rows share one decode.
 // No per-token call: row pointers are computed per block, the codec's at() inlines.
-// Expected: bf16 hd128 32:8 at q_len 1 reads 512 B per token and kv head and does ~2 x 4 x 16 FMAs on 8 lanes (AVX2)
-// against it: about 8 bytes per cycle and core of ALU headroom, at or above what one Zen 2 core streams from DRAM,
-// so bandwidth-bound. int8 / int4 halve / third the bytes but add 2-4 integer ops per decoded vector: their speedup
-// over bf16 is capped by the ALU long before the memory (the int4 key path costs 2 extra loads of scale/zero per
-// vector; folding the per-channel scale into q per key group would remove them, not done yet).
+// Expected: bf16 hd128 32:8 at q_len 1 reads 512 B per token and kv head and does 2 x 4 x 16 FMAs on 8 lanes (AVX2)
+// against it: about 8 bytes per cycle and core of FMA throughput, at or above what one Zen 2 core streams from
+// DRAM, so bandwidth-bound. The quantized formats read 2x (int8, fp8) / 3.2x (int4) fewer bytes for the same FMAs:
+// their loops carry only the code widening (1-4 integer ops per vector), every scale is folded outside them (see
+// Fold below), but on 2 AVX2 cores their speedup over bf16 is still capped by the FMA throughput before the memory
+// (int4: ~2.5 B/cycle of FMA-bound codes).
 //
 // Split-KV: a chunk writes its unnormalized O, m and l to the workspace, merge_rows combines the chunks of a row:
 //   M = max_s m_s,  L = sum_s 2^(m_s - M) l_s,  O = sum_s 2^(m_s - M) O_s / L   (m in log2 units).
@@ -56,13 +57,21 @@ inline uint16_t float_to_bf16_bits(float f) {  // round to nearest even; outputs
   return uint16_t(u >> 16);
 }
 
-// ---- codecs: one cache row of K or V as float32 vectors, dequantized in registers --------------------------
+// ---- codecs: one cache row of K or V as float32 vectors of CODES, decoded in registers --------------------------
 // k_row / v_row(ph, slot): ph = page * H_kv + kv head. at(d): lanes d .. d + L of the row (d a multiple of L).
-// k_fold / v_fold: a per-head constant scale, folded into Q (keys) or the final normalization (values).
+// Scales never enter the vector loops; they are folded where they cost least:
+//   k_fold / v_fold   a per-head constant: into Q (keys) or the final normalization (values);
+//   Fold::token       a per-token scale: K's multiplies the token's scores, V's the token's probabilities;
+//   Fold::channel_group  KIVI: keys' per-channel scale multiplies Q once per key group (q' = q * s, the scores get
+//                     + q . zero), values' per-(token, channel group) scale multiplies the probabilities per group
+//                     and their zero adds sum_j p_j zero_j to the group's outputs.
+enum class Fold { none, token, channel_group };
 
 template <class V>
 struct Bf16Codec {
   using R = typename V::R;
+  static constexpr Fold kKFold = Fold::none, kVFold = Fold::none;
+  static constexpr int kGroup = 0;
   const uint16_t *k, *v;
   int64_t ps, D;
   explicit Bf16Codec(const KvCacheView& c)
@@ -80,6 +89,8 @@ struct Bf16Codec {
 template <class V>
 struct Int8TokenCodec {
   using R = typename V::R;
+  static constexpr Fold kKFold = Fold::token, kVFold = Fold::token;
+  static constexpr int kGroup = 0;
   const int8_t *k, *v;
   const float *ks, *vs;
   int64_t ps, D;
@@ -88,17 +99,12 @@ struct Int8TokenCodec {
         vs(c.v_scale), ps(c.page_size), D(c.D) {}
   struct Row {
     const int8_t* p;
-    R s;
-    R at(int d) const { return V::mul(V::load_i8(p + d), s); }
+    R at(int d) const { return V::load_i8(p + d); }
   };
-  Row k_row(int64_t ph, int64_t slot) const {
-    const int64_t i = ph * ps + slot;
-    return {k + i * D, V::set1(ks[i])};
-  }
-  Row v_row(int64_t ph, int64_t slot) const {
-    const int64_t i = ph * ps + slot;
-    return {v + i * D, V::set1(vs[i])};
-  }
+  Row k_row(int64_t ph, int64_t slot) const { return {k + (ph * ps + slot) * D}; }
+  Row v_row(int64_t ph, int64_t slot) const { return {v + (ph * ps + slot) * D}; }
+  const float* k_scales(int64_t ph, int64_t slot) const { return ks + ph * ps + slot; }  // consecutive slots
+  const float* v_scales(int64_t ph, int64_t slot) const { return vs + ph * ps + slot; }
   float k_fold(int64_t) const { return 1.0f; }
   float v_fold(int64_t) const { return 1.0f; }
 };
@@ -107,6 +113,8 @@ struct Int8TokenCodec {
 template <class V, bool kFp8>
 struct StaticScaleCodec {
   using R = typename V::R;
+  static constexpr Fold kKFold = Fold::none, kVFold = Fold::none;
+  static constexpr int kGroup = 0;
   const uint8_t *k, *v;
   const float *ks, *vs;
   bool per_head;
@@ -127,37 +135,31 @@ struct StaticScaleCodec {
   float v_fold(int64_t hk) const { return vs[per_head ? hk : 0]; }
 };
 
-// KIVI int4: keys x = u * scale[c] + zero[c] per channel c of the row's key group, values x = u * scale[g] + zero[g]
-// per group g of kG channels of the row.
+// KIVI int4: keys x = u * scale[c] + zero[c] per channel c of the row's key group of kG tokens, values
+// x = u * scale[g] + zero[g] per group g of kG channels of the row. Rows are the bare 4-bit codes.
 template <class V, int kG>
 struct Int4KiviCodec {
   using R = typename V::R;
+  static constexpr Fold kKFold = Fold::channel_group, kVFold = Fold::channel_group;
+  static constexpr int kGroup = kG;
   const uint8_t *k, *v;
   const uint16_t *kqs, *kqz, *vqs, *vqz;
   int64_t ps, D;
   explicit Int4KiviCodec(const KvCacheView& c)
       : k(c.k), v(c.v), kqs(c.k_qs), kqz(c.k_qz), vqs(c.v_qs), vqz(c.v_qz), ps(c.page_size), D(c.D) {}
-  struct KRow {
+  struct Row {
     const uint8_t* p;
-    const uint16_t *s, *z;
-    R at(int d) const { return V::fma(V::load_u4(p, d), V::load_bf16(s + d), V::load_bf16(z + d)); }
+    R at(int d) const { return V::load_u4(p, d); }
   };
-  struct VRow {
-    const uint8_t* p;
-    const uint16_t *s, *z;
-    R at(int d) const {
-      return V::fma(V::load_u4(p, d), V::set1(bf16_bits_to_float(s[d / kG])),
-                    V::set1(bf16_bits_to_float(z[d / kG])));
-    }
-  };
-  KRow k_row(int64_t ph, int64_t slot) const {
-    const int64_t g = (ph * (ps / kG) + slot / kG) * D;
-    return {k + (ph * ps + slot) * (D / 2), kqs + g, kqz + g};
-  }
-  VRow v_row(int64_t ph, int64_t slot) const {
-    const int64_t i = ph * ps + slot;
-    return {v + i * (D / 2), vqs + i * (D / kG), vqz + i * (D / kG)};
-  }
+  Row k_row(int64_t ph, int64_t slot) const { return {k + (ph * ps + slot) * (D / 2)}; }
+  Row v_row(int64_t ph, int64_t slot) const { return {v + (ph * ps + slot) * (D / 2)}; }
+  // The key group of (ph, slot): an id, and its per-channel scale and zero (D each).
+  int64_t key_group(int64_t ph, int64_t slot) const { return ph * (ps / kG) + slot / kG; }
+  const uint16_t* k_group_scale(int64_t group) const { return kqs + group * D; }
+  const uint16_t* k_group_zero(int64_t group) const { return kqz + group * D; }
+  // A value row's scale and zero per channel group (D / kG each).
+  const uint16_t* v_row_scale(int64_t ph, int64_t slot) const { return vqs + (ph * ps + slot) * (D / kG); }
+  const uint16_t* v_row_zero(int64_t ph, int64_t slot) const { return vqz + (ph * ps + slot) * (D / kG); }
   float k_fold(int64_t) const { return 1.0f; }
   float v_fold(int64_t) const { return 1.0f; }
 };
@@ -172,10 +174,16 @@ struct Scratch {
   float* m = nullptr;      // (R) running max, log2 units
   float* l = nullptr;      // (R) running sum
   float* alpha = nullptr;  // (R) rescale of the last block
+  float* qk = nullptr;     // (R, D) queries times the key group's channel scales (Fold::channel_group)
+  float* bias = nullptr;   // (R) q . the key group's zeros
+  float* w = nullptr;      // (kMaxGroups, R, kTok) P times the values' scales (Fold::token, channel_group)
+  float* zs = nullptr;     // (kMaxGroups, R) sum_j P zero_j per value channel group
   size_t cap = 0;
+  static constexpr size_t kMaxGroups = 8;  // D / G <= 256 / 32
   ~Scratch() { std::free(qf); }
   void reserve(int64_t rows, int64_t D) {
-    const size_t r = size_t(rows), need = 2 * r * size_t(D) + 2 * r * kTok + 3 * r + 64;
+    const size_t r = size_t(rows);
+    const size_t need = 3 * r * size_t(D) + 2 * r * kTok + 4 * r + kMaxGroups * r * (kTok + 1) + 64;
     if (need > cap) {
       std::free(qf);
       const size_t bytes = (need * 4 + 63) / 64 * 64;
@@ -189,6 +197,10 @@ struct Scratch {
     m = p + r * kTok;
     l = m + r;
     alpha = l + r;
+    qk = alpha + r;
+    bias = qk + r * size_t(D);
+    w = bias + r;
+    zs = w + kMaxGroups * r * kTok;
   }
 };
 
@@ -227,16 +239,19 @@ inline void qk_tile(float* s, const float* qf, int64_t D, const KRow* kr, int n)
   }
 }
 
-// O[r][d0 .. d0 + NV L] = alpha_r O[r] + sum_j P[r][j] v_j[d0 ..] for rows r0 .. r0 + NR.
+// O[r][d0 .. d0 + NV L] = alpha_r O[r] + add_r + sum_j w[r][j] v_j[d0 ..] for rows r0 .. r0 + NR (w: the
+// probabilities, with the values' scales folded in; add: the values' zero points, or null).
 template <class V, int NR, int NV, class VRow>
-inline void pv_tile(float* o, const float* p, const float* alpha, int64_t D, int d0, const VRow* vr, int n) {
+inline void pv_tile(float* o, const float* w, const float* add, const float* alpha, int64_t D, int d0,
+                    const VRow* vr, int n) {
   using R = typename V::R;
   R acc[NR][NV];
 #pragma GCC unroll 16
   for (int r = 0; r < NR; ++r) {
     const R a = V::set1(alpha[r]);
+    const R z = V::set1(add ? add[r] : 0.0f);
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[r][v] = V::mul(V::load(o + r * D + d0 + v * V::L), a);
+    for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(V::load(o + r * D + d0 + v * V::L), a, z);
   }
   for (int j = 0; j < n; ++j) {
     R x[NV];
@@ -244,7 +259,7 @@ inline void pv_tile(float* o, const float* p, const float* alpha, int64_t D, int
     for (int v = 0; v < NV; ++v) x[v] = vr[j].at(d0 + v * V::L);
 #pragma GCC unroll 16
     for (int r = 0; r < NR; ++r) {
-      const R pr = V::set1(p[r * kTok + j]);
+      const R pr = V::set1(w[r * kTok + j]);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(pr, x[v], acc[r][v]);
     }
@@ -287,38 +302,76 @@ inline void online_softmax(Scratch<V>& t, int64_t rows) {
   }
 }
 
-// One block of n tokens starting at cache token t (page row ph, slot): scores, mods, softmax, P.V.
+// One block of n tokens starting at cache token t (page row ph, slot): scores, mods, softmax, P.V. qk: the rows'
+// queries (with a key group's channel scales folded in, for KIVI; bias then holds q . zero).
 template <class V, class C>
 inline void run_block(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t rows, int64_t hk, int64_t len,
-                      int64_t t, int64_t ph, int64_t slot, int n, bool natural) {
+                      int64_t t, int64_t ph, int64_t slot, int n, bool natural, const float* qk) {
   const int64_t D = a.shape.D;
-  using KRow = decltype(c.k_row(0, 0));
-  using VRow = decltype(c.v_row(0, 0));
-  KRow kr[kTok];
-  VRow vr[kTok];
+  using Row = decltype(c.k_row(0, 0));
+  Row kr[kTok], vr[kTok];
   for (int j = 0; j < n; ++j) {
     kr[j] = c.k_row(ph, slot + j);
     vr[j] = c.v_row(ph, slot + j);
   }
   for (int64_t r0 = 0; r0 < rows; r0 += V::kQkRows) {
     with_rows<V::kQkRows>(int(min64(V::kQkRows, rows - r0)), [&](auto nr) {
-      qk_tile<V, decltype(nr)::value>(sc.s + r0 * kTok, sc.qf + r0 * D, D, kr, n);
+      qk_tile<V, decltype(nr)::value>(sc.s + r0 * kTok, qk + r0 * D, D, kr, n);
     });
+  }
+  if constexpr (C::kKFold == Fold::token) {
+    const float* ks = c.k_scales(ph, slot);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int j = 0; j < n; ++j) sc.s[r * kTok + j] *= ks[j];
+  } else if constexpr (C::kKFold == Fold::channel_group) {
+    for (int64_t r = 0; r < rows; ++r)
+      for (int j = 0; j < n; ++j) sc.s[r * kTok + j] += sc.bias[r];
   }
   for (int64_t r = 0; r < rows; ++r)
     for (int j = n; j < kTok; ++j) sc.s[r * kTok + j] = kNegInf;
   if (natural || block_needs_mask(a, len, t, n)) apply_block_mods(a, sc.s, rows, hk, len, t, n);
   online_softmax<V>(sc, rows);
+
+  // The weights P.V multiplies the codes by, per value channel group (one group unless KIVI).
+  const float* w = sc.p;
+  const float* zs = nullptr;
+  int group_shift = 30;  // d0 >> group_shift: the group of lanes d0 (0 for every d0 without groups)
+  if constexpr (C::kVFold == Fold::token) {
+    const float* vs = c.v_scales(ph, slot);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int j = 0; j < kTok; ++j) sc.w[r * kTok + j] = j < n ? sc.p[r * kTok + j] * vs[j] : 0.0f;
+    w = sc.w;
+  } else if constexpr (C::kVFold == Fold::channel_group) {
+    const int64_t groups = D / C::kGroup;
+    for (int64_t g = 0; g < groups; ++g)
+      for (int64_t r = 0; r < rows; ++r) {
+        float* wr = sc.w + (g * rows + r) * kTok;
+        const float* pr = sc.p + r * kTok;
+        float z = 0.0f;
+        for (int j = 0; j < n; ++j) {
+          wr[j] = pr[j] * bf16_bits_to_float(c.v_row_scale(ph, slot + j)[g]);
+          z += pr[j] * bf16_bits_to_float(c.v_row_zero(ph, slot + j)[g]);
+        }
+        for (int j = n; j < kTok; ++j) wr[j] = 0.0f;
+        sc.zs[g * rows + r] = z;
+      }
+    w = sc.w;
+    zs = sc.zs;
+    group_shift = C::kGroup == 32 ? 5 : 6;
+  }
   constexpr int NV = V::kPvVecs;
   for (int64_t r0 = 0; r0 < rows; r0 += V::kPvRows) {
     with_rows<V::kPvRows>(int(min64(V::kPvRows, rows - r0)), [&](auto nr) {
       constexpr int NR = decltype(nr)::value;
       float* o = sc.o + r0 * D;
-      const float* p = sc.p + r0 * kTok;
       const float* al = sc.alpha + r0;
+      // A tile of NV * L <= 32 lanes never straddles a value group (G >= 32, d0 a multiple of NV * L).
+      auto tile_w = [&](int d0) { return w + ((d0 >> group_shift) * rows + r0) * kTok; };
+      auto tile_add = [&](int d0) { return zs ? zs + (d0 >> group_shift) * rows + r0 : nullptr; };
       int d0 = 0;
-      for (; d0 + NV * V::L <= int(D); d0 += NV * V::L) pv_tile<V, NR, NV>(o, p, al, D, d0, vr, n);
-      for (; d0 < int(D); d0 += V::L) pv_tile<V, NR, 1>(o, p, al, D, d0, vr, n);
+      for (; d0 + NV * V::L <= int(D); d0 += NV * V::L)
+        pv_tile<V, NR, NV>(o, tile_w(d0), tile_add(d0), al, D, d0, vr, n);
+      for (; d0 < int(D); d0 += V::L) pv_tile<V, NR, 1>(o, tile_w(d0), tile_add(d0), al, D, d0, vr, n);
     });
   }
 }
@@ -351,13 +404,33 @@ void run_task(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t b, int64_
 
   const int64_t ps = a.cache.page_size, H_kv = sh.H_kv;
   const int32_t* table = a.seqs.block_table + b * a.seqs.pages_per_seq;
+  int64_t key_group = -1;  // KIVI: the key group whose channel scales are folded into sc.qk
   for (int64_t t = t0; t < t1;) {
     // Blocks end at multiples of 16 tokens and at page ends (multiples of 16 for every page size the tests use),
     // so a paged and a contiguous cache run the same blocks in the same order: bit-identical outputs.
     const int64_t slot = t % ps;
     const int n = int(min64(min64(kTok - t % kTok, ps - slot), t1 - t));
     const int64_t ph = int64_t(table[t / ps]) * H_kv + hk;
-    run_block<V>(a, c, sc, rows, hk, len, t, ph, slot, n, natural);
+    const float* qk = sc.qf;
+    if constexpr (C::kKFold == Fold::channel_group) {
+      // Once per key group (every G / 16 blocks): q' = q * scale per channel, bias = q . zero.
+      const int64_t g = c.key_group(ph, slot);
+      if (g != key_group) {
+        const uint16_t* ks = c.k_group_scale(g);
+        const uint16_t* kz = c.k_group_zero(g);
+        for (int64_t r = 0; r < rows; ++r) {
+          float bias = 0.0f;
+          for (int64_t d = 0; d < D; ++d) {
+            sc.qk[r * D + d] = sc.qf[r * D + d] * bf16_bits_to_float(ks[d]);
+            bias += sc.qf[r * D + d] * bf16_bits_to_float(kz[d]);
+          }
+          sc.bias[r] = bias;
+        }
+        key_group = g;
+      }
+      qk = sc.qk;
+    }
+    run_block<V>(a, c, sc, rows, hk, len, t, ph, slot, n, natural, qk);
     t += n;
   }
 
