@@ -319,13 +319,16 @@ inline void run_block(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t r
       qk_tile<V, decltype(nr)::value>(sc.s + r0 * kTok, qk + r0 * D, D, kr, n);
     });
   }
+  // Per-block loops run the full 16 tokens (padded operands; scores past n become -inf below) so they vectorize.
   if constexpr (C::kKFold == Fold::token) {
-    const float* ks = c.k_scales(ph, slot);
+    float ks[kTok];
+    const float* src = c.k_scales(ph, slot);
+    for (int j = 0; j < kTok; ++j) ks[j] = j < n ? src[j] : 0.0f;
     for (int64_t r = 0; r < rows; ++r)
-      for (int j = 0; j < n; ++j) sc.s[r * kTok + j] *= ks[j];
+      for (int j = 0; j < kTok; ++j) sc.s[r * kTok + j] *= ks[j];
   } else if constexpr (C::kKFold == Fold::channel_group) {
     for (int64_t r = 0; r < rows; ++r)
-      for (int j = 0; j < n; ++j) sc.s[r * kTok + j] += sc.bias[r];
+      for (int j = 0; j < kTok; ++j) sc.s[r * kTok + j] += sc.bias[r];
   }
   for (int64_t r = 0; r < rows; ++r)
     for (int j = n; j < kTok; ++j) sc.s[r * kTok + j] = kNegInf;
@@ -337,22 +340,32 @@ inline void run_block(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t r
   const float* zs = nullptr;
   int group_shift = 30;  // d0 >> group_shift: the group of lanes d0 (0 for every d0 without groups)
   if constexpr (C::kVFold == Fold::token) {
-    const float* vs = c.v_scales(ph, slot);
+    float vs[kTok];
+    const float* src = c.v_scales(ph, slot);
+    for (int j = 0; j < kTok; ++j) vs[j] = j < n ? src[j] : 0.0f;
     for (int64_t r = 0; r < rows; ++r)
-      for (int j = 0; j < kTok; ++j) sc.w[r * kTok + j] = j < n ? sc.p[r * kTok + j] * vs[j] : 0.0f;
+      for (int j = 0; j < kTok; ++j) sc.w[r * kTok + j] = sc.p[r * kTok + j] * vs[j];
     w = sc.w;
   } else if constexpr (C::kVFold == Fold::channel_group) {
     const int64_t groups = D / C::kGroup;
+    float vs[Scratch<V>::kMaxGroups][kTok], vz[Scratch<V>::kMaxGroups][kTok];  // the block's scales and zeros
+    for (int j = 0; j < kTok; ++j) {
+      const uint16_t* s16 = j < n ? c.v_row_scale(ph, slot + j) : nullptr;
+      const uint16_t* z16 = j < n ? c.v_row_zero(ph, slot + j) : nullptr;
+      for (int64_t g = 0; g < groups; ++g) {
+        vs[g][j] = s16 ? bf16_bits_to_float(s16[g]) : 0.0f;
+        vz[g][j] = z16 ? bf16_bits_to_float(z16[g]) : 0.0f;
+      }
+    }
     for (int64_t g = 0; g < groups; ++g)
       for (int64_t r = 0; r < rows; ++r) {
         float* wr = sc.w + (g * rows + r) * kTok;
         const float* pr = sc.p + r * kTok;
         float z = 0.0f;
-        for (int j = 0; j < n; ++j) {
-          wr[j] = pr[j] * bf16_bits_to_float(c.v_row_scale(ph, slot + j)[g]);
-          z += pr[j] * bf16_bits_to_float(c.v_row_zero(ph, slot + j)[g]);
+        for (int j = 0; j < kTok; ++j) {
+          wr[j] = pr[j] * vs[g][j];
+          z += pr[j] * vz[g][j];
         }
-        for (int j = n; j < kTok; ++j) wr[j] = 0.0f;
         sc.zs[g * rows + r] = z;
       }
     w = sc.w;
