@@ -424,6 +424,16 @@ void run_task(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t b, int64_
     const int64_t slot = t % ps;
     const int n = int(min64(min64(kTok - t % kTok, ps - slot), t1 - t));
     const int64_t ph = int64_t(table[t / ps]) * H_kv + hk;
+    if (ps - slot <= kTok && t + n < t1) {
+      // The page's last block: start the next page's first rows (K and V) now. Within a page the hardware
+      // prefetcher follows the stream; at a jump to a shuffled page it would restart cold.
+      const int64_t next = (int64_t(table[(t + n) / ps]) * H_kv + hk) * ps * a.cache.row_bytes;
+      const int64_t bytes = min64(kTok, ps) * a.cache.row_bytes;
+      for (int64_t i = 0; i < bytes; i += 64) {
+        __builtin_prefetch(a.cache.k + next + i, 0, 3);
+        __builtin_prefetch(a.cache.v + next + i, 0, 3);
+      }
+    }
     const float* qk = sc.qf;
     if constexpr (C::kKFold == Fold::channel_group) {
       // Once per key group (every G / 16 blocks): q' = q * scale per channel, bias = q . zero.
