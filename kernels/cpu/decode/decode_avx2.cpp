@@ -1,5 +1,5 @@
 // decode_attention on AVX2 + FMA: decode_core.h over 8-lane ymm traits, with the KV codecs' widening in registers
-// (bf16: zero-extend and shift; int8: sign-extend and convert; fp8 e4m3: exponent rebias, subnormals by a blend;
+// (bf16: 16 elements per load, even ones by a shift and odd ones by a mask, Q and O in that pair order; int8: sign-extend and convert; fp8 e4m3: exponent rebias, subnormals by a blend;
 // int4: each byte duplicated, shifted by 0 or 4, masked). 16 ymm registers: Q.K^T 2 keys x 6 rows (12 accumulators
 // + 2 keys + 1 query), P.V 4 rows x 2 vectors (8 accumulators + 2 values + 1 broadcast). Memory-bound at GQA group
 // sizes >= 4 for bf16 (see decode_core.h).
@@ -51,6 +51,15 @@ struct V {
   static R load_bf16(const uint16_t* p) {
     const __m256i x = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
     return _mm256_castsi256_ps(_mm256_slli_epi32(x, 16));
+  }
+  // 16 bf16 from one load: the even elements (shifted into the high half of each 32-bit lane) and the odd ones
+  // (already there: masked).
+  static R load_bf16_even(const uint16_t* p) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)), 16));
+  }
+  static R load_bf16_odd(const uint16_t* p) {
+    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return _mm256_castsi256_ps(_mm256_and_si256(x, _mm256_set1_epi32(int32_t(0xFFFF0000u))));
   }
   static R load_i8(const int8_t* p) {
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));

@@ -79,12 +79,29 @@ struct Bf16Codec {
   struct Row {
     const uint16_t* p;
     R at(int d) const { return V::load_bf16(p + d); }
+    // A pair block of 2 L elements from one load: even elements, odd elements (a shift or a mask each, no widening
+    // shuffle); Q and O hold such blocks in that order (pair_order).
+    R even(int d) const { return V::load_bf16_even(p + d); }
+    R odd(int d) const { return V::load_bf16_odd(p + d); }
   };
   Row k_row(int64_t ph, int64_t slot) const { return {k + (ph * ps + slot) * D}; }
   Row v_row(int64_t ph, int64_t slot) const { return {v + (ph * ps + slot) * D}; }
   float k_fold(int64_t) const { return 1.0f; }
   float v_fold(int64_t) const { return 1.0f; }
 };
+
+// Rows read in pair blocks (bf16): Q is packed, and O accumulated, in pair order.
+template <class Row>
+concept PairRow = requires(const Row& r) { r.even(0); r.odd(0); };
+
+// The element of a row that pair order stores at position pos: within every whole block of 2 L elements, the even
+// elements first, then the odd ones; a tail shorter than 2 L keeps its order (L = 1: the identity).
+template <class V>
+inline int64_t pair_order(int64_t pos, int64_t D) {
+  const int64_t P = 2 * V::L, b = pos / P * P, k = pos - b;
+  if (b + P > D) return pos;
+  return b + (k < V::L ? 2 * k : 2 * (k - V::L) + 1);
+}
 
 template <class V>
 struct Int8TokenCodec {
@@ -222,15 +239,23 @@ inline void qk_tile(float* s, const float* qf, int64_t D, const KRow* kr, int n)
     R a0[NR], a1[NR];
 #pragma GCC unroll 16
     for (int r = 0; r < NR; ++r) a0[r] = a1[r] = V::zero();
-    for (int d = 0; d < int(D); d += V::L) {
-      const R x0 = k0.at(d), x1 = k1.at(d);
+    // The two keys' lanes x0, x1 against the rows' query lanes at q (one load per row, two FMAs).
+    auto lanes = [&](R x0, R x1, const float* q) {
 #pragma GCC unroll 16
       for (int r = 0; r < NR; ++r) {
-        const R q = V::load(qf + r * D + d);
-        a0[r] = V::fma(x0, q, a0[r]);
-        a1[r] = V::fma(x1, q, a1[r]);
+        const R qr = V::load(q + r * D);
+        a0[r] = V::fma(x0, qr, a0[r]);
+        a1[r] = V::fma(x1, qr, a1[r]);
+      }
+    };
+    int d = 0;
+    if constexpr (PairRow<KRow>) {
+      for (; d + 2 * V::L <= int(D); d += 2 * V::L) {
+        lanes(k0.even(d), k1.even(d), qf + d);
+        lanes(k0.odd(d), k1.odd(d), qf + d + V::L);
       }
     }
+    for (; d < int(D); d += V::L) lanes(k0.at(d), k1.at(d), qf + d);
 #pragma GCC unroll 16
     for (int r = 0; r < NR; ++r) {
       s[r * kTok + j] = V::hsum(a0[r]);
@@ -255,8 +280,13 @@ inline void pv_tile(float* o, const float* w, const float* add, const float* alp
   }
   for (int j = 0; j < n; ++j) {
     R x[NV];
+    if constexpr (PairRow<VRow> && NV == 2) {  // a whole pair block (d0 is a multiple of 2 L)
+      x[0] = vr[j].even(d0);
+      x[1] = vr[j].odd(d0);
+    } else {
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) x[v] = vr[j].at(d0 + v * V::L);
+      for (int v = 0; v < NV; ++v) x[v] = vr[j].at(d0 + v * V::L);
+    }
 #pragma GCC unroll 16
     for (int r = 0; r < NR; ++r) {
       const R pr = V::set1(w[r * kTok + j]);
@@ -401,14 +431,20 @@ void run_task(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t b, int64_
   const bool natural = a.softcap != 0.0f || a.alibi != nullptr;
   const float qk_mul = a.scale * c.k_fold(hk) * (natural ? 1.0f : kLog2e);
 
+  // Pair-order rows (bf16 cache; V::kPvVecs == 2 or L == 1, so P.V's tiles are pair blocks): Q packed in pair
+  // order, O accumulated in it and written back in the natural order.
+  using Row = decltype(c.k_row(0, 0));
+  constexpr bool kPaired = PairRow<Row> && (V::kPvVecs == 2 || V::L == 1);
+  static_assert(!PairRow<Row> || kPaired, "pair-order rows need P.V tiles of one pair block");
+  auto element = [&](int64_t pos) { return kPaired ? pair_order<V>(pos, D) : pos; };
   for (int64_t r = 0; r < rows; ++r) {
     float* dst = sc.qf + r * D;
     if (a.dtype == DType::f32) {
       const float* src = static_cast<const float*>(a.q) + (qrow0 + r) * D;
-      for (int64_t d = 0; d < D; ++d) dst[d] = src[d] * qk_mul;
+      for (int64_t d = 0; d < D; ++d) dst[d] = src[element(d)] * qk_mul;
     } else {
       const uint16_t* src = static_cast<const uint16_t*>(a.q) + (qrow0 + r) * D;
-      for (int64_t d = 0; d < D; ++d) dst[d] = bf16_bits_to_float(src[d]) * qk_mul;
+      for (int64_t d = 0; d < D; ++d) dst[d] = bf16_bits_to_float(src[element(d)]) * qk_mul;
     }
     sc.m[r] = kNegInf;
     sc.l[r] = 0.0f;
@@ -464,10 +500,10 @@ void run_task(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t b, int64_
       const float* acc = sc.o + r * D;
       if (a.dtype == DType::f32) {
         float* out = static_cast<float*>(a.o) + (qrow0 + r) * D;
-        for (int64_t d = 0; d < D; ++d) out[d] = acc[d] * inv;
+        for (int64_t d = 0; d < D; ++d) out[element(d)] = acc[d] * inv;
       } else {
         uint16_t* out = static_cast<uint16_t*>(a.o) + (qrow0 + r) * D;
-        for (int64_t d = 0; d < D; ++d) out[d] = float_to_bf16_bits(acc[d] * inv);
+        for (int64_t d = 0; d < D; ++d) out[element(d)] = float_to_bf16_bits(acc[d] * inv);
       }
     }
     return;
@@ -475,7 +511,7 @@ void run_task(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t b, int64_
   float* part = a.partial + ((b * H_kv + hk) * a.splits + split) * rows * (D + 2);
   for (int64_t r = 0; r < rows; ++r) {
     float* dst = part + r * (D + 2);
-    for (int64_t d = 0; d < D; ++d) dst[d] = sc.o[r * D + d] * v_fold;
+    for (int64_t d = 0; d < D; ++d) dst[element(d)] = sc.o[r * D + d] * v_fold;
     dst[D] = sc.m[r];
     dst[D + 1] = sc.l[r];
   }
