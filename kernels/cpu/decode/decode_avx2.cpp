@@ -1,6 +1,6 @@
 // decode_attention on AVX2 + FMA: decode_core.h over 8-lane ymm traits, with the KV codecs' widening in registers
 // (bf16: 16 elements per load, even ones by a shift and odd ones by a mask, Q and O in that pair order; int8: sign-extend and convert; fp8 e4m3: exponent rebias, subnormals by a blend;
-// int4: each byte duplicated, shifted by 0 or 4, masked). 16 ymm registers: Q.K^T 2 keys x 6 rows (12 accumulators
+// int4: the word broadcast, lane i shifted by 4 i, masked). 16 ymm registers: Q.K^T 2 keys x 6 rows (12 accumulators
 // + 2 keys + 1 query), P.V 4 rows x 2 vectors (8 accumulators + 2 values + 1 broadcast). Memory-bound at GQA group
 // sizes >= 4 for bf16 (see decode_core.h).
 #include <immintrin.h>
@@ -75,13 +75,12 @@ struct V {
     const R is_sub = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(8), mag));
     return _mm256_or_ps(_mm256_blendv_ps(normal, sub, is_sub), _mm256_castsi256_ps(sign));
   }
-  // Nibbles d .. d + 8 of a row (low nibble first): 4 bytes.
+  // Nibbles d .. d + 8 of a row (low nibble first): the 4 bytes as one 32-bit word in every lane, lane i shifted
+  // right by 4 i and masked (broadcast, shift, and, convert).
   static R load_u4(const uint8_t* row, int d) {
     int32_t w;
     std::memcpy(&w, row + d / 2, 4);
-    const __m128i b = _mm_cvtsi32_si128(w);
-    const __m256i x = _mm256_cvtepu8_epi32(_mm_unpacklo_epi8(b, b));  // b0 b0 b1 b1 b2 b2 b3 b3
-    const __m256i u = _mm256_srlv_epi32(x, _mm256_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4));
+    const __m256i u = _mm256_srlv_epi32(_mm256_set1_epi32(w), _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28));
     return _mm256_cvtepi32_ps(_mm256_and_si256(u, _mm256_set1_epi32(0xF)));
   }
 };

@@ -6,6 +6,8 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include "kernels/cpu/attention/vec_avx512.h"  // first: its pragma must precede <immintrin.h>
 
+#include <cstring>
+
 #include "kernels/cpu/decode/decode_core.h"
 
 namespace talklab::cpu::decode::avx512 {
@@ -41,10 +43,11 @@ struct V : ::talklab::cpu::attention::avx512::V {
     const R v = _mm512_mask_blend_ps(is_sub, normal, sub);
     return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(v), sign));
   }
-  static R load_u4(const uint8_t* row, int d) {  // nibbles d .. d + 16: 8 bytes
-    const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + d / 2));
-    const __m512i x = _mm512_cvtepu8_epi32(_mm_unpacklo_epi8(b, b));
-    const __m512i u = _mm512_srlv_epi32(x, _mm512_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4));
+  static R load_u4(const uint8_t* row, int d) {  // nibbles d .. d + 16: two 32-bit words, as decode_avx2.cpp
+    int32_t w[2];
+    std::memcpy(w, row + d / 2, 8);
+    const __m512i x = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(w[0])), _mm256_set1_epi32(w[1]), 1);
+    const __m512i u = _mm512_srlv_epi32(x, _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28));
     return _mm512_cvtepi32_ps(_mm512_and_si512(u, _mm512_set1_epi32(0xF)));
   }
 };
