@@ -55,6 +55,17 @@ Presentation presentation() {
                       {"max_rel_error", "max rel. error"},
                       {"time", "time"}};
 
+  ChartSpec sqnr;
+  sqnr.id = "sqnr_per_format";
+  sqnr.title = "SQNR per KV format at context 32768 (the table above adds bytes per token)";
+  sqnr.caption = "Output SQNR against the float64 reference on the unquantized cache, one colour per format.";
+  sqnr.kind = ChartKind::points;
+  sqnr.y = "sqnr_db";
+  sqnr.facets = {"kv_dtype"};
+  sqnr.implementations = {"decode_cpu"};
+  sqnr.where = contiguous;
+  sqnr.where.push_back({"context", {"32768"}});
+
   ChartSpec paged;
   paged.id = "paged_vs_contiguous";
   paged.title = "Paged (shuffled pages) against contiguous KV, bf16, 32:8 heads";
@@ -82,7 +93,7 @@ Presentation presentation() {
   roofline.id = "roofline";
   roofline.kind = ChartKind::roofline;
 
-  p.charts = {time, bandwidth, accuracy, paged, split, roofline};
+  p.charts = {time, bandwidth, accuracy, sqnr, paged, split, roofline};
   p.headline.chart = "time_vs_context";
   KeyComparison ours;
   ours.ours = "decode_cpu";
