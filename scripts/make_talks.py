@@ -42,9 +42,15 @@ LAB = {
                     "Selective checkpointing policies chosen for throughput, not only for memory."),
     "bhplJt1XAMI": ("aotriton", None,
                     "Flash attention shipped as an ahead-of-time compiled library, with no compile step at run time."),
+    "9ih0EmcXRHE": ("vllm-paged-attention", None,
+                    "Paged KV cache for decode attention: pages in any order behind a block table, and what the "
+                    "indirection costs against a contiguous cache."),
+    "ZpNyKs4EpVI": ("optimizing-llm-inference", None,
+                    "Decode attention's memory-for-accuracy trades: int8, fp8 and int4 KV caches, grouped-query heads, "
+                    "and splitting the sequence across cores."),
 }
 
-ORGS = {"Meta", "NVIDIA", "AMD", "Qualcomm", "Unsloth AI", "Lightning AI", "IBM", "Google", "Intel"}
+ORGS = {"Meta", "NVIDIA", "AMD", "Qualcomm", "Unsloth AI", "Lightning AI", "IBM", "Google", "Intel", "UC Berkeley"}
 
 
 def split_title(raw):

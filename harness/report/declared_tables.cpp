@@ -84,19 +84,29 @@ Table sweep_table(const ChartSpec& spec, const std::vector<const CaseView*>& cas
       implementations.push_back(c->implementation);
     }
   }
-  std::map<double, std::map<std::string, const CaseView*>> by_value;
-  std::map<double, std::string> label;
+  // One row per value of x: numbers in ascending order; an axis of words (a KV format, split=auto|off) keeps the
+  // order its cases came in, which is the profile's.
+  std::vector<std::string> labels;
+  std::map<std::string, std::map<std::string, const CaseView*>> by_label;
+  std::map<std::string, double> numeric;
   for (const CaseView* c : cases) {
-    const auto v = number(field(c->params, spec.x.c_str()));
-    if (!v) continue;
-    by_value[*v][c->implementation] = c;
-    label[*v] = c->param(spec.x);
+    const json& x = field(c->params, spec.x.c_str());
+    if (x.is_null()) continue;
+    const std::string label = c->param(spec.x);
+    if (!by_label.contains(label)) labels.push_back(label);
+    by_label[label][c->implementation] = c;
+    if (const auto v = number(x)) numeric[label] = *v;
+  }
+  if (numeric.size() == labels.size()) {
+    std::stable_sort(labels.begin(), labels.end(),
+                     [&](const std::string& a, const std::string& b) { return numeric[a] < numeric[b]; });
   }
   Table t;
   t.header.push_back(spec.x);
   for (const std::string& name : implementations) t.header.push_back(name);
-  for (const auto& [v, row_cases] : by_value) {
-    std::vector<Cell> row{Cell(label[v])};
+  for (const std::string& label : labels) {
+    const auto& row_cases = by_label[label];
+    std::vector<Cell> row{Cell(label)};
     for (const std::string& name : implementations) {
       const auto it = row_cases.find(name);
       std::string text;

@@ -1,0 +1,92 @@
+// decode_attention on AVX2 + FMA: decode_core.h over 8-lane ymm traits, with the KV codecs' widening in registers
+// (bf16: 16 elements per load, even ones by a shift and odd ones by a mask, Q and O in that pair order; int8: sign-extend and convert; fp8 e4m3: exponent rebias, subnormals by a blend;
+// int4: the word broadcast, lane i shifted by 4 i, masked). 16 ymm registers: Q.K^T 2 keys x 6 rows (12 accumulators
+// + 2 keys + 1 query), P.V 4 rows x 2 vectors (8 accumulators + 2 values + 1 broadcast). Memory-bound at GQA group
+// sizes >= 4 for bf16 (see decode_core.h).
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/common/attention/exp2_poly.h"
+#include "kernels/cpu/decode/decode_core.h"
+
+namespace talklab::cpu::decode::avx2 {
+namespace {
+
+struct V {
+  using R = __m256;
+  static constexpr int L = 8;
+  static constexpr int kQkRows = 6;
+  static constexpr int kPvRows = 4, kPvVecs = 2;
+
+  static R zero() { return _mm256_setzero_ps(); }
+  static R set1(float x) { return _mm256_set1_ps(x); }
+  static R load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, R x) { _mm256_storeu_ps(p, x); }
+  static R fma(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
+  static R mul(R a, R b) { return _mm256_mul_ps(a, b); }
+  static R add(R a, R b) { return _mm256_add_ps(a, b); }
+  static R max(R a, R b) { return _mm256_max_ps(a, b); }
+  static float hsum(R x) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+  static float hmax(R x) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+  // 2^x for x <= 0 (-inf included): 2^n built in the exponent bits, so x <= -127 gives exactly 0.
+  static R exp2(R x) {
+    x = _mm256_max_ps(x, set1(-127.0f));
+    const R n = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const R p = ::talklab::attention::exp2_poly(_mm256_sub_ps(x, n), fma, set1);
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+  }
+
+  static R load_bf16(const uint16_t* p) {
+    const __m256i x = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(x, 16));
+  }
+  // 16 bf16 from one load: the even elements (shifted into the high half of each 32-bit lane) and the odd ones
+  // (already there: masked).
+  static R load_bf16_even(const uint16_t* p) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)), 16));
+  }
+  static R load_bf16_odd(const uint16_t* p) {
+    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return _mm256_castsi256_ps(_mm256_and_si256(x, _mm256_set1_epi32(int32_t(0xFFFF0000u))));
+  }
+  static R load_i8(const int8_t* p) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+  }
+  // e4m3fn: a normal code s.eeee.mmm is (mag << 20) + (120 << 23) as float bits (exponent rebias 7 -> 127); a
+  // subnormal (mag < 8) is mag * 2^-9. NaN codes are never stored (saturating quantizer).
+  static R load_e4m3(const uint8_t* p) {
+    const __m256i x = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+    const __m256i mag = _mm256_and_si256(x, _mm256_set1_epi32(0x7F));
+    const __m256i sign = _mm256_slli_epi32(_mm256_and_si256(x, _mm256_set1_epi32(0x80)), 24);
+    const R normal = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_slli_epi32(mag, 20), _mm256_set1_epi32(120 << 23)));
+    const R sub = _mm256_mul_ps(_mm256_cvtepi32_ps(mag), set1(1.0f / 512.0f));
+    const R is_sub = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(8), mag));
+    return _mm256_or_ps(_mm256_blendv_ps(normal, sub, is_sub), _mm256_castsi256_ps(sign));
+  }
+  // Nibbles d .. d + 8 of a row (low nibble first): the 4 bytes as one 32-bit word in every lane, lane i shifted
+  // right by 4 i and masked (broadcast, shift, and, convert).
+  static R load_u4(const uint8_t* row, int d) {
+    int32_t w;
+    std::memcpy(&w, row + d / 2, 4);
+    const __m256i u = _mm256_srlv_epi32(_mm256_set1_epi32(w), _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28));
+    return _mm256_cvtepi32_ps(_mm256_and_si256(u, _mm256_set1_epi32(0xF)));
+  }
+};
+
+}  // namespace
+
+void decode(const KernelArgs& a) { core::decode<V>(a); }
+
+}  // namespace talklab::cpu::decode::avx2

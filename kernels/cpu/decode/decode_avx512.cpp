@@ -1,0 +1,59 @@
+// decode_attention on AVX-512: decode_core.h over 16-lane zmm traits, the same codecs as decode_avx2.cpp one
+// register wider (the flash kernel's zmm traits, vec_avx512.h, plus the cache widenings). 32 zmm registers: Q.K^T
+// 2 keys x 12 rows (24 accumulators), P.V 8 rows x 2 vectors (16 accumulators). Not runnable on the AVX2 dev
+// machine: it is the generic source the AVX2 path runs, and the tests run it wherever the CPU has AVX-512.
+// GCC 12's _mm512_reduce_*_ps start from _mm512_undefined_ps(): a false positive, as vec_avx512.h says.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include "kernels/cpu/attention/vec_avx512.h"  // first: its pragma must precede <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/cpu/decode/decode_core.h"
+
+namespace talklab::cpu::decode::avx512 {
+namespace {
+
+struct V : ::talklab::cpu::attention::avx512::V {
+  using Base = ::talklab::cpu::attention::avx512::V;
+  static constexpr int kQkRows = 12;
+  static constexpr int kPvRows = 8, kPvVecs = 2;
+
+  static float hsum(R x) { return _mm512_reduce_add_ps(x); }
+  static float hmax(R x) { return _mm512_reduce_max_ps(x); }
+  static R load_bf16(const uint16_t* p) {
+    const __m512i x = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(x, 16));
+  }
+  static R load_bf16_even(const uint16_t* p) {  // 32 bf16 from one load, as decode_avx2.cpp
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_loadu_si512(p), 16));
+  }
+  static R load_bf16_odd(const uint16_t* p) {
+    return _mm512_castsi512_ps(_mm512_and_si512(_mm512_loadu_si512(p), _mm512_set1_epi32(int32_t(0xFFFF0000u))));
+  }
+  static R load_i8(const int8_t* p) {
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+  }
+  static R load_e4m3(const uint8_t* p) {  // as decode_avx2.cpp
+    const __m512i x = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    const __m512i mag = _mm512_and_si512(x, _mm512_set1_epi32(0x7F));
+    const __m512i sign = _mm512_slli_epi32(_mm512_and_si512(x, _mm512_set1_epi32(0x80)), 24);
+    const R normal = _mm512_castsi512_ps(_mm512_add_epi32(_mm512_slli_epi32(mag, 20), _mm512_set1_epi32(120 << 23)));
+    const R sub = _mm512_mul_ps(_mm512_cvtepi32_ps(mag), Base::set1(1.0f / 512.0f));
+    const __mmask16 is_sub = _mm512_cmplt_epi32_mask(mag, _mm512_set1_epi32(8));
+    const R v = _mm512_mask_blend_ps(is_sub, normal, sub);
+    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(v), sign));
+  }
+  static R load_u4(const uint8_t* row, int d) {  // nibbles d .. d + 16: two 32-bit words, as decode_avx2.cpp
+    int32_t w[2];
+    std::memcpy(w, row + d / 2, 8);
+    const __m512i x = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(w[0])), _mm256_set1_epi32(w[1]), 1);
+    const __m512i u = _mm512_srlv_epi32(x, _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28));
+    return _mm512_cvtepi32_ps(_mm512_and_si512(u, _mm512_set1_epi32(0xF)));
+  }
+};
+
+}  // namespace
+
+void decode(const KernelArgs& a) { core::decode<V>(a); }
+
+}  // namespace talklab::cpu::decode::avx512

@@ -1,0 +1,591 @@
+// The decode_attention algorithm (decode_attention.h), once, generic over the ISA's vector traits V and the KV
+// format's codec. Included only by decode_{avx2,avx512,scalar}.cpp; everything here is in an unnamed namespace, so
+// each ISA file keeps its own copies and the linker never hands one ISA's code to another.
+//
+// One task = one (sequence b, kv head hk, chunk of its visible tokens). Its rows are the group's H / H_kv query
+// heads times q_len: R rows of Q, consecutive in memory, packed once as float32 with the scale folded in. Per block
+// of up to 16 tokens (never crossing a page):
+//   scores  S[r][j] = q_r . k_j: two cache rows at a time against up to kQkRows query rows held in registers, each
+//           K vector dequantized ONCE in registers (codec.at) and used by every row of the group: the K bytes are
+//           read once per group, which is what makes GQA decode memory-bound-efficient;
+//   mods    only on blocks at a window edge or among the new tokens, or when a score mod is on (apply_block_mods);
+//   softmax online, per row, 16 scores wide in vectors (exp2 polynomial), running max m and sum l in float32;
+//   P.V     O[r] = alpha_r O[r] + sum_j p_rj v_j with kPvRows x kPvVecs accumulators; each V vector is dequantized
+//           once per (row tile, token) in registers: for GQA 32:8 at q_len 1, R = 4 rows share one decode.
+// No per-token call: row pointers are computed per block, the codec's at() inlines.
+// Expected: bf16 hd128 32:8 at q_len 1 reads 512 B per token and kv head and does 2 x 4 x 16 FMAs on 8 lanes (AVX2)
+// against it: about 8 bytes per cycle and core of FMA throughput, at or above what one Zen 2 core streams from
+// DRAM, so bandwidth-bound. The quantized formats read 2x (int8, fp8) / 3.2x (int4) fewer bytes for the same FMAs:
+// their loops carry only the code widening (1-4 integer ops per vector), every scale is folded outside them (see
+// Fold below), but on 2 AVX2 cores their speedup over bf16 is still capped by the FMA throughput before the memory
+// (int4: ~2.5 B/cycle of FMA-bound codes).
+//
+// Split-KV: a chunk writes its unnormalized O, m and l to the workspace, merge_rows combines the chunks of a row:
+//   M = max_s m_s,  L = sum_s 2^(m_s - M) l_s,  O = sum_s 2^(m_s - M) O_s / L   (m in log2 units).
+#pragma once
+
+#include <omp.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <new>
+
+#include "kernels/cpu/decode/decode_kernel.h"
+
+namespace talklab::cpu::decode::core {
+namespace {
+
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+constexpr int kTok = kTokBlock;
+
+inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+inline float maxf(float a, float b) { return a > b ? a : b; }
+inline float bf16_bits_to_float(uint16_t x) {
+  const uint32_t u = uint32_t(x) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+inline uint16_t float_to_bf16_bits(float f) {  // round to nearest even; outputs are finite
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return uint16_t(u >> 16);
+}
+
+// ---- codecs: one cache row of K or V as float32 vectors of CODES, decoded in registers --------------------------
+// k_row / v_row(ph, slot): ph = page * H_kv + kv head. at(d): lanes d .. d + L of the row (d a multiple of L).
+// Scales never enter the vector loops; they are folded where they cost least:
+//   k_fold / v_fold   a per-head constant: into Q (keys) or the final normalization (values);
+//   Fold::token       a per-token scale: K's multiplies the token's scores, V's the token's probabilities;
+//   Fold::channel_group  KIVI: keys' per-channel scale multiplies Q once per key group (q' = q * s, the scores get
+//                     + q . zero), values' per-(token, channel group) scale multiplies the probabilities per group
+//                     and their zero adds sum_j p_j zero_j to the group's outputs.
+enum class Fold { none, token, channel_group };
+
+template <class V>
+struct Bf16Codec {
+  using R = typename V::R;
+  static constexpr Fold kKFold = Fold::none, kVFold = Fold::none;
+  static constexpr int kGroup = 0;
+  const uint16_t *k, *v;
+  int64_t ps, D;
+  explicit Bf16Codec(const KvCacheView& c)
+      : k(reinterpret_cast<const uint16_t*>(c.k)), v(reinterpret_cast<const uint16_t*>(c.v)), ps(c.page_size), D(c.D) {}
+  struct Row {
+    const uint16_t* p;
+    R at(int d) const { return V::load_bf16(p + d); }
+    // A pair block of 2 L elements from one load: even elements, odd elements (a shift or a mask each, no widening
+    // shuffle); Q and O hold such blocks in that order (pair_order).
+    R even(int d) const { return V::load_bf16_even(p + d); }
+    R odd(int d) const { return V::load_bf16_odd(p + d); }
+  };
+  Row k_row(int64_t ph, int64_t slot) const { return {k + (ph * ps + slot) * D}; }
+  Row v_row(int64_t ph, int64_t slot) const { return {v + (ph * ps + slot) * D}; }
+  float k_fold(int64_t) const { return 1.0f; }
+  float v_fold(int64_t) const { return 1.0f; }
+};
+
+// Rows read in pair blocks (bf16): Q is packed, and O accumulated, in pair order.
+template <class Row>
+concept PairRow = requires(const Row& r) { r.even(0); r.odd(0); };
+
+// The element of a row that pair order stores at position pos: within every whole block of 2 L elements, the even
+// elements first, then the odd ones; a tail shorter than 2 L keeps its order (L = 1: the identity).
+template <class V>
+inline int64_t pair_order(int64_t pos, int64_t D) {
+  const int64_t P = 2 * V::L, b = pos / P * P, k = pos - b;
+  if (b + P > D) return pos;
+  return b + (k < V::L ? 2 * k : 2 * (k - V::L) + 1);
+}
+
+template <class V>
+struct Int8TokenCodec {
+  using R = typename V::R;
+  static constexpr Fold kKFold = Fold::token, kVFold = Fold::token;
+  static constexpr int kGroup = 0;
+  const int8_t *k, *v;
+  const float *ks, *vs;
+  int64_t ps, D;
+  explicit Int8TokenCodec(const KvCacheView& c)
+      : k(reinterpret_cast<const int8_t*>(c.k)), v(reinterpret_cast<const int8_t*>(c.v)), ks(c.k_scale),
+        vs(c.v_scale), ps(c.page_size), D(c.D) {}
+  struct Row {
+    const int8_t* p;
+    R at(int d) const { return V::load_i8(p + d); }
+  };
+  Row k_row(int64_t ph, int64_t slot) const { return {k + (ph * ps + slot) * D}; }
+  Row v_row(int64_t ph, int64_t slot) const { return {v + (ph * ps + slot) * D}; }
+  const float* k_scales(int64_t ph, int64_t slot) const { return ks + ph * ps + slot; }  // consecutive slots
+  const float* v_scales(int64_t ph, int64_t slot) const { return vs + ph * ps + slot; }
+  float k_fold(int64_t) const { return 1.0f; }
+  float v_fold(int64_t) const { return 1.0f; }
+};
+
+// int8 per head, fp8 e4m3 per head or per tensor: codes only in the loop, the scale folded.
+template <class V, bool kFp8>
+struct StaticScaleCodec {
+  using R = typename V::R;
+  static constexpr Fold kKFold = Fold::none, kVFold = Fold::none;
+  static constexpr int kGroup = 0;
+  const uint8_t *k, *v;
+  const float *ks, *vs;
+  bool per_head;
+  int64_t ps, D;
+  explicit StaticScaleCodec(const KvCacheView& c)
+      : k(c.k), v(c.v), ks(c.k_scale), vs(c.v_scale), per_head(c.format.scale == KvScale::per_head),
+        ps(c.page_size), D(c.D) {}
+  struct Row {
+    const uint8_t* p;
+    R at(int d) const {
+      if constexpr (kFp8) return V::load_e4m3(p + d);
+      else return V::load_i8(reinterpret_cast<const int8_t*>(p) + d);
+    }
+  };
+  Row k_row(int64_t ph, int64_t slot) const { return {k + (ph * ps + slot) * D}; }
+  Row v_row(int64_t ph, int64_t slot) const { return {v + (ph * ps + slot) * D}; }
+  float k_fold(int64_t hk) const { return ks[per_head ? hk : 0]; }
+  float v_fold(int64_t hk) const { return vs[per_head ? hk : 0]; }
+};
+
+// KIVI int4: keys x = u * scale[c] + zero[c] per channel c of the row's key group of kG tokens, values
+// x = u * scale[g] + zero[g] per group g of kG channels of the row. Rows are the bare 4-bit codes.
+template <class V, int kG>
+struct Int4KiviCodec {
+  using R = typename V::R;
+  static constexpr Fold kKFold = Fold::channel_group, kVFold = Fold::channel_group;
+  static constexpr int kGroup = kG;
+  const uint8_t *k, *v;
+  const uint16_t *kqs, *kqz, *vqs, *vqz;
+  int64_t ps, D;
+  explicit Int4KiviCodec(const KvCacheView& c)
+      : k(c.k), v(c.v), kqs(c.k_qs), kqz(c.k_qz), vqs(c.v_qs), vqz(c.v_qz), ps(c.page_size), D(c.D) {}
+  struct Row {
+    const uint8_t* p;
+    R at(int d) const { return V::load_u4(p, d); }
+  };
+  Row k_row(int64_t ph, int64_t slot) const { return {k + (ph * ps + slot) * (D / 2)}; }
+  Row v_row(int64_t ph, int64_t slot) const { return {v + (ph * ps + slot) * (D / 2)}; }
+  // The key group of (ph, slot): an id, and its per-channel scale and zero (D each).
+  int64_t key_group(int64_t ph, int64_t slot) const { return ph * (ps / kG) + slot / kG; }
+  const uint16_t* k_group_scale(int64_t group) const { return kqs + group * D; }
+  const uint16_t* k_group_zero(int64_t group) const { return kqz + group * D; }
+  // A value row's scale and zero per channel group (D / kG each).
+  const uint16_t* v_row_scale(int64_t ph, int64_t slot) const { return vqs + (ph * ps + slot) * (D / kG); }
+  const uint16_t* v_row_zero(int64_t ph, int64_t slot) const { return vqz + (ph * ps + slot) * (D / kG); }
+  float k_fold(int64_t) const { return 1.0f; }
+  float v_fold(int64_t) const { return 1.0f; }
+};
+
+// ---- per-thread scratch ---------------------------------------------------------------------------------
+template <class V>
+struct Scratch {
+  float* qf = nullptr;     // (R, D) packed, scaled queries
+  float* o = nullptr;      // (R, D) unnormalized output
+  float* s = nullptr;      // (R, kTok) scores
+  float* p = nullptr;      // (R, kTok) probabilities
+  float* m = nullptr;      // (R) running max, log2 units
+  float* l = nullptr;      // (R) running sum
+  float* alpha = nullptr;  // (R) rescale of the last block
+  float* qk = nullptr;     // (R, D) queries times the key group's channel scales (Fold::channel_group)
+  float* bias = nullptr;   // (R) q . the key group's zeros
+  float* w = nullptr;      // (kMaxGroups, R, kTok) P times the values' scales (Fold::token, channel_group)
+  float* zs = nullptr;     // (kMaxGroups, R) sum_j P zero_j per value channel group
+  size_t cap = 0;
+  static constexpr size_t kMaxGroups = 8;  // D / G <= 256 / 32
+  ~Scratch() { std::free(qf); }
+  void reserve(int64_t rows, int64_t D) {
+    const size_t r = size_t(rows);
+    const size_t need = 3 * r * size_t(D) + 2 * r * kTok + 4 * r + kMaxGroups * r * (kTok + 1) + 64;
+    if (need > cap) {
+      std::free(qf);
+      const size_t bytes = (need * 4 + 63) / 64 * 64;
+      qf = static_cast<float*>(std::aligned_alloc(64, bytes));
+      if (!qf) throw std::bad_alloc();
+      cap = need;
+    }
+    o = qf + r * size_t(D);
+    s = o + r * size_t(D);
+    p = s + r * kTok;
+    m = p + r * kTok;
+    l = m + r;
+    alpha = l + r;
+    qk = alpha + r;
+    bias = qk + r * size_t(D);
+    w = bias + r;
+    zs = w + kMaxGroups * r * kTok;
+  }
+};
+
+// Calls f(std::integral_constant<int, n>) for 1 <= n <= N: register tiles need their row count at compile time.
+template <int N, class F>
+inline void with_rows(int n, F&& f) {
+  if constexpr (N > 0) {
+    if (n == N) f(std::integral_constant<int, N>{});
+    else with_rows<N - 1>(n, f);
+  }
+}
+
+// S[r][j] for rows r0 .. r0 + NR and tokens j < n: two keys per pass share the Q loads.
+template <class V, int NR, class KRow>
+inline void qk_tile(float* s, const float* qf, int64_t D, const KRow* kr, int n) {
+  using R = typename V::R;
+  for (int j = 0; j < n; j += 2) {
+    const KRow k0 = kr[j], k1 = kr[j + 1 < n ? j + 1 : j];
+    R a0[NR], a1[NR];
+#pragma GCC unroll 16
+    for (int r = 0; r < NR; ++r) a0[r] = a1[r] = V::zero();
+    // The two keys' lanes x0, x1 against the rows' query lanes at q (one load per row, two FMAs).
+    auto lanes = [&](R x0, R x1, const float* q) {
+#pragma GCC unroll 16
+      for (int r = 0; r < NR; ++r) {
+        const R qr = V::load(q + r * D);
+        a0[r] = V::fma(x0, qr, a0[r]);
+        a1[r] = V::fma(x1, qr, a1[r]);
+      }
+    };
+    int d = 0;
+    if constexpr (PairRow<KRow>) {
+      for (; d + 2 * V::L <= int(D); d += 2 * V::L) {
+        lanes(k0.even(d), k1.even(d), qf + d);
+        lanes(k0.odd(d), k1.odd(d), qf + d + V::L);
+      }
+    }
+    for (; d < int(D); d += V::L) lanes(k0.at(d), k1.at(d), qf + d);
+#pragma GCC unroll 16
+    for (int r = 0; r < NR; ++r) {
+      s[r * kTok + j] = V::hsum(a0[r]);
+      if (j + 1 < n) s[r * kTok + j + 1] = V::hsum(a1[r]);
+    }
+  }
+}
+
+// O[r][d0 .. d0 + NV L] = alpha_r O[r] + add_r + sum_j w[r][j] v_j[d0 ..] for rows r0 .. r0 + NR (w: the
+// probabilities, with the values' scales folded in; add: the values' zero points, or null).
+template <class V, int NR, int NV, class VRow>
+inline void pv_tile(float* o, const float* w, const float* add, const float* alpha, int64_t D, int d0,
+                    const VRow* vr, int n) {
+  using R = typename V::R;
+  R acc[NR][NV];
+#pragma GCC unroll 16
+  for (int r = 0; r < NR; ++r) {
+    const R a = V::set1(alpha[r]);
+    const R z = V::set1(add ? add[r] : 0.0f);
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(V::load(o + r * D + d0 + v * V::L), a, z);
+  }
+  for (int j = 0; j < n; ++j) {
+    R x[NV];
+    if constexpr (PairRow<VRow> && NV == 2) {  // a whole pair block (d0 is a multiple of 2 L)
+      x[0] = vr[j].even(d0);
+      x[1] = vr[j].odd(d0);
+    } else {
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) x[v] = vr[j].at(d0 + v * V::L);
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < NR; ++r) {
+      const R pr = V::set1(w[r * kTok + j]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(pr, x[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) V::store(o + r * D + d0 + v * V::L, acc[r][v]);
+}
+
+// Online softmax of one block for every row: P = 2^(S - m_new), l = alpha l + sum P. Scores past n are -inf.
+template <class V>
+inline void online_softmax(Scratch<V>& t, int64_t rows) {
+  using R = typename V::R;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* sr = t.s + r * kTok;
+    float* pr = t.p + r * kTok;
+    R mx = V::load(sr);
+#pragma GCC unroll 16
+    for (int i = V::L; i < kTok; i += V::L) mx = V::max(mx, V::load(sr + i));
+    const float m_new = maxf(t.m[r], V::hmax(mx));
+    if (m_new == kNegInf) {  // nothing visible yet in this row
+      t.alpha[r] = 1.0f;
+#pragma GCC unroll 16
+      for (int i = 0; i < kTok; i += V::L) V::store(pr + i, V::zero());
+      continue;
+    }
+    const float alpha = std::exp2(t.m[r] - m_new);  // 0 while m was -inf
+    const R neg = V::set1(-m_new);
+    R sum = V::zero();
+#pragma GCC unroll 16
+    for (int i = 0; i < kTok; i += V::L) {
+      const R e = V::exp2(V::add(V::load(sr + i), neg));
+      V::store(pr + i, e);
+      sum = V::add(sum, e);
+    }
+    t.l[r] = t.l[r] * alpha + V::hsum(sum);
+    t.m[r] = m_new;
+    t.alpha[r] = alpha;
+  }
+}
+
+// One block of n tokens starting at cache token t (page row ph, slot): scores, mods, softmax, P.V. qk: the rows'
+// queries (with a key group's channel scales folded in, for KIVI; bias then holds q . zero).
+template <class V, class C>
+inline void run_block(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t rows, int64_t hk, int64_t len,
+                      int64_t t, int64_t ph, int64_t slot, int n, bool natural, const float* qk) {
+  const int64_t D = a.shape.D;
+  using Row = decltype(c.k_row(0, 0));
+  Row kr[kTok], vr[kTok];
+  for (int j = 0; j < n; ++j) {
+    kr[j] = c.k_row(ph, slot + j);
+    vr[j] = c.v_row(ph, slot + j);
+  }
+  for (int64_t r0 = 0; r0 < rows; r0 += V::kQkRows) {
+    with_rows<V::kQkRows>(int(min64(V::kQkRows, rows - r0)), [&](auto nr) {
+      qk_tile<V, decltype(nr)::value>(sc.s + r0 * kTok, qk + r0 * D, D, kr, n);
+    });
+  }
+  // Per-block loops run the full 16 tokens (padded operands; scores past n become -inf below) so they vectorize.
+  if constexpr (C::kKFold == Fold::token) {
+    float ks[kTok];
+    const float* src = c.k_scales(ph, slot);
+    for (int j = 0; j < kTok; ++j) ks[j] = j < n ? src[j] : 0.0f;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int j = 0; j < kTok; ++j) sc.s[r * kTok + j] *= ks[j];
+  } else if constexpr (C::kKFold == Fold::channel_group) {
+    for (int64_t r = 0; r < rows; ++r)
+      for (int j = 0; j < kTok; ++j) sc.s[r * kTok + j] += sc.bias[r];
+  }
+  for (int64_t r = 0; r < rows; ++r)
+    for (int j = n; j < kTok; ++j) sc.s[r * kTok + j] = kNegInf;
+  if (natural || block_needs_mask(a, len, t, n)) apply_block_mods(a, sc.s, rows, hk, len, t, n);
+  online_softmax<V>(sc, rows);
+
+  // The weights P.V multiplies the codes by, per value channel group (one group unless KIVI).
+  const float* w = sc.p;
+  const float* zs = nullptr;
+  int group_shift = 30;  // d0 >> group_shift: the group of lanes d0 (0 for every d0 without groups)
+  if constexpr (C::kVFold == Fold::token) {
+    float vs[kTok];
+    const float* src = c.v_scales(ph, slot);
+    for (int j = 0; j < kTok; ++j) vs[j] = j < n ? src[j] : 0.0f;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int j = 0; j < kTok; ++j) sc.w[r * kTok + j] = sc.p[r * kTok + j] * vs[j];
+    w = sc.w;
+  } else if constexpr (C::kVFold == Fold::channel_group) {
+    const int64_t groups = D / C::kGroup;
+    float vs[Scratch<V>::kMaxGroups][kTok], vz[Scratch<V>::kMaxGroups][kTok];  // the block's scales and zeros
+    for (int j = 0; j < kTok; ++j) {
+      const uint16_t* s16 = j < n ? c.v_row_scale(ph, slot + j) : nullptr;
+      const uint16_t* z16 = j < n ? c.v_row_zero(ph, slot + j) : nullptr;
+      for (int64_t g = 0; g < groups; ++g) {
+        vs[g][j] = s16 ? bf16_bits_to_float(s16[g]) : 0.0f;
+        vz[g][j] = z16 ? bf16_bits_to_float(z16[g]) : 0.0f;
+      }
+    }
+    for (int64_t g = 0; g < groups; ++g)
+      for (int64_t r = 0; r < rows; ++r) {
+        float* wr = sc.w + (g * rows + r) * kTok;
+        const float* pr = sc.p + r * kTok;
+        float z = 0.0f;
+        for (int j = 0; j < kTok; ++j) {
+          wr[j] = pr[j] * vs[g][j];
+          z += pr[j] * vz[g][j];
+        }
+        sc.zs[g * rows + r] = z;
+      }
+    w = sc.w;
+    zs = sc.zs;
+    group_shift = C::kGroup == 32 ? 5 : 6;
+  }
+  constexpr int NV = V::kPvVecs;
+  for (int64_t r0 = 0; r0 < rows; r0 += V::kPvRows) {
+    with_rows<V::kPvRows>(int(min64(V::kPvRows, rows - r0)), [&](auto nr) {
+      constexpr int NR = decltype(nr)::value;
+      float* o = sc.o + r0 * D;
+      const float* al = sc.alpha + r0;
+      // A tile of NV * L <= 32 lanes never straddles a value group (G >= 32, d0 a multiple of NV * L).
+      auto tile_w = [&](int d0) { return w + ((d0 >> group_shift) * rows + r0) * kTok; };
+      auto tile_add = [&](int d0) { return zs ? zs + (d0 >> group_shift) * rows + r0 : nullptr; };
+      int d0 = 0;
+      for (; d0 + NV * V::L <= int(D); d0 += NV * V::L)
+        pv_tile<V, NR, NV>(o, tile_w(d0), tile_add(d0), al, D, d0, vr, n);
+      for (; d0 < int(D); d0 += V::L) pv_tile<V, NR, 1>(o, tile_w(d0), tile_add(d0), al, D, d0, vr, n);
+    });
+  }
+}
+
+// Task (b, hk, split): its chunk of visible tokens, then the normalized output (one split) or the partials.
+template <class V, class C>
+void run_task(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t b, int64_t hk, int64_t split) {
+  const DecodeShape& sh = a.shape;
+  const int64_t D = sh.D, group = sh.H / sh.H_kv, rows = group * sh.q_len;
+  const int64_t len = a.seqs.lengths[b], lo = first_visible_token(a, len);
+  const int64_t chunk = ((len - lo + a.splits - 1) / a.splits + kTok - 1) / kTok * kTok;
+  const int64_t t0 = lo + split * chunk, t1 = min64(len, t0 + chunk);
+  const int64_t qrow0 = (b * sh.H + hk * group) * sh.q_len;  // the group's rows are consecutive in Q and O
+  const bool natural = a.softcap != 0.0f || a.alibi != nullptr;
+  const float qk_mul = a.scale * c.k_fold(hk) * (natural ? 1.0f : kLog2e);
+
+  // Pair-order rows (bf16 cache; V::kPvVecs == 2 or L == 1, so P.V's tiles are pair blocks): Q packed in pair
+  // order, O accumulated in it and written back in the natural order.
+  using Row = decltype(c.k_row(0, 0));
+  constexpr bool kPaired = PairRow<Row> && (V::kPvVecs == 2 || V::L == 1);
+  static_assert(!PairRow<Row> || kPaired, "pair-order rows need P.V tiles of one pair block");
+  auto element = [&](int64_t pos) { return kPaired ? pair_order<V>(pos, D) : pos; };
+  for (int64_t r = 0; r < rows; ++r) {
+    float* dst = sc.qf + r * D;
+    if (a.dtype == DType::f32) {
+      const float* src = static_cast<const float*>(a.q) + (qrow0 + r) * D;
+      for (int64_t d = 0; d < D; ++d) dst[d] = src[element(d)] * qk_mul;
+    } else {
+      const uint16_t* src = static_cast<const uint16_t*>(a.q) + (qrow0 + r) * D;
+      for (int64_t d = 0; d < D; ++d) dst[d] = bf16_bits_to_float(src[element(d)]) * qk_mul;
+    }
+    sc.m[r] = kNegInf;
+    sc.l[r] = 0.0f;
+  }
+  for (int64_t i = 0; i < rows * D; ++i) sc.o[i] = 0.0f;
+
+  const int64_t ps = a.cache.page_size, H_kv = sh.H_kv;
+  const int32_t* table = a.seqs.block_table + b * a.seqs.pages_per_seq;
+  int64_t key_group = -1;  // KIVI: the key group whose channel scales are folded into sc.qk
+  for (int64_t t = t0; t < t1;) {
+    // Blocks end at multiples of 16 tokens and at page ends (multiples of 16 for every page size the tests use),
+    // so a paged and a contiguous cache run the same blocks in the same order: bit-identical outputs.
+    const int64_t slot = t % ps;
+    const int n = int(min64(min64(kTok - t % kTok, ps - slot), t1 - t));
+    const int64_t ph = int64_t(table[t / ps]) * H_kv + hk;
+    if (ps - slot <= kTok && t + n < t1) {
+      // The page's last block: start the next page's first rows (K and V) now. Within a page the hardware
+      // prefetcher follows the stream; at a jump to a shuffled page it would restart cold.
+      const int64_t next = (int64_t(table[(t + n) / ps]) * H_kv + hk) * ps * a.cache.row_bytes;
+      const int64_t bytes = min64(kTok, ps) * a.cache.row_bytes;
+      for (int64_t i = 0; i < bytes; i += 64) {
+        __builtin_prefetch(a.cache.k + next + i, 0, 3);
+        __builtin_prefetch(a.cache.v + next + i, 0, 3);
+      }
+    }
+    const float* qk = sc.qf;
+    if constexpr (C::kKFold == Fold::channel_group) {
+      // Once per key group (every G / 16 blocks): q' = q * scale per channel, bias = q . zero.
+      const int64_t g = c.key_group(ph, slot);
+      if (g != key_group) {
+        const uint16_t* ks = c.k_group_scale(g);
+        const uint16_t* kz = c.k_group_zero(g);
+        for (int64_t r = 0; r < rows; ++r) {
+          float bias = 0.0f;
+          for (int64_t d = 0; d < D; ++d) {
+            sc.qk[r * D + d] = sc.qf[r * D + d] * bf16_bits_to_float(ks[d]);
+            bias += sc.qf[r * D + d] * bf16_bits_to_float(kz[d]);
+          }
+          sc.bias[r] = bias;
+        }
+        key_group = g;
+      }
+      qk = sc.qk;
+    }
+    run_block<V>(a, c, sc, rows, hk, len, t, ph, slot, n, natural, qk);
+    t += n;
+  }
+
+  const float v_fold = c.v_fold(hk);
+  if (a.splits == 1) {
+    for (int64_t r = 0; r < rows; ++r) {
+      const float inv = sc.l[r] > 0.0f ? v_fold / sc.l[r] : 0.0f;
+      const float* acc = sc.o + r * D;
+      if (a.dtype == DType::f32) {
+        float* out = static_cast<float*>(a.o) + (qrow0 + r) * D;
+        for (int64_t d = 0; d < D; ++d) out[element(d)] = acc[d] * inv;
+      } else {
+        uint16_t* out = static_cast<uint16_t*>(a.o) + (qrow0 + r) * D;
+        for (int64_t d = 0; d < D; ++d) out[element(d)] = float_to_bf16_bits(acc[d] * inv);
+      }
+    }
+    return;
+  }
+  float* part = a.partial + ((b * H_kv + hk) * a.splits + split) * rows * (D + 2);
+  for (int64_t r = 0; r < rows; ++r) {
+    float* dst = part + r * (D + 2);
+    for (int64_t d = 0; d < D; ++d) dst[element(d)] = sc.o[r * D + d] * v_fold;
+    dst[D] = sc.m[r];
+    dst[D + 1] = sc.l[r];
+  }
+}
+
+// Row r of kv head hk of sequence b from its splits' partials (log-sum-exp merge).
+inline void merge_row(const KernelArgs& a, int64_t b, int64_t hk, int64_t r) {
+  const DecodeShape& sh = a.shape;
+  const int64_t D = sh.D, group = sh.H / sh.H_kv, rows = group * sh.q_len, S = a.splits;
+  const float* base = a.partial + (b * sh.H_kv + hk) * S * rows * (D + 2) + r * (D + 2);
+  const int64_t stride = rows * (D + 2);
+  float M = kNegInf;
+  for (int64_t s = 0; s < S; ++s) M = maxf(M, base[s * stride + D]);
+  float acc[256];
+  for (int64_t d = 0; d < D; ++d) acc[d] = 0.0f;
+  float L = 0.0f;
+  if (M != kNegInf) {
+    for (int64_t s = 0; s < S; ++s) {
+      const float* p = base + s * stride;
+      if (p[D] == kNegInf) continue;
+      const float w = std::exp2(p[D] - M);
+      L += w * p[D + 1];
+      for (int64_t d = 0; d < D; ++d) acc[d] += w * p[d];
+    }
+  }
+  const float inv = L > 0.0f ? 1.0f / L : 0.0f;
+  const int64_t orow = (b * sh.H + hk * group) * sh.q_len + r;
+  if (a.dtype == DType::f32) {
+    float* out = static_cast<float*>(a.o) + orow * D;
+    for (int64_t d = 0; d < D; ++d) out[d] = acc[d] * inv;
+  } else {
+    uint16_t* out = static_cast<uint16_t*>(a.o) + orow * D;
+    for (int64_t d = 0; d < D; ++d) out[d] = float_to_bf16_bits(acc[d] * inv);
+  }
+}
+
+template <class V, class C>
+void run_all(const KernelArgs& a) {
+  const C c(a.cache);
+  const DecodeShape& sh = a.shape;
+  const int64_t rows = sh.H / sh.H_kv * sh.q_len;
+  const int64_t tasks = sh.B * sh.H_kv * a.splits;
+#pragma omp parallel num_threads(a.num_threads)
+  {
+    static thread_local Scratch<V> sc;
+    sc.reserve(rows, sh.D);
+    // Splits of one (b, hk) are consecutive, so a dynamic schedule hands them to different threads.
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t i = 0; i < tasks; ++i) run_task<V>(a, c, sc, i / a.splits / sh.H_kv, i / a.splits % sh.H_kv,
+                                                    i % a.splits);
+    if (a.splits > 1) {
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < sh.B * sh.H_kv * rows; ++i) merge_row(a, i / rows / sh.H_kv, i / rows % sh.H_kv, i % rows);
+    }
+  }
+}
+
+// The format's codec, then the kernel.
+template <class V>
+void decode(const KernelArgs& a) {
+  const KvFormat& f = a.cache.format;
+  switch (f.dtype) {
+    case KvDtype::bf16: run_all<V, Bf16Codec<V>>(a); return;
+    case KvDtype::int8:
+      if (f.scale == KvScale::per_token) run_all<V, Int8TokenCodec<V>>(a);
+      else run_all<V, StaticScaleCodec<V, false>>(a);
+      return;
+    case KvDtype::fp8_e4m3: run_all<V, StaticScaleCodec<V, true>>(a); return;
+    case KvDtype::int4_kivi:
+      if (f.group == 32) run_all<V, Int4KiviCodec<V, 32>>(a);
+      else run_all<V, Int4KiviCodec<V, 64>>(a);
+      return;
+  }
+}
+
+}  // namespace
+}  // namespace talklab::cpu::decode::core

@@ -1,0 +1,94 @@
+// KvCache: format names, bytes per token, what a bad format or table is told, the page table's shape; and the
+// quantizers dequantized by hand against the stored values (the kernel-independent half of the SQNR floors).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <set>
+
+#include "kernels/cpu/decode/kv_cache.h"
+#include "tests/message_of.h"
+
+namespace talklab::cpu::decode {
+namespace {
+
+TEST(KvCache, FormatNamesRoundTrip) {
+  for (const char* n : {"bf16", "int8_token", "int8_head", "fp8_tensor", "fp8_head", "int4_g32", "int4_g64"})
+    EXPECT_EQ(format_name(format_from_name(n)), n);
+  EXPECT_NE(test::message_of([] { format_from_name("int3"); }).find("unknown KV format 'int3'"), std::string::npos);
+}
+
+TEST(KvCache, BytesPerToken) {
+  EXPECT_EQ(kv_bytes_per_token(format_from_name("bf16"), 128), 512.0);
+  EXPECT_EQ(kv_bytes_per_token(format_from_name("int8_token"), 128), 264.0);
+  EXPECT_EQ(kv_bytes_per_token(format_from_name("fp8_head"), 128), 256.0);
+  EXPECT_EQ(kv_bytes_per_token(format_from_name("int4_g32"), 128), 160.0);  // 3.2x fewer than bf16
+  EXPECT_EQ(kv_bytes_per_token(format_from_name("int4_g64"), 128), 144.0);
+}
+
+TEST(KvCache, BadFormatsNameTheValue) {
+  EXPECT_NE(test::message_of([] { KvCache({KvDtype::int4_kivi, KvScale::per_group, 48}, 1, 64, 1, 128); })
+                .find("group must be 32 or 64, got 48"),
+            std::string::npos);
+  EXPECT_NE(test::message_of([] { KvCache({KvDtype::int4_kivi, KvScale::per_group, 32}, 1, 16, 1, 128); })
+                .find("page_size % group == 0 (page 16, group 32)"),
+            std::string::npos);
+  EXPECT_NE(test::message_of([] { KvCache({KvDtype::bf16, KvScale::none, 0}, 1, 16, 1, 72); })
+                .find("multiple of 16 in [16, 256], got 72"),
+            std::string::npos);
+  EXPECT_NE(test::message_of([] { KvCache({KvDtype::fp8_e4m3, KvScale::per_token, 0}, 1, 16, 1, 64); })
+                .find("scale granularity"),
+            std::string::npos);
+}
+
+TEST(KvCache, PageTableShapes) {
+  const PageTable c = make_page_table(3, 1000, 0, 0, 32);
+  EXPECT_EQ(c.page_size, 1024);
+  EXPECT_EQ(c.pages_per_seq, 1);
+  const PageTable p = make_page_table(3, 1000, 64, 42);
+  EXPECT_EQ(p.pages_per_seq, 16);
+  EXPECT_EQ(p.num_pages, 48);
+  const std::set<int32_t> distinct(p.block_table.begin(), p.block_table.end());
+  EXPECT_EQ(distinct.size(), 48u);  // a permutation
+  EXPECT_FALSE(std::is_sorted(p.block_table.begin(), p.block_table.end()));
+}
+
+// int4 KIVI: every stored value decodes within half a step of the original (per channel for keys, per token for
+// values), plus the zero point's bf16 rounding (2^-9 relative; the codes are chosen against the rounded zero, so
+// at most about that much survives at the clamped ends).
+TEST(KvCache, Int4KiviWithinHalfAStep) {
+  const int64_t S = 70, D = 64, G = 32;
+  std::vector<float> k(size_t(S * D)), v(size_t(S * D));
+  for (size_t i = 0; i < k.size(); ++i) {
+    k[i] = std::sin(0.37f * float(i)) * (1.0f + float(i % D) / 8.0f);  // channel-dependent ranges, as keys have
+    v[i] = std::cos(0.11f * float(i) + 1.0f);
+  }
+  const PageTable t = make_page_table(1, S, 64, 0);
+  const std::vector<int32_t> len = {int32_t(S)};
+  KvCache c({KvDtype::int4_kivi, KvScale::per_group, int(G)}, t.num_pages, 64, 1, D);
+  c.fill(t.seqs(len), k.data(), v.data(), S);
+  const KvCacheView w = c.view();
+  auto bf = [](uint16_t b) {
+    const uint32_t u = uint32_t(b) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+  };
+  for (int64_t tok = 0; tok < S; ++tok) {
+    const int64_t page = t.block_table[size_t(tok / 64)], slot = tok % 64;
+    for (int64_t d = 0; d < D; ++d) {
+      const int kc = (w.k[(page * 64 + slot) * D / 2 + d / 2] >> (4 * (d & 1))) & 0xF;
+      const int64_t kq = (page * (64 / G) + slot / G) * D + d;
+      const float kx = float(kc) * bf(w.k_qs[kq]) + bf(w.k_qz[kq]);
+      EXPECT_LE(std::fabs(kx - k[size_t(tok * D + d)]), 0.5f * bf(w.k_qs[kq]) * 1.01f + std::fabs(bf(w.k_qz[kq])) * 4e-3f) << tok << "," << d;
+      const int vc = (w.v[(page * 64 + slot) * D / 2 + d / 2] >> (4 * (d & 1))) & 0xF;
+      const int64_t vq = (page * 64 + slot) * (D / G) + d / G;
+      const float vx = float(vc) * bf(w.v_qs[vq]) + bf(w.v_qz[vq]);
+      EXPECT_LE(std::fabs(vx - v[size_t(tok * D + d)]), 0.5f * bf(w.v_qs[vq]) * 1.01f + std::fabs(bf(w.v_qz[vq])) * 4e-3f) << tok << "," << d;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace talklab::cpu::decode
