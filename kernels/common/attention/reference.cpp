@@ -30,4 +30,13 @@ ReferenceGrads reference_attention_backward(const BuiltMods& mods, const AttnSha
   });
 }
 
+ReferenceGradRows reference_attention_backward_rows(const BuiltMods& mods, const AttnShape& s, const AttnTensors& t,
+                                                    const void* d_o, double scale, int64_t b, int64_t hk,
+                                                    const std::vector<QueryRow>& q_rows,
+                                                    const std::vector<int64_t>& kv_rows) {
+  return visit_mods(mods, [&](const auto& mask, const auto& score) {
+    return reference_attention_backward_rows(s, t, d_o, mask, score, scale, b, hk, q_rows, kv_rows);
+  });
+}
+
 }  // namespace talklab::attention

@@ -7,6 +7,7 @@
 // D = dO.O, dS = P * (dP - D) * score_mod'(x); dQ = scale * dS.K, dK += scale * dS^T q, dV += P^T dO.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -100,5 +101,115 @@ ReferenceGrads reference_attention_backward(const AttnShape& s, const AttnTensor
 // The run-time variant: the mods of a MaskSpec, built for this shape (build_mods).
 ReferenceGrads reference_attention_backward(const BuiltMods& mods, const AttnShape& s, const AttnTensors& t,
                                             const void* d_o, double scale);
+
+// Sampled rows, for problems too large for the full reference (the experiment's run-time gate): for one (b, kv
+// head), dQ of chosen (query head, query) rows of its group and dK, dV of chosen key rows. LSE and D = dO.O of every
+// row of the group are computed first, over visible pairs only (4 * D flops each), then each chosen row walks its
+// row or column (~6 * D flops per visible pair). Same conventions as reference_attention_backward.
+struct ReferenceGradRows {
+  std::vector<double> dq;      // (q_rows, D)
+  std::vector<double> dk, dv;  // (kv_rows, D)
+};
+struct QueryRow {
+  int64_t h = 0, q = 0;
+};
+
+template <class Mask, class Score>
+ReferenceGradRows reference_attention_backward_rows(const AttnShape& s, const AttnTensors& t, const void* d_o,
+                                                    const Mask& mask, const Score& score, double scale, int64_t b,
+                                                    int64_t hk, const std::vector<QueryRow>& q_rows,
+                                                    const std::vector<int64_t>& kv_rows) {
+  if (scale == 0.0) scale = 1.0 / std::sqrt(double(s.D));
+  constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+  const int64_t D = s.D, group = s.H / s.H_kv, h0 = hk * group, Sq = s.S_q, Skv = s.S_kv;
+  // The group's Q, dO (group, S_q, D) and the head's K, V (S_kv, D), widened once.
+  std::vector<double> q(size_t(group * Sq * D)), go(q.size()), k(size_t(Skv * D)), v(k.size());
+  const int64_t qoff = (b * s.H + h0) * Sq * D, kvoff = (b * s.H_kv + hk) * Skv * D;
+  for (int64_t i = 0; i < group * Sq * D; ++i) {
+    q[size_t(i)] = load_element(t.q, t.dtype, qoff + i);
+    go[size_t(i)] = load_element(d_o, t.dtype, qoff + i);
+  }
+  for (int64_t i = 0; i < Skv * D; ++i) {
+    k[size_t(i)] = load_element(t.k, t.dtype, kvoff + i);
+    v[size_t(i)] = load_element(t.v, t.dtype, kvoff + i);
+  }
+  auto dot = [D](const double* a, const double* c) {
+    double r = 0.0;
+    for (int64_t d = 0; d < D; ++d) r += a[d] * c[d];
+    return r;
+  };
+  // y(g, qi, kv): the modded score, -inf where masked; x: the raw scaled score.
+  auto scores = [&](int64_t g, int64_t qi, int64_t kv, double& x) {
+    x = scale * dot(&q[size_t((g * Sq + qi) * D)], &k[size_t(kv * D)]);
+    return mask(int(b), int(h0 + g), int(qi), int(kv)) ? score(x, int(b), int(h0 + g), int(qi), int(kv)) : kNegInf;
+  };
+  std::vector<double> lse(size_t(group * Sq), kNegInf), delta(size_t(group * Sq), 0.0);
+#pragma omp parallel for schedule(dynamic, 16)
+  for (int64_t r = 0; r < group * Sq; ++r) {
+    const int64_t g = r / Sq, qi = r % Sq;
+    std::vector<double> y(static_cast<size_t>(Skv)), o(static_cast<size_t>(D), 0.0);
+    double m = kNegInf, x = 0.0;
+    for (int64_t kv = 0; kv < Skv; ++kv) {
+      y[size_t(kv)] = mask(int(b), int(h0 + g), int(qi), int(kv)) ? scores(g, qi, kv, x) : kNegInf;
+      m = std::max(m, y[size_t(kv)]);
+    }
+    if (m == kNegInf) continue;
+    double l = 0.0;
+    for (int64_t kv = 0; kv < Skv; ++kv) {
+      if (y[size_t(kv)] == kNegInf) continue;
+      const double p = std::exp(y[size_t(kv)] - m);
+      l += p;
+      for (int64_t d = 0; d < D; ++d) o[size_t(d)] += p * v[size_t(kv * D + d)];
+    }
+    lse[size_t(r)] = m + std::log(l);
+    delta[size_t(r)] = dot(&go[size_t(r * D)], o.data()) / l;
+  }
+  // dS of (g, qi, kv) for the raw scaled score (0 where masked or the row is empty), and P.
+  auto ds_of = [&](int64_t g, int64_t qi, int64_t kv, double& p) {
+    p = 0.0;
+    const int64_t r = g * Sq + qi;
+    if (lse[size_t(r)] == kNegInf || !mask(int(b), int(h0 + g), int(qi), int(kv))) return 0.0;
+    double x = 0.0;
+    p = std::exp(scores(g, qi, kv, x) - lse[size_t(r)]);
+    const double dp = dot(&go[size_t(r * D)], &v[size_t(kv * D)]);
+    return p * (dp - delta[size_t(r)]) * score.grad(x, int(b), int(h0 + g), int(qi), int(kv)) * scale;
+  };
+  ReferenceGradRows out;
+  out.dq.assign(q_rows.size() * size_t(D), 0.0);
+  out.dk.assign(kv_rows.size() * size_t(D), 0.0);
+  out.dv.assign(out.dk.size(), 0.0);
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t i = 0; i < int64_t(q_rows.size()); ++i) {
+    const int64_t g = q_rows[size_t(i)].h - h0, qi = q_rows[size_t(i)].q;
+    double p = 0.0;
+    for (int64_t kv = 0; kv < Skv; ++kv) {
+      const double ds = ds_of(g, qi, kv, p);
+      if (ds != 0.0)
+        for (int64_t d = 0; d < D; ++d) out.dq[size_t(i * D + d)] += ds * k[size_t(kv * D + d)];
+    }
+  }
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t i = 0; i < int64_t(kv_rows.size()); ++i) {
+    const int64_t kv = kv_rows[size_t(i)];
+    double p = 0.0;
+    for (int64_t g = 0; g < group; ++g)
+      for (int64_t qi = 0; qi < Sq; ++qi) {
+        const double ds = ds_of(g, qi, kv, p);
+        if (p == 0.0) continue;
+        const double* qr = &q[size_t((g * Sq + qi) * D)];
+        const double* gr = &go[size_t((g * Sq + qi) * D)];
+        for (int64_t d = 0; d < D; ++d) {
+          out.dk[size_t(i * D + d)] += ds * qr[d];
+          out.dv[size_t(i * D + d)] += p * gr[d];
+        }
+      }
+  }
+  return out;
+}
+
+ReferenceGradRows reference_attention_backward_rows(const BuiltMods& mods, const AttnShape& s, const AttnTensors& t,
+                                                    const void* d_o, double scale, int64_t b, int64_t hk,
+                                                    const std::vector<QueryRow>& q_rows,
+                                                    const std::vector<int64_t>& kv_rows);
 
 }  // namespace talklab::attention

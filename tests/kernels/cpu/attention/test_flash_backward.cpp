@@ -275,6 +275,42 @@ TEST_P(FlashBackward, EveryGradientElementIsWritten) {
 
 INSTANTIATE_TEST_SUITE_P(AllIsas, FlashBackward, ::testing::ValuesIn(configs()), config_name);
 
+// The sampled reference (the experiment's run-time gate) agrees with the full one, GQA and softcap included.
+TEST(ReferenceBackward, SampledRowsMatchFullReference) {
+  const AttnShape s{2, 6, 2, 70, 90, 24};
+  GradProblem p = make_grad_problem(s, DType::f32, 3, Isa::scalar);
+  const BuiltMods mods = build_mods(spec("sliding_window:30+softcap:5"), s.H, s.S_q, s.S_kv);
+  const ReferenceGrads full = reference_attention_backward(mods, s, p.fwd.tensors(), p.tensors().d_o, 0.0);
+  const std::vector<QueryRow> q_rows{{3, 0}, {4, 69}, {5, 33}};
+  const std::vector<int64_t> kv_rows{0, 89, 41, 75};
+  const ReferenceGradRows rows =
+      reference_attention_backward_rows(mods, s, p.fwd.tensors(), p.tensors().d_o, 0.0, 1, 1, q_rows, kv_rows);
+  for (size_t i = 0; i < q_rows.size(); ++i)
+    for (int64_t d = 0; d < s.D; ++d)
+      EXPECT_NEAR(rows.dq[i * size_t(s.D) + size_t(d)],
+                  full.dq[size_t(((1 * s.H + q_rows[i].h) * s.S_q + q_rows[i].q) * s.D + d)], 1e-12);
+  for (size_t i = 0; i < kv_rows.size(); ++i)
+    for (int64_t d = 0; d < s.D; ++d) {
+      const size_t at = size_t(((1 * s.H_kv + 1) * s.S_kv + kv_rows[i]) * s.D + d);
+      EXPECT_NEAR(rows.dk[i * size_t(s.D) + size_t(d)], full.dk[at], 1e-12);
+      EXPECT_NEAR(rows.dv[i * size_t(s.D) + size_t(d)], full.dv[at], 1e-12);
+    }
+}
+
+// Score-mod derivatives against central differences in double (the chain rule of a composed mod included).
+TEST(ReferenceBackward, ScoreGradsMatchFiniteDifferences) {
+  const auto composed = score_then(alibi_score(alibi_slopes(4)), SoftcapScore{3.0f});
+  for (double x : {-7.3, -1.1, 0.0, 0.4, 2.9, 11.0}) {
+    const double e = 1e-6;
+    auto fd = [&](const auto& f) { return (f(x + e, 0, 2, 9, 4) - f(x - e, 0, 2, 9, 4)) / (2 * e); };
+    EXPECT_NEAR(SoftcapScore{3.0f}.grad(x, 0, 2, 9, 4), fd(SoftcapScore{3.0f}), 1e-8) << x;
+    EXPECT_NEAR(composed.grad(x, 0, 2, 9, 4), fd(composed), 1e-8) << x;
+    EXPECT_NEAR(double(SoftcapScore{3.0f}.grad(float(x), 0, 2, 9, 4)), fd(SoftcapScore{3.0f}), 1e-6) << x;
+  }
+  static_assert(is_additive_score_v<AlibiScore> && is_additive_score_v<RelBiasScore> && is_additive_score_v<NoScore>);
+  static_assert(!is_additive_score_v<SoftcapScore> && !is_additive_score_v<decltype(composed)>);
+}
+
 TEST(FlashBackwardApi, RejectsBadArguments) {
   const AttnShape s{1, 2, 2, 10, 10, 32};
   const BlockMask bm = block_mask_causal(10, 10, 64, 64);
