@@ -13,8 +13,9 @@
 // Work: useful FLOPs = 2.5x the forward's useful FLOPs for the backward (10 * D per unmasked pair), 3.5x for a step;
 // executed FLOPs (whole visited tiles, P and dP recomputed in both backward passes: 14 * D per pair) a counter.
 // Bytes: Q, K, V, O, dO read and dQ, dK, dV written once (a step adds the forward's Q, K, V and O).
-// Cost of the default profile's cases (expected on the 2-core machine, from ~150 GFLOP/s for ours, ~50-100 for
-// torch_sdpa's flash backward, torch_eager bound by its S x S passes): ~2-4 min in all, mostly LibTorch at 16384.
+// Cost of the default profile's 54 cases (expected on the 2-core machine, from ~150 GFLOP/s for ours, ~50-100 for
+// torch_sdpa's flash backward, which computes every (q, k) pair under a dense mask, torch_eager bound by its S x S
+// passes): ~10 min in all, mostly torch_sdpa at 8192 and 16384 (~25 s a backward at 16384) and torch_eager at 8192.
 //   bench --filter attention_backward
 #include <fmt/format.h>
 
