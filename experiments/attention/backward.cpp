@@ -11,7 +11,8 @@
 //   torch_sdpa   LibTorch autograd through at::scaled_dot_product_attention (its CPU flash backward)
 //   torch_flex   registered, skipped: FlexAttention's backward is a compiled Python path
 // Work: useful FLOPs = 2.5x the forward's useful FLOPs for the backward (10 * D per unmasked pair), 3.5x for a step;
-// executed FLOPs (whole visited tiles, P and dP recomputed in both backward passes: 14 * D per pair) a counter.
+// executed FLOPs (whole visited tiles: 10 * D per pair in the one-pass schedule, 14 * D with two passes, where P
+// and dP are recomputed in both; counter one_pass says which ran) a counter.
 // Bytes: Q, K, V, O, dO read and dQ, dK, dV written once (a step adds the forward's Q, K, V and O).
 // Cost of the default profile's 54 cases (expected on the 2-core machine, from ~150 GFLOP/s for ours, ~50-100 for
 // torch_sdpa's flash backward, which computes every (q, k) pair under a dense mask, torch_eager bound by its S x S
@@ -75,9 +76,11 @@ class FlashBackwardCase final : public Case {
   }
   void add_counters(Counters& out) override {
     // A step also executes the forward's 4 * D per visited pair.
-    const double executed = stats_.executed_flops * (step_ ? 18.0 / 14.0 : 1.0);
+    const double executed =
+        stats_.executed_flops + (step_ ? attn::flash_stats(in_.shape, plan_.forward.block_mask).executed_flops : 0.0);
     add_block_counters(out, spec_, in_.shape, executed, stats_.full_blocks, stats_.partial_blocks, plan_build_s_);
     out.emplace_back("workspace_bytes", double(fwd_workspace_.size() + bwd_workspace_.size()));
+    out.emplace_back("one_pass", attn::flash_backward_one_pass(in_.shape, options_) ? 1.0 : 0.0);
   }
 
  private:

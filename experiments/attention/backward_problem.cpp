@@ -41,7 +41,8 @@ Accuracy check_grads(const Inputs& in, const void* d_o, const attn::MaskSpec& sp
   std::vector<int64_t> kv_rows{0, s.S_kv - 1};
   while (int64_t(q_rows.size()) < std::min<int64_t>(kRows, group * s.S_q))
     q_rows.push_back({h0 + int64_t(rng() % uint64_t(group)), int64_t(rng() % uint64_t(s.S_q))});
-  while (int64_t(kv_rows.size()) < std::min<int64_t>(kRows, s.S_kv)) kv_rows.push_back(int64_t(rng() % uint64_t(s.S_kv)));
+  while (int64_t(kv_rows.size()) < std::min<int64_t>(kRows, s.S_kv))
+    kv_rows.push_back(int64_t(rng() % uint64_t(s.S_kv)));
   const attn::BuiltMods mods = attn::build_mods(spec, s.H, s.S_q, s.S_kv);
   const attn::ReferenceGradRows ref =
       attn::reference_attention_backward_rows(mods, s, in.tensors(nullptr, nullptr), d_o, 0.0, b, hk, q_rows, kv_rows);

@@ -39,9 +39,14 @@ void validate(const AttnShape& s, const AttnGradTensors& g, const BlockMask& bm,
 
 size_t flash_cpu_backward_workspace_bytes(const AttnShape& s) { return size_t(s.B * s.H * s.S_q) * sizeof(float); }
 
-FlashStats flash_backward_stats(const AttnShape& shape, const BlockMask& bm) {
+bool flash_backward_one_pass(const AttnShape& shape, const FlashOptions& opt) {
+  if (opt.backward_one_pass >= 0) return opt.backward_one_pass > 0;
+  return shape.B * shape.H_kv >= kOnePassMinKvHeads;
+}
+
+FlashStats flash_backward_stats(const AttnShape& shape, const BlockMask& bm, bool one_pass) {
   FlashStats st = flash_stats(shape, bm);
-  st.executed_flops *= 14.0 / 4.0;  // the forward counts 4 * D per pair of a visited tile
+  st.executed_flops *= (one_pass ? 10.0 : 14.0) / 4.0;  // the forward counts 4 * D per pair of a visited tile
   return st;
 }
 
@@ -69,12 +74,13 @@ FlashStats flash_cpu_backward_erased(const AttnShape& shape, const AttnGradTenso
   a.scale = opt.scale != 0.0f ? opt.scale : float(1.0 / std::sqrt(double(shape.D)));
   a.num_threads = opt.num_threads > 0 ? opt.num_threads : omp_get_max_threads();
   a.delta = static_cast<float*>(workspace);
+  a.one_pass = flash_backward_one_pass(shape, opt);
   switch (opt.isa) {
     case Isa::avx512: avx512::flash_backward(a); break;
     case Isa::avx2: avx2::flash_backward(a); break;
     case Isa::scalar: scalar::flash_backward(a); break;
   }
-  return flash_backward_stats(shape, bm);
+  return flash_backward_stats(shape, bm, a.one_pass);
 }
 
 FlashBackwardPlan make_flash_backward_plan(const MaskSpec& spec, const AttnShape& shape, int q_block, int kv_block) {

@@ -5,15 +5,18 @@
 //   (float32 or bf16 raw bits); accumulation is float32. Grouped-query attention: dK, dV summed over the query
 //   heads of each kv head. A row the mask hides entirely (LSE -inf) gets dQ = 0 and adds nothing to dK, dV.
 // Never materializes S x S: P is recomputed per tile from the LSE, D = rowsum(dO * O) once per row, and
-// dS = P * (dP - D) * score_mod'(score). Two passes, each output tile owned by one task (no atomics, no
-// reductions across tasks), so the bits do not depend on the thread count or the schedule:
-//   dK, dV: one task per (b, kv head, key block), walking the TRANSPOSED block mask (its query blocks), over the
-//     group's query heads in order;
-//   dQ: one task per (b, head, query block), walking the forward's block mask.
-// P and dP are computed in both passes (the standard deterministic choice, FlashAttention-2's dQ without atomics):
-// 14 * D flops per visited pair against the 10 * D of a single pass with a shared dQ. Empty blocks are never
-// touched; full blocks skip the mask. Memory beyond inputs and outputs: D (B * H * S_q floats, the workspace)
-// and per-thread tiles (~340 KB at blocks 64 x 64, D 128). Kernel: flash_backward_core.h.
+// dS = P * (dP - D) * score_mod'(score). Each output tile is owned by one task (no atomics, no reductions across
+// tasks) and the schedule is picked from the shape alone, so the bits never depend on the thread count:
+//   one pass (B * H_kv >= kOnePassMinKvHeads): one task per (b, kv head), as LibTorch's CPU flash backward owns
+//     heads: key blocks in ascending order, for each the query blocks of the TRANSPOSED block mask over the
+//     group's query heads; dK, dV per key block in the task's tiles, dQ accumulated in the task's own rows (the
+//     output itself for float32, else a per-thread float32 buffer of the group's rows). 10 * D flops per pair.
+//   two passes (fewer heads than that: parallel over blocks too): dK, dV per (b, kv head, key block) walking the
+//     transposed block mask; then dQ per (b, head, query block) walking the forward's. P and dP are computed in
+//     both passes (FlashAttention-2's dQ without atomics): 14 * D flops per pair.
+// FlashOptions::backward_one_pass forces either. Empty blocks are never touched; full blocks skip the mask.
+// Memory beyond inputs and outputs: D (B * H * S_q floats, the workspace) and per-thread tiles (~340 KB at blocks
+// 64 x 64, D 128; one pass with bf16 adds a float32 dQ of one head group). Kernel: flash_backward_core.h.
 #pragma once
 
 #include <cstddef>
@@ -39,9 +42,14 @@ struct AttnGradTensors {
 // Caller-provided scratch: D = rowsum(dO * O), one float per query row.
 size_t flash_cpu_backward_workspace_bytes(const AttnShape& shape);
 
+// B * H_kv from which the one-pass schedule is picked (two threads' worth of balanced tasks, twice over).
+inline constexpr int64_t kOnePassMinKvHeads = 4;
+// Whether a call with these options runs the one-pass schedule.
+bool flash_backward_one_pass(const AttnShape& shape, const FlashOptions& opt);
+
 // What a backward call computes: the forward's block counts, executed FLOPs = 14 * D per pair of every visited
-// tile (P and dP in both passes, dV, dK, dQ).
-FlashStats flash_backward_stats(const AttnShape& shape, const BlockMask& bm);
+// tile with two passes (P and dP in both, dV, dK, dQ), 10 * D with one.
+FlashStats flash_backward_stats(const AttnShape& shape, const BlockMask& bm, bool one_pass);
 // Useful backward FLOPs: 2.5x the forward's useful FLOPs (dP, dV, dK, dQ and the recompute of S: 10 * D per
 // unmasked pair), as FlashAttention counts them.
 double useful_backward_flops(const MaskSpec& spec, const AttnShape& shape);

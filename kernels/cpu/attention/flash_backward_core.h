@@ -10,6 +10,8 @@
 //   S^T  = K . Q^T       (A: K rows,   B: Q^T packed)     dP^T = V . dO^T   (A: V rows, B: dO^T packed)
 //   dV  += P^T . dO      (A: P^T,      B: dO rows)        dK  += dS^T . Q   (A: dS^T,   B: Q rows)
 //   dQ  += dS . K        (A: dS^T read column-wise, B: K rows)
+// Schedules (flash_backward.h): one pass per (b, kv head) (head_task: every key block in order, dQ accumulated in
+// the task's own rows), or two passes:
 // Pass 1 (dK, dV; task = b, kv head, key block): K and V of the task stay in the tile; for each query head of the
 // group and each query block the transposed block mask lists: pack Q, Q^T, dO, dO^T of the block (copies of
 // 4 * q_block * D floats, against 8 * q_block * kv_block * D flops), S^T, mods, P^T, dP^T, dS^T, then dV and dK
@@ -17,12 +19,10 @@
 // listed key block are read in place (float32, D a multiple of the lanes) or widened into the tile.
 // Compute-bound: 14 * D flops per visited pair in five products at the forward's tile shapes; the elementwise work
 // (exp2, the dS product, the mods) is ~10 vector ops per L pairs. Expected: about the forward's GFLOP/s on the
-// products, so backward time <= 3.5x the forward's at the same mask (a rough check on the busy dev machine gave
-// 2.3-2.4x, causal 4096 and window 512 at 8192, AVX2). Against LibTorch's CPU flash backward, which owns whole
-// (b, h) heads and does 10 * D per pair in one pass: we execute 1.4x its flops, so at equal GEMM efficiency we
-// are ~0.7x its speed on causal and win by skipping blocks it computes (every mask but causal). A one-pass
-// variant per (b, kv head) would be deterministic too (10 * D), at the price of B * H_kv-way parallelism and a
-// float32 dQ accumulator per head for bf16 outputs: the next step if the causal figure needs it.
+// products. A rough check on the busy dev machine (AVX2, causal 4096, 4 heads, 2 threads): backward / forward time
+// 2.3-2.5x with two passes, 1.7x with one pass (10 * D per pair, as LibTorch's CPU flash backward, which owns
+// whole (b, h) heads). Against it we execute the same flops with one pass and win by skipping blocks it computes
+// (every mask but causal); with two passes (B * H_kv < kOnePassMinKvHeads) 1.4x its flops.
 #pragma once
 
 #include <omp.h>
@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <new>
+#include <vector>
 
 #include "kernels/cpu/attention/flash_backward_kernel.h"
 #include "kernels/cpu/attention/flash_core.h"
@@ -228,7 +229,10 @@ struct Kernel {
   }
 
   // ---- pass 1: dK, dV of one key block ---------------------------------------------------------------------------
-  static void kv_task(const BackwardArgs& a, Tiles& t, int b, int hk, int kb) {
+  // dq_acc (one-pass schedule): the group's dQ accumulator, rows (g * S_q + q) of stride ld_acc for g < group;
+  // null in the two-pass schedule, where q_task computes dQ.
+  static void kv_task(const BackwardArgs& a, Tiles& t, int b, int hk, int kb, float* dq_acc = nullptr,
+                      int64_t ld_acc = 0) {
     const AttnShape& sh = a.shape;
     const BlockMaskView& bt = a.bm_t;
     const int D = int(sh.D), Dp = int(round_up(D, 16)), Dv = int(round_up(D, L));
@@ -255,6 +259,9 @@ struct Kernel {
         scores_to_ds(a, t, kf, vf, ldk, b, h, q0, nq, nqp, k0, nk, partial);
         gemm<true, true>(t.dv, Dp, t.s, nqp, nk, dof, ldo, Dv, nq, 1.0f);   // dV += P^T . dO
         gemm<true, true>(t.dk, Dp, t.dp, nqp, nk, qf, ldq, Dv, nq, 1.0f);   // dK += dS^T . Q
+        if (dq_acc)                                                          // dQ += dS . K
+          gemm<false, true>(dq_acc + (int64_t(h - hk * group) * sh.S_q + q0) * ld_acc, ld_acc, t.dp, nqp, nq, kf, ldk,
+                            Dv, nk, 1.0f);
       };
       const int64_t r = mask_row(bt, b, h, kb);
       for (int64_t i = bt.kv_offsets[r]; i < bt.kv_offsets[r] + bt.kv_num_blocks[r]; ++i) step(bt.kv_indices[i], true);
@@ -299,16 +306,38 @@ struct Kernel {
     store_rows(a.g.dq, a.g.dtype, qrow, nq, D, t.dq, Dp, a.scale);
   }
 
+  // ---- one pass: everything of one (b, kv head) ------------------------------------------------------------------
+  // Key blocks in ascending order, each as kv_task, which also adds dS . K into the group's dQ: every dQ row sums
+  // its key blocks in ascending order, whatever the thread count. dQ accumulates in the output itself (float32, D a
+  // multiple of the lanes: the task owns those rows) or in a per-thread float32 buffer of the group's rows.
+  static void head_task(const BackwardArgs& a, Tiles& t, std::vector<float>& buffer, int b, int hk) {
+    const AttnShape& sh = a.shape;
+    const int D = int(sh.D), Dp = int(round_up(D, 16));
+    const int64_t group = sh.H / sh.H_kv, rows = group * sh.S_q;
+    const int64_t row0 = (int64_t(b) * sh.H + hk * group) * sh.S_q;
+    const bool in_place = a.g.dtype == DType::f32 && D % L == 0;
+    float* acc = in_place ? static_cast<float*>(a.g.dq) + row0 * D : nullptr;
+    const int64_t ld = in_place ? D : Dp;
+    if (!in_place) {
+      if (buffer.size() < size_t(rows * Dp)) buffer.resize(size_t(rows * Dp));
+      acc = buffer.data();
+    }
+    for (int64_t i = 0; i < rows * ld; ++i) acc[i] = 0.0f;
+    for (int kb = 0; kb < a.bm_t.num_q_blocks; ++kb) kv_task(a, t, b, hk, kb, acc, ld);
+    if (in_place) {
+      for (int64_t i = 0; i < rows * ld; ++i) acc[i] *= a.scale;
+    } else {
+      store_rows(a.g.dq, a.g.dtype, row0, int(rows), D, acc, ld, a.scale);
+    }
+  }
+
   static float load(const void* x, DType dt, int64_t i) {
     return dt == DType::f32 ? static_cast<const float*>(x)[i] : bf16_to_f32(static_cast<const uint16_t*>(x)[i]);
   }
 
   static void run(const BackwardArgs& a) {
     const AttnShape& sh = a.shape;
-    const int64_t rows = sh.B * sh.H * sh.S_q, D = sh.D;
-    const int64_t kv_tasks = sh.B * sh.H_kv * a.bm_t.num_q_blocks, BHkv = sh.B * sh.H_kv;
-    const int64_t q_tasks = sh.B * sh.H * a.bm.num_q_blocks, BH = sh.B * sh.H;
-    const int group = int(sh.H / sh.H_kv);
+    const int64_t rows = sh.B * sh.H * sh.S_q, D = sh.D, BHkv = sh.B * sh.H_kv;
 #pragma omp parallel num_threads(a.num_threads)
     {
       static thread_local Tiles tiles;
@@ -320,6 +349,23 @@ struct Kernel {
         for (int64_t d = 0; d < D; ++d) acc += load(a.g.d_o, a.g.dtype, r * D + d) * load(a.g.o, a.g.dtype, r * D + d);
         a.delta[r] = acc;
       }
+      if (a.one_pass) {
+        static thread_local std::vector<float> dq_buffer;
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t i = 0; i < BHkv; ++i) head_task(a, tiles, dq_buffer, int(i / sh.H_kv), int(i % sh.H_kv));
+      } else {
+        two_passes(a, tiles);
+      }
+    }
+  }
+
+  static void two_passes(const BackwardArgs& a, Tiles& tiles) {
+    const AttnShape& sh = a.shape;
+    const int64_t kv_tasks = sh.B * sh.H_kv * a.bm_t.num_q_blocks, BHkv = sh.B * sh.H_kv;
+    const int64_t q_tasks = sh.B * sh.H * a.bm.num_q_blocks, BH = sh.B * sh.H;
+    const int group = int(sh.H / sh.H_kv);
+    // Orphaned worksharing loops: they bind to run()'s parallel region (implicit barrier after each).
+    {
       // Pass 1. Key blocks by descending query-block count (the transposed mask's work order), kv heads inner.
 #pragma omp for schedule(dynamic, 1)
       for (int64_t i = 0; i < kv_tasks; ++i) {

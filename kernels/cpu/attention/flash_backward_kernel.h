@@ -18,6 +18,7 @@ struct BackwardArgs {
   float scale = 1.0f;
   int num_threads = 1;
   float* delta = nullptr;  // workspace: D = rowsum(dO * O), (B, H, S_q)
+  bool one_pass = false;   // one task per (b, kv head) computes dK, dV and the group's dQ (flash_backward.h)
 };
 
 namespace avx512 {

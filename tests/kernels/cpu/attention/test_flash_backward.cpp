@@ -2,7 +2,8 @@
 // every ISA this CPU supports and both dtypes: the shapes (seq 1, 7, 129, 1000, 3001; S_q != S_kv; window 1
 // and >= seq; head_dim 32..256; heads:kv_heads 12:4 and 8:1; batch 3; documents with one-token ones; prefix 0 and
 // seq; softcap; ALiBi; relative bias; fully masked rows), odd block sizes, NaN-poisoned outputs, and bit-identical
-// results for 1 and 2 threads and across runs. O and LSE come from flash_cpu (what a training step hands over).
+// results for 1 and 2 threads and across runs, for both schedules (one pass per (b, kv head), two passes). O and
+// LSE come from flash_cpu (what a training step hands over).
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -134,10 +135,12 @@ std::vector<Case> cases() {
 
 class FlashBackward : public ::testing::TestWithParam<Config> {
  protected:
-  FlashOptions options(int threads = 2) const {
+  // one_pass: -1 the schedule the shape picks, 0 / 1 forced (every test below runs both).
+  FlashOptions options(int threads = 2, int one_pass = -1) const {
     FlashOptions o;
     o.isa = GetParam().isa;
     o.num_threads = threads;
+    o.backward_one_pass = one_pass;
     return o;
   }
   // Forward (O, LSE) then backward on poisoned gradients; no NaN anywhere, each gradient within tolerance.
@@ -171,10 +174,17 @@ TEST_P(FlashBackward, BuiltInMasksMatchReference) {
           flash_cpu(plan.forward, g.fwd.tensors(), options(), g.fwd.workspace.data(), g.fwd.workspace.size());
         },
         [&](GradProblem& g) {
-          const FlashStats st = flash_cpu_backward(plan, g.tensors(), options(), g.workspace.data(), g.workspace.size());
+          const FlashStats st =
+              flash_cpu_backward(plan, g.tensors(), options(2, 0), g.workspace.data(), g.workspace.size());
           EXPECT_EQ(st.partial_blocks, plan.forward.block_mask.num_partial() * c.s.B * c.s.H);
         });
-    worst = std::max({worst, e.dq, e.dk, e.dv});
+    // The one-pass schedule on the same problem (O and LSE already there).
+    p.poison();
+    flash_cpu_backward(plan, p.tensors(), options(2, 1), p.workspace.data(), p.workspace.size());
+    const GradErrors e1 = compare(p, ref);
+    EXPECT_EQ(e1.nan, 0) << c.name << " one pass";
+    EXPECT_LE(std::max({e1.dq, e1.dk, e1.dv}), grad_tol(p.fwd.dtype)) << c.name << " one pass";
+    worst = std::max({worst, e.dq, e.dk, e.dv, e1.dq, e1.dk, e1.dv});
   }
   RecordProperty("worst_normwise_error", std::to_string(worst));
   std::printf("worst normwise gradient error %s: %.3g\n", testing::dtype_name(GetParam().dtype), worst);
@@ -183,6 +193,8 @@ TEST_P(FlashBackward, BuiltInMasksMatchReference) {
 // A custom mask_mod hiding whole rows (q % 5 == 3) and, for head 1, every row below 70, with a per-head generic
 // block mask and its transposed generic twin: those rows get dQ exactly 0, nothing is NaN, all within tolerance.
 TEST_P(FlashBackward, FullyMaskedRowsGiveZeroGradients) {
+  for (int one_pass : {0, 1}) {
+  SCOPED_TRACE(one_pass ? "one pass" : "two passes");
   const AttnShape s{2, 2, 1, 203, 203, 64};
   GradProblem p = make_grad_problem(s, GetParam().dtype, 77 + uint64_t(GetParam().dtype), GetParam().isa);
   auto mask = [](int, int h, int q, int kv) { return (q % 5 != 3) & (kv <= q) & ((h != 1) | (q >= 70)); };
@@ -196,7 +208,8 @@ TEST_P(FlashBackward, FullyMaskedRowsGiveZeroGradients) {
         flash_cpu(s, g.fwd.tensors(), bm, mask, NoScore{}, options(), g.fwd.workspace.data(), g.fwd.workspace.size());
       },
       [&](GradProblem& g) {
-        flash_cpu_backward(s, g.tensors(), bm, bt, mask, NoScore{}, options(), g.workspace.data(), g.workspace.size());
+        flash_cpu_backward(s, g.tensors(), bm, bt, mask, NoScore{}, options(2, one_pass), g.workspace.data(),
+                           g.workspace.size());
       });
   for (int64_t b = 0; b < s.B; ++b)
     for (int64_t h = 0; h < s.H; ++h)
@@ -205,10 +218,13 @@ TEST_P(FlashBackward, FullyMaskedRowsGiveZeroGradients) {
         const size_t row = size_t(((b * s.H + h) * s.S_q + q) * s.D);
         for (int64_t d = 0; d < s.D; ++d) ASSERT_EQ(p.get(p.dq, p.dq16, row + size_t(d)), 0.0) << "q " << q;
       }
+  }
 }
 
 // Composition: (sliding window OR prefix) with ALiBi then softcap (chain rule through both), explicit scale, GQA.
 TEST_P(FlashBackward, ComposedModsMatchReference) {
+  for (int one_pass : {0, 1}) {
+  SCOPED_TRACE(one_pass ? "one pass" : "two passes");
   const AttnShape s{1, 4, 2, 317, 317, 96};
   GradProblem p = make_grad_problem(s, GetParam().dtype, 31 + uint64_t(GetParam().dtype), GetParam().isa);
   const auto mask = mask_or(SlidingWindowMask{40}, PrefixLmMask{20});
@@ -216,7 +232,7 @@ TEST_P(FlashBackward, ComposedModsMatchReference) {
   const auto score = score_then(alibi_score(alibi_slopes(4)), SoftcapScore{3.0f});
   const BlockMask bm = block_mask_from_mask_mod(mask, 1, 1, s.S_q, s.S_kv, 64, 64);
   const BlockMask bt = block_mask_from_mask_mod(swapped, 1, 1, s.S_kv, s.S_q, 64, 64);
-  FlashOptions o = options();
+  FlashOptions o = options(2, one_pass);
   o.scale = 0.2f;
   const ReferenceGrads ref = reference_attention_backward(s, p.fwd.tensors(), p.tensors().d_o, mask, score, 0.2);
   check(
@@ -227,6 +243,7 @@ TEST_P(FlashBackward, ComposedModsMatchReference) {
       [&](GradProblem& g) {
         flash_cpu_backward(s, g.tensors(), bm, bt, mask, score, o, g.workspace.data(), g.workspace.size());
       });
+  }
 }
 
 // Deterministic: each output tile has one owner and a fixed summation order, so 1 thread, 2 threads and a second
@@ -236,9 +253,11 @@ TEST_P(FlashBackward, BitIdenticalAcrossThreadCountsAndRuns) {
   GradProblem p = make_grad_problem(s, GetParam().dtype, 9 + uint64_t(GetParam().dtype), GetParam().isa);
   const FlashBackwardPlan plan = make_flash_backward_plan(spec("sliding_window:150+softcap:20"), s, 32, 48);
   flash_cpu(plan.forward, p.fwd.tensors(), options(), p.fwd.workspace.data(), p.fwd.workspace.size());
+  for (int one_pass : {0, 1}) {
+  SCOPED_TRACE(one_pass ? "one pass" : "two passes");
   auto run = [&](int threads) {
     p.poison();
-    flash_cpu_backward(plan, p.tensors(), options(threads), p.workspace.data(), p.workspace.size());
+    flash_cpu_backward(plan, p.tensors(), options(threads, one_pass), p.workspace.data(), p.workspace.size());
     return std::make_tuple(p.dq, p.dk, p.dv, p.dq16, p.dk16, p.dv16);
   };
   const auto one = run(1), two = run(2), again = run(2);
@@ -253,23 +272,28 @@ TEST_P(FlashBackward, BitIdenticalAcrossThreadCountsAndRuns) {
   };
   EXPECT_TRUE(same_bits(one, two)) << "1 thread and 2 threads differ";
   EXPECT_TRUE(same_bits(two, again)) << "two 2-thread runs differ";
+  }
 }
 
 // Awkward tilings and empty extremes write every element: no keys (dQ 0), keys nobody sees (dK, dV 0).
 TEST_P(FlashBackward, EveryGradientElementIsWritten) {
-  for (auto [qb, kb, D, S_q, S_kv] : std::vector<std::tuple<int, int, int, int, int>>{
-           {1, 2, 33, 131, 77}, {7, 10, 17, 131, 77}, {128, 256, 200, 77, 131}, {16, 2, 1, 31, 45}, {64, 64, 24, 9, 0}}) {
+  const std::vector<std::tuple<int, int, int, int, int>> shapes{
+      {1, 2, 33, 131, 77}, {7, 10, 17, 131, 77}, {128, 256, 200, 77, 131}, {16, 2, 1, 31, 45}, {64, 64, 24, 9, 0}};
+  for (auto [qb, kb, D, S_q, S_kv] : shapes) {
     const AttnShape s{2, 3, 1, S_q, S_kv, D};
     GradProblem p = make_grad_problem(s, GetParam().dtype, 900 + uint64_t(qb), GetParam().isa);
     const FlashBackwardPlan plan = make_flash_backward_plan(spec("causal"), s, qb, kb);
     flash_cpu(plan.forward, p.fwd.tensors(), options(), p.fwd.workspace.data(), p.fwd.workspace.size());
-    p.poison();
-    flash_cpu_backward(plan, p.tensors(), options(), p.workspace.data(), p.workspace.size());
     const ReferenceGrads ref =
         reference_attention_backward(plan.forward.mods, s, p.fwd.tensors(), p.tensors().d_o, 0.0);
-    const GradErrors e = compare(p, ref);
-    EXPECT_EQ(e.nan, 0) << "blocks " << qb << "x" << kb << " D " << D << " S " << S_q << "x" << S_kv;
-    EXPECT_LE(std::max({e.dq, e.dk, e.dv}), grad_tol(p.fwd.dtype)) << "blocks " << qb << "x" << kb;
+    for (int one_pass : {0, 1}) {
+      p.poison();
+      flash_cpu_backward(plan, p.tensors(), options(2, one_pass), p.workspace.data(), p.workspace.size());
+      const GradErrors e = compare(p, ref);
+      EXPECT_EQ(e.nan, 0) << "blocks " << qb << "x" << kb << " D " << D << " S " << S_q << "x" << S_kv
+                          << " one pass " << one_pass;
+      EXPECT_LE(std::max({e.dq, e.dk, e.dv}), grad_tol(p.fwd.dtype)) << "blocks " << qb << "x" << kb;
+    }
   }
 }
 
