@@ -27,9 +27,6 @@ namespace talklab::experiments::attention {
 Presentation presentation();  // presentation.cpp
 namespace {
 
-const std::vector<std::string> kMasks = {"full",      "causal",         "sliding_window", "document",
-                                         "prefix_lm", "causal+softcap", "causal+alibi"};
-
 class FlashCase final : public Case {
  public:
   explicit FlashCase(const CaseContext& ctx)
@@ -136,15 +133,6 @@ Work declare_work(const CaseContext& ctx) {
   return Work{attn::useful_flops(mask_spec_of(ctx.params), s), bytes, dtype == attn::DType::bf16 ? "bf16" : "fp32"};
 }
 
-std::string declare_skip(const Params& p) {
-  const int64_t heads = p.integer("heads"), kv = p.integer("kv_heads");
-  if (kv < 1 || heads % kv != 0) return fmt::format("kv_heads {} does not divide heads {}", kv, heads);
-  if (p.integer("head_dim") > attn::kMaxHeadDim) return fmt::format("head_dim above {}", attn::kMaxHeadDim);
-  if (p.integer("seq") < 1 || p.integer("batch") < 1 || p.integer("head_dim") < 1) return "sizes must be positive";
-  if (p.str("mask") == "sliding_window" && p.integer("window") < 1) return "window must be at least 1";
-  return "";
-}
-
 bool is_block_mask_point(const Params& p) {
   const std::string& m = p.str("mask");
   return m == "causal" || m == "sliding_window" || m == "document" || m == "prefix_lm";
@@ -155,16 +143,9 @@ Experiment declare() {
   e.name = "attention";
   e.description = "masked, windowed and grouped-query attention: ours (block-sparse flash) against LibTorch";
   e.talks = {"flexattention", "llm-architecture-timeline", "llm-inference-workload"};
-  e.axes = {string_axis("mask", kMasks, "mask_mod (+ score_mod)"),
-            int_axis("seq", "sequence length, queries = keys"),
-            int_axis("window", "sliding_window: keys per query, its own position included"),
-            int_axis("heads", "query heads"),
-            int_axis("kv_heads", "key/value heads (grouped-query attention when fewer than heads)"),
-            int_axis("head_dim", "D"),
-            int_axis("batch", "B"),
-            dtype_axis("dtype", {"f32", "bf16"}, "inputs and output; accumulation is float32")};
+  e.axes = problem_axes();
   e.work = declare_work;
-  e.skip = declare_skip;
+  e.skip = problem_skip;
   e.presentation = presentation();
 
   Implementation flash;

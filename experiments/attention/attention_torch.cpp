@@ -84,6 +84,17 @@ std::pair<at::Tensor, at::Tensor> repeat_kv(const at::Tensor& k, const at::Tenso
   return {k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)};
 }
 
+SdpaMask sdpa_mask(const attn::MaskSpec& spec, int64_t H, int64_t S, at::ScalarType dtype, const at::TensorOptions& on) {
+  SdpaMask m;
+  m.is_causal = spec.mask == attn::MaskKind::causal && spec.score == attn::ScoreKind::none;
+  if (spec.score == attn::ScoreKind::alibi) {
+    m.mask = alibi_bias(spec, H, S, on).masked_fill_(visible_mask(spec, S, on).logical_not(), -kInf).to(dtype);
+  } else if (!m.is_causal && spec.mask != attn::MaskKind::full) {
+    m.mask = visible_mask(spec, S, on);
+  }
+  return m;
+}
+
 at::Tensor sdpa(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const std::optional<at::Tensor>& mask,
                 bool is_causal) {
   const bool gqa = q.size(1) != k.size(1);
@@ -166,25 +177,14 @@ class EagerCase final : public TorchCase {
 class SdpaCase final : public TorchCase {
  public:
   using TorchCase::TorchCase;
-  void prepare() override {
-    const int64_t S = in_.shape.S_q;
-    is_causal_ = spec_.mask == attn::MaskKind::causal && spec_.score == attn::ScoreKind::none;
-    if (spec_.score == attn::ScoreKind::alibi) {
-      mask_ = alibi_bias(spec_, in_.shape.H, S).masked_fill_(visible_mask(spec_, S).logical_not(), -kInf);
-      mask_ = mask_.to(torch_dtype(in_.dtype));
-    } else if (!is_causal_ && spec_.mask != attn::MaskKind::full) {
-      mask_ = visible_mask(spec_, S);
-    }
-  }
-  void run() override { out_ = sdpa(q_, k_, v_, mask(), is_causal_); }
+  void prepare() override { mask_ = sdpa_mask(spec_, in_.shape.H, in_.shape.S_q, torch_dtype(in_.dtype)); }
+  void run() override { out_ = sdpa(q_, k_, v_, mask_.get(), mask_.is_causal); }
   void add_labels(Labels& out) override {
-    out.emplace_back("sdpa_backend", sdpa_backend_name(sdpa_backend(q_, k_, v_, mask(), is_causal_)));
+    out.emplace_back("sdpa_backend", sdpa_backend_name(sdpa_backend(q_, k_, v_, mask_.get(), mask_.is_causal)));
   }
 
  private:
-  std::optional<at::Tensor> mask() const { return mask_.defined() ? std::optional<at::Tensor>(mask_) : std::nullopt; }
-  bool is_causal_ = false;
-  at::Tensor mask_;
+  SdpaMask mask_;
 };
 
 }  // namespace

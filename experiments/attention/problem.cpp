@@ -1,5 +1,7 @@
 #include "experiments/attention/problem.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstring>
 #include <random>
@@ -108,6 +110,28 @@ std::vector<attn::RowId> rows_to_check(const attn::AttnShape& s, uint64_t seed) 
   std::uniform_int_distribution<int64_t> b(0, s.B - 1), h(0, s.H - 1), q(0, s.S_q - 1);
   while (int64_t(rows.size()) < kSampledRows) rows.push_back({b(rng), h(rng), q(rng)});
   return rows;
+}
+
+std::vector<Axis> problem_axes() {
+  const std::vector<std::string> masks = {"full",      "causal",         "sliding_window", "document",
+                                          "prefix_lm", "causal+softcap", "causal+alibi"};
+  return {string_axis("mask", masks, "mask_mod (+ score_mod)"),
+          int_axis("seq", "sequence length, queries = keys"),
+          int_axis("window", "sliding_window: keys per query, its own position included"),
+          int_axis("heads", "query heads"),
+          int_axis("kv_heads", "key/value heads (grouped-query attention when fewer than heads)"),
+          int_axis("head_dim", "D"),
+          int_axis("batch", "B"),
+          dtype_axis("dtype", {"f32", "bf16"}, "inputs and outputs; accumulation is float32")};
+}
+
+std::string problem_skip(const Params& p) {
+  const int64_t heads = p.integer("heads"), kv = p.integer("kv_heads");
+  if (kv < 1 || heads % kv != 0) return fmt::format("kv_heads {} does not divide heads {}", kv, heads);
+  if (p.integer("head_dim") > attn::kMaxHeadDim) return fmt::format("head_dim above {}", attn::kMaxHeadDim);
+  if (p.integer("seq") < 1 || p.integer("batch") < 1 || p.integer("head_dim") < 1) return "sizes must be positive";
+  if (p.str("mask") == "sliding_window" && p.integer("window") < 1) return "window must be at least 1";
+  return "";
 }
 
 double flash_tolerance(attn::DType dtype) {

@@ -41,6 +41,11 @@ struct Inputs {
 std::vector<attn::RowId> rows_to_check(const attn::AttnShape& s, uint64_t seed);
 inline constexpr int kSampledRows = 96;
 
+// The axes every attention experiment shares (mask, seq, window, heads, kv_heads, head_dim, batch, dtype), and
+// the points none of their implementations can run (sizes, heads, window), with the reason.
+std::vector<Axis> problem_axes();
+std::string problem_skip(const Params& p);
+
 // Output tolerance for flash_cpu: the kernel's contract (kernels/common/attention/tolerances.h).
 double flash_tolerance(attn::DType dtype);
 

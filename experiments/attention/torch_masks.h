@@ -29,6 +29,17 @@ at::Tensor alibi_bias(const attn::MaskSpec& spec, int64_t H, int64_t S, const at
 // K and V (B, H_kv, S, D) expanded to (B, H_kv * group, S, D) for grouped-query attention.
 std::pair<at::Tensor, at::Tensor> repeat_kv(const at::Tensor& k, const at::Tensor& v, int64_t group);
 
+// What scaled_dot_product_attention is given for a spec, as a PyTorch user writes it: is_causal for plain causal
+// (the only mask whose hidden blocks it skips), else a dense (S, S) boolean mask, or for ALiBi a float (H, S, S)
+// bias with -inf where hidden, in the inputs' dtype. Softcap cannot be expressed (callers skip it).
+struct SdpaMask {
+  bool is_causal = false;
+  at::Tensor mask;  // undefined: none
+  std::optional<at::Tensor> get() const { return mask.defined() ? std::optional<at::Tensor>(mask) : std::nullopt; }
+};
+SdpaMask sdpa_mask(const attn::MaskSpec& spec, int64_t H, int64_t S, at::ScalarType dtype,
+                   const at::TensorOptions& on = {});
+
 // at::scaled_dot_product_attention(q, k, v, mask, dropout 0, is_causal, default scale, enable_gqa): grouped-query
 // attention is LibTorch's own (enable_gqa = H != H_kv), not K and V repeated by the caller.
 at::Tensor sdpa(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const std::optional<at::Tensor>& mask,

@@ -184,6 +184,21 @@ BlockMask block_mask_document(const std::vector<int64_t>& doc_lengths, int q_blo
       });
 }
 
+BlockMask transpose_block_mask(const BlockMask& bm) {
+  BlockMask t;
+  init_shape(t, bm.B, bm.H, bm.S_kv, bm.S_q, bm.kv_block, bm.q_block);
+  const int nq = bm.num_q_blocks, nk = bm.num_kv_blocks;
+  std::vector<BlockKind> kinds(size_t(t.rows()) * size_t(nq), BlockKind::empty);
+  for (int64_t bh = 0; bh < int64_t(bm.B) * bm.H; ++bh)
+    for (int qb = 0; qb < nq; ++qb) {
+      const int64_t r = bh * nq + qb;
+      for (int kb : bm.partial(r)) kinds[size_t((bh * nk + kb) * nq + qb)] = BlockKind::partial;
+      for (int kb : bm.full(r)) kinds[size_t((bh * nk + kb) * nq + qb)] = BlockKind::full;
+    }
+  fill_from_kinds(t, kinds);
+  return t;
+}
+
 BlockMask block_mask_from_column_counts(CountColumnsFn fn, const void* ctx, int B, int H, int64_t S_q, int64_t S_kv,
                                         int q_block, int kv_block) {
   if (B < 1 || H < 1) throw std::invalid_argument("block_mask_from_mask_mod: B and H must be >= 1");

@@ -83,6 +83,13 @@ using CountColumnsFn = void (*)(const void* ctx, int b, int h, int q0, int q1, i
 BlockMask block_mask_from_column_counts(CountColumnsFn fn, const void* ctx, int B, int H, int64_t S_q, int64_t S_kv,
                                         int q_block, int kv_block);
 
+// ---- transposed: for the backward's dK / dV pass -----------------------------------------------------------------
+// The block mask of the transposed problem (rows are key blocks, the listed blocks are query blocks; S_q / S_kv and
+// the block sizes swapped): block (kb, qb) of the result has the kind of block (qb, kb) of bm. O(rows * blocks per
+// row) over the dense block grid, microseconds for S 16384. It equals exactly block_mask_from_mask_mod of the
+// mask with q and kv swapped (tests/kernels/common/attention/test_block_mask.cpp), work order included.
+BlockMask transpose_block_mask(const BlockMask& bm);
+
 // Unmasked (q, kv) pairs over all (b, h) of a (B, H) problem: full blocks by area, partial blocks counted per
 // element with the mask. Times 4 * D it is the useful FLOP count.
 template <class Mask>

@@ -94,8 +94,11 @@ OrMask<A, B> mask_or(A a, B b) { return {std::move(a), std::move(b)}; }
 // ---- score mods ------------------------------------------------------------------------------------------
 
 struct NoScore {
+  static constexpr bool kAdditive = true;  // backward: d score_mod / d score is 1 everywhere
   template <class T>
   T operator()(T s, int, int, int, int) const { return s; }
+  template <class T>
+  T grad(T, int, int, int, int) const { return T(1); }
 };
 
 namespace detail {
@@ -137,6 +140,12 @@ struct SoftcapScore {
   float cap = 50.0f;
   template <class T>
   T operator()(T s, int, int, int, int) const { return T(cap) * detail::tanh_t(s / T(cap)); }
+  // d/ds cap * tanh(s / cap) = 1 - tanh^2(s / cap): in (0, 1], so the backward never amplifies an error here.
+  template <class T>
+  T grad(T s, int, int, int, int) const {
+    const T t = detail::tanh_t(s / T(cap));
+    return T(1) - t * t;
+  }
 };
 
 // ALiBi: score - slope[h] * (q - kv). slopes: one per query head.
@@ -145,6 +154,9 @@ struct AlibiScore {
   const float* slopes = nullptr;
   template <class T>
   T operator()(T s, int, int h, int q, int kv) const { return s - T(slopes[h]) * T(q - kv); }
+  static constexpr bool kAdditive = true;  // a bias: the score's gradient passes through unchanged
+  template <class T>
+  T grad(T, int, int, int, int) const { return T(1); }
 };
 
 // The standard ALiBi slopes for H heads: slope_h = 2^(-8 (h + 1) / H).
@@ -175,6 +187,10 @@ struct RelBiasScore {
     d = d > max_distance ? max_distance : d;
     return s + T(table[h * (2 * max_distance + 1) + d + max_distance]);
   }
+  // A bias: the score's gradient passes through (the table's own gradient is not computed: no parameter grads).
+  static constexpr bool kAdditive = true;
+  template <class T>
+  T grad(T, int, int, int, int) const { return T(1); }
 };
 inline RelBiasScore rel_bias_score(std::vector<float> table, int max_distance) {
   auto p = std::make_shared<const std::vector<float>>(std::move(table));
@@ -192,11 +208,29 @@ struct ComposedScore {
   B then;
   template <class T>
   T operator()(T s, int b, int h, int q, int kv) const { return then(first(s, b, h, q, kv), b, h, q, kv); }
+  // Chain rule: then'(first(s)) * first'(s).
+  template <class T>
+  T grad(T s, int b, int h, int q, int kv) const {
+    return then.grad(first(s, b, h, q, kv), b, h, q, kv) * first.grad(s, b, h, q, kv);
+  }
 };
 template <class A, class B>
 ComposedScore<A, B> score_then(A first, B then) { return {std::move(first), std::move(then)}; }
 
 template <class S>
 inline constexpr bool is_identity_score_v = std::is_same_v<S, NoScore>;
+
+// Backward (flash_cpu_backward, reference_backward.h): a score_mod used in the backward needs a member
+// grad(s, b, h, q, kv) = d score_mod(s) / d s, generic over float / double like the mod itself. A mod that only
+// adds a bias may declare `static constexpr bool kAdditive = true` (grad 1): the backward then skips that pass.
+template <class S, class = void>
+struct is_additive_score : std::false_type {};
+template <class S>
+struct is_additive_score<S, std::enable_if_t<S::kAdditive>> : std::true_type {};
+template <class A, class B>
+struct is_additive_score<ComposedScore<A, B>, void>
+    : std::bool_constant<is_additive_score<A>::value && is_additive_score<B>::value> {};
+template <class S>
+inline constexpr bool is_additive_score_v = is_additive_score<S>::value;
 
 }  // namespace talklab::attention

@@ -1,5 +1,8 @@
-// Float64 reference (kernels/common/attention/reference.h): the MaskSpec entry point and the element loader.
+// Float64 reference (kernels/common/attention/reference.h, reference_backward.h): the MaskSpec entry points and the
+// element loader.
 #include "kernels/common/attention/reference.h"
+
+#include "kernels/common/attention/reference_backward.h"
 
 #include <cstring>
 
@@ -17,6 +20,22 @@ ReferenceRows reference_attention_rows(const BuiltMods& mods, const AttnShape& s
                                        const std::vector<RowId>& rows) {
   return visit_mods(mods, [&](const auto& mask, const auto& score) {
     return reference_attention_rows(s, t, mask, score, scale, rows);
+  });
+}
+
+ReferenceGrads reference_attention_backward(const BuiltMods& mods, const AttnShape& s, const AttnTensors& t,
+                                            const void* d_o, double scale) {
+  return visit_mods(mods, [&](const auto& mask, const auto& score) {
+    return reference_attention_backward(s, t, d_o, mask, score, scale);
+  });
+}
+
+ReferenceGradRows reference_attention_backward_rows(const BuiltMods& mods, const AttnShape& s, const AttnTensors& t,
+                                                    const void* d_o, double scale, int64_t b, int64_t hk,
+                                                    const std::vector<QueryRow>& q_rows,
+                                                    const std::vector<int64_t>& kv_rows) {
+  return visit_mods(mods, [&](const auto& mask, const auto& score) {
+    return reference_attention_backward_rows(s, t, d_o, mask, score, scale, b, hk, q_rows, kv_rows);
   });
 }
 

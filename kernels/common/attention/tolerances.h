@@ -21,4 +21,16 @@ inline constexpr double kOutTolBf16 = 2e-2;
 inline constexpr double kLseTolF32 = 1e-4;
 inline constexpr double kLseTolBf16 = 1e-4;
 
+// Backward (flash_cpu_backward against reference_backward.h): normwise error of each of dQ, dK, dV.
+// float32: the recomputed P carries the score and LSE errors above (~1e-6 relative), dS = P * (dP - D) subtracts
+// two O(1) terms (D = dO.O from the forward's float32 O), and dQ / dK / dV sum up to S terms of random sign in
+// fp32 (~sqrt(S) * 2^-24). The tests measure at most 3.2e-6 (every shape of the issue, scalar and AVX2), so 1e-4
+// (the issue's bound, ~30x that) still catches any indexing, masking or derivative bug (O(1) errors).
+inline constexpr double kGradTolF32 = 1e-4;
+// bf16: inputs exact in bf16, float32 arithmetic, but O arrives rounded to bf16 (2^-9 relative, moving D = dO.O by
+// ~2^-9 * |D|, hence every dS of the row) and each gradient is rounded to bf16 on output (2^-9).
+// The tests measure at most 6.5e-3. 3e-2 (the issue's bound, ~15 * 2^-9, ~5x that) is generous for rounding and
+// far below a wrong block (O(1)).
+inline constexpr double kGradTolBf16 = 3e-2;
+
 }  // namespace talklab::attention

@@ -29,13 +29,28 @@ void validate(const AttnShape& s, const BlockMask& bm) {
         "kv_block must be even and in [2, 256]");
 }
 
+}  // namespace
+
 bool isa_available(Isa isa) {
   const CpuFeatures& f = cpu_features();
   return isa == Isa::scalar || (isa == Isa::avx2 && f.has_avx2_kernels()) ||
          (isa == Isa::avx512 && f.has_avx512_kernels());
 }
 
-}  // namespace
+BlockMaskView block_mask_view(const BlockMask& bm) {
+  return {bm.B,
+          bm.H,
+          bm.q_block,
+          bm.kv_block,
+          bm.num_q_blocks,
+          bm.kv_num_blocks.data(),
+          bm.kv_offsets.data(),
+          bm.kv_indices.data(),
+          bm.full_kv_num_blocks.data(),
+          bm.full_kv_offsets.data(),
+          bm.full_kv_indices.data(),
+          bm.work_order.data()};
+}
 
 size_t flash_cpu_workspace_bytes(const AttnShape& s, DType dtype, Isa isa) {
   if (dtype == DType::f32) return 0;
@@ -54,18 +69,7 @@ FlashStats flash_cpu_erased(const AttnShape& shape, const AttnTensors& t, const 
   KernelArgs a;
   a.shape = shape;
   a.t = t;
-  a.bm = {bm.B,
-          bm.H,
-          bm.q_block,
-          bm.kv_block,
-          bm.num_q_blocks,
-          bm.kv_num_blocks.data(),
-          bm.kv_offsets.data(),
-          bm.kv_indices.data(),
-          bm.full_kv_num_blocks.data(),
-          bm.full_kv_offsets.data(),
-          bm.full_kv_indices.data(),
-          bm.work_order.data()};
+  a.bm = block_mask_view(bm);
   a.mods = mods;
   a.scale = opt.scale != 0.0f ? opt.scale : float(1.0 / std::sqrt(double(shape.D)));
   a.num_threads = opt.num_threads > 0 ? opt.num_threads : omp_get_max_threads();

@@ -29,6 +29,9 @@ struct FlashOptions {
   float scale = 0.0f;  // 0 means 1/sqrt(D)
   Isa isa = best_isa();
   int num_threads = 0;  // 0 means OpenMP's default
+  // flash_cpu_backward only (flash_backward.h): -1 picks by shape, 0 two passes (dK/dV, then dQ), 1 one pass per
+  // (batch, kv head). Either is deterministic; the choice never depends on the thread count.
+  int backward_one_pass = -1;
 };
 
 // Block sizes the kernel takes from the BlockMask; the defaults are what the timing driver found fastest.

@@ -20,6 +20,10 @@ struct BlockMaskView {
   const int32_t* work_order = nullptr;
 };
 
+// Dispatchers' helpers (flash_cpu.cpp, flash_backward.cpp; defined in flash_cpu.cpp, baseline x86-64).
+BlockMaskView block_mask_view(const BlockMask& bm);
+bool isa_available(Isa isa);
+
 struct KernelArgs {
   AttnShape shape;
   AttnTensors t;

@@ -144,6 +144,42 @@ TEST(BlockMask, ClosedFormPairCountsMatchBruteForce) {
   }
 }
 
+// The backward's dK / dV pass walks the transposed block mask: transposing the closed form equals, exactly (work
+// order included), the generic builder run on the mask with q and kv swapped, on every ISA.
+TEST(BlockMask, TransposedClosedFormMatchesGenericOfSwappedMask) {
+  uint64_t seed = 300;
+  for (auto [S_q, S_kv] :
+       std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {7, 7}, {129, 129}, {100, 300}, {300, 100}, {1000, 1000}})
+    for (Blocks bs : {Blocks{64, 64}, Blocks{48, 80}, Blocks{7, 13}, Blocks{128, 256}})
+      for (const MaskSpec& spec : specs_for(S_q, S_kv, seed++)) {
+        const BlockMask closed_t = transpose_block_mask(block_mask_for(spec, S_q, S_kv, bs.q, bs.kv));
+        EXPECT_EQ(closed_t.S_q, S_kv);
+        EXPECT_EQ(closed_t.q_block, bs.kv);
+        const BuiltMods mods = build_mods(spec, 1, S_q, S_kv);
+        for (Isa isa : supported_isas())
+          visit_mods(mods, [&](const auto& mask, const auto&) {
+            const auto swapped = [mask](int b, int h, int kv, int q) { return mask(b, h, q, kv); };
+            const BlockMask generic = block_mask_from_mask_mod(swapped, 1, 1, S_kv, S_q, bs.kv, bs.q, isa);
+            EXPECT_TRUE(generic == closed_t) << spec.name() << " S_q " << S_q << " S_kv " << S_kv << " blocks "
+                                             << bs.q << "x" << bs.kv << " isa " << isa_name(isa);
+            return 0;
+          });
+      }
+}
+
+// Per-head storage survives the transpose, and transposing twice gives the block mask back.
+TEST(BlockMask, TransposeOfPerHeadMaskRoundTrips) {
+  auto mask = [](int, int h, int q, int kv) { return ((q * 7 + kv * 3 + h) % 11 != 0) & (kv <= q + 20 * h); };
+  const BlockMask bm = block_mask_from_mask_mod(mask, 1, 3, 150, 170, 32, 16);
+  const BlockMask t = transpose_block_mask(bm);
+  EXPECT_EQ(t.H, 3);
+  EXPECT_EQ(t.num_partial(), bm.num_partial());
+  EXPECT_EQ(t.num_full(), bm.num_full());
+  const auto swapped = [mask](int b, int h, int kv, int q) { return mask(b, h, q, kv); };
+  EXPECT_TRUE(t == block_mask_from_mask_mod(swapped, 1, 3, 170, 150, 16, 32));
+  EXPECT_TRUE(transpose_block_mask(t) == bm);
+}
+
 TEST(BlockMask, RejectsBadArguments) {
   EXPECT_THROW(block_mask_causal(10, 10, 0, 64), std::invalid_argument);
   EXPECT_THROW(block_mask_sliding_window(10, 10, 0, 64, 64), std::invalid_argument);

@@ -1,5 +1,6 @@
 // Test helpers for the attention kernels: random problems (never zeros; a seed per shape), NaN-poisoned outputs,
-// and the normwise comparison against the float64 reference (kernels/common/attention/reference.h).
+// the normwise comparison against the float64 reference (kernels/common/attention/reference.h), the masks and the
+// (ISA, dtype) parameters the forward and backward suites share.
 #pragma once
 
 #include <algorithm>
@@ -10,6 +11,8 @@
 #include <random>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "kernels/common/attention/reference.h"
 #include "kernels/common/attention/tolerances.h"
@@ -151,5 +154,48 @@ inline int64_t count_nan(const Problem& p) {
 
 inline double out_tol(DType d) { return d == DType::f32 ? kOutTolF32 : kOutTolBf16; }
 inline double lse_tol(DType d) { return d == DType::f32 ? kLseTolF32 : kLseTolBf16; }
+
+// Masks by name, a document mask of random lengths (always one one-token document, lengths 1..2 often, up to ~S/4
+// sometimes) and a relative-bias table of normal values.
+inline MaskSpec spec(const std::string& name) { return MaskSpec::parse(name); }
+
+inline MaskSpec document_spec(int64_t S, uint64_t seed) {
+  MaskSpec m = spec("document");
+  std::mt19937_64 rng(seed);
+  m.doc_lengths.push_back(1);
+  int64_t left = S - 1;
+  while (left > 0) {
+    const int64_t len = std::min<int64_t>(left, rng() % 3 == 0 ? 1 + int64_t(rng() % 2) : 1 + int64_t(rng() % (S / 4 + 1)));
+    m.doc_lengths.push_back(len);
+    left -= len;
+  }
+  return m;
+}
+
+inline MaskSpec rel_bias_spec(int64_t H, int max_distance, uint64_t seed) {
+  MaskSpec m = spec("full+rel_bias:" + std::to_string(max_distance));
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> nd;
+  m.rel_bias.resize(size_t(H * (2 * max_distance + 1)));
+  for (float& x : m.rel_bias) x = nd(rng);
+  return m;
+}
+
+// Every ISA this CPU supports times both dtypes: the parameters of the kernel test suites.
+struct Config {
+  Isa isa;
+  DType dtype;
+};
+
+inline std::vector<Config> configs() {
+  std::vector<Config> c;
+  for (Isa isa : supported_isas())
+    for (DType d : {DType::f32, DType::bf16}) c.push_back({isa, d});
+  return c;
+}
+
+inline std::string config_name(const ::testing::TestParamInfo<Config>& info) {
+  return std::string(isa_name(info.param.isa)) + "_" + dtype_name(info.param.dtype);
+}
 
 }  // namespace talklab::cpu::attention::testing

@@ -12,7 +12,13 @@
 namespace talklab::cpu::attention {
 namespace {
 
+using testing::Config;
+using testing::config_name;
+using testing::configs;
+using testing::document_spec;
 using testing::Problem;
+using testing::rel_bias_spec;
+using testing::spec;
 
 struct Case {
   std::string name;
@@ -21,30 +27,6 @@ struct Case {
   int q_block = kDefaultQBlock, kv_block = kDefaultKvBlock;
   int sample = 0;  // > 0: check this many random rows (plus each head's first and last) instead of all
 };
-
-MaskSpec spec(const std::string& name) { return MaskSpec::parse(name); }
-
-MaskSpec document_spec(int64_t S, uint64_t seed) {
-  MaskSpec m = spec("document");
-  std::mt19937_64 rng(seed);
-  m.doc_lengths.push_back(1);  // always a one-token document
-  int64_t left = S - 1;
-  while (left > 0) {  // lengths 1..2 often, up to ~S/4 sometimes
-    const int64_t len = std::min<int64_t>(left, rng() % 3 == 0 ? 1 + int64_t(rng() % 2) : 1 + int64_t(rng() % (S / 4 + 1)));
-    m.doc_lengths.push_back(len);
-    left -= len;
-  }
-  return m;
-}
-
-MaskSpec rel_bias_spec(int64_t H, int max_distance, uint64_t seed) {
-  MaskSpec m = spec("full+rel_bias:" + std::to_string(max_distance));
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> nd;
-  m.rel_bias.resize(size_t(H * (2 * max_distance + 1)));
-  for (float& x : m.rel_bias) x = nd(rng);
-  return m;
-}
 
 std::vector<Case> cases() {
   std::vector<Case> c;
@@ -72,22 +54,6 @@ std::vector<Case> cases() {
   c.push_back({"seq3001_window512_d64", {1, 2, 2, 3001, 3001, 64}, spec("sliding_window:512"), 64, 64, 24});
   c.push_back({"seq3001_full_d80", {1, 1, 1, 3001, 3001, 80}, spec("full"), 64, 64, 24});
   return c;
-}
-
-struct Config {
-  Isa isa;
-  DType dtype;
-};
-
-std::vector<Config> configs() {
-  std::vector<Config> c;
-  for (Isa isa : supported_isas())
-    for (DType d : {DType::f32, DType::bf16}) c.push_back({isa, d});
-  return c;
-}
-
-std::string config_name(const ::testing::TestParamInfo<Config>& info) {
-  return std::string(isa_name(info.param.isa)) + "_" + testing::dtype_name(info.param.dtype);
 }
 
 class FlashCpu : public ::testing::TestWithParam<Config> {

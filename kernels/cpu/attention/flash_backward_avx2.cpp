@@ -1,0 +1,10 @@
+// flash_cpu_backward, avx2: bwd::Kernel (flash_backward_core.h) over 8-lane ymm traits (vec_avx2.h): 3 x 3 register
+// tiles (9 accumulators of 16 ymm).
+#include "kernels/cpu/attention/vec_avx2.h"
+#include "kernels/cpu/attention/flash_backward_core.h"
+
+namespace talklab::cpu::attention::avx2 {
+
+void flash_backward(const BackwardArgs& a) { bwd::Kernel<V>::run(a); }
+
+}  // namespace talklab::cpu::attention::avx2
