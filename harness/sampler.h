@@ -11,8 +11,10 @@
 // ones when at least min_samples remain, and the preempted ones are kept in the file, marked, and counted as
 // dropped. A case is "disturbed" (settle) when too few clean samples remain while other processes or the
 // hypervisor used a tenth of the CPUs (on a quiet machine, long samples are often marked by a kernel thread's
-// blip and are fine), or when its kept samples still cluster at whole scheduler ticks above the fastest one (a
-// stall the switch count did not see: the hypervisor taking a vCPU shows as steal, not as a context switch).
+// blip and are fine), when other processes used a quarter of the CPUs while it was sampled, however clean its
+// samples (a neighbour holding a core slows the cores beside it without preempting them), or when its kept samples
+// still cluster at whole scheduler ticks above the fastest one (a stall the switch count did not see: the
+// hypervisor taking a vCPU shows as steal, not as a context switch).
 // The runner adds a third reason, the machine's capacity around the case (harness/machine_probes.h, cpu_capacity),
 // and `bench run` re-runs disturbed cases at its end.
 #pragma once

@@ -1,7 +1,9 @@
 #include "harness/sampler.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -170,6 +172,26 @@ TEST(Sampler, TooFewCleanSamplesOnABusyMachineAreDisturbed) {
   EXPECT_FALSE(quiet.disturbed) << quiet.disturbed_evidence;
   EXPECT_EQ(quiet.dropped, 0);
   EXPECT_DOUBLE_EQ(quiet.stats.median, 0.4);
+}
+
+// Clean samples beside a neighbour that held a core for the whole sampling are still suspect (it slows the core beside
+// it without preempting anything); a quiet machine's few percent are not.
+TEST(Sampler, CleanSamplesBesideABusyNeighbourAreDisturbed) {
+  const unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
+  Timing beside = synthetic(std::vector<double>(20, 0.71e-6), std::vector<int64_t>(20, 0));
+  beside.interference.others_cpu_s = 0.49 * cpus;  // on 2 CPUs: one of them for the whole second
+  settle(beside, 5, kTick);
+  EXPECT_TRUE(beside.kept_clean);
+  EXPECT_EQ(beside.dropped, 0);
+  EXPECT_TRUE(beside.disturbed);
+  EXPECT_NE(beside.disturbed_evidence.find(fmt::format("other processes used 49% of the {} CPUs while it was sampled", cpus)),
+            std::string::npos)
+      << beside.disturbed_evidence;
+
+  Timing quiet = synthetic(std::vector<double>(20, 0.45e-6), std::vector<int64_t>(20, 0));
+  quiet.interference.others_cpu_s = 0.02 * cpus;
+  settle(quiet, 5, kTick);
+  EXPECT_FALSE(quiet.disturbed) << quiet.disturbed_evidence;
 }
 
 // measure() marks each sample with the switches counted around it and settles the statistics on the clean ones.
