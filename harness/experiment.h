@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -65,6 +66,13 @@ class Case {
   // CUDA cases: peak device bytes of the checked run (LibTorch's caching-allocator statistics); CPU cases
   // are measured by the harness's tracking allocator instead.
   virtual std::optional<int64_t> device_peak_bytes() { return std::nullopt; }
+};
+
+// Thrown by a case's setup when this point cannot run here for a reason only running it reveals (a PyTorch anchor
+// whose compile fails, a feature this PyTorch lacks): the case is recorded as skipped with the message, not failed.
+class CaseSkipped : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 using CaseFactory = std::function<std::unique_ptr<Case>(const CaseContext&)>;

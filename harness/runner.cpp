@@ -143,6 +143,11 @@ CaseResult run_case(const PlannedCase& planned, int index, const RunOptions& opt
       c->add_counters(r.counters);
       r.status = "ok";
     }
+  } catch (const CaseSkipped& e) {
+    r.timing.reset();
+    r.accuracy.reset();
+    r.status = "skipped";
+    r.reason = e.what();
   } catch (const std::exception& e) {
     r.timing.reset();
     if (is_out_of_memory(e)) {

@@ -1,0 +1,60 @@
+"""Anchors for tests/harness/test_python.cpp: each exercises one promise of harness/python.h."""
+import torch
+
+
+class _Scale:
+    """run() writes 2 * x into x's own storage and returns a fresh tensor of x + offset."""
+
+    def __init__(self, x, offset, tag):
+        self.x = x
+        self.offset = offset
+        self.counters = {"elements": float(x.numel())}
+        self.labels = {"tag": tag, "dtype": str(x.dtype)}
+
+    def run(self):
+        self.x.mul_(2)
+        return self.x + self.offset
+
+
+def scale(x, offset, tag):
+    return _Scale(x, offset, tag)
+
+
+class _Pair:
+    def __init__(self, tensors):
+        self.tensors = tensors
+
+    def run(self):
+        return tuple(t.sum(dim=0) for t in self.tensors)
+
+
+def pair(tensors):
+    return _Pair(tensors)
+
+
+def refuses(shape):
+    raise NotImplementedError(f"this anchor cannot express shape {list(shape)}")
+
+
+class _Flaky:
+    def __init__(self):
+        self.calls = 0
+
+    def run(self):
+        self.calls += 1
+        if self.calls > 1:
+            raise RuntimeError(f"call {self.calls} failed")
+        return torch.ones(3)
+
+
+def flaky():
+    return _Flaky()
+
+
+class _FirstCallFails:
+    def run(self):
+        raise RuntimeError("compile failed on purpose")
+
+
+def first_call_fails():
+    return _FirstCallFails()
