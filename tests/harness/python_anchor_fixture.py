@@ -58,3 +58,18 @@ class _FirstCallFails:
 
 def first_call_fails():
     return _FirstCallFails()
+
+
+class _Compiled:
+    """torch.compile (Inductor, C++ codegen) inside bench's process: a fused elementwise function of x."""
+
+    def __init__(self, x):
+        self.x = x
+        self.fn = torch.compile(lambda t: torch.tanh(t) * t + 1.0, dynamic=False)
+
+    def run(self):
+        return self.fn(self.x)
+
+
+def compiled(x):
+    return _Compiled(x)

@@ -101,6 +101,17 @@ TEST_F(Python, ARaiseWhileTimedIsAnErrorWithPythonsMessage) {
   }
 }
 
+// Inductor compiles C++ and loads it into this process (one OpenMP runtime, the tracking allocator underneath).
+TEST_F(Python, TorchCompileRunsInsideTheProcess) {
+  const at::Tensor x = at::randn({129, 31}, at::kFloat);
+  Anchor anchor(kFixture, "compiled", Args().set("x", x));
+  const std::vector<at::Tensor> out = anchor.run();
+  ASSERT_EQ(out.size(), 1u);
+  const at::Tensor want = at::tanh(x.to(at::kDouble)) * x.to(at::kDouble) + 1.0;
+  // float32 tanh and one product: a few ulps of values of order 1.
+  EXPECT_LT((out[0].to(at::kDouble) - want).abs().max().item<double>(), 1e-5);
+}
+
 class FirstCallFails final : public AnchorCase {
  public:
   FirstCallFails() : AnchorCase(kFixture, "first_call_fails") {}
