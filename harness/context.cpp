@@ -199,6 +199,7 @@ nlohmann::json make_context(const RunSettings& s, const GpuInfo& gpu) {
                         : json(nullptr)},
       // Which GPUs this process was given (Slurm's --gres sets it per task): a CUDA case ran on the first of them.
       {"cuda_visible_devices", cuda_visible ? json(cuda_visible) : json(nullptr)},
+      {"python", s.python},
       {"experiments", registered_declarations_json()},  // what a report of this file shows (harness/presentation.h)
       {"roofline", {{"cpu", s.cpu_roofline ? roofline_json(*s.cpu_roofline) : json(nullptr)}, {"cuda", s.cuda_roofline ? roofline_json(*s.cuda_roofline) : json(nullptr)}}},
   };

@@ -55,6 +55,9 @@ struct RunSettings {
   std::optional<Roofline> cuda_roofline;
   CpuDescription cpu;  // from the machine probes (harness/machine_probes.h); empty without them
   std::optional<ShardRecord> shard;
+  // The embedded interpreter of the Python anchors (python::describe(), or {"error": why it did not start}); null
+  // when no selected case needed it.
+  nlohmann::json python;
 };
 
 struct GitState {

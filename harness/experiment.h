@@ -94,6 +94,10 @@ struct Implementation {
   // mask inside the attention experiment); empty = the experiment's.
   std::function<Work(const CaseContext&)> work;
   std::string missing_reason = "not compiled into this build";
+  // Its cases run Python in bench's embedded interpreter (harness/python.h): bench starts the interpreter before
+  // the run when one of them is selected, so the start's cost is outside every case and the result file says
+  // which Python and torch ran them.
+  bool embedded_python = false;
 };
 
 struct Experiment {

@@ -24,28 +24,15 @@
 
 #include <cstdint>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <variant>
 #include <vector>
 
 #include "harness/experiment.h"
+#include "harness/python_runtime.h"
 
 namespace talklab::python {
-
-// Whether this build embeds CPython; when it does not, why (what CMake could not find).
-bool compiled_in();
-std::string missing_reason();
-
-// Starts the interpreter and imports torch, once per process. Throws CaseSkipped naming the problem when it
-// cannot (no interpreter in this build, torch not importable, torch not the LibTorch bench links).
-void start();
-bool started();
-
-// What a reader of a result needs to know of the interpreter that ran the anchors (empty object before start()):
-// Python's version and executable, torch's version and file, the Inductor cache directory and compile threads.
-nlohmann::json describe();
 
 // Keyword arguments of an anchor's prepare function.
 class Args {
@@ -115,6 +102,7 @@ class AnchorCase : public Case {
 // the implementation stays declared (bench list shows it) and its cases are skipped with the reason.
 template <class C>
 void make_anchor(Implementation& impl) {
+  impl.embedded_python = true;
   if (!compiled_in()) {
     impl.missing_reason = missing_reason();
     return;

@@ -15,6 +15,7 @@
 #include "harness/machine_probes.h"
 #include "harness/memory.h"
 #include "harness/openmp.h"
+#include "harness/python_runtime.h"
 #include "harness/torch_glue.h"
 
 namespace talklab {
@@ -140,6 +141,17 @@ SessionOutcome run_session(const std::vector<PlannedCase>& plan, const Profile& 
       observer.measuring_ceilings(Device::cuda, settings, gpu);
       settings.cuda_roofline = probes->measure_cuda_ceilings(gpu.l2_bytes);
       observer.ceilings(Device::cuda, *settings.cuda_roofline);
+    }
+  }
+  // The Python anchors' interpreter starts here, before anything is timed (importing torch takes seconds).
+  if (std::any_of(plan.begin(), plan.end(), [](const PlannedCase& c) {
+        return c.skip_reason.empty() && c.implementation->embedded_python && c.implementation->make;
+      })) {
+    try {
+      python::start();
+      settings.python = python::describe();
+    } catch (const CaseSkipped& e) {
+      settings.python = {{"error", e.what()}};  // each anchor case is skipped with the same reason
     }
   }
   rooflines.cpu = settings.cpu_roofline ? &*settings.cpu_roofline : nullptr;

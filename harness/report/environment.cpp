@@ -58,6 +58,13 @@ Table environment_table(const std::vector<const Run*>& runs) {
     const json& versions = field(t, "versions");
     add("LibTorch", text(field(versions, "libtorch")));
     add("compiler", text(field(versions, "compiler")));
+    // The interpreter bench embedded for the Python anchors (torch.compile'd FlexAttention, Inductor, ...).
+    if (const json& py = field(t, "python"); py.is_object()) {
+      add("Python anchors", field(py, "error").is_string()
+                                ? "not run: " + text(field(py, "error"))
+                                : fmt::format("Python {}, torch {}, Inductor cache {}", text(field(py, "python")),
+                                              text(field(py, "torch")), text(field(py, "inductor_cache_dir"))));
+    }
     add("seed", value_text(field(t, "seed")));
     // A shard's file, and a file bench merge made from shards: which part, and which machines ran the parts.
     if (const json& shard = field(t, "shard"); shard.is_object()) {

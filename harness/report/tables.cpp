@@ -73,7 +73,7 @@ void experiment_section(Page& page, const std::string& experiment, const std::ve
   Table t;
   if (run_column) t.header.push_back("run");
   for (const char* h : {"case", "implementation", "status", "median", "rate", "roofline", "peak memory", "max rel error",
-                        "SQNR", "vs LibTorch"}) {
+                        "SQNR", "vs fastest PyTorch"}) {
     t.header.push_back(h);
   }
   // The experiment's own counters and labels in a table of their own, so the main one fits a screen.
