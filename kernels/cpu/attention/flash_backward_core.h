@@ -58,17 +58,18 @@ template <class V>
 struct Kernel {
   using R = typename V::R;
   static constexpr int L = V::L, MR = V::kBwdMR, NV = V::kBwdNV;
+  static constexpr int kTailMR = MR * 2 / 3;  // rows of the tile a short last row group runs
 
   // ---- the micro-kernel ------------------------------------------------------------------------------------
-  // MR rows x NVt vectors of C = A . B over K, A(m, k) = ar[m][k] (kRowA) or ar[m][k * lda]; rows < MR are the
+  // MRt rows x NVt vectors of C = A . B over K, A(m, k) = ar[m][k] (kRowA) or ar[m][k * lda]; rows < MRt are the
   // valid ones (A's missing rows were clamped to a valid one; their results are dropped). kAcc: C += A . B, else
   // C = mul * A . B.
-  template <int NVt, bool kRowA, bool kAcc>
+  template <int NVt, bool kRowA, bool kAcc, int MRt = MR>
   static inline void tile(float* c, int64_t ldc, int rows, const float* const* ar, int64_t lda, const float* b,
                           int64_t ldb, int K, float mul) {
-    R acc[MR][NVt];
+    R acc[MRt][NVt];
 #pragma GCC unroll 16
-    for (int m = 0; m < MR; ++m)
+    for (int m = 0; m < MRt; ++m)
 #pragma GCC unroll 8
       for (int n = 0; n < NVt; ++n) acc[m][n] = (kAcc && m < rows) ? V::load(c + m * ldc + n * L) : V::zero();
     for (int k = 0; k < K; ++k) {
@@ -76,7 +77,7 @@ struct Kernel {
 #pragma GCC unroll 8
       for (int n = 0; n < NVt; ++n) bv[n] = V::load(b + k * ldb + n * L);
 #pragma GCC unroll 16
-      for (int m = 0; m < MR; ++m) {
+      for (int m = 0; m < MRt; ++m) {
         const R av = V::set1(kRowA ? ar[m][k] : ar[m][k * lda]);
 #pragma GCC unroll 8
         for (int n = 0; n < NVt; ++n) acc[m][n] = V::fma(av, bv[n], acc[m][n]);
@@ -84,7 +85,7 @@ struct Kernel {
     }
     const R vm = V::set1(mul);
 #pragma GCC unroll 16
-    for (int m = 0; m < MR; ++m) {
+    for (int m = 0; m < MRt; ++m) {
       if (m >= rows) break;
 #pragma GCC unroll 8
       for (int n = 0; n < NVt; ++n) V::store(c + m * ldc + n * L, kAcc ? acc[m][n] : V::mul(acc[m][n], vm));
@@ -104,6 +105,10 @@ struct Kernel {
       }
       float* crow = c + int64_t(m0) * ldc;
       int n = 0;
+      // A short last row group (4 of 64 rows at MR 6) runs a narrower tile rather than computing dropped rows.
+      if (rows <= kTailMR)
+        for (; n + NV * L <= N; n += NV * L)
+          tile<NV, kRowA, kAcc, kTailMR>(crow + n, ldc, rows, ar, lda, b + n, ldb, K, mul);
       for (; n + NV * L <= N; n += NV * L) tile<NV, kRowA, kAcc>(crow + n, ldc, rows, ar, lda, b + n, ldb, K, mul);
       switch ((N - n) / L) {
         case 1: tile<1, kRowA, kAcc>(crow + n, ldc, rows, ar, lda, b + n, ldb, K, mul); break;
