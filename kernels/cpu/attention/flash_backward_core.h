@@ -29,8 +29,11 @@
 // ~36 GFLOP/s per core on L2-resident operands in isolation, of ~39 peak), the query-major dK / dV pass above
 // (transposes 9% -> 0.3% of the profile), and the next tile's Q, dO, dQ rows prefetched one tile ahead (the products
 // that first touch them were ~12% slower than those on L2-resident operands). Same products in the same order, so
-// dQ, dK, dV are bit-identical to before. Measured on the busy 2-core dev machine, one thread, CPU time:
-// backward / forward 1.81-1.89 before, 1.53-1.57 after (-15%); see the commit for bench's ratio to torch_sdpa.
+// dQ, dK, dV are bit-identical to before; a short last row group (4 of 64 rows) runs a 4-row tile. Measured on the
+// busy 2-core dev machine (load 7-12), CPU time: backward / forward (one thread, a scratch driver) 1.81-1.89 before,
+// 1.52-1.61 after; torch_sdpa / ours on causal 4096 f32 (bench, same process, old and new binaries interleaved,
+// --threads 1) 1.06-1.07 before, 1.18-1.19 after; 2 threads 1.19-1.24 after. Tried and dropped: column panels
+// outer in gemm (a B panel kept in L1, A streamed past it): 7-8% slower.
 #pragma once
 
 #include <omp.h>
