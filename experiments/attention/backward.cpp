@@ -14,6 +14,7 @@
 // executed FLOPs (whole visited tiles: 10 * D per pair in the one-pass schedule, 14 * D with two passes, where P
 // and dP are recomputed in both; counter one_pass says which ran) a counter.
 // Bytes: Q, K, V, O, dO read and dQ, dK, dV written once (a step adds the forward's Q, K, V and O).
+// Memory: the backward's per-thread tiles are not in the tracked peak; counter thread_scratch_bytes gives them.
 // Cost of the default profile's 54 cases (expected on the 2-core machine, from ~150 GFLOP/s for ours, ~50-100 for
 // torch_sdpa's flash backward, which computes every (q, k) pair under a dense mask, torch_eager bound by its S x S
 // passes): ~10 min in all, mostly torch_sdpa at 8192 and 16384 (~25 s a backward at 16384) and torch_eager at 8192.
@@ -81,6 +82,12 @@ class FlashBackwardCase final : public Case {
     add_block_counters(out, spec_, in_.shape, executed, stats_.full_blocks, stats_.partial_blocks, plan_build_s_);
     out.emplace_back("workspace_bytes", double(fwd_workspace_.size() + bwd_workspace_.size()));
     out.emplace_back("one_pass", attn::flash_backward_one_pass(in_.shape, options_) ? 1.0 : 0.0);
+    // The backward's per-thread tiles live outside the tracking allocator (thread_local, reused across calls), so
+    // peak memory does not include them: their bytes, for every thread of the call.
+    // (The harness always resolves the thread count: threads_ >= 1.)
+    out.emplace_back("thread_scratch_bytes",
+                     double(attn::flash_cpu_backward_thread_bytes(in_.shape, in_.dtype, plan_.forward.block_mask,
+                                                                  options_)) * threads_);
   }
 
  private:

@@ -44,6 +44,17 @@ bool flash_backward_one_pass(const AttnShape& shape, const FlashOptions& opt) {
   return shape.B * shape.H_kv >= kOnePassMinKvHeads;
 }
 
+size_t flash_cpu_backward_thread_bytes(const AttnShape& shape, DType dtype, const BlockMask& bm,
+                                       const FlashOptions& opt) {
+  const bool one_pass = flash_backward_one_pass(shape, opt);
+  switch (opt.isa) {
+    case Isa::avx512: return avx512::backward_thread_bytes(shape, dtype, bm.q_block, bm.kv_block, one_pass);
+    case Isa::avx2: return avx2::backward_thread_bytes(shape, dtype, bm.q_block, bm.kv_block, one_pass);
+    case Isa::scalar: break;
+  }
+  return scalar::backward_thread_bytes(shape, dtype, bm.q_block, bm.kv_block, one_pass);
+}
+
 FlashStats flash_backward_stats(const AttnShape& shape, const BlockMask& bm, bool one_pass) {
   FlashStats st = flash_stats(shape, bm);
   st.executed_flops *= (one_pass ? 10.0 : 14.0) / 4.0;  // the forward counts 4 * D per pair of a visited tile
@@ -53,13 +64,13 @@ FlashStats flash_backward_stats(const AttnShape& shape, const BlockMask& bm, boo
 double useful_backward_flops(const MaskSpec& spec, const AttnShape& shape) { return 2.5 * useful_flops(spec, shape); }
 
 FlashStats flash_cpu_backward_erased(const AttnShape& shape, const AttnGradTensors& g, const BlockMask& bm,
-                                     const BlockMask& bm_t, const TileMods& mods, TileScoreGradFn score_grad,
+                                     const BlockMask& bm_t, const TileMods& mods, const TileScoreGrad& score_grad,
                                      const void* score_ctx, const FlashOptions& opt, void* workspace,
                                      size_t workspace_bytes) {
   validate(shape, g, bm, bm_t);
   check(isa_available(opt.isa), std::string("this CPU lacks the requested ISA ") + isa_name(opt.isa));
   check(mods.partial != nullptr, "tile mods without a partial-block function");
-  check(score_grad == nullptr || mods.full != nullptr, "a score gradient needs a non-identity score mod");
+  check(!score_grad || mods.full != nullptr, "a score gradient needs a non-identity score mod");
   const size_t need = flash_cpu_backward_workspace_bytes(shape);
   check(workspace_bytes >= need && (need == 0 || workspace != nullptr),
         "workspace of " + std::to_string(workspace_bytes) + " bytes, needs " + std::to_string(need));

@@ -15,7 +15,7 @@
 //     transposed block mask; then dQ per (b, head, query block) walking the forward's. P and dP are computed in
 //     both passes (FlashAttention-2's dQ without atomics): 14 * D flops per pair.
 // FlashOptions::backward_one_pass forces either. Empty blocks are never touched; full blocks skip the mask.
-// Memory beyond inputs and outputs: D (B * H * S_q floats, the workspace) and per-thread tiles (~340 KB at blocks
+// Memory beyond inputs and outputs: D (B * H * S_q floats, the workspace) and per-thread tiles (~400 KB at blocks
 // 64 x 64, D 128; one pass with bf16 adds a float32 dQ of one head group). Kernel: flash_backward_core.h.
 #pragma once
 
@@ -42,6 +42,12 @@ struct AttnGradTensors {
 // Caller-provided scratch: D = rowsum(dO * O), one float per query row.
 size_t flash_cpu_backward_workspace_bytes(const AttnShape& shape);
 
+// Bytes each thread that runs a call keeps as scratch (tiles, and the one-pass schedule's float32 dQ of a head group
+// for bf16 or a head dim not a multiple of the lanes), allocated on a thread's first call and reused by later ones:
+// what a caller's tracking allocator does not see (the experiment reports it as a counter).
+size_t flash_cpu_backward_thread_bytes(const AttnShape& shape, DType dtype, const BlockMask& bm,
+                                       const FlashOptions& opt);
+
 // B * H_kv from which the one-pass schedule is picked (two threads' worth of balanced tasks, twice over).
 inline constexpr int64_t kOnePassMinKvHeads = 4;
 // Whether a call with these options runs the one-pass schedule.
@@ -57,7 +63,7 @@ double useful_backward_flops(const MaskSpec& spec, const AttnShape& shape);
 // The kernel with type-erased mods: bm the forward's block mask, bm_t = transpose_block_mask(bm) (or the generic
 // block mask of the transposed mask_mod: the two are equal). score_grad null for additive score mods.
 FlashStats flash_cpu_backward_erased(const AttnShape& shape, const AttnGradTensors& g, const BlockMask& bm,
-                                     const BlockMask& bm_t, const TileMods& mods, TileScoreGradFn score_grad,
+                                     const BlockMask& bm_t, const TileMods& mods, const TileScoreGrad& score_grad,
                                      const void* score_ctx, const FlashOptions& opt, void* workspace,
                                      size_t workspace_bytes);
 

@@ -6,5 +6,8 @@
 namespace talklab::cpu::attention::avx2 {
 
 void flash_backward(const BackwardArgs& a) { bwd::Kernel<V>::run(a); }
+size_t backward_thread_bytes(const AttnShape& s, DType dt, int q_block, int kv_block, bool one_pass) {
+  return bwd::Kernel<V>::thread_bytes(s, dt, q_block, kv_block, one_pass);
+}
 
 }  // namespace talklab::cpu::attention::avx2

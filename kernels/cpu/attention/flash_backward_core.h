@@ -2,27 +2,38 @@
 // (flash_backward_{avx512,avx2,scalar}.cpp): templates over the same vector traits V as the forward (vec_*.h), so
 // the code the AVX2 tests run is the code AVX-512 runs at 16 lanes.
 //
-// Layout, as the forward's: score tiles are KEY-major (S^T: row i = key, queries in lanes), so the mods
-// (tile_mods.h) apply unchanged, and the per-query LSE and D are vectors across lanes (no horizontal ops).
 // Every product is one register-blocked micro-kernel, C (M x N) = A (M x K) . B (K x N): MR rows of A broadcast
-// against NV vectors of a B row (V::kQkMR x V::kQkNV: 6 x 4 zmm on AVX-512, 3 x 3 ymm on AVX2), B read with
-// unit stride, A either row-major (K, V, P^T, dS^T) or column-major (dS^T read as dS):
-//   S^T  = K . Q^T       (A: K rows,   B: Q^T packed)     dP^T = V . dO^T   (A: V rows, B: dO^T packed)
-//   dV  += P^T . dO      (A: P^T,      B: dO rows)        dK  += dS^T . Q   (A: dS^T,   B: Q rows)
-//   dQ  += dS . K        (A: dS^T read column-wise, B: K rows)
+// against NV vectors of a B row (V::kBwdMR x V::kBwdNV: 6 x 4 zmm on AVX-512, 6 x 2 ymm on AVX2), B read with
+// unit stride, A either row-major or column-major (a tile read transposed). Two tile layouts:
+// - dK / dV pass (kv_task, also the one-pass schedule): QUERY-major score tiles (row j = query, keys in lanes). K^T
+//   and V^T are packed once per key block and serve all its query blocks; Q and dO are read in place (float32,
+//   D a multiple of the lanes), so nothing is transposed per tile:
+//     S  = Q . K^T   (A: Q rows,  B: K^T)          dP = dO . V^T  (A: dO rows, B: V^T)
+//     dV += P^T . dO (A: P by columns, B: dO rows)  dK += dS^T . Q (A: dS by columns, B: Q rows)
+//     dQ += dS . K   (A: dS rows, B: K rows)
+//   LSE and D are one broadcast per row. The mods and the score gradient get query-major instantiations
+//   (tile_mods.h's *_qmajor, TileScoreGrad::query_major).
+// - dQ pass (q_task, two-pass schedule only): KEY-major tiles as the forward's (S^T = K . Q^T with Q^T, dO^T packed
+//   once per task, K and V read in place), LSE and D vectors across lanes.
 // Schedules (flash_backward.h): one pass per (b, kv head) (head_task: every key block in order, dQ accumulated in
-// the task's own rows), or two passes:
-// Pass 1 (dK, dV; task = b, kv head, key block): K and V of the task stay in the tile; for each query head of the
-// group and each query block the transposed block mask lists: pack Q, Q^T, dO, dO^T of the block (copies of
-// 4 * q_block * D floats, against 8 * q_block * kv_block * D flops), S^T, mods, P^T, dP^T, dS^T, then dV and dK
-// accumulate in the task's own tiles. Pass 2 (dQ; task = b, head, query block): Q^T and dO^T stay, K and V of each
-// listed key block are read in place (float32, D a multiple of the lanes) or widened into the tile.
-// Compute-bound: 14 * D flops per visited pair in five products at the forward's tile shapes; the elementwise work
-// (exp2, the dS product, the mods) is ~10 vector ops per L pairs. Expected: about the forward's GFLOP/s on the
-// products. A rough check on the busy dev machine (AVX2, causal 4096, 4 heads, 2 threads): backward / forward time
-// 2.3-2.5x with two passes, 1.7x with one pass (10 * D per pair, as LibTorch's CPU flash backward, which owns
-// whole (b, h) heads). Against it we execute the same flops with one pass and win by skipping blocks it computes
-// (every mask but causal); with two passes (B * H_kv < kOnePassMinKvHeads) 1.4x its flops.
+// the task's own rows), or two passes: pass 1 (dK, dV; task = b, kv head, key block): K^T, V^T and the dK, dV
+// accumulators stay in the tile; for each query head of the group and each query block the transposed block mask
+// lists: S, mods, P, dP, dS, then dV and dK accumulate. Pass 2 (dQ; task = b, head, query block).
+// Compute-bound: 10 (one pass) or 14 (two passes) * D flops per visited pair in five products; the elementwise work
+// (exp2, the dS product, the mods) is ~10 vector ops per L pairs.
+//
+// Speed (AVX2, causal 4096, 4 heads, D 128, f32, one pass). Before: 3 x 3 ymm tiles (9 accumulators: under the 10
+// that Zen 2's 2 FMA pipes x 5-cycle latency need, and 3 vectors leave a 2-vector tile on N = 64 and a 1-vector
+// tile on N = 128), and Q^T, dO^T transposed by scalar copies for EVERY (key block, query block) tile (16K element
+// moves per tile, ~9% of the time in a profile). Now: 6 x 2 tiles (12 accumulators, both N divide by 2 vectors:
+// ~36 GFLOP/s per core on L2-resident operands in isolation, of ~39 peak), the query-major dK / dV pass above
+// (transposes 9% -> 0.3% of the profile), and the next tile's Q, dO, dQ rows prefetched one tile ahead (the products
+// that first touch them were ~12% slower than those on L2-resident operands). Same products in the same order, so
+// dQ, dK, dV are bit-identical to before; a short last row group (4 of 64 rows) runs a 4-row tile. Measured on the
+// busy 2-core dev machine (load 7-12), CPU time: backward / forward (one thread, a scratch driver) 1.81-1.89 before,
+// 1.52-1.61 after; torch_sdpa / ours on causal 4096 f32 (bench, same process, old and new binaries interleaved,
+// --threads 1) 1.06-1.07 before, 1.18-1.19 after; 2 threads 1.19-1.24 after. Tried and dropped: column panels
+// outer in gemm (a B panel kept in L1, A streamed past it): 7-8% slower.
 #pragma once
 
 #include <omp.h>
@@ -49,18 +60,19 @@ using core::round_up;
 template <class V>
 struct Kernel {
   using R = typename V::R;
-  static constexpr int L = V::L, MR = V::kQkMR, NV = V::kQkNV;
+  static constexpr int L = V::L, MR = V::kBwdMR, NV = V::kBwdNV;
+  static constexpr int kTailMR = MR * 2 / 3;  // rows of the tile a short last row group runs
 
   // ---- the micro-kernel ------------------------------------------------------------------------------------
-  // MR rows x NVt vectors of C = A . B over K, A(m, k) = ar[m][k] (kRowA) or ar[m][k * lda]; rows < MR are the
+  // MRt rows x NVt vectors of C = A . B over K, A(m, k) = ar[m][k] (kRowA) or ar[m][k * lda]; rows < MRt are the
   // valid ones (A's missing rows were clamped to a valid one; their results are dropped). kAcc: C += A . B, else
   // C = mul * A . B.
-  template <int NVt, bool kRowA, bool kAcc>
+  template <int NVt, bool kRowA, bool kAcc, int MRt = MR>
   static inline void tile(float* c, int64_t ldc, int rows, const float* const* ar, int64_t lda, const float* b,
                           int64_t ldb, int K, float mul) {
-    R acc[MR][NVt];
+    R acc[MRt][NVt];
 #pragma GCC unroll 16
-    for (int m = 0; m < MR; ++m)
+    for (int m = 0; m < MRt; ++m)
 #pragma GCC unroll 8
       for (int n = 0; n < NVt; ++n) acc[m][n] = (kAcc && m < rows) ? V::load(c + m * ldc + n * L) : V::zero();
     for (int k = 0; k < K; ++k) {
@@ -68,7 +80,7 @@ struct Kernel {
 #pragma GCC unroll 8
       for (int n = 0; n < NVt; ++n) bv[n] = V::load(b + k * ldb + n * L);
 #pragma GCC unroll 16
-      for (int m = 0; m < MR; ++m) {
+      for (int m = 0; m < MRt; ++m) {
         const R av = V::set1(kRowA ? ar[m][k] : ar[m][k * lda]);
 #pragma GCC unroll 8
         for (int n = 0; n < NVt; ++n) acc[m][n] = V::fma(av, bv[n], acc[m][n]);
@@ -76,7 +88,7 @@ struct Kernel {
     }
     const R vm = V::set1(mul);
 #pragma GCC unroll 16
-    for (int m = 0; m < MR; ++m) {
+    for (int m = 0; m < MRt; ++m) {
       if (m >= rows) break;
 #pragma GCC unroll 8
       for (int n = 0; n < NVt; ++n) V::store(c + m * ldc + n * L, kAcc ? acc[m][n] : V::mul(acc[m][n], vm));
@@ -96,6 +108,10 @@ struct Kernel {
       }
       float* crow = c + int64_t(m0) * ldc;
       int n = 0;
+      // A short last row group (4 of 64 rows at MR 6) runs a narrower tile rather than computing dropped rows.
+      if (rows <= kTailMR)
+        for (; n + NV * L <= N; n += NV * L)
+          tile<NV, kRowA, kAcc, kTailMR>(crow + n, ldc, rows, ar, lda, b + n, ldb, K, mul);
       for (; n + NV * L <= N; n += NV * L) tile<NV, kRowA, kAcc>(crow + n, ldc, rows, ar, lda, b + n, ldb, K, mul);
       switch ((N - n) / L) {
         case 1: tile<1, kRowA, kAcc>(crow + n, ldc, rows, ar, lda, b + n, ldb, K, mul); break;
@@ -110,19 +126,28 @@ struct Kernel {
   struct Tiles {
     float* base = nullptr;
     size_t cap = 0;
-    float *qt, *dot;    // Q^T, dO^T of a query block: D x nqp
+    float *qt, *dot;    // Q^T, dO^T of a query block: D x nqp (the dQ pass)
+    float *kt, *vt;     // K^T, V^T of a key block: D x nkp (the dK / dV pass)
     float *qf, *dof;    // Q, dO rows of a query block: bq x Dp (widened / padded copies)
     float *kf, *vf;     // K, V rows of a key block: bk x Dp
     float *dk, *dv;     // pass 1 accumulators: bk x Dp
     float* dq;          // pass 2 accumulator: bq x Dp
-    float *s, *dp, *x;  // S^T -> P^T, dP^T -> dS^T, raw scores: bk x nqp
+    float *s, *dp, *x;  // S^T -> P^T, dP^T -> dS^T, raw scores: bk x nqp (or S -> P, dP -> dS: bq x nkp)
     float *nl, *dd;     // -LSE * log2 e (-inf: no key visible, or padding) and D, per query: nqp
     ~Tiles() { std::free(base); }
+    struct Sizes {
+      size_t t_n, kt_n, q_n, k_n, s_n, v_n;
+      size_t total() const { return 2 * t_n + 2 * kt_n + 3 * q_n + 4 * k_n + 3 * s_n + 2 * v_n; }
+    };
+    static Sizes sizes(int bq, int bk, int D) {
+      const size_t nqp = size_t(round_up(bq, L)), nkp = size_t(round_up(bk, L)), Dp = size_t(round_up(D, 16));
+      return {size_t(round_up(int64_t(D) * nqp, 16)), size_t(round_up(int64_t(D) * nkp, 16)), bq * Dp, bk * Dp,
+              size_t(round_up(bk * nqp > bq * nkp ? bk * nqp : bq * nkp, 16)), size_t(round_up(nqp, 16))};
+    }
     void reserve(int bq, int bk, int D) {
-      const size_t nqp = size_t(round_up(bq, L)), Dp = size_t(round_up(D, 16));
-      const size_t t_n = round_up(int64_t(D) * nqp, 16), q_n = bq * Dp, k_n = bk * Dp, s_n = round_up(bk * nqp, 16),
-                   v_n = round_up(nqp, 16);
-      const size_t need = 2 * t_n + 3 * q_n + 4 * k_n + 3 * s_n + 2 * v_n;
+      const Sizes z = sizes(bq, bk, D);
+      const size_t t_n = z.t_n, kt_n = z.kt_n, q_n = z.q_n, k_n = z.k_n, s_n = z.s_n, v_n = z.v_n;
+      const size_t need = z.total();
       if (need > cap) {
         std::free(base);
         base = static_cast<float*>(std::aligned_alloc(64, round_up(need * 4, 64)));
@@ -136,6 +161,7 @@ struct Kernel {
         return r;
       };
       qt = take(t_n), dot = take(t_n);
+      kt = take(kt_n), vt = take(kt_n);
       qf = take(q_n), dof = take(q_n), dq = take(q_n);
       kf = take(k_n), vf = take(k_n), dk = take(k_n), dv = take(k_n);
       s = take(s_n), dp = take(s_n), x = take(s_n);
@@ -200,32 +226,62 @@ struct Kernel {
   }
 
   // ---- one tile: scores to dS ----------------------------------------------------------------------------------
-  // On return t.s holds P^T and t.dp holds dS^T (gradient of the RAW scaled score) for keys k0..k0+nk of kf / vf
-  // (rows of stride ldk) and the query block whose Q^T, dO^T, nl, dd are in the tiles.
+  // Score units as in the forward: natural when a score mod must see scale * q.k, else log2 units (scale * log2 e
+  // folded into the product); c turns a score into log2 units for exp2.
+  struct Units {
+    float qk_mul, c;
+  };
+  static Units units(const BackwardArgs& a) {
+    const bool natural = a.mods.full != nullptr;
+    return {natural ? a.scale : a.scale * kLog2e, natural ? kLog2e : 1.0f};
+  }
+  // The score tile s = qk_mul * A . B (rows x cols of stride cols), its raw copy in t.x where a score gradient needs
+  // it, then the mods in the tile's layout: the mask only in partial blocks, the score mod everywhere.
+  static void modded_scores(const BackwardArgs& a, Tiles& t, const float* ar, int64_t lda, int rows, const float* bop,
+                            int cols, float qk_mul, TileModFn partial_mod, TileModFn full_mod, bool partial, int b,
+                            int h, int q0, int nq, int k0, int nk) {
+    gemm<true, false>(t.s, cols, ar, lda, rows, bop, cols, cols, int(a.shape.D), qk_mul);
+    if (a.score_grad)
+      for (int64_t i = 0; i < int64_t(rows) * cols; ++i) t.x[i] = t.s[i];
+    if (partial) partial_mod(a.mods.ctx, t.s, cols, b, h, q0, nq, k0, nk);
+    else if (full_mod) full_mod(a.mods.ctx, t.s, cols, b, h, q0, nq, k0, nk);
+  }
+  // One vector of a tile: P = exp2(score * c - LSE * log2 e) over the score in sr, dS = P * (dP - D) over dP in dr.
+  static inline void p_and_ds(float* sr, float* dr, R vc, R nl, R dd) {
+    const R p = V::exp2(V::fma(V::load(sr), vc, nl));
+    V::store(sr, p);
+    V::store(dr, V::mul(p, V::sub(V::load(dr), dd)));
+  }
+
+  // KEY-major (the dQ pass): on return t.s holds P^T and t.dp holds dS^T (gradient of the RAW scaled score) for keys
+  // k0..k0+nk of kf / vf (rows of stride ldk) and the query block whose Q^T, dO^T, nl, dd are in the tiles.
   static void scores_to_ds(const BackwardArgs& a, Tiles& t, const float* kf, const float* vf, int64_t ldk, int b,
                            int h, int q0, int nq, int nqp, int k0, int nk, bool partial) {
-    const int D = int(a.shape.D);
-    // Score units as in the forward: natural when a score mod must see scale * q.k, else log2 units.
-    const bool natural = a.mods.full != nullptr;
-    const float qk_mul = natural ? a.scale : a.scale * kLog2e;
-    const float c = natural ? kLog2e : 1.0f;
-    gemm<true, false>(t.s, nqp, kf, ldk, nk, t.qt, nqp, nqp, D, qk_mul);
-    if (a.score_grad)
-      for (int64_t i = 0; i < int64_t(nk) * nqp; ++i) t.x[i] = t.s[i];
-    if (partial) a.mods.partial(a.mods.ctx, t.s, nqp, b, h, q0, nq, k0, nk);
-    else if (a.mods.full) a.mods.full(a.mods.ctx, t.s, nqp, b, h, q0, nq, k0, nk);
-    gemm<true, false>(t.dp, nqp, vf, ldk, nk, t.dot, nqp, nqp, D, 1.0f);
-    const R vc = V::set1(c);
-    for (int i = 0; i < nk; ++i) {
-      float* sr = t.s + int64_t(i) * nqp;
-      float* dr = t.dp + int64_t(i) * nqp;
-      for (int j = 0; j < nqp; j += L) {
-        const R p = V::exp2(V::fma(V::load(sr + j), vc, V::load(t.nl + j)));
-        V::store(sr + j, p);
-        V::store(dr + j, V::mul(p, V::sub(V::load(dr + j), V::load(t.dd + j))));
-      }
+    const Units u = units(a);
+    modded_scores(a, t, kf, ldk, nk, t.qt, nqp, u.qk_mul, a.mods.partial, a.mods.full, partial, b, h, q0, nq, k0, nk);
+    gemm<true, false>(t.dp, nqp, vf, ldk, nk, t.dot, nqp, nqp, int(a.shape.D), 1.0f);
+    const R vc = V::set1(u.c);
+    for (int i = 0; i < nk; ++i)
+      for (int j = 0; j < nqp; j += L)
+        p_and_ds(t.s + int64_t(i) * nqp + j, t.dp + int64_t(i) * nqp + j, vc, V::load(t.nl + j), V::load(t.dd + j));
+    if (a.score_grad) a.score_grad.key_major(a.score_ctx, t.x, t.dp, nqp, b, h, q0, nq, k0, nk);
+  }
+
+  // QUERY-major (the dK / dV pass): on return t.s holds P and t.dp holds dS, row j = query q0 + j, keys in lanes
+  // (nkp columns; those past nk are never read), from Q and dO rows read in place (qf, dof) against the K^T and V^T
+  // the tiles hold: nothing is transposed per tile, and LSE and D are one broadcast per row.
+  static void scores_to_ds_qmajor(const BackwardArgs& a, Tiles& t, const float* qf, int64_t ldq, const float* dof,
+                                  int64_t ldo, int b, int h, int q0, int nq, int k0, int nk, int nkp, bool partial) {
+    const Units u = units(a);
+    modded_scores(a, t, qf, ldq, nq, t.kt, nkp, u.qk_mul, a.mods.partial_qmajor, a.mods.full_qmajor, partial, b, h,
+                  q0, nq, k0, nk);
+    gemm<true, false>(t.dp, nkp, dof, ldo, nq, t.vt, nkp, nkp, int(a.shape.D), 1.0f);
+    const R vc = V::set1(u.c);
+    for (int j = 0; j < nq; ++j) {
+      const R nl = V::set1(t.nl[j]), dd = V::set1(t.dd[j]);
+      for (int i = 0; i < nkp; i += L) p_and_ds(t.s + int64_t(j) * nkp + i, t.dp + int64_t(j) * nkp + i, vc, nl, dd);
     }
-    if (a.score_grad) a.score_grad(a.score_ctx, t.x, t.dp, nqp, b, h, q0, nq, k0, nk);
+    if (a.score_grad) a.score_grad.query_major(a.score_ctx, t.x, t.dp, nkp, b, h, q0, nq, k0, nk);
   }
 
   // ---- pass 1: dK, dV of one key block ---------------------------------------------------------------------------
@@ -242,32 +298,60 @@ struct Kernel {
     int64_t ldk = 0;
     const float* kf = rows_f32(a.g.k, a.g.dtype, kvrow, nk, D, t.kf, ldk);
     const float* vf = rows_f32(a.g.v, a.g.dtype, kvrow, nk, D, t.vf, ldk);
+    const int nkp = int(round_up(nk, L));
+    transpose(t.kt, kf, ldk, nk, nkp, D);  // once per key block, for all its query blocks
+    transpose(t.vt, vf, ldk, nk, nkp, D);
     for (int64_t i = 0; i < int64_t(nk) * Dp; ++i) t.dk[i] = t.dv[i] = 0.0f;
     const int group = int(sh.H / sh.H_kv);
+    const size_t esize = a.g.dtype == DType::f32 ? 4 : 2;
+    auto step = [&](int h, int qb, bool partial) {
+      const int q0 = qb * bt.kv_block;
+      const int nq = int(min64(bt.kv_block, sh.S_q - q0));
+      const int64_t qrow = (int64_t(b) * sh.H + h) * sh.S_q + q0;
+      int64_t ldq = 0, ldo = 0;
+      const float* qf = rows_f32(a.g.q, a.g.dtype, qrow, nq, D, t.qf, ldq);
+      const float* dof = rows_f32(a.g.d_o, a.g.dtype, qrow, nq, D, t.dof, ldo);
+      query_vectors(a, qrow, nq, int(round_up(nq, L)), t);
+      scores_to_ds_qmajor(a, t, qf, ldq, dof, ldo, b, h, q0, nq, k0, nk, nkp, partial);
+      gemm<false, true>(t.dv, Dp, t.s, nkp, nk, dof, ldo, Dv, nq, 1.0f);  // dV += P^T . dO
+      gemm<false, true>(t.dk, Dp, t.dp, nkp, nk, qf, ldq, Dv, nq, 1.0f);  // dK += dS^T . Q
+      if (dq_acc)                                                          // dQ += dS . K
+        gemm<true, true>(dq_acc + (int64_t(h - hk * group) * sh.S_q + q0) * ld_acc, ld_acc, t.dp, nkp, nq, kf, ldk,
+                         Dv, nk, 1.0f);
+    };
+    // The rows a step streams in (its Q, dO and dQ rows: the task's other operands stay in L2) are prefetched one
+    // step ahead, so the products never wait on memory for them.
+    auto prefetch = [&](int h, int qb) {
+      const int q0 = qb * bt.kv_block;
+      const int64_t nq = min64(bt.kv_block, sh.S_q - q0);
+      const int64_t qrow = (int64_t(b) * sh.H + h) * sh.S_q + q0;
+      const int64_t bytes = nq * D * int64_t(esize);
+      const char* q = static_cast<const char*>(a.g.q) + qrow * D * int64_t(esize);
+      const char* d_o = static_cast<const char*>(a.g.d_o) + qrow * D * int64_t(esize);
+      for (int64_t o = 0; o < bytes; o += 64) {
+        __builtin_prefetch(q + o, 0, 2);
+        __builtin_prefetch(d_o + o, 0, 2);
+      }
+      if (dq_acc) {
+        const float* dq = dq_acc + (int64_t(h - hk * group) * sh.S_q + q0) * ld_acc;
+        for (int64_t o = 0; o < nq * ld_acc; o += 16) __builtin_prefetch(dq + o, 1, 2);
+      }
+    };
+    int pending_h = -1, pending_qb = 0;
+    bool pending_partial = false;
+    auto visit = [&](int h, int qb, bool partial) {
+      prefetch(h, qb);
+      if (pending_h >= 0) step(pending_h, pending_qb, pending_partial);
+      pending_h = h, pending_qb = qb, pending_partial = partial;
+    };
     for (int h = hk * group; h < (hk + 1) * group; ++h) {
-      auto step = [&](int qb, bool partial) {
-        const int q0 = qb * bt.kv_block;
-        const int nq = int(min64(bt.kv_block, sh.S_q - q0));
-        const int nqp = int(round_up(nq, L));
-        const int64_t qrow = (int64_t(b) * sh.H + h) * sh.S_q + q0;
-        int64_t ldq = 0, ldo = 0;
-        const float* qf = rows_f32(a.g.q, a.g.dtype, qrow, nq, D, t.qf, ldq);
-        const float* dof = rows_f32(a.g.d_o, a.g.dtype, qrow, nq, D, t.dof, ldo);
-        transpose(t.qt, qf, ldq, nq, nqp, D);
-        transpose(t.dot, dof, ldo, nq, nqp, D);
-        query_vectors(a, qrow, nq, nqp, t);
-        scores_to_ds(a, t, kf, vf, ldk, b, h, q0, nq, nqp, k0, nk, partial);
-        gemm<true, true>(t.dv, Dp, t.s, nqp, nk, dof, ldo, Dv, nq, 1.0f);   // dV += P^T . dO
-        gemm<true, true>(t.dk, Dp, t.dp, nqp, nk, qf, ldq, Dv, nq, 1.0f);   // dK += dS^T . Q
-        if (dq_acc)                                                          // dQ += dS . K
-          gemm<false, true>(dq_acc + (int64_t(h - hk * group) * sh.S_q + q0) * ld_acc, ld_acc, t.dp, nqp, nq, kf, ldk,
-                            Dv, nk, 1.0f);
-      };
       const int64_t r = mask_row(bt, b, h, kb);
-      for (int64_t i = bt.kv_offsets[r]; i < bt.kv_offsets[r] + bt.kv_num_blocks[r]; ++i) step(bt.kv_indices[i], true);
+      for (int64_t i = bt.kv_offsets[r]; i < bt.kv_offsets[r] + bt.kv_num_blocks[r]; ++i)
+        visit(h, bt.kv_indices[i], true);
       for (int64_t i = bt.full_kv_offsets[r]; i < bt.full_kv_offsets[r] + bt.full_kv_num_blocks[r]; ++i)
-        step(bt.full_kv_indices[i], false);
+        visit(h, bt.full_kv_indices[i], false);
     }
+    if (pending_h >= 0) step(pending_h, pending_qb, pending_partial);
     store_rows(a.g.dk, a.g.dtype, kvrow, nk, D, t.dk, Dp, a.scale);
     store_rows(a.g.dv, a.g.dtype, kvrow, nk, D, t.dv, Dp, 1.0f);
   }
@@ -315,7 +399,7 @@ struct Kernel {
     const int D = int(sh.D), Dp = int(round_up(D, 16));
     const int64_t group = sh.H / sh.H_kv, rows = group * sh.S_q;
     const int64_t row0 = (int64_t(b) * sh.H + hk * group) * sh.S_q;
-    const bool in_place = a.g.dtype == DType::f32 && D % L == 0;
+    const bool in_place = dq_in_place(a.g.dtype, D);
     float* acc = in_place ? static_cast<float*>(a.g.dq) + row0 * D : nullptr;
     const int64_t ld = in_place ? D : Dp;
     if (!in_place) {
@@ -333,6 +417,17 @@ struct Kernel {
 
   static float load(const void* x, DType dt, int64_t i) {
     return dt == DType::f32 ? static_cast<const float*>(x)[i] : bf16_to_f32(static_cast<const uint16_t*>(x)[i]);
+  }
+
+  // Whether the one-pass schedule accumulates dQ in the output itself (else in a per-thread float32 buffer).
+  static bool dq_in_place(DType dt, int64_t D) { return dt == DType::f32 && D % L == 0; }
+
+  // What run() keeps per thread beyond the call (thread_local, reused by later calls): the tiles, and the one-pass
+  // schedule's float32 dQ of a head group where dQ is not accumulated in place. No caller's allocator sees them.
+  static size_t thread_bytes(const AttnShape& sh, DType dt, int bq, int bk, bool one_pass) {
+    size_t n = size_t(round_up(int64_t(Tiles::sizes(bq, bk, int(sh.D)).total()) * 4, 64));
+    if (one_pass && !dq_in_place(dt, sh.D)) n += size_t((sh.H / sh.H_kv) * sh.S_q * round_up(sh.D, 16)) * 4;
+    return n;
   }
 
   static void run(const BackwardArgs& a) {

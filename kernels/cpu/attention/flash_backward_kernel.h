@@ -13,7 +13,7 @@ struct BackwardArgs {
   BlockMaskView bm;    // the forward's: rows are query blocks (the dQ pass)
   BlockMaskView bm_t;  // transposed: rows are key blocks (the dK / dV pass)
   TileMods mods;
-  TileScoreGradFn score_grad = nullptr;
+  TileScoreGrad score_grad;
   const void* score_ctx = nullptr;
   float scale = 1.0f;
   int num_threads = 1;
@@ -23,12 +23,15 @@ struct BackwardArgs {
 
 namespace avx512 {
 void flash_backward(const BackwardArgs& a);
+size_t backward_thread_bytes(const AttnShape& s, DType dt, int q_block, int kv_block, bool one_pass);
 }
 namespace avx2 {
 void flash_backward(const BackwardArgs& a);
+size_t backward_thread_bytes(const AttnShape& s, DType dt, int q_block, int kv_block, bool one_pass);
 }
 namespace scalar {
 void flash_backward(const BackwardArgs& a);
+size_t backward_thread_bytes(const AttnShape& s, DType dt, int q_block, int kv_block, bool one_pass);
 }
 
 }  // namespace talklab::cpu::attention

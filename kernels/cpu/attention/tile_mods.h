@@ -22,68 +22,90 @@ namespace talklab::cpu::attention {
 using namespace talklab::attention;  // the mods (mask.h) are both devices'
 
 // s is one score tile, KEY-major (the kernels keep S transposed): s[i * ld + j] is the scaled score of query
-// q0 + j against key k0 + i, for i < nk, j < nq.
+// q0 + j against key k0 + i, for i < nk, j < nq. The *_qmajor functions take a QUERY-major tile instead,
+// s[j * ld + i] (the backward's dK / dV pass: flash_backward_core.h).
 using TileModFn = void (*)(const void* ctx, float* s, int64_t ld, int b, int h, int q0, int nq, int k0, int nk);
 
 struct TileMods {
   const void* ctx = nullptr;
   TileModFn partial = nullptr;  // mask (masked -> -inf) and score mod: blocks the block mask calls PARTIAL
   TileModFn full = nullptr;     // score mod only, for FULL blocks; null when the score mod is the identity
+  TileModFn partial_qmajor = nullptr;  // the same two on query-major tiles
+  TileModFn full_qmajor = nullptr;
 };
 
 namespace detail {
 
 // Score then mask as two passes over each row (in L1): fused, GCC sinks the score into the visible branch, and a
-// conditional table load (ALiBi slopes, bias table) stops the loop from vectorizing.
-template <class Mods>
+// conditional table load (ALiBi slopes, bias table) stops the loop from vectorizing. Rows are keys (key-major) or
+// queries (kQueryMajor); the inner loop runs along a row either way.
+template <class Mods, bool kQueryMajor = false>
 inline void tile_partial_body(const void* ctx, float* s, int64_t ld, int b, int h, int q0, int nq, int k0, int nk) {
   const Mods m = *static_cast<const Mods*>(ctx);  // local copy: its fields are known not to change in the loop
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-  for (int i = 0; i < nk; ++i) {
-    float* __restrict row = s + i * ld;  // tables the mods read (slopes, biases) never alias the tile
-    const int kv = k0 + i;
-    if constexpr (!std::is_same_v<decltype(m.score), const NoScore>)
-      for (int j = 0; j < nq; ++j) row[j] = m.score(row[j], b, h, q0 + j, kv);
-    for (int j = 0; j < nq; ++j) row[j] = m.mask(b, h, q0 + j, kv) ? row[j] : kNegInf;
+  if constexpr (kQueryMajor) {
+    for (int j = 0; j < nq; ++j) {
+      float* __restrict row = s + j * ld;
+      const int q = q0 + j;
+      if constexpr (!std::is_same_v<decltype(m.score), const NoScore>)
+        for (int i = 0; i < nk; ++i) row[i] = m.score(row[i], b, h, q, k0 + i);
+      for (int i = 0; i < nk; ++i) row[i] = m.mask(b, h, q, k0 + i) ? row[i] : kNegInf;
+    }
+  } else {
+    for (int i = 0; i < nk; ++i) {
+      float* __restrict row = s + i * ld;  // tables the mods read (slopes, biases) never alias the tile
+      const int kv = k0 + i;
+      if constexpr (!std::is_same_v<decltype(m.score), const NoScore>)
+        for (int j = 0; j < nq; ++j) row[j] = m.score(row[j], b, h, q0 + j, kv);
+      for (int j = 0; j < nq; ++j) row[j] = m.mask(b, h, q0 + j, kv) ? row[j] : kNegInf;
+    }
   }
 }
-template <class Mods>
+template <class Mods, bool kQueryMajor = false>
 inline void tile_full_body(const void* ctx, float* s, int64_t ld, int b, int h, int q0, int nq, int k0, int nk) {
   const Mods m = *static_cast<const Mods*>(ctx);  // local copy: its fields are known not to change in the loop
-  for (int i = 0; i < nk; ++i) {
-    float* __restrict row = s + i * ld;
-    const int kv = k0 + i;
-    for (int j = 0; j < nq; ++j) row[j] = m.score(row[j], b, h, q0 + j, kv);
+  if constexpr (kQueryMajor) {
+    for (int j = 0; j < nq; ++j) {
+      float* __restrict row = s + j * ld;
+      const int q = q0 + j;
+      for (int i = 0; i < nk; ++i) row[i] = m.score(row[i], b, h, q, k0 + i);
+    }
+  } else {
+    for (int i = 0; i < nk; ++i) {
+      float* __restrict row = s + i * ld;
+      const int kv = k0 + i;
+      for (int j = 0; j < nq; ++j) row[j] = m.score(row[j], b, h, q0 + j, kv);
+    }
   }
 }
 
-template <class Mods>
+template <class Mods, bool kQueryMajor = false>
 void tile_partial_scalar(const void* c, float* s, int64_t ld, int b, int h, int q0, int nq, int k0, int nk) {
-  tile_partial_body<Mods>(c, s, ld, b, h, q0, nq, k0, nk);
+  tile_partial_body<Mods, kQueryMajor>(c, s, ld, b, h, q0, nq, k0, nk);
 }
-template <class Mods>
+template <class Mods, bool kQueryMajor = false>
 void tile_full_scalar(const void* c, float* s, int64_t ld, int b, int h, int q0, int nq, int k0, int nk) {
-  tile_full_body<Mods>(c, s, ld, b, h, q0, nq, k0, nk);
+  tile_full_body<Mods, kQueryMajor>(c, s, ld, b, h, q0, nq, k0, nk);
 }
-template <class Mods>
+template <class Mods, bool kQueryMajor = false>
 TALKLAB_TARGET_AVX2 void tile_partial_avx2(const void* c, float* s, int64_t ld, int b, int h, int q0, int nq, int k0,
                                            int nk) {
-  tile_partial_body<Mods>(c, s, ld, b, h, q0, nq, k0, nk);
+  tile_partial_body<Mods, kQueryMajor>(c, s, ld, b, h, q0, nq, k0, nk);
 }
-template <class Mods>
+template <class Mods, bool kQueryMajor = false>
 TALKLAB_TARGET_AVX2 void tile_full_avx2(const void* c, float* s, int64_t ld, int b, int h, int q0, int nq, int k0,
                                         int nk) {
-  tile_full_body<Mods>(c, s, ld, b, h, q0, nq, k0, nk);
+  tile_full_body<Mods, kQueryMajor>(c, s, ld, b, h, q0, nq, k0, nk);
 }
-template <class Mods>
+template <class Mods, bool kQueryMajor = false>
 TALKLAB_TARGET_AVX512 void tile_partial_avx512(const void* c, float* s, int64_t ld, int b, int h, int q0, int nq,
                                                int k0, int nk) {
-  tile_partial_body<Mods>(c, s, ld, b, h, q0, nq, k0, nk);
+  tile_partial_body<Mods, kQueryMajor>(c, s, ld, b, h, q0, nq, k0, nk);
 }
-template <class Mods>
+template <class Mods, bool kQueryMajor = false>
 TALKLAB_TARGET_AVX512 void tile_full_avx512(const void* c, float* s, int64_t ld, int b, int h, int q0, int nq, int k0,
                                             int nk) {
-  tile_full_body<Mods>(c, s, ld, b, h, q0, nq, k0, nk);
+  tile_full_body<Mods, kQueryMajor>(c, s, ld, b, h, q0, nq, k0, nk);
 }
 
 }  // namespace detail
@@ -104,17 +126,23 @@ TileMods make_tile_mods(const Mods<Mask, Score>& mods, Isa isa, bool identity_sc
     case Isa::avx512:
       t.partial = &detail::tile_partial_avx512<M>;
       t.full = &detail::tile_full_avx512<M>;
+      t.partial_qmajor = &detail::tile_partial_avx512<M, true>;
+      t.full_qmajor = &detail::tile_full_avx512<M, true>;
       break;
     case Isa::avx2:
       t.partial = &detail::tile_partial_avx2<M>;
       t.full = &detail::tile_full_avx2<M>;
+      t.partial_qmajor = &detail::tile_partial_avx2<M, true>;
+      t.full_qmajor = &detail::tile_full_avx2<M, true>;
       break;
     case Isa::scalar:
       t.partial = &detail::tile_partial_scalar<M>;
       t.full = &detail::tile_full_scalar<M>;
+      t.partial_qmajor = &detail::tile_partial_scalar<M, true>;
+      t.full_qmajor = &detail::tile_full_scalar<M, true>;
       break;
   }
-  if (identity_score) t.full = nullptr;
+  if (identity_score) t.full = t.full_qmajor = nullptr;
   return t;
 }
 

@@ -19,6 +19,10 @@ struct V {
   // 16 ymm registers: Q.K^T 3 keys x 3 vectors (9 accumulators + 3 loads + 1 broadcast), P.V 4 x 2 (8 + 2 + 1).
   static constexpr int kQkMR = 3, kQkNV = 3;
   static constexpr int kPvMR = 4, kPvNV = 2;
+  // The backward's one micro-kernel (flash_backward_core.h): 6 rows x 2 vectors = 12 accumulators (+ 2 loads + 1
+  // broadcast), enough to hide Zen 2's 5-cycle FMA latency on its 2 FMA pipes (10 in flight), and 2 vectors divide
+  // every N the backward has (64 queries, 128 head dims) with no narrow leftover tile.
+  static constexpr int kBwdMR = 6, kBwdNV = 2;
 
   static R zero() { return _mm256_setzero_ps(); }
   static R set1(float x) { return _mm256_set1_ps(x); }

@@ -21,6 +21,8 @@ struct V {
   static constexpr int kQkMR = 6, kQkNV = 4;
   // P.V: 8 queries x 3 vectors of head dim = 24 accumulators; 3 V loads feed 24 FMAs.
   static constexpr int kPvMR = 8, kPvNV = 3;
+  // The backward's one micro-kernel (flash_backward_core.h): as Q.K^T, 24 accumulators.
+  static constexpr int kBwdMR = 6, kBwdNV = 4;
 
   static R zero() { return _mm512_setzero_ps(); }
   static R set1(float x) { return _mm512_set1_ps(x); }

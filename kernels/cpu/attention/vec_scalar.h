@@ -18,6 +18,7 @@ struct V {
   static constexpr int L = 1;
   static constexpr int kQkMR = 4, kQkNV = 4;
   static constexpr int kPvMR = 4, kPvNV = 4;
+  static constexpr int kBwdMR = 4, kBwdNV = 4;  // the backward's micro-kernel (flash_backward_core.h)
 
   static R zero() { return 0.0f; }
   static R set1(float x) { return x; }

@@ -357,5 +357,24 @@ TEST(FlashBackwardApi, RejectsBadArguments) {
                std::invalid_argument);
 }
 
+// The per-thread scratch the experiment reports (outside any tracking allocator): at least the tiles a key block
+// needs (K^T, V^T, the dK and dV accumulators: 4 x 64 x 128 floats at blocks 64, D 128), and, in the one-pass
+// schedule with bf16 (dQ not accumulated in place), exactly one head group's float32 dQ more.
+TEST(FlashBackwardApi, ThreadScratchBytesCoverTilesAndTheOnePassDqBuffer) {
+  const AttnShape s{1, 8, 2, 1000, 1000, 128};
+  const BlockMask bm = block_mask_causal(s.S_q, s.S_kv, 64, 64);
+  for (Isa isa : supported_isas()) {
+    FlashOptions one, two;
+    one.isa = two.isa = isa;
+    one.backward_one_pass = 1, two.backward_one_pass = 0;
+    const size_t f32 = flash_cpu_backward_thread_bytes(s, DType::f32, bm, one);
+    EXPECT_GE(f32, size_t(4 * 64 * 128 * 4)) << isa_name(isa);
+    EXPECT_EQ(flash_cpu_backward_thread_bytes(s, DType::f32, bm, two), f32) << isa_name(isa);
+    EXPECT_EQ(flash_cpu_backward_thread_bytes(s, DType::bf16, bm, two), f32) << isa_name(isa);
+    EXPECT_EQ(flash_cpu_backward_thread_bytes(s, DType::bf16, bm, one), f32 + size_t(4 * 1000 * 128 * 4))
+        << isa_name(isa);
+  }
+}
+
 }  // namespace
 }  // namespace talklab::cpu::attention
