@@ -39,6 +39,10 @@ struct Interpreter {
   py::object from_dlpack, to_dlpack;
   std::map<std::string, py::object> modules;  // by file
   nlohmann::json facts = nlohmann::json::object();
+  // The main thread's state while it does not hold the GIL: released once started, so that C++ code that runs
+  // between anchors (LibTorch autograd under torch's PythonEngine refuses a caller that holds the GIL) runs as in a
+  // process without Python; every entry point below takes the GIL back for the time it runs Python.
+  PyThreadState* released = nullptr;
 };
 
 Interpreter& interpreter() {
@@ -195,6 +199,7 @@ void start() {
     } catch (const std::exception& e) {
       state.error = e.what();
     }
+    if (Py_IsInitialized() && PyGILState_Check()) state.released = PyEval_SaveThread();
   }
   if (!state.error.empty()) throw CaseSkipped(state.error);
 }
@@ -210,6 +215,7 @@ struct __attribute__((visibility("hidden"))) Anchor::State {
 
 Anchor::Anchor(const std::string& file, const std::string& function, const Args& args) {
   start();
+  const py::gil_scoped_acquire gil;
   try {
     py::dict kwargs;
     for (const auto& [name, value] : args.values()) kwargs[py::str(name)] = to_python(value);
@@ -221,9 +227,14 @@ Anchor::Anchor(const std::string& file, const std::string& function, const Args&
   }
 }
 
-Anchor::~Anchor() = default;
+Anchor::~Anchor() {
+  if (state_ == nullptr) return;
+  const py::gil_scoped_acquire gil;
+  state_.reset();
+}
 
 std::vector<at::Tensor> Anchor::run() {
+  const py::gil_scoped_acquire gil;
   std::vector<at::Tensor> out;
   try {
     py::object result = state_->prepared.attr("run")();
@@ -240,6 +251,7 @@ std::vector<at::Tensor> Anchor::run() {
 }
 
 Counters Anchor::counters() const {
+  const py::gil_scoped_acquire gil;
   Counters out;
   if (py::hasattr(state_->prepared, "counters")) {
     for (const auto& [k, v] : state_->prepared.attr("counters").cast<py::dict>()) {
@@ -250,6 +262,7 @@ Counters Anchor::counters() const {
 }
 
 Labels Anchor::labels() const {
+  const py::gil_scoped_acquire gil;
   Labels out;
   if (py::hasattr(state_->prepared, "labels")) {
     for (const auto& [k, v] : state_->prepared.attr("labels").cast<py::dict>()) {

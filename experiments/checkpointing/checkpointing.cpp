@@ -13,6 +13,7 @@
 //                        budget in bytes is P_min + b (P_save_all - P_min)
 //   exact_matched        the exact solver under the simulated peak of knapsack's plan at the same b: the
 //                        pointwise comparison with PyTorch (no more peak; is it faster?)
+//   torch_compile_budget, torch_sac, torch_sac_compiled      PyTorch itself (torch_anchors.h), CPU only
 // Every case checks its gradients against float64: on the CPU, autograd of the plainly written model
 // (autograd.h); on CUDA, the executor's full-recompute step in float64 (executor.h: float64 autograd's saved
 // tensors would not fit at GPU sizes), whose ops the tests check against that same autograd.
@@ -28,9 +29,11 @@
 #include <cmath>
 
 #include "experiments/checkpointing/autograd.h"
+#include "experiments/checkpointing/case_shape.h"
 #include "experiments/checkpointing/costs.h"
 #include "experiments/checkpointing/policies.h"
 #include "experiments/checkpointing/solvers.h"
+#include "experiments/checkpointing/torch_anchors.h"
 #include "harness/memory.h"
 #include "harness/registry.h"
 #include "harness/sampler.h"
@@ -39,10 +42,12 @@
 
 namespace talklab::experiments::checkpointing {
 Presentation presentation();  // presentation.cpp
-namespace {
 
+namespace {
 // The CUDA caching allocator's block rounding (c10/cuda/CUDACachingAllocator.cpp, kMinBlockSize).
 constexpr int64_t kCudaBlockBytes = 512;
+
+}  // namespace
 
 at::ScalarType dtype_of(const Params& p) { return p.str("dtype") == "bf16" ? at::kBFloat16 : at::kFloat; }
 
@@ -60,6 +65,8 @@ ModelShape shape_of(const Params& p, Device device) {
   }
   return s;
 }
+
+namespace {
 
 at::TensorOptions options_of(const CaseContext& ctx) {
   return at::TensorOptions()
@@ -308,6 +315,11 @@ Experiment declare() {
         return std::max(knapsack_peak, solver.min_peak());
       }),
       false);
+  // PyTorch's own partitioner under the same budget, and its SAC with our selective policy (torch_anchors.h).
+  for (Implementation impl : torch_anchor_implementations()) {
+    impl.skip = [](const Params& p) { return memory_skip(p, Device::cpu); };
+    e.implementations.push_back(std::move(impl));
+  }
   return e;
 }
 
