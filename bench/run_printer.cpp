@@ -52,6 +52,7 @@ void print_cpu_ceilings(const Roofline& r) {
   }
   fmt::print("  copy  {:8.1f} GB/s read + write ({})\n", r.spread.at("copy").best / 1e9, spread("copy", 1e9));
   fmt::print("  triad {:8.1f} GB/s read + write ({})\n", r.spread.at("triad").best / 1e9, spread("triad", 1e9));
+  fmt::print("  read  {:8.1f} GB/s read only ({})\n", r.spread.at("read").best / 1e9, spread("read", 1e9));
 }
 
 void print_cuda_ceilings(const Roofline& r) {

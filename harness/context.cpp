@@ -126,7 +126,8 @@ nlohmann::json roofline_json(const Roofline& r) {
                  {"preempted_samples", c.preempted}, {"clean_samples", c.clean}};
   }
   return {{"threads", r.threads}, {"isa", r.isa}, {"peak_ops_per_s", peaks},
-          {"bandwidth_bytes_per_s", r.bandwidth_bytes_per_s}, {"spread", spread}};
+          {"bandwidth_bytes_per_s", r.bandwidth_bytes_per_s}, {"read_bandwidth_bytes_per_s", r.read_bandwidth_bytes_per_s},
+          {"spread", spread}};
 }
 
 nlohmann::json make_context(const RunSettings& s, const GpuInfo& gpu) {

@@ -33,9 +33,17 @@ const char* device_name(Device device);
 
 // What a case must do, declared rather than guessed: rates and roofline fractions derive from it.
 struct Work {
+  // A constructor, not aggregate initialization, so Work{flops, bytes, peak} leaves bandwidth to its default
+  // without -Wmissing-field-initializers at every such site.
+  Work(double flops_ = 0, double bytes_ = 0, std::string peak_ = "", std::string bandwidth_ = "")
+      : flops(flops_), bytes(bytes_), peak(std::move(peak_)), bandwidth(std::move(bandwidth_)) {}
   double flops = 0;   // useful operations (FLOPs, or integer ops): masked-out work does not count
   double bytes = 0;   // the fewest bytes the case must move: each input read once, each output written once
   std::string peak;   // the compute ceiling that bounds it ("fp32", "bf16", "int8"); empty = memory only
+  // The memory ceiling that bounds it: "" = the machine's stream bandwidth (copy or triad, bytes read plus
+  // written), "read" = the read-only stream, for work that reads its bytes and writes next to nothing (a decode
+  // step's GEMV streams its weights; it does not copy them). harness/roofline.h.
+  std::string bandwidth;
 };
 
 // Named numbers of an experiment's own (executed FLOPs, density, ...), kept in result files.

@@ -93,7 +93,7 @@ nlohmann::json to_json(const CaseResult& r) {
       {"talks", r.talks},
       {"status", r.status},
       {"reason", r.reason},
-      {"work", {{"flops", r.work.flops}, {"bytes", r.work.bytes}, {"peak", r.work.peak}}},
+      {"work", {{"flops", r.work.flops}, {"bytes", r.work.bytes}, {"peak", r.work.peak}, {"bandwidth", r.work.bandwidth}}},
       {"time", nullptr},
       {"rates", nullptr},
       {"memory", {{"peak_bytes", r.peak_bytes ? json(*r.peak_bytes) : json(nullptr)}}},

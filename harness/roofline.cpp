@@ -4,6 +4,12 @@
 
 namespace talklab {
 
+double Roofline::bandwidth_for(const Work& work) const {
+  if (work.bandwidth.empty()) return bandwidth_bytes_per_s;
+  if (work.bandwidth == "read") return read_bandwidth_bytes_per_s;
+  return 0;
+}
+
 std::optional<double> Roofline::attainable_ops_per_s(const Work& work) const {
   std::optional<double> best;
   if (!work.peak.empty()) {
@@ -11,9 +17,13 @@ std::optional<double> Roofline::attainable_ops_per_s(const Work& work) const {
     if (it == peak_ops_per_s.end()) return std::nullopt;
     best = it->second;
   }
-  if (work.bytes > 0 && bandwidth_bytes_per_s > 0) {
-    if (work.peak.empty()) return bandwidth_bytes_per_s;  // a memory-only case: its "rate" is bytes/s
-    const double memory_bound = work.flops / work.bytes * bandwidth_bytes_per_s;
+  // A work bound by a bandwidth this machine did not measure (the read stream on a GPU) gets no fraction rather
+  // than one against another ceiling.
+  const double bandwidth = bandwidth_for(work);
+  if (work.bytes > 0 && bandwidth <= 0 && !work.bandwidth.empty()) return std::nullopt;
+  if (work.bytes > 0 && bandwidth > 0) {
+    if (work.peak.empty()) return bandwidth;  // a memory-only case: its "rate" is bytes/s
+    const double memory_bound = work.flops / work.bytes * bandwidth;
     best = std::min(*best, memory_bound);
   }
   return best;

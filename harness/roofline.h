@@ -1,6 +1,7 @@
 // This machine's ceilings, and where a case sits under them.
 //
-// attainable(work) = min(compute peak of the work's dtype, arithmetic intensity x memory bandwidth)
+// attainable(work) = min(compute peak of the work's dtype, arithmetic intensity x memory bandwidth), the bandwidth
+// being the one the work names (Work::bandwidth: the copy/triad stream, or the read-only stream)
 // roofline_fraction = achieved rate / attainable(work)
 // The peaks are measured at the start of every run with the same kernels the roofline experiment times in detail
 // (experiments/roofline/ceilings.h, provided to the harness through harness/machine_probes.h), so every result
@@ -31,10 +32,13 @@ struct CeilingSpread {
 struct Roofline {
   std::map<std::string, double> peak_ops_per_s;  // "fp32", "bf16", "int8", ... (all threads together)
   double bandwidth_bytes_per_s = 0;              // copy: bytes read plus written per second
+  double read_bandwidth_bytes_per_s = 0;         // read-only stream: bytes read per second (0: not measured)
   int threads = 0;
   std::string isa;
-  std::map<std::string, CeilingSpread> spread;  // per peak name, and "copy"
+  std::map<std::string, CeilingSpread> spread;  // per peak name, and "copy", "triad", "read"
 
+  // The bandwidth the work declares it is bound by (Work::bandwidth); 0 when this machine did not measure it.
+  double bandwidth_for(const Work& work) const;
   // nullopt when the work's peak is unknown here or the work declares nothing.
   std::optional<double> attainable_ops_per_s(const Work& work) const;
   std::optional<double> fraction(const Work& work, double seconds) const;

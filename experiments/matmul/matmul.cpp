@@ -5,6 +5,9 @@
 //
 // Implementations:
 //   torch_fp32, torch_bf16   LibTorch's matmul (OpenBLAS / oneDNN): what a user calls instead (matmul_torch.cpp)
+//   torch_compiled_bf16, torch_int4_weight, torch_int8_weight, torch_int8_dynamic, torch_fp8_scaled_mm
+//                            PyTorch from Python inside bench: Inductor's max-autotune GEMM and PyTorch's CPU
+//                            weight-only / dynamic / fp8 kernels on our quantized weights (matmul_anchors.cpp)
 //   bf16                     ours: vdpbf16ps on pre-packed bf16 weights, float32 accumulation (kernels/cpu/matmul)
 //   int8_w8a8                ours: per-token int8 activations (quantized inside the timed run) x per-channel
 //                            int8 weights, vpdpbusd; counter act_quant_s is the quantization's own time
@@ -22,6 +25,7 @@
 #include <fmt/format.h>
 
 
+#include "experiments/matmul/matmul_anchors.h"
 #include "experiments/matmul/matmul_cuda.h"
 #include "experiments/matmul/matmul_emulated.h"
 #include "experiments/matmul/matmul_int4.h"
@@ -154,6 +158,7 @@ Experiment declare() {
   for (Implementation& impl : emulated_implementations()) e.implementations.push_back(std::move(impl));
   for (Implementation& impl : cuda_matmul_implementations()) e.implementations.push_back(std::move(impl));
   for (Implementation& impl : torch_cuda_implementations()) e.implementations.push_back(std::move(impl));
+  for (Implementation& impl : torch_anchor_implementations()) e.implementations.push_back(std::move(impl));
   return e;
 }
 

@@ -26,15 +26,6 @@ constexpr double kScaleBytesPerElement = sizeof(float) / double(kGroup);
 constexpr double kCodeBytesPerElement = 0.5;
 
 
-// A decode step reads each layer's weights once, and a model's layers together are far larger than any cache:
-// every weight byte comes from DRAM. One layer's int4 weights can fit in the 32 MiB L3 of this machine kind
-// (4096 x 14336: 30 MiB), so repeated runs on one copy would read partly from cache and overstate the
-// bandwidth. The case cycles through enough copies that together they exceed kColdBytes, so each run streams
-// its weights from memory (the copies are made in setup and are not part of the measured peak). Weights under
-// kColdBytes / 16 are left alone (at most 17 copies): there the other recipes' weights are cache-resident too,
-// and a like-for-like comparison matters more than a cold figure.
-constexpr size_t kColdBytes = size_t(96) << 20;
-
 class Int4Case final : public Case {
  public:
   explicit Int4Case(const CaseContext& ctx) : seed_(ctx.seed) { in_.s = shape_of(ctx.params); }
@@ -45,8 +36,8 @@ class Int4Case final : public Case {
     a_ = memory::Buffer<uint16_t>(in_.a.size());
     for (size_t i = 0; i < a_.size(); ++i) a_[i] = cpu::quant::float_to_bf16(in_.a[i]);
     packed_.assign(1, mm::quantize_pack_b_int4(in_.b.data(), int(s.K), int(s.N), kGroup));
-    const size_t bytes = packed_[0].bytes();
-    if (bytes * 16 >= kColdBytes && bytes < kColdBytes) packed_.resize((kColdBytes + bytes - 1) / bytes + 1, packed_[0]);
+    // Cold weights (problem.h, cold_weight_copies): a decode step reads them from DRAM.
+    packed_.resize(cold_weight_copies(packed_[0].bytes()), packed_[0]);
   }
   void poison() override { talklab::poison(c_.span()); }
   void run() override {
@@ -64,7 +55,7 @@ class Int4Case final : public Case {
   Inputs in_;
   memory::Buffer<float> c_;
   memory::Buffer<uint16_t> a_;
-  std::vector<mm::PackedBInt4> packed_;  // identical copies, cycled through (kColdBytes)
+  std::vector<mm::PackedBInt4> packed_;  // identical copies, cycled through (cold_weight_copies)
   size_t next_ = 0;
 };
 

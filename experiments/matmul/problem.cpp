@@ -21,7 +21,14 @@ void Inputs::fill(uint64_t seed) {
 Work recipe_work(const CaseContext& ctx, double a_bytes, double b_bytes, double c_bytes, const char* peak) {
   const Shape s = shape_of(ctx.params);
   const double mk = double(s.M) * s.K, kn = double(s.K) * s.N, mn = double(s.M) * s.N;
-  return Work{2.0 * mk * double(s.N), a_bytes * mk + b_bytes * kn + c_bytes * mn, peak};
+  Work w{2.0 * mk * double(s.N), a_bytes * mk + b_bytes * kn + c_bytes * mn, peak};
+  if (s.M == 1 && ctx.device == Device::cpu) w.bandwidth = "read";
+  return w;
+}
+
+size_t cold_weight_copies(size_t bytes) {
+  if (bytes * 16 >= kColdBytes && bytes < kColdBytes) return (kColdBytes + bytes - 1) / bytes + 1;
+  return 1;
 }
 
 std::vector<int64_t> rows_to_check(int64_t M, uint64_t seed) {

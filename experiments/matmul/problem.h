@@ -5,6 +5,7 @@
 // Axes M, N, K; profiles may zip (K, N) to walk real linear layers instead of crossing them.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -58,8 +59,21 @@ struct Inputs {
 };
 
 // 2MNK FLOPs, and the fewest bytes: A in the form the recipe reads it, B in its stored format, C as written
-// (bytes per element of each).
+// (bytes per element of each). At M = 1 on the CPU (decode) the product reads its weights and writes one row:
+// bound by the read-only stream (Work::bandwidth = "read"), not by copy, whose writes a GEMV does not make.
+// (No GPU read ceiling is measured yet: on CUDA every M keeps the copy bandwidth.)
 Work recipe_work(const CaseContext& ctx, double a_bytes, double b_bytes, double c_bytes, const char* peak);
+
+// A decode step reads each layer's weights once, and a model's layers together are far larger than any cache:
+// every weight byte comes from DRAM. One layer's low-precision weights can fit in the 32 MiB L3 of this machine
+// kind (int4 4096 x 14336: 30 MiB), so repeated runs on one copy would read partly from cache and overstate the
+// bandwidth. A case cycles through enough identical copies that together they exceed kColdBytes, so each run
+// streams its weights from memory (the copies are made in setup). Weights under kColdBytes / 16 are left alone (at
+// most 17 copies): there the other recipes' weights are cache-resident too, and a like-for-like comparison matters
+// more than a cold figure. Used by ours (int4_w4a16) and by PyTorch's weight-only anchors alike.
+inline constexpr size_t kColdBytes = size_t(96) << 20;
+// How many copies of weights of `bytes` a case cycles through (1: no copies).
+size_t cold_weight_copies(size_t bytes);
 
 // The rows of C the gate compares: every row of a small C, else 24 sampled rows with the first and last.
 std::vector<int64_t> rows_to_check(int64_t M, uint64_t seed);

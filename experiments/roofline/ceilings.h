@@ -15,7 +15,7 @@ namespace talklab::experiments::roofline {
 const char* peak_dtype(cpu::roofline::PeakOp op);
 
 // The CPU ceilings with `threads` threads, spending about `seconds_per_ceiling` on each: each peak loop the CPU has,
-// copy and triad; the bandwidth is the better of the two.
+// copy and triad (the bandwidth is the better of the two), and the read-only stream (read_bandwidth_bytes_per_s).
 Roofline measure_cpu_ceilings(int threads, double seconds_per_ceiling);
 
 // The share of the fp32 ceiling the machine delivers right now, with the ceiling's threads: the best of three clean

@@ -11,7 +11,7 @@ Presentation presentation() {
   roofline.id = "roofline";
   roofline.kind = ChartKind::roofline;
   p.charts = {roofline};
-  p.axis_scopes = {{"buffer_mib", {"ceiling", {"copy", "triad"}}}};
+  p.axis_scopes = {{"buffer_mib", {"ceiling", {"copy", "triad", "read"}}}};
   return p;
 }
 

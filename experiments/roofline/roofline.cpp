@@ -4,7 +4,8 @@
 //
 // Ceilings on the CPU (kernels/cpu/roofline/): fp32_fma (vfmadd231ps), bf16_dot (vdpbf16ps), int8_dot
 // (vpdpbusd), each on one core and on all; copy and triad over buffers far past the last-level cache,
-// counting bytes read plus bytes written. On CUDA (roofline_cuda.cpp): cuBLASLt products per dtype and a
+// counting bytes read plus bytes written; read, the read-only stream (the sum of one such buffer), the ceiling of
+// work that reads and hardly writes (decode-shaped products: Work::bandwidth = "read"). On CUDA (roofline_cuda.cpp): cuBLASLt products per dtype and a
 // device-to-device copy.
 //   bench --filter roofline
 #include <fmt/format.h>
@@ -28,8 +29,18 @@ using cpu::roofline::PeakOp;
 constexpr int64_t kPeakIterations = cpu::roofline::kPeakIterationsPerRun;
 // Triad rounds once in float32 (or fuses into one FMA): at most half an ulp of the result.
 constexpr double kTriadTolerance = 1e-6;
+// Read sums positive values, so sum |x| is the sum itself: stream.h's bound is a relative one here.
+constexpr double kReadTolerance = cpu::roofline::kStreamReadRelativeError;
 
-const std::vector<std::string> kCpuCeilings = {"fp32_fma", "bf16_dot", "int8_dot", "copy", "triad"};
+const std::vector<std::string> kCpuCeilings = {"fp32_fma", "bf16_dot", "int8_dot", "copy", "triad", "read"};
+
+enum class StreamKind { copy, triad, read };
+
+StreamKind stream_kind(const std::string& ceiling) {
+  if (ceiling == "triad") return StreamKind::triad;
+  if (ceiling == "read") return StreamKind::read;
+  return StreamKind::copy;
+}
 
 std::optional<PeakOp> peak_op(const std::string& ceiling) {
   if (ceiling == "fp32_fma") return PeakOp::fp32_fma;
@@ -74,43 +85,55 @@ class PeakCase final : public Case {
 
 class StreamCase final : public Case {
  public:
-  StreamCase(const CaseContext& ctx, bool triad)
-      : triad_(triad), isa_(isa_of(ctx.params)), threads_(threads_of(ctx)), n_(stream_elements(ctx.params)),
+  StreamCase(const CaseContext& ctx, StreamKind kind)
+      : kind_(kind), isa_(isa_of(ctx.params)), threads_(threads_of(ctx)), n_(stream_elements(ctx.params)),
         seed_(ctx.seed) {}
   void setup() override {
-    a_ = memory::Buffer<float>(n_);
+    a_ = memory::Buffer<float>(kind_ == StreamKind::read ? 0 : n_);
     b_ = memory::Buffer<float>(n_);
-    c_ = memory::Buffer<float>(triad_ ? n_ : 0);
+    c_ = memory::Buffer<float>(kind_ == StreamKind::triad ? n_ : 0);
     std::mt19937_64 rng(seed_);
     std::uniform_real_distribution<float> dist(0.5f, 2.0f);
     for (size_t i = 0; i < n_; ++i) b_[i] = dist(rng);
     for (size_t i = 0; i < c_.size(); ++i) c_[i] = dist(rng);
   }
-  void poison() override { talklab::poison(a_.span()); }
+  void poison() override {
+    talklab::poison(a_.span());
+    sum_ = std::nan("");
+  }
   void run() override {
-    if (triad_) {
-      cpu::roofline::stream_triad(a_.data(), b_.data(), c_.data(), kScalar, n_, threads_, isa_);
-    } else {
-      cpu::roofline::stream_copy(a_.data(), b_.data(), n_, threads_, isa_);
+    switch (kind_) {
+      case StreamKind::triad:
+        return cpu::roofline::stream_triad(a_.data(), b_.data(), c_.data(), kScalar, n_, threads_, isa_);
+      case StreamKind::copy: return cpu::roofline::stream_copy(a_.data(), b_.data(), n_, threads_, isa_);
+      case StreamKind::read: sum_ = cpu::roofline::stream_read(b_.data(), n_, threads_, isa_); return;
     }
   }
   Accuracy check() override {
     AccuracyAccumulator acc;
+    if (kind_ == StreamKind::read) {
+      double ref = 0;
+      for (size_t i = 0; i < n_; ++i) ref += double(b_[i]);
+      acc.add(sum_, ref, "sum");
+      return acc.finish(Tolerance{kReadTolerance});
+    }
+    const bool triad = kind_ == StreamKind::triad;
     for (size_t i = 0; i < n_; ++i) {
-      const double ref = triad_ ? double(b_[i]) + double(kScalar) * double(c_[i]) : double(b_[i]);
+      const double ref = triad ? double(b_[i]) + double(kScalar) * double(c_[i]) : double(b_[i]);
       acc.add(a_[i], ref);
     }
-    return acc.finish(Tolerance{triad_ ? kTriadTolerance : 0.0});
+    return acc.finish(Tolerance{triad ? kTriadTolerance : 0.0});
   }
 
  private:
   static constexpr float kScalar = 0.75f;
-  bool triad_;
+  StreamKind kind_;
   cpu::Isa isa_;
   int threads_;
   size_t n_;
   uint64_t seed_;
   memory::Buffer<float> a_, b_, c_;
+  double sum_ = 0;  // read's result
 };
 
 Work declare_work(const CaseContext& ctx) {
@@ -122,8 +145,12 @@ Work declare_work(const CaseContext& ctx) {
                 peak_dtype(*op)};
   }
   const size_t n = stream_elements(ctx.params);
-  return Work{0, double(ceiling == "copy" ? cpu::roofline::stream_bytes_moved_copy(n)
-                                          : cpu::roofline::stream_bytes_moved_triad(n)), ""};
+  switch (stream_kind(ceiling)) {
+    case StreamKind::copy: return Work{0, double(cpu::roofline::stream_bytes_moved_copy(n)), ""};
+    case StreamKind::triad: return Work{0, double(cpu::roofline::stream_bytes_moved_triad(n)), ""};
+    case StreamKind::read: return Work{0, double(cpu::roofline::stream_bytes_moved_read(n)), "", "read"};
+  }
+  return Work{};
 }
 
 std::string cpu_skip(const Params& p) {
@@ -150,17 +177,17 @@ Experiment declare() {
   e.axes = {string_axis("ceiling", ceilings, "which ceiling"),
             string_axis("cores", {"one", "all"}, "one core, or every thread of the run (--threads)"),
             string_axis("isa", {"best", "avx512", "avx2", "scalar"}, "CPU instruction set: best = the best this CPU has"),
-            int_axis("buffer_mib", "size of each buffer of copy and triad, MiB")};
+            int_axis("buffer_mib", "size of each buffer of copy, triad and read, MiB")};
   e.work = declare_work;
   e.presentation = presentation();
 
   Implementation loop;
   loop.name = "cpu_loop";
   loop.device = Device::cpu;
-  loop.description = "hand-written loops: unrolled FMA / dot-product chains, streaming copy and triad";
+  loop.description = "hand-written loops: unrolled FMA / dot-product chains, streaming copy, triad and read";
   loop.applies = [](const Params& p) {
     const std::string& c = p.str("ceiling");
-    const bool is_stream = c == "copy" || c == "triad";
+    const bool is_stream = c == "copy" || c == "triad" || c == "read";
     const bool is_cpu = std::find(kCpuCeilings.begin(), kCpuCeilings.end(), c) != kCpuCeilings.end();
     // A stream is not timed on one core: the memory ceiling belongs to the whole socket. (Peak loops do not
     // read buffer_mib; profiles give it one value.)
@@ -170,7 +197,7 @@ Experiment declare() {
   loop.make = [](const CaseContext& ctx) -> std::unique_ptr<Case> {
     const std::string& c = ctx.params.str("ceiling");
     if (const auto op = peak_op(c)) return std::make_unique<PeakCase>(ctx, *op);
-    return std::make_unique<StreamCase>(ctx, c == "triad");
+    return std::make_unique<StreamCase>(ctx, stream_kind(c));
   };
   e.implementations.push_back(std::move(loop));
   for (Implementation& impl : cuda_implementations()) e.implementations.push_back(std::move(impl));

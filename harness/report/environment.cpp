@@ -15,6 +15,9 @@ std::string ceilings_text(const json& roofline) {
     if (const auto v = number(ops)) parts.push_back(fmt::format("{} {:.0f} G{}/s", kind, *v / 1e9, kind == "int8" ? "OP" : "FLOP"));
   }
   if (const auto bw = number(field(roofline, "bandwidth_bytes_per_s"))) parts.push_back(fmt::format("memory {:.1f} GB/s", *bw / 1e9));
+  if (const auto rd = number(field(roofline, "read_bandwidth_bytes_per_s")); rd && *rd > 0) {
+    parts.push_back(fmt::format("read {:.1f} GB/s", *rd / 1e9));
+  }
   return fmt::format("{}", fmt::join(parts, ", "));
 }
 

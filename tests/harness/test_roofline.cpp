@@ -29,6 +29,22 @@ TEST(Roofline, MemoryOnlyWorkIsMeasuredInBytes) {
   EXPECT_DOUBLE_EQ(*machine().fraction(w, 0.4), 0.5);  // 20 GB/s of 40
 }
 
+TEST(Roofline, ReadBoundWorkUsesTheReadStream) {
+  Roofline r = machine();
+  r.read_bandwidth_bytes_per_s = 60e9;
+  Work w{1e9, 1e9, "bf16"};
+  w.bandwidth = "read";
+  EXPECT_DOUBLE_EQ(*r.attainable_ops_per_s(w), 60e9);
+  EXPECT_DOUBLE_EQ(*r.fraction(w, 1.0 / 30), 0.5);  // 30 GFLOP/s of 60
+  const Work memory_only{0, 6e9, "", "read"};
+  EXPECT_DOUBLE_EQ(*r.fraction(memory_only, 0.2), 0.5);  // 30 GB/s of 60
+  // Bound by a bandwidth this machine did not measure: no fraction, not one against the copy stream.
+  EXPECT_FALSE(machine().fraction(w, 1.0));
+  Work unknown = w;
+  unknown.bandwidth = "write";
+  EXPECT_FALSE(r.fraction(unknown, 1.0));
+}
+
 TEST(Roofline, UnknownPeakGivesNoFraction) {
   EXPECT_FALSE(machine().fraction(Work{1e9, 0, "int8"}, 1.0));
   EXPECT_FALSE(machine().fraction(Work{1e9, 0, "fp32"}, 0.0));

@@ -1,5 +1,5 @@
 // STREAM dispatch (stream.h) and the scalar path: splits [0, n) across OpenMP threads at 64-byte
-// boundaries of the destination, picks streaming or normal stores by size, and runs the per-ISA loop
+// boundaries of the destination (the source, for read), picks streaming or normal stores by size, and runs the per-ISA loop
 // (detail/stream_kernels.h) on each thread's range. The scalar loops are plain C++: in the baseline
 // build -O3 turns them into SSE2 (movups, mulps + addps), which is what Isa::scalar code gets.
 #include "kernels/cpu/roofline/stream.h"
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kernels/cpu/roofline/detail/stream_kernels.h"
+#include "kernels/cpu/roofline/detail/stream_read_core.h"
 
 namespace talklab::cpu::roofline {
 
@@ -24,6 +25,22 @@ void copy(float* dst, const float* src, size_t n) {
 
 void triad(float* a, const float* b, const float* c, float scalar, size_t n) {
   for (size_t i = 0; i < n; ++i) a[i] = b[i] + scalar * c[i];
+}
+
+namespace {
+struct Lane {
+  using R = float;
+  static constexpr size_t kLanes = 1;
+  static R zero() { return 0.0f; }
+  static R load(const float* p) { return *p; }
+  static R add(R a, R b) { return a + b; }
+  static void store(float* p, R a) { *p = a; }
+};
+}  // namespace
+
+double read(const float* src, size_t n, bool prefetch) {
+  constexpr size_t kUnroll = 8;  // independent adds: one dependent chain would run at the add's latency
+  return prefetch ? read_sum<Lane, kUnroll, true>(src, n) : read_sum<Lane, kUnroll, false>(src, n);
 }
 
 }  // namespace scalar
@@ -93,6 +110,23 @@ void stream_triad(float* a, const float* b, const float* c, float scalar, size_t
       case Isa::scalar: return scalar::triad(a + lo, b + lo, c + lo, scalar, count);
     }
   });
+}
+
+double stream_read(const float* src, size_t n, int threads, Isa isa) {
+  check_isa(isa);
+  const bool prefetch = stream_bytes_moved_read(n) > kStreamNonTemporalMinBytes;
+  std::vector<double> partial(size_t(std::max(threads, 1)), 0.0);
+  split(src, n, threads, [&](size_t lo, size_t count) {
+    const int t = threads == 1 ? 0 : omp_get_thread_num();
+    switch (isa) {
+      case Isa::avx512: partial[size_t(t)] = avx512::read(src + lo, count, prefetch); return;
+      case Isa::avx2: partial[size_t(t)] = avx2::read(src + lo, count, prefetch); return;
+      case Isa::scalar: partial[size_t(t)] = scalar::read(src + lo, count, prefetch); return;
+    }
+  });
+  double total = 0;
+  for (const double p : partial) total += p;
+  return total;
 }
 
 }  // namespace talklab::cpu::roofline

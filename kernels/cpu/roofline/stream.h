@@ -1,6 +1,9 @@
 // Memory-bandwidth ceilings: STREAM copy (dst = src) and triad (a = b + scalar*c) over float32 arrays of
 // n elements. Memory-bound: one FMA per 12 bytes at most. Bytes are counted as bytes read plus bytes
 // written (copy 8 per element, triad 12), whatever extra traffic the hardware adds.
+// And a read-only stream (read: the sum of one array, 4 bytes per element): what a decode step's GEMV does with
+// its weights, which it reads and never writes. Copy and triad cannot stand for it: their writes cost a DRAM
+// turnaround (and, with normal stores, a read of the line first), so a read stream goes faster than either.
 //
 // Conventions: the destination comes first; arrays must not overlap; any n and any float alignment work.
 // The range is split statically across `threads` OpenMP threads at 64-byte boundaries of the destination,
@@ -34,6 +37,7 @@ inline constexpr size_t kStreamNonTemporalMinBytes = size_t(32) << 20;
 // Bytes read plus written by one call; divide by its time for GB/s.
 inline constexpr size_t stream_bytes_moved_copy(size_t n) { return 2 * n * sizeof(float); }
 inline constexpr size_t stream_bytes_moved_triad(size_t n) { return 3 * n * sizeof(float); }
+inline constexpr size_t stream_bytes_moved_read(size_t n) { return n * sizeof(float); }
 
 // Whether a call that moves `bytes_moved` (stream_bytes_moved_*) at `isa` uses non-temporal stores.
 bool stream_uses_non_temporal(size_t bytes_moved, Isa isa);
@@ -43,5 +47,15 @@ void stream_copy(float* dst, const float* src, size_t n, int threads, Isa isa);
 
 // a[i] = b[i] + scalar * c[i], i < n. a, b, c are (n).
 void stream_triad(float* a, const float* b, const float* c, float scalar, size_t n, int threads, Isa isa);
+
+// The sum of src[0, n), every element read once, threads splitting the range at 64-byte lines of src; each
+// thread's partial sum is a double, added in thread order (the result does not depend on scheduling). Lanes
+// accumulate in float over blocks of a few KiB (detail/stream_read_core.h): within ~35 float ulps of sum |src[i]|
+// of the exact sum (kStreamReadRelativeError), at any n. Past the last-level cache (bytes read above
+// kStreamNonTemporalMinBytes) the loop prefetches ahead in software, as copy and triad do.
+double stream_read(const float* src, size_t n, int threads, Isa isa);
+// The bound on |stream_read - exact sum| / sum |src[i]|: 32 float adds per lane per block and a 3-level tree
+// (35 roundings of 2^-24 each), then double.
+inline constexpr double kStreamReadRelativeError = 35.0 / double(1 << 24);
 
 }  // namespace talklab::cpu::roofline

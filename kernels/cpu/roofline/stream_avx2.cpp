@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "kernels/cpu/roofline/detail/stream_kernels.h"
+#include "kernels/cpu/roofline/detail/stream_read_core.h"
 
 namespace talklab::cpu::roofline::avx2 {
 namespace {
@@ -87,6 +88,21 @@ void copy(float* dst, const float* src, size_t n, bool non_temporal) {
 void triad(float* a, const float* b, const float* c, float scalar, size_t n, bool non_temporal) {
   const TriadSource source{b, c, scalar};
   non_temporal ? fill<true>(a, n, source) : fill<false>(a, n, source);
+}
+
+namespace {
+struct Vec {
+  using R = __m256;
+  static constexpr size_t kLanes = 8;
+  static R zero() { return _mm256_setzero_ps(); }
+  static R load(const float* p) { return _mm256_loadu_ps(p); }
+  static R add(R a, R b) { return _mm256_add_ps(a, b); }
+  static void store(float* p, R a) { _mm256_storeu_ps(p, a); }
+};
+}  // namespace
+
+double read(const float* src, size_t n, bool prefetch) {
+  return prefetch ? read_sum<Vec, kUnroll, true>(src, n) : read_sum<Vec, kUnroll, false>(src, n);
 }
 
 }  // namespace talklab::cpu::roofline::avx2
