@@ -6,17 +6,20 @@
 //   flash_cpu          ours (kernels/cpu/attention/): tiled online softmax, never S x S, skips empty blocks
 //   torch_eager        LibTorch: scores materialized, mask, softmax, product with V (attention_torch.cpp)
 //   torch_sdpa         LibTorch's scaled-dot-product attention with a boolean mask (attention_torch.cpp)
+//   torch_flex         torch.compile(flex_attention), run by the embedded CPython (attention_flex.cpp, torch_flex.py)
 //   torch_eager_cuda, torch_sdpa_cuda   the same on CUDA tensors; SDPA's backend forced (attention_torch_cuda.cpp)
 //   flash_cuda         ours on the GPU (kernels/cuda/attention/): block-sparse FlashAttention-2, bf16
 //   flash_cuda_32rows  the same kernel tiled as 4 warps of 32 query rows instead of 8 of 16 (both attention_cuda.cpp)
 //   blockmask_closed   building the closed-form block mask, O(blocks)
 //   blockmask_generic  building it by evaluating the mask everywhere, O(S^2)
+//   torch_create_block_mask, torch_create_block_mask_compiled   FlexAttention's builder, eager and compiled
 // Work: useful FLOPs = 4 * D * unmasked (q, k) pairs per (b, h); bytes = Q, K, V read once and O written once.
 //   bench --filter attention
 #include <fmt/format.h>
 
 
 #include "experiments/attention/attention_cuda.h"
+#include "experiments/attention/attention_flex.h"
 #include "experiments/attention/attention_torch.h"
 #include "experiments/attention/problem.h"
 #include "harness/registry.h"
@@ -133,11 +136,6 @@ Work declare_work(const CaseContext& ctx) {
   return Work{attn::useful_flops(mask_spec_of(ctx.params), s), bytes, dtype == attn::DType::bf16 ? "bf16" : "fp32"};
 }
 
-bool is_block_mask_point(const Params& p) {
-  const std::string& m = p.str("mask");
-  return m == "causal" || m == "sliding_window" || m == "document" || m == "prefix_lm";
-}
-
 Experiment declare() {
   Experiment e;
   e.name = "attention";
@@ -155,6 +153,7 @@ Experiment declare() {
   e.implementations.push_back(flash);
 
   for (Implementation& impl : torch_implementations()) e.implementations.push_back(std::move(impl));
+  for (Implementation& impl : flex_implementations()) e.implementations.push_back(std::move(impl));
   for (Implementation& impl : torch_cuda_implementations()) e.implementations.push_back(std::move(impl));
   for (Implementation& impl : cuda_implementations()) e.implementations.push_back(std::move(impl));
 
@@ -164,7 +163,7 @@ Experiment declare() {
     bm.description = generic ? "block mask from evaluating the mask everywhere" : "block mask in closed form";
     bm.role = Role::helper;
     // The block mask depends on the mask and the sequence only: one case per (mask, seq, window).
-    bm.applies = [](const Params& p) { return is_block_mask_point(p) && p.str("dtype") == "f32"; };
+    bm.applies = is_block_mask_point;
     bm.work = [](const CaseContext&) { return Work{}; };  // no arithmetic: its time is the figure
     bm.make = [generic](const CaseContext& ctx) -> std::unique_ptr<Case> {
       return std::make_unique<BlockMaskCase>(ctx, generic);

@@ -9,7 +9,7 @@
 //                deterministic, P recomputed from the LSE, never S x S
 //   torch_eager  LibTorch autograd through the materialized scores (backward_torch.cpp)
 //   torch_sdpa   LibTorch autograd through at::scaled_dot_product_attention (its CPU flash backward)
-//   torch_flex   registered, skipped: FlexAttention's backward is a compiled Python path
+//   torch_flex   torch.compile(flex_attention) forward + backward through autograd (backward_flex.cpp)
 // Work: useful FLOPs = 2.5x the forward's useful FLOPs for the backward (10 * D per unmasked pair), 3.5x for a step;
 // executed FLOPs (whole visited tiles: 10 * D per pair in the one-pass schedule, 14 * D with two passes, where P
 // and dP are recomputed in both; counter one_pass says which ran) a counter.

@@ -5,8 +5,8 @@
 //   backward (aten/src/ATen/native/cpu/FlashAttentionKernel.cpp): blocked, recomputes P from the logsumexp, skips
 //   blocks only for is_causal; any other mask is a dense (S, S) tensor added to every block. Softcap cannot be
 //   expressed (skipped). Label sdpa_backend: what at::_fused_sdp_choice picked for the case's own tensors.
-// torch_flex: FlexAttention's backward exists only as a torch.compile'd Python path, and PyTorch refuses it on the
-//   CPU; bench embeds no Python yet (issue 17). Registered so the report says so, never faked.
+// torch_flex: compiled FlexAttention's forward and backward through autograd, run by the embedded CPython
+//   (backward_flex.cpp, torch_flex.py).
 // Gradients by torch::autograd::grad(out, {q, k, v}, dO). pass=backward builds the graph once in setup and runs
 // only its backward (retain_graph); pass=step runs forward and backward. Inputs wrapped without a copy; every
 // tensor LibTorch allocates goes through the harness's tracking allocator, so peak memory includes the S x S.
@@ -19,6 +19,7 @@
 #include <cmath>
 #include <limits>
 
+#include "experiments/attention/attention_flex.h"
 #include "experiments/attention/backward_problem.h"
 #include "experiments/attention/torch_masks.h"
 
@@ -157,14 +158,7 @@ std::vector<Implementation> torch_backward_implementations() {
   };
   sdpa.make = [](const CaseContext& ctx) -> std::unique_ptr<Case> { return std::make_unique<SdpaBackwardCase>(ctx); };
 
-  Implementation flex;
-  flex.name = "torch_flex";
-  flex.provider = Provider::pytorch_compiled;
-  flex.description = "FlexAttention (torch.compile'd mask_mod / score_mod): not runnable from bench";
-  flex.missing_reason =
-      "FlexAttention's backward is a torch.compile'd Python path and bench embeds no Python yet (issue 17); "
-      "PyTorch also refuses FlexAttention's backward on the CPU";
-  return {eager, sdpa, flex};
+  return {eager, sdpa, flex_backward_implementation()};
 }
 
 }  // namespace talklab::experiments::attention

@@ -1,5 +1,5 @@
 // LibTorch's attention backward, what a PyTorch user trains with instead of flash_cpu_backward: torch_eager and
-// torch_sdpa through autograd, and torch_flex (registered, skipped with the reason).
+// torch_sdpa through autograd, and torch_flex (compiled FlexAttention, backward_flex.cpp).
 #pragma once
 
 #include <vector>

@@ -134,6 +134,11 @@ std::string problem_skip(const Params& p) {
   return "";
 }
 
+bool is_block_mask_point(const Params& p) {
+  const std::string& m = p.str("mask");
+  return (m == "causal" || m == "sliding_window" || m == "document" || m == "prefix_lm") && p.str("dtype") == "f32";
+}
+
 double flash_tolerance(attn::DType dtype) {
   return dtype == attn::DType::bf16 ? attn::kOutTolBf16 : attn::kOutTolF32;
 }

@@ -46,6 +46,10 @@ inline constexpr int kSampledRows = 96;
 std::vector<Axis> problem_axes();
 std::string problem_skip(const Params& p);
 
+// The points of the block-mask builders (blockmask_closed, blockmask_generic, torch_create_block_mask): masks with
+// blocks to skip, f32 only, since a block mask depends on the mask and the sequence alone.
+bool is_block_mask_point(const Params& p);
+
 // Output tolerance for flash_cpu: the kernel's contract (kernels/common/attention/tolerances.h).
 double flash_tolerance(attn::DType dtype);
 

@@ -1,14 +1,14 @@
 // The decode experiment: one decode step (q_len new tokens per sequence) against a KV cache, ours against LibTorch.
 // Talks: "Understanding the LLM Inference Workload" (decode is memory-bound: each token reads the whole cache),
 // "vLLM: Easy, Fast, and Cheap LLM Serving" (paged KV), "Optimizing AI Inference for Large Language Models" (KV
-// quantization, GQA), "FlexAttention" (its decode path; skipped here, see decode_torch.cpp).
+// quantization, GQA), "FlexAttention" (its decode path, compiled: decode_torch.cpp).
 //
 // Implementations:
 //   decode_cpu   ours (kernels/cpu/decode/): GQA groups read each K/V byte once, paged or contiguous, KV in bf16 /
 //                int8 / fp8 / int4 KIVI dequantized in registers, split-KV when B x kv_heads is small
 //   torch_sdpa   LibTorch's scaled_dot_product_attention with enable_gqa on a contiguous bf16 cache
 //   torch_eager  LibTorch: K, V repeated to the query heads, matmul, softmax, matmul
-//   torch_flex   compiled FlexAttention: registered, skipped (a Python path; bench embeds no Python yet, issue 17)
+//   torch_flex   torch.compile(flex_attention) run by the embedded CPython on the same cache (torch_flex.py)
 // Work: the bytes of K and V the step must read (codes and scales), a memory-only roofline: the fraction is of the
 // measured copy bandwidth. Useful FLOPs (4 D per query row and token) are a counter.
 //   bench --filter decode

@@ -6,8 +6,11 @@
 //   is_causal (top-left) does not express, so a boolean (q_len, context) mask.
 // torch_eager: K and V repeated to the query heads (repeat_interleave, as plain PyTorch GQA does), matmul, the
 //   same mask, softmax, matmul; every intermediate allocated per step.
-// torch_flex: compiled FlexAttention (with a BlockMask for paging) is reached only through torch.compile in
-//   Python; bench embeds no Python yet (issue 17), so its cases are skipped with that reason.
+// torch_flex: torch.compile(flex_attention) run by bench's embedded CPython (experiments/decode/torch_flex.py) on
+//   the same contiguous bf16 cache, enable_gqa; q_len > 1 with a bottom-right causal BlockMask from
+//   create_block_mask. Compiled in the first call (counter compile_s). Paged caches: FlexAttention pages through
+//   its experimental PagedAttention (a page table rewriting the BlockMask), not wired here, so like the other
+//   LibTorch cases it runs only on contiguous caches.
 // Only on bf16 contiguous caches (what LibTorch has; no paged or quantized KV), split=auto.
 // Inputs wrapped without copies (at::from_blob over the case's tracked buffers).
 #include "experiments/decode/decode_torch.h"
@@ -17,27 +20,47 @@
 #include <cmath>
 
 #include "experiments/decode/problem.h"
+#include "harness/python.h"
 #include "kernels/cpu/quant/bf16.h"
 
 namespace talklab::experiments::decode {
 namespace {
 
+// The case's inputs as LibTorch tensors: Q, and K and V rounded to a contiguous bf16 cache (B, H_kv, context, D),
+// wrapped without a copy over tracked buffers.
+struct TorchInputs {
+  Inputs in;
+  memory::Buffer<uint16_t> k16, v16;
+  at::Tensor q, k, v;
+  void fill(const Problem& p, uint64_t seed) {
+    in.fill(p, seed);
+    const dec::DecodeShape& s = p.shape;
+    k16 = memory::Buffer<uint16_t>(in.k.size());
+    v16 = memory::Buffer<uint16_t>(in.v.size());
+    for (size_t i = 0; i < in.k.size(); ++i) {
+      k16[i] = cpu::quant::float_to_bf16(in.k[i]);
+      v16[i] = cpu::quant::float_to_bf16(in.v[i]);
+    }
+    const auto bf16 = at::TensorOptions().dtype(at::kBFloat16);
+    q = at::from_blob(in.q.data(), {s.B, s.H, s.q_len, s.D}, bf16);
+    k = at::from_blob(k16.data(), {s.B, s.H_kv, p.context, s.D}, bf16);
+    v = at::from_blob(v16.data(), {s.B, s.H_kv, p.context, s.D}, bf16);
+  }
+  Accuracy check(const Problem& p, const at::Tensor& out, uint64_t seed) const {
+    const at::Tensor o = out.contiguous();
+    return check_output(p, in, static_cast<const uint16_t*>(o.data_ptr()), seed, torch_tolerance());
+  }
+};
+
 class TorchCase : public Case {
  public:
   explicit TorchCase(const CaseContext& ctx) : p_(problem_of(ctx.params)), seed_(ctx.seed) {}
   void setup() override {
-    in_.fill(p_, seed_);
+    t_.fill(p_, seed_);
     const dec::DecodeShape& s = p_.shape;
-    k16_ = memory::Buffer<uint16_t>(in_.k.size());
-    v16_ = memory::Buffer<uint16_t>(in_.v.size());
-    for (size_t i = 0; i < in_.k.size(); ++i) {
-      k16_[i] = cpu::quant::float_to_bf16(in_.k[i]);
-      v16_[i] = cpu::quant::float_to_bf16(in_.v[i]);
-    }
-    const auto bf16 = at::TensorOptions().dtype(at::kBFloat16);
-    q_ = at::from_blob(in_.q.data(), {s.B, s.H, s.q_len, s.D}, bf16);
-    k_ = at::from_blob(k16_.data(), {s.B, s.H_kv, p_.context, s.D}, bf16);
-    v_ = at::from_blob(v16_.data(), {s.B, s.H_kv, p_.context, s.D}, bf16);
+    q_ = t_.q;
+    k_ = t_.k;
+    v_ = t_.v;
     if (s.q_len > 1) {
       const at::TensorOptions index = at::TensorOptions().dtype(at::kLong);
       const at::Tensor i = at::arange(s.q_len, index).unsqueeze(1);
@@ -47,10 +70,7 @@ class TorchCase : public Case {
   }
   // LibTorch allocates a fresh output every run; the check reads the last one.
   void poison() override { out_ = at::Tensor(); }
-  Accuracy check() override {
-    const at::Tensor out = out_.contiguous();
-    return check_output(p_, in_, static_cast<const uint16_t*>(out.data_ptr()), seed_, torch_tolerance());
-  }
+  Accuracy check() override { return t_.check(p_, out_, seed_); }
 
  protected:
   std::optional<at::Tensor> mask() const {
@@ -58,9 +78,30 @@ class TorchCase : public Case {
   }
   Problem p_;
   uint64_t seed_;
-  Inputs in_;
-  memory::Buffer<uint16_t> k16_, v16_;
+  TorchInputs t_;
   at::Tensor q_, k_, v_, visible_, out_;
+};
+
+// torch.compile(flex_attention) (experiments/decode/torch_flex.py) on the same tensors.
+class FlexCase final : public python::AnchorCase {
+ public:
+  explicit FlexCase(const CaseContext& ctx)
+      : AnchorCase("experiments/decode/torch_flex.py", "decode"), p_(problem_of(ctx.params)), seed_(ctx.seed) {}
+  Accuracy check() override {
+    if (outputs().size() != 1) throw std::runtime_error("torch_flex: the anchor returned no single output");
+    return t_.check(p_, outputs()[0], seed_);
+  }
+
+ protected:
+  python::Args anchor_args() override {
+    t_.fill(p_, seed_);
+    return python::Args().set("q", t_.q).set("k", t_.k).set("v", t_.v);
+  }
+
+ private:
+  Problem p_;
+  uint64_t seed_;
+  TorchInputs t_;
 };
 
 class SdpaCase final : public TorchCase {
@@ -109,11 +150,10 @@ std::vector<Implementation> torch_implementations() {
   Implementation flex;
   flex.name = "torch_flex";
   flex.provider = Provider::pytorch_compiled;
-  flex.description = "compiled FlexAttention decode (BlockMask over pages)";
+  flex.description = "torch.compile(flex_attention), enable_gqa, contiguous bf16 cache (q_len > 1: a bottom-right "
+                     "causal BlockMask)";
   flex.applies = torch_applies;
-  flex.missing_reason =
-      "compiled FlexAttention is a Python path (torch.compile of flex_attention); bench embeds no Python yet "
-      "(issue 17)";
+  python::make_anchor<FlexCase>(flex);
   return {sdpa, eager, flex};
 }
 
