@@ -288,6 +288,7 @@ Labels Anchor::labels() const { return {}; }
 #endif
 
 void AnchorCase::setup() {
+  start();  // normally done by the session before the run: its seconds are never an anchor's prepare_s
   const Args args = anchor_args();
   prepare_s_ = wall_seconds([&] { anchor_ = std::make_unique<Anchor>(file_, function_, args); });
   try {
