@@ -52,6 +52,18 @@ std::string memory_skip(const Params& p) {
 
 at::ScalarType torch_dtype(attn::DType d) { return d == attn::DType::bf16 ? at::kBFloat16 : at::kFloat; }
 
+at::Tensor document_ids(const attn::MaskSpec& spec, const at::TensorOptions& on) {
+  const at::TensorOptions index = on.dtype(at::kInt);
+  if (spec.mask != attn::MaskKind::document) return at::empty({0}, index);
+  const std::vector<int64_t> host(spec.doc_lengths.begin(), spec.doc_lengths.end());
+  const at::Tensor lengths = at::tensor(host).to(on.device());
+  return at::repeat_interleave(at::arange(lengths.size(0), index), lengths).contiguous();
+}
+
+std::vector<float> alibi_slopes_of(const attn::MaskSpec& spec, int64_t H) {
+  return spec.alibi_slopes.empty() ? attn::alibi_slopes(int(H)) : spec.alibi_slopes;
+}
+
 at::Tensor visible_mask(const attn::MaskSpec& spec, int64_t S, const at::TensorOptions& on) {
   const at::TensorOptions index = on.dtype(at::kLong);
   const at::Tensor i = at::arange(S, index).unsqueeze(1);
@@ -63,9 +75,7 @@ at::Tensor visible_mask(const attn::MaskSpec& spec, int64_t S, const at::TensorO
     case attn::MaskKind::sliding_window: return causal.logical_and(j.gt(i - spec.window));
     case attn::MaskKind::prefix_lm: return causal.logical_or(j.lt(spec.prefix));
     case attn::MaskKind::document: {
-      const std::vector<int64_t> host(spec.doc_lengths.begin(), spec.doc_lengths.end());
-      const at::Tensor lengths = at::tensor(host).to(on.device());
-      const at::Tensor doc = at::repeat_interleave(at::arange(lengths.size(0), index), lengths);
+      const at::Tensor doc = document_ids(spec, on);
       return causal.logical_and(doc.unsqueeze(1).eq(doc.unsqueeze(0)));
     }
   }
@@ -73,7 +83,7 @@ at::Tensor visible_mask(const attn::MaskSpec& spec, int64_t S, const at::TensorO
 }
 
 at::Tensor alibi_bias(const attn::MaskSpec& spec, int64_t H, int64_t S, const at::TensorOptions& on) {
-  const std::vector<float> slopes = spec.alibi_slopes.empty() ? attn::alibi_slopes(int(H)) : spec.alibi_slopes;
+  const std::vector<float> slopes = alibi_slopes_of(spec, H);
   const at::TensorOptions f32 = on.dtype(at::kFloat);
   const at::Tensor distance = at::arange(S, f32).unsqueeze(1) - at::arange(S, f32).unsqueeze(0);
   return at::tensor(slopes).to(on.device()).view({H, 1, 1}).neg() * distance.unsqueeze(0);

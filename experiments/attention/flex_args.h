@@ -21,8 +21,6 @@ inline constexpr int64_t kFlexBlock = 128;
 std::string flex_mask_name(const talklab::attention::MaskSpec& spec);
 // "none", "softcap" or "alibi"; throws std::invalid_argument for a score the experiment has no mod for.
 std::string flex_score_name(const talklab::attention::MaskSpec& spec);
-// The token -> document index map of a document mask (int32, S entries), empty for other masks.
-at::Tensor flex_document_ids(const talklab::attention::MaskSpec& spec);
 
 // mask, window, prefix, doc_ids, score, softcap, slopes, block_size.
 python::Args flex_mask_args(const talklab::attention::MaskSpec& spec, int64_t heads);

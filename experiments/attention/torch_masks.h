@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "kernels/common/attention/mask_spec.h"
 #include "kernels/cpu/attention/flash_cpu.h"
@@ -19,6 +20,12 @@ namespace talklab::experiments::attention {
 namespace attn = talklab::cpu::attention;
 
 at::ScalarType torch_dtype(attn::DType d);
+
+// The token -> document index map of a document mask (int32, S entries), empty for other masks: what the dense
+// mask (visible_mask) and torch_flex's mask_mod (flex_args.h) both compare.
+at::Tensor document_ids(const attn::MaskSpec& spec, const at::TensorOptions& on = {});
+// The ALiBi slope of each of H heads: the spec's own, else the standard geometric ones.
+std::vector<float> alibi_slopes_of(const attn::MaskSpec& spec, int64_t H);
 
 // (S, S) bool, true where a key is visible.
 at::Tensor visible_mask(const attn::MaskSpec& spec, int64_t S, const at::TensorOptions& on = {});

@@ -11,6 +11,7 @@
 
 #include "experiments/attention/flex_args.h"
 #include "experiments/attention/problem.h"
+#include "experiments/attention/torch_masks.h"
 #include "harness/python.h"
 #include "harness/registry.h"
 #include "harness/torch_glue.h"
@@ -102,12 +103,12 @@ TEST_F(FlexAnchor, EveryMaskAndScoreModPassesTheGateAndAnotherMaskFailsIt) {
 
 TEST_F(FlexAnchor, DocumentIdsFollowTheLengths) {
   attn::MaskSpec spec = ea::mask_spec_of(point("document", 257, "f32"));
-  const at::Tensor ids = ea::flex_document_ids(spec);
+  const at::Tensor ids = ea::document_ids(spec);
   ASSERT_EQ(ids.numel(), 257);
   int64_t at_token = 0;
   for (size_t d = 0; d < spec.doc_lengths.size(); ++d)
     for (int64_t i = 0; i < spec.doc_lengths[d]; ++i) EXPECT_EQ(ids[at_token++].item<int32_t>(), int32_t(d));
-  EXPECT_EQ(ea::flex_document_ids(ea::mask_spec_of(point("causal", 257, "f32"))).numel(), 0);
+  EXPECT_EQ(ea::document_ids(ea::mask_spec_of(point("causal", 257, "f32"))).numel(), 0);
 }
 
 // create_block_mask (eager) agrees with our closed form at 128 x 128, partial and full blocks, row for row; seq 1000
