@@ -16,9 +16,10 @@ struct V {
   using R = __m256;
   using Mask = __m256i;
   static constexpr int L = 8;
-  // 16 ymm registers: Q.K^T 3 keys x 3 vectors (9 accumulators + 3 loads + 1 broadcast), P.V 4 x 2 (8 + 2 + 1).
-  static constexpr int kQkMR = 3, kQkNV = 3;
-  static constexpr int kPvMR = 4, kPvNV = 2;
+  // 16 ymm registers: Q.K^T 6 keys x 2 vectors and P.V 6 queries x 2 vectors (12 accumulators + 2 loads + 1
+  // broadcast each), as the backward below.
+  static constexpr int kQkMR = 6, kQkNV = 2;
+  static constexpr int kPvMR = 6, kPvNV = 2;
   // The backward's one micro-kernel (flash_backward_core.h): 6 rows x 2 vectors = 12 accumulators (+ 2 loads + 1
   // broadcast), enough to hide Zen 2's 5-cycle FMA latency on its 2 FMA pipes (10 in flight), and 2 vectors divide
   // every N the backward has (64 queries, 128 head dims) with no narrow leftover tile.
