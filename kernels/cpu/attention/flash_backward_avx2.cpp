@@ -1,5 +1,5 @@
-// flash_cpu_backward, avx2: bwd::Kernel (flash_backward_core.h) over 8-lane ymm traits (vec_avx2.h): 3 x 3 register
-// tiles (9 accumulators of 16 ymm).
+// flash_cpu_backward, avx2: bwd::Kernel (flash_backward_core.h) over 8-lane ymm traits (vec_avx2.h): 6 x 2 register
+// tiles (12 accumulators of 16 ymm).
 #include "kernels/cpu/attention/vec_avx2.h"
 #include "kernels/cpu/attention/flash_backward_core.h"
 
