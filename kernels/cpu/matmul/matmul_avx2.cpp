@@ -20,11 +20,14 @@
 //            (4 ymm x lo/hi), enough for 1.6 FMA/cycle against 5-cycle latency; 2x what the stream needs.
 //      int8: 1 load, vpsignb, vpmaddubsw, vpmaddwd, vpaddd; the two multiplies run on FP0 only: 2 cycles
 //            -> 16 B/cycle = 24-32 GB/s per core, 2x the DRAM share. Chains are vpaddd (1 cycle): 4 suffice.
-//  * blocked (larger M): loops per thread K blocks (kKcGroups) > M blocks (kMcRows, A block ~288 KiB in the 512 KiB
-//    L2) > N panels > half panels (16 columns) > micro-tiles. Micro-tile bf16: 6 rows x 16 columns = 12 ymm
-//    accumulators (Zen 2's two 5-cycle FMA pipes need 10 in flight), each B dword vector widened once per half
-//    of the pair and used for all 6 rows: per K group 4 B loads, 2 shifts/ands, 12 broadcasts, 24 FMA (FMA-bound,
-//    12 cycles). The half-panel B slice (kKcGroups x 64 B = 16 KiB) stays in L1 across the block's tiles.
+//  * blocked (larger M): loops per thread K blocks (kKcGroups) > M blocks (kMcRows, A block 320 KiB in the 512 KiB
+//    L2) > N panels > half panels (16 columns) > micro-tiles. Micro-tile bf16: 5 rows x 16 columns = 10 ymm
+//    accumulators, exactly what Zen 2's two 5-cycle FMA pipes need in flight; each B dword vector is widened once
+//    per half of the pair and used for all 5 rows: per K group 4 B loads, 2 shifts + 2 ands, 10 broadcasts,
+//    20 FMA (FMA-bound, 10 cycles). 6 rows (12 accumulators) would leave no register for the widened B, the A
+//    broadcast and the mask: GCC 12 spilled 3 accumulators per K group (objdump), a store-forwarding round trip
+//    on those chains every group. The half-panel B slice (kKcGroups x 64 B = 16 KiB) stays in L1/L2 across the
+//    block's tiles.
 //    int8: 4 rows x 16 columns (8 int32 accumulators; 2 B, 2 per-row A registers, ones and temporaries fill the
 //    16 ymm). C accumulates across K blocks (int8: int32 partial sums parked in C's storage until the last).
 //    Threads: a grid of N-panel ranges x M ranges, N first (as the AVX-512 path).
@@ -49,7 +52,7 @@ namespace {
 constexpr int kLanes = 8;               // fp32 / int32 per ymm
 constexpr int kStreamMaxRows = 2;       // M up to this: stream driver
 constexpr int kKcGroups = 256;          // blocked K block: bf16 512 k, int8 1024 k; B half slice 16 KiB
-constexpr int kMcRows = 144;            // blocked M block: 24 bf16 tiles / 36 int8 tiles; A block 288 KiB
+constexpr int kMcRows = 160;            // blocked M block: 32 bf16 tiles / 40 int8 tiles; A block 320 KiB
 constexpr int kPrefetchBytes = 2048;    // stream driver: software prefetch distance along a panel
 
 // Where a micro-tile's results go.
@@ -97,7 +100,7 @@ constexpr int splits() {
 }
 
 struct Bf16Op {
-  static constexpr int kMr = 6;
+  static constexpr int kMr = 5;  // 10 accumulators (see the header: 6 rows spill)
   using Word = float;
   // A rows [row0, row0 + rows), K pairs [g0, g0 + kc): word 2 (g * rows + r) + h = element 2 (g0 + g) + h of row
   // r as fp32, zero past K.
@@ -236,7 +239,7 @@ constexpr auto tile_table(std::index_sequence<I...>) {
   return std::array<TileFn<Op>, sizeof...(I)>{&Op::template tile<int(I) + 1, NV, kPrefetch>...};
 }
 
-// Rows of tile it of `tiles` spread evenly over `rows` (16 rows in 6-row tiles: 5 + 5 + 6).
+// Rows of tile it of `tiles` spread evenly over `rows` (16 rows in 5-row tiles: 4 + 4 + 4 + 4).
 int tile_row(int rows, int tiles, int it) { return int(int64_t(rows) * it / tiles); }
 
 // Packs rows [row0, row0 + rows) as `tiles` tiles, each at its first row's offset (2 kc words per row).

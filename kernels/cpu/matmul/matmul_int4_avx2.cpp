@@ -15,9 +15,10 @@
 //   Rounding: products are exact; the sums carry u = q + 8 instead of q (a bias of 8 sum a, subtracted per group),
 //   so the fp32 accumulation error is a few times that of summing a * q directly; far inside the tests' normwise
 //   bound (2 u sqrt(K)) and negligible against int4's own quantization error.
-// Micro-tile: MR rows x NV ymm of columns (M = 1: the whole 32-column panel, 8 accumulator chains, columns x even
-// / odd k; MR 2..4: half a panel, 16 columns), per-group partials in registers, outputs in a small stack tile
-// updated once per group. A is packed per call into the tiles' order: fp32 (k, row) at k * MR + row.
+// Micro-tile: MR (1..6) rows x 8 columns (one ymm: an 8-column strip of a panel; the four strips in turn, the
+// first prefetching both lines of each 128-byte octet row so the other three read L1/L2), 6 per-group partial
+// chains in registers (M = 1: 6 chains over the 8 k of an octet), outputs in a small stack tile updated once per
+// group. A is packed per call into the tiles' order: fp32 (k, row) at k * MR + row.
 //
 // Why M = 1 is (about) at the memory limit on Zen 2, per 32 bytes of packed codes (64 weights), per core:
 //   1 load, 1 xor, 1 shift, 8 vpand, 8 vcvtdq2ps, 8 FMA, 8 broadcasts of A (load ports): 26 FP-pipe ops over 4
@@ -29,7 +30,7 @@
 //   FMA are the floor (fp32 FMA on 8 lanes), the decode is already the minimum of 2 ops per 8 weights found.
 // Threads: chunks of consecutive panels handed out dynamically (M = 1 keeps every thread on one sequential
 // stream); when there are fewer chunks than threads, M tile ranges too. Software prefetch kPrefetchBytes ahead
-// along the panel (M = 1 whole-panel tiles), for the 4 KiB page crossings where the L2 streamer restarts.
+// along the panel (first strip), for the 4 KiB page crossings where the L2 streamer restarts (not measured).
 // Measured: nothing yet on a quiet machine (the lead measures).
 // Bench: `bench run --filter 'matmul/(int4_w4a16|torch_int4_weight)/M=1/'`.
 #include <immintrin.h>
@@ -46,7 +47,7 @@ namespace talklab::cpu::matmul::avx2 {
 namespace {
 
 constexpr int kLanes = 8;
-constexpr int kMr = 4;
+constexpr int kMr = 6;
 constexpr int kPrefetchBytes = 2048;
 constexpr int kNibbleBits = 4;
 constexpr int kOffset = 8;  // u = q + 8
@@ -62,12 +63,15 @@ struct Tile {
   const float* scales;
   float* c;
   int ldc, cols, groups, octets_per_group;
+  bool prefetch;
 };
 
-// Partial-sum chains per (row, vector): >= 8 chains while MR * NV is small.
+// Partial-sum chains per (row, vector): 6 chains in all where rows allow (1 row: 6, 2: 3 each, 3: 2 each). Six
+// partials, the flip constant, four nibble masks and four temporaries fill the 16 ymm; 8 partials spilled
+// (GCC 12, objdump): a store per FMA.
 template <int MR, int NV>
 constexpr int splits() {
-  return std::max(1, std::min(2, 8 / (MR * NV)));
+  return std::max(1, 6 / (MR * NV));
 }
 
 template <int MR, int NV>
@@ -86,10 +90,9 @@ void micro_tile(const Tile& t) {
 #pragma GCC unroll 16
         for (int s = 0; s < S; ++s) part[r][j][s] = _mm256_setzero_ps();
     for (int o = 0; o < t.octets_per_group; ++o, codes += kPanelN, a += kInt4KPerDword * MR) {
-      if constexpr (NV == 4) {
-#pragma GCC unroll 2
-        for (int l = 0; l < NV * kLanes * 4; l += 64)
-          _mm_prefetch(reinterpret_cast<const char*>(codes) + kPrefetchBytes + l, _MM_HINT_T0);
+      if (t.prefetch) {  // the first strip of a panel: both lines of the octet row, for the other strips too
+        _mm_prefetch(reinterpret_cast<const char*>(codes) + kPrefetchBytes, _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(codes) + kPrefetchBytes + 64, _MM_HINT_T0);
       }
 #pragma GCC unroll 16
       for (int j = 0; j < NV; ++j) {
@@ -128,7 +131,7 @@ using MicroFn = void (*)(const Tile&);
 
 template <size_t... I>
 constexpr std::array<MicroFn, kMr> micro_table(std::index_sequence<I...>) {
-  return {&micro_tile<int(I) + 1, (I == 0 ? 4 : 2)>...};
+  return {&micro_tile<int(I) + 1, 1>...};
 }
 
 // Rows of tile it of `tiles` over M rows, spread evenly (17 rows: 4 + 4 + 4 + 5 -> 3, 3, 4, 3, 4 in 5 tiles).
@@ -174,13 +177,14 @@ void matmul_int4_w4a16(float* C, const uint16_t* A, const PackedBInt4& B, int M)
       for (int p = w.p0; p < w.p1; ++p)
         for (int it = w.t0; it < w.t1; ++it) {
           const int r0 = tile_row(M, tiles, it), mr = tile_row(M, tiles, it + 1) - r0;
-          // One row: the whole panel per tile; more rows: the two 16-column halves in turn.
-          const int width = mr == 1 ? kPanelN : kPanelN / 2;
+          // The panel's four 8-column strips in turn (one ymm of columns per tile: registers, see splits()).
+          const int width = kLanes;
           t.a = apack.data() + size_t(r0) * K;
           t.bias = bias.data() + size_t(r0) * B.groups;
           for (int c0 = 0; c0 < kPanelN; c0 += width) {
             t.cols = std::min(width, N - p * kPanelN - c0);
             if (t.cols <= 0) break;
+            t.prefetch = c0 == 0 && it == w.t0;
             t.codes = B.codes.data() + size_t(p) * octets * kPanelN + c0;
             t.scales = B.scales.data() + size_t(p) * B.groups * kPanelN + c0;
             t.c = C + size_t(r0) * N + size_t(p) * kPanelN + c0;

@@ -1,8 +1,8 @@
 // int4 w4a16 (kernels/cpu/matmul/matmul_int4.h) on every ISA this CPU supports, threads 1 and 2, M in {1, 2, 3,
-// 5, 17, 64, 130} (AVX2: the whole-panel M = 1 tile and the 2-, 3- and 4-row half-panel tiles), N not a multiple
-// of the 32-column panel nor of the 16-column half (7, 33, 45, 100, 257, 4097), K in {128, 384, 4096} with groups
-// 32, 64 and 128, against a float64 reference on the same bf16 activations and the dequantized int4 weights (code *
-// scale, exact in float64). C is poisoned with NaN before each call; no NaN may remain.
+// 5, 17, 64, 130} (AVX2: 8-column tiles of 1 to 6 rows), N not a multiple of the 32-column panel nor of the
+// 16-column half (7, 33, 45, 100, 257, 4097), K in {128, 384, 4096} with groups 32, 64 and 128, against a float64
+// reference on the same bf16 activations and the dequantized int4 weights (code * scale, exact in float64). C is
+// poisoned with NaN before each call; no NaN may remain.
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -30,8 +30,8 @@ using talklab::Tolerance;
 // add like a random walk: normwise ||C - ref|| / ||ref|| stays under u * sqrt(K), u = 2^-24 (measured: at most
 // 0.07 u sqrt(K) on the shapes with N >= 33, the sums being per group; under 0.25 u sqrt(K) on the 7 outputs of
 // N = 7, M = 1). The AVX2 path sums a * (q + 8) and subtracts 8 * sum(a) per group (matmul_int4_avx2.cpp): the
-// same exact products, larger sums; measured under 0.1 u sqrt(K) on every shape here. Headroom 2 over the bound; one wrong code
-// (off by 1) moves the norm by >= 1e-4 at these sizes, over 10x the largest tolerance (7.6e-6 at K = 4096).
+// same exact products, larger sums; measured under 0.1 u sqrt(K) on every shape here. Headroom 2 over the bound;
+// one wrong code (off by 1) moves the norm by >= 1e-4 at these sizes, over 10x the largest tolerance (7.6e-6 at K = 4096).
 constexpr double kUnitRoundoff = 0x1p-24;
 constexpr double kNormwiseHeadroom = 2.0;
 // As the harness's SQNR floor: ||C - ref|| / ||ref|| <= e is SQNR >= -20 log10(e).

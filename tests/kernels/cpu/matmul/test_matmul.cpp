@@ -1,5 +1,5 @@
 // The low-precision matmuls (kernels/cpu/matmul/matmul.h) on every ISA this CPU supports, threads 1 and 2, odd
-// shapes (M in {1, 2, 3, 5, 17, 64, 130}: the AVX2 stream driver (M <= 2) and the blocked one with 4- and 6-row
+// shapes (M in {1, 2, 3, 5, 17, 64, 130}: the AVX2 stream driver (M <= 2) and the blocked one with 4- and 5-row
 // micro-tiles and their remainders; N in {1, 33, 45, 100, 257}: panel and half-panel tails; K in {1, 7, 64, 1000,
 // 4095}: K pair / quad tails), against a float64 reference on the same bf16 / int8 codes. C is poisoned with NaN
 // before each call; no NaN may remain.
@@ -143,7 +143,7 @@ TEST(MatmulInt8, MatchesFloat64ReferenceOnEveryIsa) {
     for (int N : kNs) check_int8(K, N, {1, 2, 3, 5, 17, 64, 130}, rng);
 }
 
-// More than one M block (AVX-512 168 rows, AVX2 144) and several K blocks (bf16 512, int8 1024 elements on both)
+// More than one M block (AVX-512 168 rows, AVX2 160) and several K blocks (bf16 512, int8 1024 elements on both)
 // per thread.
 TEST(MatmulBf16, CrossesEveryCacheBlock) {
   std::mt19937 rng(5);
