@@ -31,7 +31,8 @@ using talklab::Tolerance;
 // 0.07 u sqrt(K) on the shapes with N >= 33, the sums being per group; under 0.25 u sqrt(K) on the 7 outputs of
 // N = 7, M = 1). The AVX2 path sums a * (q + 8) and subtracts 8 * sum(a) per group (matmul_int4_avx2.cpp): the
 // same exact products, larger sums; measured under 0.1 u sqrt(K) on every shape here. Headroom 2 over the bound;
-// one wrong code (off by 1) moves the norm by >= 1e-4 at these sizes, over 10x the largest tolerance (7.6e-6 at K = 4096).
+// one wrong code (off by 1) moves the norm by >= 1e-4 at these sizes, over 10x the largest tolerance (7.6e-6 at
+// K = 4096).
 constexpr double kUnitRoundoff = 0x1p-24;
 constexpr double kNormwiseHeadroom = 2.0;
 // As the harness's SQNR floor: ||C - ref|| / ||ref|| <= e is SQNR >= -20 log10(e).
