@@ -8,11 +8,14 @@
 //   torch_compiled_bf16, torch_int4_weight, torch_int8_weight, torch_int8_dynamic, torch_fp8_scaled_mm
 //                            PyTorch from Python inside bench: Inductor's max-autotune GEMM and PyTorch's CPU
 //                            weight-only / dynamic / fp8 kernels on our quantized weights (matmul_anchors.cpp)
-//   bf16                     ours: vdpbf16ps on pre-packed bf16 weights, float32 accumulation (kernels/cpu/matmul)
+//   bf16                     ours: vdpbf16ps on pre-packed bf16 weights, float32 accumulation (kernels/cpu/matmul);
+//                            on AVX2 + FMA the pairs are widened to fp32 and FMAed
 //   int8_w8a8                ours: per-token int8 activations (quantized inside the timed run) x per-channel
-//                            int8 weights, vpdpbusd; counter act_quant_s is the quantization's own time
+//                            int8 weights, vpdpbusd (AVX2: vpmaddubsw + vpmaddwd); counter act_quant_s is the
+//                            quantization's own time
 //   int4_w4a16               ours: int4 weights (fp32 scale per 128 along K) x bf16 activations, unpacked to bf16
-//                            in registers for vdpbf16ps; the decode (M = 1) recipe (matmul_int4.cpp)
+//                            in registers for vdpbf16ps (AVX2: to fp32, FMA); the decode (M = 1) recipe
+//                            (matmul_int4.cpp)
 //   fp8_tensorwise, fp8_rowwise, fp8_blockwise, mxfp8, mxfp4
 //                            emulated on the bf16 kernel (matmul_emulated.cpp): no fp8/fp4 unit on this CPU
 //   torch_bf16_cuda, torch_scaled_mm, torch_scaled_mm_rowwise
@@ -135,20 +138,18 @@ Experiment declare() {
 
   Implementation bf16;
   bf16.name = "bf16";
-  bf16.description = "ours: vdpbf16ps, packed bf16 weights, float32 accumulation";
+  bf16.description =
+      "ours: packed bf16 weights, float32 accumulation; vdpbf16ps on AVX512_BF16, else AVX2 widen-to-fp32 + FMA";
   bf16.work = [](const CaseContext& ctx) { return recipe_work(ctx, 2, 2, 4, "bf16"); };
-  bf16.skip = [](const Params&) -> std::string {
-    return cpu::cpu_features().avx512_bf16 ? "" : "this CPU has no AVX512_BF16; the fallback is not tuned";
-  };
+  bf16.skip = [](const Params&) { return tuned_cpu_kernels_skip(); };
   bf16.make = [](const CaseContext& ctx) -> std::unique_ptr<Case> { return std::make_unique<Bf16Case>(ctx); };
 
   Implementation int8;
   int8.name = "int8_w8a8";
-  int8.description = "ours: per-token int8 activations x per-channel int8 weights, vpdpbusd";
+  int8.description =
+      "ours: per-token int8 activations x per-channel int8 weights; vpdpbusd on AVX512_VNNI, else AVX2 vpmaddubsw";
   int8.work = [](const CaseContext& ctx) { return recipe_work(ctx, 4, 1, 4, "int8"); };
-  int8.skip = [](const Params&) -> std::string {
-    return cpu::cpu_features().avx512_vnni ? "" : "this CPU has no AVX512_VNNI; the fallback is not tuned";
-  };
+  int8.skip = [](const Params&) { return tuned_cpu_kernels_skip(); };
   int8.make = [](const CaseContext& ctx) -> std::unique_ptr<Case> { return std::make_unique<Int8Case>(ctx); };
 
   e.implementations = torch_implementations();

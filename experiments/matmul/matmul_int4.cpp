@@ -1,7 +1,8 @@
 // int4_w4a16: weight-only int4, the decode recipe of GPTQ/AWQ-style checkpoints. Weights (offline, in setup):
 // quantize_groupwise to signed int4 with one fp32 scale per 128 consecutive k of a column, packed for the kernel
 // (kernels/cpu/matmul/matmul_int4.h). Activations: bf16, converted in setup as for the bf16 recipe (a model
-// running in bf16 already has them). The kernel unpacks int4 -> bf16 in registers for vdpbf16ps.
+// running in bf16 already has them). The kernel unpacks int4 -> bf16 in registers for vdpbf16ps (AVX-512), or to
+// fp32 for FMA (AVX2).
 // Memory-bound at M = 1: B is 0.5 + 4 / 128 bytes per element, 3.8x fewer than bf16.
 // The group is fixed at 128 (kGroup): the harness's axes belong to the experiment, not to one implementation, and
 // K must be a multiple of it (other K are skipped with the reason).
@@ -64,12 +65,14 @@ class Int4Case final : public Case {
 Implementation int4_w4a16_implementation() {
   Implementation impl;
   impl.name = "int4_w4a16";
-  impl.description = "ours: int4 weights (fp32 scale per 128 along K) unpacked to bf16 in registers, vdpbf16ps";
+  impl.description =
+      "ours: int4 weights (fp32 scale per 128 along K) unpacked in registers: to bf16 for vdpbf16ps on AVX512_BF16, "
+      "else to fp32 for AVX2 FMA";
   impl.work = [](const CaseContext& ctx) {
     return recipe_work(ctx, 2, kCodeBytesPerElement + kScaleBytesPerElement, 4, "bf16");
   };
   impl.skip = [](const Params& p) -> std::string {
-    if (!cpu::cpu_features().avx512_bf16) return "this CPU has no AVX512_BF16; the fallback is not tuned";
+    if (std::string why = tuned_cpu_kernels_skip(); !why.empty()) return why;
     const int64_t K = p.integer("K");
     if (K % kGroup != 0) return fmt::format("int4_w4a16 needs K a multiple of its group {}; K = {}", kGroup, K);
     return "";

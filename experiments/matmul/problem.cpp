@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <random>
 
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/quant/bf16.h"
 
 namespace talklab::experiments::matmul {
@@ -24,6 +25,13 @@ Work recipe_work(const CaseContext& ctx, double a_bytes, double b_bytes, double 
   Work w{2.0 * mk * double(s.N), a_bytes * mk + b_bytes * kn + c_bytes * mn, peak};
   if (s.M == 1 && ctx.device == Device::cpu) w.bandwidth = "read";
   return w;
+}
+
+std::string tuned_cpu_kernels_skip() {
+  if (cpu::best_isa() != cpu::Isa::scalar) return "";
+  return cpu::cpu_features().has_avx2_kernels()
+             ? "TALKLAB_ISA=scalar: the scalar fallback is not tuned"
+             : "this CPU has no AVX2 + FMA (+ F16C, BMI2); the scalar fallback is not tuned";
 }
 
 size_t cold_weight_copies(size_t bytes) {

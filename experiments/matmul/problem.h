@@ -75,6 +75,11 @@ inline constexpr size_t kColdBytes = size_t(96) << 20;
 // How many copies of weights of `bytes` a case cycles through (1: no copies).
 size_t cold_weight_copies(size_t bytes);
 
+// Why our CPU recipes (bf16, int8_w8a8, int4_w4a16) are skipped here, or "" where they run: they have tuned
+// AVX-512 (BF16 + VNNI) and AVX2 + FMA kernels; only the scalar fallback (no AVX2, or TALKLAB_ISA=scalar) is
+// left out of timing.
+std::string tuned_cpu_kernels_skip();
+
 // The rows of C the gate compares: every row of a small C, else 24 sampled rows with the first and last.
 std::vector<int64_t> rows_to_check(int64_t M, uint64_t seed);
 

@@ -46,6 +46,19 @@ void pack_dwords(AlignedVector<uint32_t>& data, const T* B, int K, int N, int gr
 
 }  // namespace
 
+PanelChunks::PanelChunks(int panels_, int tiles_, int threads)
+    : panels(panels_),
+      tiles(tiles_),
+      chunk(std::clamp(panels_ / (kChunksPerThread * threads), 1, kMaxChunkPanels)),
+      chunks((panels_ + chunk - 1) / chunk),
+      tile_ranges(chunks >= threads ? 1 : std::min(tiles_, (threads + chunks - 1) / chunks)) {}
+
+PanelChunks::Range PanelChunks::range(int item) const {
+  const int ic = item / tile_ranges, ir = item % tile_ranges;
+  return Range{ic * chunk, std::min(panels, (ic + 1) * chunk), int(int64_t(tiles) * ir / tile_ranges),
+               int(int64_t(tiles) * (ir + 1) / tile_ranges)};
+}
+
 PackedBBf16 pack_b_bf16(const uint16_t* B, int K, int N) {
   PackedBBf16 p;
   p.K = K, p.N = N, p.groups = ceil_div(K, 2), p.panels = ceil_div(N, kPanelN);
@@ -81,7 +94,8 @@ void quantize_cols_int8(int8_t* Bq, float* b_scale, const float* B, int K, int N
 void quantize_rows_int8(int8_t* Aq, float* a_scale, const float* A, int M, int K, Isa isa) {
   check_isa(isa);
   if (isa == Isa::avx512) return avx512::quantize_rows_int8(Aq, a_scale, A, M, K);
-  scalar::quantize_rows_int8(Aq, a_scale, A, M, K);  // also the AVX2 level: memory-bound, rarely hot
+  if (isa == Isa::avx2) return avx2::quantize_rows_int8(Aq, a_scale, A, M, K);
+  scalar::quantize_rows_int8(Aq, a_scale, A, M, K);
 }
 
 void matmul_bf16(float* C, const uint16_t* A, const PackedBBf16& B, int M, Isa isa) {

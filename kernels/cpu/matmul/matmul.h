@@ -1,4 +1,6 @@
 // Low-precision matmuls on CPU: C (M x N, fp32, row-major) = A (M x K, row-major) x B (K x N, row-major).
+// Per ISA (best_isa()): AVX-512 (BF16 + VNNI) matmul_avx512.cpp; AVX2 + FMA matmul_avx2.cpp (bf16 widened to fp32
+// and FMA, int8 by vpmaddubsw / vpmaddwd, both exact products); scalar matmul_scalar.cpp.
 //   bf16:  A bf16 (raw uint16_t), B bf16 packed once by pack_b_bf16; fp32 accumulation (vdpbf16ps on AVX-512).
 //   int8:  w8a8. A quantized per row (per token) by quantize_rows_int8, B per column (per channel) by
 //          quantize_cols_int8 and packed once by pack_b_int8; exact int32 accumulation (vpdpbusd, u8 x s8: A is
@@ -58,6 +60,25 @@ struct PackedBInt8 {
   std::vector<float> scale;
 };
 
+// Work items of the decode-shaped (panel-streaming) drivers: chunks of consecutive panels, each a contiguous
+// stretch of B, about kChunksPerThread per thread and at most kMaxChunkPanels panels each; times ranges of M tiles
+// when there are fewer chunks than threads. Handed out dynamically (omp schedule(dynamic)): on a shared machine a
+// thread that loses its core for a while does not hold up the call with a fixed half of B. Defined in matmul.cpp
+// (baseline ISA, so every ISA's translation unit calls the same code).
+struct PanelChunks {
+  static constexpr int kChunksPerThread = 4;
+  static constexpr int kMaxChunkPanels = 16;  // K = 4096 int4: 1 MiB of codes
+  PanelChunks(int panels, int tiles, int threads);
+  int items() const { return chunks * tile_ranges; }
+  // Item `item` (< items()): panels [p0, p1) and M tiles [t0, t1).
+  struct Range {
+    int p0, p1, t0, t1;
+  };
+  Range range(int item) const;
+
+  int panels, tiles, chunk, chunks, tile_ranges;
+};
+
 PackedBBf16 pack_b_bf16(const uint16_t* B, int K, int N);
 // B's codes must lie in [-127, 127], as quantize_int8 makes them (the AVX2 path's sign trick cannot negate -128).
 PackedBInt8 pack_b_int8(const int8_t* B, const float* b_scale, int K, int N);
@@ -82,9 +103,10 @@ void matmul_bf16(float* C, const uint16_t* A, const PackedBBf16& B, int M);
 void matmul_int8(float* C, const int8_t* Aq, const float* a_scale, const PackedBInt8& B, int M);
 void quantize_rows_int8(int8_t* Aq, float* a_scale, const float* A, int M, int K);
 }  // namespace scalar
-namespace avx2 {  // activation quantization at this level: the scalar one
+namespace avx2 {
 void matmul_bf16(float* C, const uint16_t* A, const PackedBBf16& B, int M);
 void matmul_int8(float* C, const int8_t* Aq, const float* a_scale, const PackedBInt8& B, int M);
+void quantize_rows_int8(int8_t* Aq, float* a_scale, const float* A, int M, int K);
 }  // namespace avx2
 namespace avx512 {
 void matmul_bf16(float* C, const uint16_t* A, const PackedBBf16& B, int M);

@@ -69,7 +69,8 @@ void matmul_int4_w4a16(float* C, const uint16_t* A, const PackedBInt4& B, int M,
     throw std::invalid_argument(std::string("matmul_int4_w4a16: ISA not supported by this CPU: ") + isa_name(isa));
   }
   if (isa == Isa::avx512) return avx512::matmul_int4_w4a16(C, A, B, M);
-  scalar::matmul_int4_w4a16(C, A, B, M);  // also the AVX2 level (no AVX2 path yet)
+  if (isa == Isa::avx2) return avx2::matmul_int4_w4a16(C, A, B, M);
+  scalar::matmul_int4_w4a16(C, A, B, M);
 }
 
 namespace scalar {

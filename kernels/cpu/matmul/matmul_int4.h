@@ -27,7 +27,9 @@
 // Measured (Zen 4, 2 threads, K = 4096, N = 14336, g = 128; details and the variants tried in
 // matmul_int4_avx512.cpp): M = 1 0.76-0.93 ms median = 33-41 GB/s of weights, 78-97% of the copy bandwidth
 // (42.7 GB/s), 25-40x LibTorch's bf16 and ~10x our bf16; M = 16 and 128 about as fast as our bf16 (1 thread: 9.0
-// vs 11.0 ms, 69 vs 73 ms). Bench: `bench --filter matmul/int4_w4a16`.
+// vs 11.0 ms, 69 vs 73 ms). AVX2 (Zen 2, matmul_int4_avx2.cpp): not measured yet; it sums a * (q + 8) per group
+// and subtracts 8 * sum(a) (exact products, fp32 sums a few times noisier than summing a * q; see its header).
+// Bench: `bench --filter matmul/int4_w4a16`.
 #pragma once
 
 #include <cstddef>
@@ -63,12 +65,16 @@ PackedBInt4 pack_b_int4(const uint8_t* codes, const float* scales, int K, int N,
 PackedBInt4 quantize_pack_b_int4(const float* B, int K, int N, int group);
 
 // C: M x N fp32, fully overwritten. A: M x K bf16 (raw uint16_t). isa must be in supported_isas()
-// (std::invalid_argument otherwise); the AVX2 level runs the scalar path.
+// (std::invalid_argument otherwise). AVX-512: matmul_int4_avx512.cpp (vpermw + vdpbf16ps); AVX2: matmul_int4_avx2.cpp
+// (nibbles to fp32 with vpand + vcvtdq2ps, FMA); scalar: below, reading the packing through code().
 void matmul_int4_w4a16(float* C, const uint16_t* A, const PackedBInt4& B, int M, Isa isa);
 
 namespace scalar {
 void matmul_int4_w4a16(float* C, const uint16_t* A, const PackedBInt4& B, int M);
 }  // namespace scalar
+namespace avx2 {
+void matmul_int4_w4a16(float* C, const uint16_t* A, const PackedBInt4& B, int M);
+}  // namespace avx2
 namespace avx512 {
 void matmul_int4_w4a16(float* C, const uint16_t* A, const PackedBInt4& B, int M);
 }  // namespace avx512

@@ -46,9 +46,6 @@ namespace talklab::cpu::matmul::avx512 {
 namespace {
 
 constexpr int kMr = 6;
-// Panel chunks handed to threads: about 4 per thread, at most 16 panels (K = 4096: 1 MiB of codes) each.
-constexpr int kChunksPerThread = 4;
-constexpr int kMaxChunkPanels = 16;
 constexpr int kPairsPerOctet = kInt4KPerDword / 2;
 constexpr int kNibbleBits = 4;
 
@@ -153,20 +150,15 @@ void matmul_int4_w4a16(float* C, const uint16_t* A, const PackedBInt4& B, int M)
   }
 #pragma omp parallel
   {
-    // Work items: chunks of consecutive panels (each a contiguous stretch of B), times ranges of M tiles when there
-    // are fewer chunks than threads. Handed out dynamically: on a shared machine a thread that loses its core
-    // for a while no longer holds up the call with a fixed half of B.
-    const int nt = omp_get_num_threads();
-    const int chunk = std::clamp(panels / (kChunksPerThread * nt), 1, kMaxChunkPanels);
-    const int chunks = (panels + chunk - 1) / chunk;
-    const int tile_ranges = chunks >= nt ? 1 : std::min(tiles, (nt + chunks - 1) / chunks);
+    // Work items (PanelChunks, matmul.h): chunks of consecutive panels x ranges of M tiles, handed out dynamically.
+    const PanelChunks work(panels, tiles, omp_get_num_threads());
     Tile t;
     t.ldc = N, t.groups = B.groups, t.octets_per_group = B.group / kInt4KPerDword;
 #pragma omp for schedule(dynamic)
-    for (int item = 0; item < chunks * tile_ranges; ++item) {
-      const int ic = item / tile_ranges, ir = item % tile_ranges;
-      const int t0 = tiles * ir / tile_ranges, t1 = tiles * (ir + 1) / tile_ranges;
-      for (int p = ic * chunk; p < std::min(panels, (ic + 1) * chunk); ++p) {
+    for (int item = 0; item < work.items(); ++item) {
+      const PanelChunks::Range w = work.range(item);
+      const int t0 = w.t0, t1 = w.t1;
+      for (int p = w.p0; p < w.p1; ++p) {
         const int cols = std::min(kPanelN, N - p * kPanelN);
         t.mask[0] = __mmask16(_bzhi_u32(0xFFFFu, unsigned(std::min(cols, 16))));
         t.mask[1] = __mmask16(_bzhi_u32(0xFFFFu, unsigned(std::max(cols - 16, 0))));

@@ -1,7 +1,8 @@
-// int4 w4a16 (kernels/cpu/matmul/matmul_int4.h) on every ISA this CPU supports, threads 1 and 2, odd M (1, 3,
-// 17, 130) and N not a multiple of the 32-column panel (33, 257, 4097), K in {128, 384, 4096} with groups 32, 64
-// and 128, against a float64 reference on the same bf16 activations and the dequantized int4 weights (code *
-// scale, exact in float64). C is poisoned with NaN before each call; no NaN may remain.
+// int4 w4a16 (kernels/cpu/matmul/matmul_int4.h) on every ISA this CPU supports, threads 1 and 2, M in {1, 2, 3,
+// 5, 17, 64, 130} (AVX2: 8-column tiles of 1 to 6 rows), N not a multiple of the 32-column panel nor of the
+// 16-column half (7, 33, 45, 100, 257, 4097), K in {128, 384, 4096} with groups 32, 64 and 128, against a float64
+// reference on the same bf16 activations and the dequantized int4 weights (code * scale, exact in float64). C is
+// poisoned with NaN before each call; no NaN may remain.
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -27,8 +28,11 @@ using talklab::Tolerance;
 // Products bf16 x int4 code are exact in fp32, so the kernel's only error is fp32 accumulation (per group, then
 // one FMA per group into the output), in another order than the reference. With random signs the rounding errors
 // add like a random walk: normwise ||C - ref|| / ||ref|| stays under u * sqrt(K), u = 2^-24 (measured: at most
-// 0.07 u sqrt(K) on every shape here, the sums being per group). Headroom 2 over that bound; one wrong code
-// (off by 1) moves the norm by >= 1e-4 at these sizes, over 10x the largest tolerance (7.6e-6 at K = 4096).
+// 0.07 u sqrt(K) on the shapes with N >= 33, the sums being per group; under 0.25 u sqrt(K) on the 7 outputs of
+// N = 7, M = 1). The AVX2 path sums a * (q + 8) and subtracts 8 * sum(a) per group (matmul_int4_avx2.cpp): the
+// same exact products, larger sums; measured under 0.1 u sqrt(K) on every shape here. Headroom 2 over the bound;
+// one wrong code (off by 1) moves the norm by >= 1e-4 at these sizes, over 10x the largest tolerance (7.6e-6 at
+// K = 4096).
 constexpr double kUnitRoundoff = 0x1p-24;
 constexpr double kNormwiseHeadroom = 2.0;
 // As the harness's SQNR floor: ||C - ref|| / ||ref|| <= e is SQNR >= -20 log10(e).
@@ -41,9 +45,12 @@ struct Shape {
   int K, N;
   std::vector<int> Ms;
 };
-// The big N (4097: 129 panels, uneven over 2 threads) with small M and K, so the scalar path stays quick.
-const Shape kShapes[] = {{128, 33, {1, 3, 17, 130}},   {128, 4097, {1, 3, 17}}, {384, 33, {1, 3, 17, 130}},
-                         {384, 257, {1, 3, 17, 130}},  {4096, 33, {1, 17}},     {4096, 257, {1, 3}}};
+// The big N (4097: 129 panels, uneven over 2 threads) with small M and K, so the scalar path stays quick; N = 7
+// (one panel for 2 threads: the M tiles are split between them).
+const Shape kShapes[] = {{128, 33, {1, 3, 17, 130}},      {128, 4097, {1, 3, 17}}, {384, 33, {1, 3, 17, 130}},
+                         {384, 257, {1, 3, 17, 130}},     {4096, 33, {1, 17}},     {4096, 257, {1, 3}},
+                         {128, 45, {1, 2, 5, 64}},        {384, 100, {1, 2, 3, 5, 64}},
+                         {4096, 100, {1, 2, 5}},          {128, 7, {1, 5, 17}}};
 const int kGroups[] = {32, 64, 128};
 const int kThreads[] = {1, 2};
 

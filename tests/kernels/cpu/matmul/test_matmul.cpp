@@ -1,6 +1,8 @@
 // The low-precision matmuls (kernels/cpu/matmul/matmul.h) on every ISA this CPU supports, threads 1 and 2, odd
-// shapes (M in {1, 3, 17, 130}, N in {1, 33, 257}, K in {1, 7, 64, 1000, 4095}), against a float64 reference on
-// the same bf16 / int8 codes. C is poisoned with NaN before each call; no NaN may remain.
+// shapes (M in {1, 2, 3, 5, 17, 64, 130}: the AVX2 stream driver (M <= 2) and the blocked one with 4- and 5-row
+// micro-tiles and their remainders; N in {1, 33, 45, 100, 257}: panel and half-panel tails; K in {1, 7, 64, 1000,
+// 4095}: K pair / quad tails), against a float64 reference on the same bf16 / int8 codes. C is poisoned with NaN
+// before each call; no NaN may remain.
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -20,7 +22,7 @@ using test::kBf16NormwiseTol;
 using test::kInt8MinSqnrDb;
 using test::kInt8RelTol;
 
-const int kNs[] = {1, 33, 257};
+const int kNs[] = {1, 33, 45, 100, 257};
 const int kKs[] = {1, 7, 64, 1000, 4095};
 const int kThreads[] = {1, 2};
 
@@ -132,16 +134,17 @@ void check_int8(int K, int N, std::initializer_list<int> Ms, std::mt19937& rng) 
 TEST(MatmulBf16, MatchesFloat64ReferenceOnEveryIsa) {
   std::mt19937 rng(42);
   for (int K : kKs)
-    for (int N : kNs) check_bf16(K, N, {1, 3, 17, 130}, rng);
+    for (int N : kNs) check_bf16(K, N, {1, 2, 3, 5, 17, 64, 130}, rng);
 }
 
 TEST(MatmulInt8, MatchesFloat64ReferenceOnEveryIsa) {
   std::mt19937 rng(7);
   for (int K : kKs)
-    for (int N : kNs) check_int8(K, N, {1, 3, 17, 130}, rng);
+    for (int N : kNs) check_int8(K, N, {1, 2, 3, 5, 17, 64, 130}, rng);
 }
 
-// More than one M block (336 rows) and several K blocks (bf16 512, int8 1024 elements) per thread.
+// More than one M block (AVX-512 168 rows, AVX2 160) and several K blocks (bf16 512, int8 1024 elements on both)
+// per thread.
 TEST(MatmulBf16, CrossesEveryCacheBlock) {
   std::mt19937 rng(5);
   check_bf16(2100, 65, {700}, rng);

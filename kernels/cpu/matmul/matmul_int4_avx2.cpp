@@ -1,0 +1,198 @@
+// AVX2 + FMA int4 w4a16 matmul (matmul_int4.h) for CPUs without AVX512_BF16: reads the same packed codes and
+// scales as the AVX-512 kernel (no new packing), converts the nibbles to fp32 in registers and FMAs them against A
+// in fp32 (bf16 A widened once per call).
+//
+// Decode with 2 ALU ops per 8 weights, exact:
+//   * x ^ 0x88888888 turns every two's-complement nibble q into offset binary u = q + 8 in [0, 15] (one op per 8
+//     columns x 8 k); x >> 16 brings the odd-k (high-word) nibbles down (one op).
+//   * nibble i of a word (bits 4i .. 4i+3): vpand with 0xF << 4i leaves the int32 u * 2^(4i) (< 2^16), and vcvtdq2ps
+//     makes it an exact fp32. The 2^(4i) is folded into A instead: A's element k is stored times 2^-4i (i = its
+//     position (k % 8) / 2), exact for every bf16 (the lowest bit of a bf16 is >= 2^-133, so >= 2^-145 after the
+//     scaling: subnormal at worst, never rounded; a CPU in flush-to-zero / denormals-are-zero mode would drop
+//     activations below 2^-114).
+//   * so per group the fp32 sums hold sum_k a_k u_k, and sum_k a_k q_k = that - 8 sum_k a_k; 8 sum_k a_k per (row,
+//     group) is computed once per call with A. Then one FMA per group applies the scale.
+//   Rounding: products are exact; the sums carry u = q + 8 instead of q (a bias of 8 sum a, subtracted per group),
+//   so the fp32 accumulation error is a few times that of summing a * q directly; far inside the tests' normwise
+//   bound (2 u sqrt(K)) and negligible against int4's own quantization error.
+// Micro-tile: MR (1..6) rows x 8 columns (one ymm: an 8-column strip of a panel; the four strips in turn, the
+// first prefetching both lines of each 128-byte octet row so the other three read L1/L2), 6 per-group partial
+// chains in registers (M = 1: 6 chains over the 8 k of an octet), outputs in a small stack tile updated once per
+// group. A is packed per call into the tiles' order: fp32 (k, row) at k * MR + row.
+//
+// Why M = 1 is (about) at the memory limit on Zen 2, per 32 bytes of packed codes (64 weights), per core:
+//   1 load, 1 xor, 1 shift, 8 vpand, 8 vcvtdq2ps, 8 FMA, 8 broadcasts of A (load ports): 26 FP-pipe ops over 4
+//   pipes = 6.5 cycles if the converts spread over two pipes, 8 cycles if they issue from one: 4-5 B/cycle/core,
+//   i.e. 6-8 GB/s per core at 1.5 GHz, 8-10 GB/s at 2 GHz, against a ~13-15 GB/s per-core share of DRAM. Unlike
+//   bf16 and int8 (2-4x compute headroom), int4 on AVX2 is compute-limited near the memory speed: 8-bit and
+//   4-bit weights need a convert per 8 weights without AVX512_BF16's vdpbf16ps and vpermw (the AVX-512 kernel
+//   decodes 32 weights per 2 ops). Expected 60-100% of the read roofline depending on the clock; the 8 weights per
+//   FMA are the floor (fp32 FMA on 8 lanes), the decode is already the minimum of 2 ops per 8 weights found.
+// Threads: chunks of consecutive panels handed out dynamically (M = 1 keeps every thread on one sequential
+// stream); when there are fewer chunks than threads, M tile ranges too. Software prefetch kPrefetchBytes ahead
+// along the panel (first strip), for the 4 KiB page crossings where the L2 streamer restarts (not measured).
+// Measured: nothing yet on a quiet machine (the lead measures).
+// Bench: `bench run --filter 'matmul/(int4_w4a16|torch_int4_weight)/M=1/'`.
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <array>
+#include <utility>
+
+#include "kernels/cpu/matmul/matmul_int4.h"
+#include "kernels/cpu/quant/bf16.h"
+
+namespace talklab::cpu::matmul::avx2 {
+namespace {
+
+constexpr int kLanes = 8;
+constexpr int kMr = 6;
+constexpr int kPrefetchBytes = 2048;
+constexpr int kNibbleBits = 4;
+constexpr int kOffset = 8;  // u = q + 8
+constexpr int kPairsPerOctet = kInt4KPerDword / 2;
+
+// Where a micro-tile reads and writes. a: fp32 (k, r) at k * MR + r (k-th element already times 2^-4i);
+// bias: 8 * sum of the group's a, (group, r) at group * MR + r; codes / scales: the tile's first column in its
+// panel, octets / groups kPanelN apart.
+struct Tile {
+  const float* a;
+  const float* bias;
+  const uint32_t* codes;
+  const float* scales;
+  float* c;
+  int ldc, cols, groups, octets_per_group;
+  bool prefetch;
+};
+
+// Partial-sum chains per (row, vector): 6 chains in all where rows allow (1 row: 6, 2: 3 each, 3: 2 each). Six
+// partials, the flip constant, four nibble masks and four temporaries fill the 16 ymm; 8 partials spilled
+// (GCC 12, objdump): a store per FMA.
+template <int MR, int NV>
+constexpr int splits() {
+  return std::max(1, 6 / (MR * NV));
+}
+
+template <int MR, int NV>
+void micro_tile(const Tile& t) {
+  constexpr int S = splits<MR, NV>();
+  const __m256i flip = _mm256_set1_epi32(int(0x88888888u));
+  const float* a = t.a;
+  const uint32_t* codes = t.codes;
+  alignas(32) float out[MR][NV * kLanes] = {};
+  for (int gi = 0; gi < t.groups; ++gi) {
+    __m256 part[MR][NV][S];
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 16
+      for (int j = 0; j < NV; ++j)
+#pragma GCC unroll 16
+        for (int s = 0; s < S; ++s) part[r][j][s] = _mm256_setzero_ps();
+    for (int o = 0; o < t.octets_per_group; ++o, codes += kPanelN, a += kInt4KPerDword * MR) {
+      if (t.prefetch) {  // the first strip of a panel: both lines of the octet row, for the other strips too
+        _mm_prefetch(reinterpret_cast<const char*>(codes) + kPrefetchBytes, _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(codes) + kPrefetchBytes + 64, _MM_HINT_T0);
+      }
+#pragma GCC unroll 16
+      for (int j = 0; j < NV; ++j) {
+        const __m256i x = _mm256_load_si256(reinterpret_cast<const __m256i*>(codes + kLanes * j));
+        const __m256i lo = _mm256_xor_si256(x, flip);
+        const __m256i hi = _mm256_srli_epi32(lo, 16);
+#pragma GCC unroll 16
+        for (int e = 0; e < kInt4KPerDword; ++e) {  // k = 8o + e: even e in the low word, odd in the high
+          const int i = e / 2;
+          const __m256i mask = _mm256_set1_epi32(0xF << (kNibbleBits * i));
+          const __m256 w = _mm256_cvtepi32_ps(_mm256_and_si256(e % 2 == 0 ? lo : hi, mask));
+#pragma GCC unroll 16
+          for (int r = 0; r < MR; ++r)
+            part[r][j][e % S] = _mm256_fmadd_ps(_mm256_broadcast_ss(a + e * MR + r), w, part[r][j][e % S]);
+        }
+      }
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const __m256 bias = _mm256_broadcast_ss(t.bias + size_t(gi) * MR + r);
+#pragma GCC unroll 16
+      for (int j = 0; j < NV; ++j) {
+        __m256 p = part[r][j][0];
+#pragma GCC unroll 16
+        for (int s = 1; s < S; ++s) p = _mm256_add_ps(p, part[r][j][s]);
+        const __m256 scale = _mm256_load_ps(t.scales + size_t(gi) * kPanelN + kLanes * j);
+        float* o = out[r] + kLanes * j;
+        _mm256_store_ps(o, _mm256_fmadd_ps(_mm256_sub_ps(p, bias), scale, _mm256_load_ps(o)));
+      }
+    }
+  }
+  for (int r = 0; r < MR; ++r) std::copy(out[r], out[r] + t.cols, t.c + size_t(r) * t.ldc);
+}
+
+using MicroFn = void (*)(const Tile&);
+
+template <size_t... I>
+constexpr std::array<MicroFn, kMr> micro_table(std::index_sequence<I...>) {
+  return {&micro_tile<int(I) + 1, 1>...};
+}
+
+// Rows of tile it of `tiles` over M rows, spread evenly (17 rows: 4 + 4 + 4 + 5 -> 3, 3, 4, 3, 4 in 5 tiles).
+int tile_row(int M, int tiles, int it) { return int(int64_t(M) * it / tiles); }
+
+}  // namespace
+
+void matmul_int4_w4a16(float* C, const uint16_t* A, const PackedBInt4& B, int M) {
+  if (M <= 0 || B.N <= 0) return;
+  static constexpr auto micro = micro_table(std::make_index_sequence<kMr>{});
+  const int K = B.K, N = B.N, panels = B.panels, octets = K / kInt4KPerDword;
+  const int tiles = (M + kMr - 1) / kMr;
+  // A in the tiles' order, fp32 with the nibble position's 2^-4i folded in, and the per-group bias 8 * sum(a).
+  // Serial: K elements per row against the row's N * K products, and one barrier fewer.
+  AlignedVector<float> apack(size_t(M) * K), bias(size_t(M) * B.groups);
+  float position_scale[kPairsPerOctet];
+  for (int i = 0; i < kPairsPerOctet; ++i) position_scale[i] = 1.0f / float(1 << (kNibbleBits * i));
+  for (int it = 0; it < tiles; ++it) {
+    const int r0 = tile_row(M, tiles, it), mr = tile_row(M, tiles, it + 1) - r0;
+    float* dst = apack.data() + size_t(r0) * K;
+    float* bdst = bias.data() + size_t(r0) * B.groups;
+    for (int r = 0; r < mr; ++r) {
+      const uint16_t* src = A + size_t(r0 + r) * K;
+      for (int gi = 0; gi < B.groups; ++gi) {
+        float sum = 0.0f;
+        for (int k = gi * B.group; k < (gi + 1) * B.group; ++k) {
+          const float x = quant::bf16_to_float(src[k]);
+          sum += x;
+          dst[size_t(k) * mr + r] = x * position_scale[k % kInt4KPerDword / 2];
+        }
+        bdst[size_t(gi) * mr + r] = float(kOffset) * sum;
+      }
+    }
+  }
+#pragma omp parallel
+  {
+    const PanelChunks work(panels, tiles, omp_get_num_threads());
+    Tile t;
+    t.ldc = N, t.groups = B.groups, t.octets_per_group = B.group / kInt4KPerDword;
+#pragma omp for schedule(dynamic)
+    for (int item = 0; item < work.items(); ++item) {
+      const PanelChunks::Range w = work.range(item);
+      for (int p = w.p0; p < w.p1; ++p)
+        for (int it = w.t0; it < w.t1; ++it) {
+          const int r0 = tile_row(M, tiles, it), mr = tile_row(M, tiles, it + 1) - r0;
+          // The panel's four 8-column strips in turn (one ymm of columns per tile: registers, see splits()).
+          const int width = kLanes;
+          t.a = apack.data() + size_t(r0) * K;
+          t.bias = bias.data() + size_t(r0) * B.groups;
+          for (int c0 = 0; c0 < kPanelN; c0 += width) {
+            t.cols = std::min(width, N - p * kPanelN - c0);
+            if (t.cols <= 0) break;
+            t.prefetch = c0 == 0 && it == w.t0;
+            t.codes = B.codes.data() + size_t(p) * octets * kPanelN + c0;
+            t.scales = B.scales.data() + size_t(p) * B.groups * kPanelN + c0;
+            t.c = C + size_t(r0) * N + size_t(p) * kPanelN + c0;
+            micro[mr - 1](t);
+          }
+        }
+    }
+  }
+}
+
+}  // namespace talklab::cpu::matmul::avx2
