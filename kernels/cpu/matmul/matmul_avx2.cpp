@@ -59,6 +59,15 @@ constexpr int kKcGroups = 256;          // blocked K block: bf16 512 k, int8 102
 constexpr int kMcRows = 160;            // blocked M block: 32 bf16 tiles / 40 int8 tiles; A block 320 KiB
 constexpr int kPrefetchBytes = 2048;    // stream driver: software prefetch distance along a panel
 
+// Stream driver: one prefetch per 64-byte line of the NV ymm of a panel row (NV = 4: 128 bytes), kPrefetchBytes
+// ahead of b.
+template <int NV>
+inline void prefetch_panel_row(const uint32_t* b) {
+#pragma GCC unroll 16
+  for (int l = 0; l < NV * kLanes * 4; l += 64)
+    _mm_prefetch(reinterpret_cast<const char*>(b) + kPrefetchBytes + l, _MM_HINT_T0);
+}
+
 // Where a micro-tile's results go.
 struct Tile {
   float* c;        // row 0, column 0 of the tile in C
@@ -132,12 +141,7 @@ struct Bf16Op {
 #pragma GCC unroll 16
         for (int s = 0; s < S; ++s) acc[r][j][s] = _mm256_setzero_ps();
     for (int g = 0; g < kc; ++g, b += kPanelN, a += 2 * MR) {
-      if constexpr (kPrefetch) {
-        // One prefetch per 64-byte line of the panel row (NV = 4: 128 bytes).
-#pragma GCC unroll 16
-        for (int l = 0; l < NV * kLanes * 4; l += 64)
-          _mm_prefetch(reinterpret_cast<const char*>(b) + kPrefetchBytes + l, _MM_HINT_T0);
-      }
+      if constexpr (kPrefetch) prefetch_panel_row<NV>(b);
       // Low halves (even k) then high halves (odd k): each B vector is widened once and used for all rows.
 #pragma GCC unroll 16
       for (int h = 0; h < 2; ++h) {
@@ -195,11 +199,7 @@ struct Int8Op {
 #pragma GCC unroll 16
       for (int j = 0; j < NV; ++j) acc[r][j] = _mm256_setzero_si256();
     for (int g = 0; g < kc; ++g, b += kPanelN, a += 2 * MR) {
-      if constexpr (kPrefetch) {
-#pragma GCC unroll 16
-        for (int l = 0; l < NV * kLanes * 4; l += 64)
-          _mm_prefetch(reinterpret_cast<const char*>(b) + kPrefetchBytes + l, _MM_HINT_T0);
-      }
+      if constexpr (kPrefetch) prefetch_panel_row<NV>(b);
 #pragma GCC unroll 16
       for (int j = 0; j < NV; ++j) {
         const __m256i bv = _mm256_load_si256(reinterpret_cast<const __m256i*>(b + kLanes * j));
