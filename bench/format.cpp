@@ -27,7 +27,11 @@ std::string live_line(const CaseResult& r, int index, int total) {
   const Timing& t = *r.timing;
   std::string samples = fmt::format("{} samples", t.samples_s.size());
   if (t.dropped > 0) samples += fmt::format(", {} preempted dropped", t.dropped);
-  if (!r.earlier_attempts.empty()) samples += fmt::format(", attempt {}", r.earlier_attempts.size() + 1);
+  if (t.pass_medians_s.size() > 1) samples += fmt::format(", median of {} attempts' medians", t.pass_medians_s.size());
+  if (!r.earlier_attempts.empty()) {
+    const size_t n = r.earlier_attempts.size();
+    samples += fmt::format(", {} disturbed attempt{} left out", n, n == 1 ? "" : "s");
+  }
   std::string line =
       fmt::format("{}\n          {:>11}  {:>15}  roofline {:>4}  peak mem {:>9}  max rel err {}  ({}, {})", head,
                   format_seconds(t.stats.median), format_rate(r), format_fraction(r.roofline_fraction),

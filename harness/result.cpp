@@ -56,6 +56,7 @@ nlohmann::json timing_json(const Timing& timing) {
           {"runs_per_sample", timing.runs_per_sample},
           {"stop_reason", timing.stop_reason},
           {"pass_medians_s", timing.pass_medians_s},
+          {"attempt_numbers", timing.attempt_numbers},
           {"cpu_s_per_run", timing.cpu_s_per_run}};
 }
 

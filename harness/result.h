@@ -27,8 +27,8 @@ struct CaseResult {
   std::string status = "skipped";  // ok, failed, skipped
   std::string reason;              // why failed or skipped
   std::optional<Timing> timing;
-  // Earlier timings of a case `bench run` re-ran because they were disturbed, oldest first; `timing` is the
-  // last attempt's. Kept so nothing is replaced silently.
+  // The disturbed timings of a case (passes or re-runs, oldest first) that `timing` leaves out because others
+  // were clean (runner.cpp, settle_figure). Kept so nothing is replaced silently.
   std::vector<Timing> earlier_attempts;
   Work work;
   std::optional<double> roofline_fraction;

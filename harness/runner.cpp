@@ -202,8 +202,25 @@ void place_on_roofline(CaseResult& r, const Rooflines& rooflines) {
   if (r.timing && roofline != nullptr) r.roofline_fraction = roofline->fraction(r.work, r.timing->stats.median);
 }
 
+// The figure of a case from all its timings (its passes, then its re-runs): the median of the medians of those
+// that were not disturbed, and the disturbed ones beside it as earlier attempts; when every one was disturbed,
+// the median of all their medians, still marked disturbed. A disturbance only slows a case, so one slow
+// attempt (a re-run beside a neighbour, say) does not replace clean ones, and does not decide the figure alone
+// when none was clean.
+void settle_figure(CaseResult& r, const std::vector<Timing>& attempts) {
+  std::vector<Timing> clean, left_out;
+  for (const Timing& t : attempts) (t.disturbed ? left_out : clean).push_back(t);
+  if (clean.empty()) {
+    r.timing = merge_passes(attempts);
+    r.earlier_attempts.clear();
+  } else {
+    r.timing = merge_passes(clean);
+    r.earlier_attempts = std::move(left_out);
+  }
+}
+
 // A later pass of a case into what the earlier ones gave: a failure in any pass is the result; otherwise the
-// timings merge (merge_passes), the peak is the largest, the accuracy the worst, the counters the latest pass's.
+// timings merge (settle_figure), the peak is the largest, the accuracy the worst, the counters the latest pass's.
 void merge_pass(CaseResult& merged, std::vector<Timing>& timings, CaseResult&& pass) {
   if (merged.status != "ok") return;
   if (pass.status != "ok") {
@@ -211,7 +228,8 @@ void merge_pass(CaseResult& merged, std::vector<Timing>& timings, CaseResult&& p
     return;
   }
   timings.push_back(*pass.timing);
-  merged.timing = merge_passes(timings);
+  timings.back().attempt_numbers = {int(timings.size())};
+  settle_figure(merged, timings);
   if (pass.peak_bytes && (!merged.peak_bytes || *pass.peak_bytes > *merged.peak_bytes)) merged.peak_bytes = pass.peak_bytes;
   if (pass.accuracy && merged.accuracy && pass.accuracy->max_rel_error > merged.accuracy->max_rel_error) {
     merged.accuracy = pass.accuracy;
@@ -235,7 +253,10 @@ RunSummary run_cases(const std::vector<PlannedCase>& cases, const RunOptions& op
       }
       CaseResult r = run_probed(planned, int(i), options, gpu, rooflines);
       if (pass == 0) {
-        if (r.timing) timings[i].push_back(*r.timing);
+        if (r.timing) {
+          r.timing->attempt_numbers = {1};
+          timings[i].push_back(*r.timing);
+        }
         results[i] = std::move(r);
       } else {
         merge_pass(results[i], timings[i], std::move(r));
@@ -263,8 +284,9 @@ RunSummary run_cases(const std::vector<PlannedCase>& cases, const RunOptions& op
       if (r.status != "ok") {  // a re-run that fails or runs out of memory says so; the earlier timing is kept
         m.labels.emplace_back("rerun_" + std::to_string(retry + 1), r.status + ": " + r.reason);
       } else {
-        m.earlier_attempts.push_back(std::move(*m.timing));
-        m.timing = std::move(r.timing);
+        timings[i].push_back(std::move(*r.timing));
+        timings[i].back().attempt_numbers = {int(timings[i].size())};
+        settle_figure(m, timings[i]);
         if (r.peak_bytes && (!m.peak_bytes || *r.peak_bytes > *m.peak_bytes)) m.peak_bytes = r.peak_bytes;
         place_on_roofline(m, rooflines);
       }

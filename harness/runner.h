@@ -25,15 +25,17 @@ struct RunOptions {
   // (merge_passes in harness/sampler.h).
   int passes = 1;
   // Disturbed cases (Timing::disturbed) are run again at the end of the run, up to this many more times each,
-  // until an attempt is not disturbed; every attempt stays in the result (CaseResult::earlier_attempts).
+  // until an attempt is not disturbed. The figure is over the attempts (passes and re-runs) that were not
+  // disturbed, the others stay in the result beside it (CaseResult::earlier_attempts); when every attempt was
+  // disturbed, over all of them.
   int retries = 2;
 };
 
 struct RunSummary {
   int ok = 0, failed = 0, skipped = 0;
-  int disturbed = 0;        // cases whose first timing was disturbed
+  int disturbed = 0;        // cases disturbed in every pass (no clean pass to take the figure from)
   int rerun = 0;            // of those, re-run at the end
-  int still_disturbed = 0;  // disturbed in their last attempt too
+  int still_disturbed = 0;  // disturbed in every attempt, re-runs included
   std::vector<CaseResult> results;  // every case, in plan order, its passes merged
 };
 

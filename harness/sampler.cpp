@@ -201,12 +201,16 @@ Timing merge_passes(const std::vector<Timing>& passes) {
     kept.insert(kept.end(), k.begin(), k.end());
     t.kept_clean = t.kept_clean && p.kept_clean;
     t.dropped += p.dropped;
-    if (!p.dropped_reason.empty()) t.dropped_reason += fmt::format("{}pass {}: {}", t.dropped_reason.empty() ? "" : "; ", i + 1, p.dropped_reason);
+    // The runner numbers its attempts (passes, then re-runs); a bare list of passes is numbered here.
+    const std::string which = p.attempt_numbers.size() == 1 ? fmt::format("attempt {}", p.attempt_numbers[0])
+                                                            : fmt::format("pass {}", i + 1);
+    if (!p.dropped_reason.empty()) t.dropped_reason += fmt::format("{}{}: {}", t.dropped_reason.empty() ? "" : "; ", which, p.dropped_reason);
     if (p.disturbed) {
       t.disturbed = true;
-      t.disturbed_evidence += fmt::format("{}pass {}: {}", t.disturbed_evidence.empty() ? "" : "; ", i + 1, p.disturbed_evidence);
+      t.disturbed_evidence += fmt::format("{}{}: {}", t.disturbed_evidence.empty() ? "" : "; ", which, p.disturbed_evidence);
     }
     t.pass_medians_s.push_back(p.stats.median);
+    t.attempt_numbers.insert(t.attempt_numbers.end(), p.attempt_numbers.begin(), p.attempt_numbers.end());
     cpu += p.cpu_s_per_run;
     t.total_s += p.total_s;
     t.interference.seconds += p.interference.seconds;

@@ -55,6 +55,9 @@ struct Timing {
   double cpu_s_per_run = 0;     // process CPU time per run, all threads together
   double total_s = 0;           // wall time spent sampling, warm-up included
   std::vector<double> pass_medians_s;  // one per pass when the run made several (merge_passes), else empty
+  // Which of the case's timings this is (1-based: its passes in order, then its re-runs), one number per pass it
+  // merges; set by the runner, empty for a timing taken outside it.
+  std::vector<int> attempt_numbers;
 };
 
 // Sets stats, kept_clean, dropped and disturbed from samples_s and preemptions (see the header comment).

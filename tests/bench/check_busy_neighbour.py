@@ -25,7 +25,6 @@ import json
 import math
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -83,9 +82,18 @@ def run_busy_then_quiet(bench, out, filter_, cpu):
 
 
 def two_passes(entry):
-    """The timing of both passes: the first attempt when the case was disturbed and re-run at the end."""
+    """Both passes of a case: each attempt's (median, disturbed, dropped samples) by its number (1: the busy pass,
+    2: the quiet one, then re-runs). An attempt is in the figure (its median one of pass_medians_s) or, disturbed
+    beside a clean one, left out in attempts."""
     final = entry["talklab"]["time"]
-    return final["attempts"][0] if final["attempts"] else final
+    by_number = {}
+    medians = final["pass_medians_s"] or [final["median_s"]]
+    for number, median in zip(final["attempt_numbers"], medians):
+        by_number[number] = (median, final["disturbed"], final["dropped_samples"])
+    for left_out in final["attempts"]:
+        by_number[left_out["attempt_numbers"][0]] = (left_out["median_s"], left_out["disturbed"],
+                                                     left_out["dropped_samples"])
+    return by_number
 
 
 def main():
@@ -107,7 +115,6 @@ def main():
     quiets = [{e["name"]: e["talklab"]["time"]["median_s"] for e in doc["benchmarks"] if e["talklab"]["status"] == "ok"}
               for doc in quiet_docs]
     busy = {e["name"]: two_passes(e) for e in busy_doc["benchmarks"] if e["talklab"]["status"] == "ok"}
-    reruns = {e["name"]: len(e["talklab"]["time"]["attempts"]) for e in busy_doc["benchmarks"]}
     problems = []
     if len(busy) < 4 or any(set(q) != set(busy) for q in quiets):
         problems.append(f"the runs timed different cases or too few: quiet {[sorted(q) for q in quiets]}, "
@@ -120,23 +127,22 @@ def main():
     seen = 0
     for name in sorted(busy):
         b = busy[name]
-        if len(b["pass_medians_s"]) != 2:
-            problems.append(f"{name}: {len(b['pass_medians_s'])} pass medians, not 2")
+        if 1 not in b or 2 not in b:
+            problems.append(f"{name}: attempts {sorted(b)}, not both passes")
             continue
-        busy_median, quiet_pass = b["pass_medians_s"]
-        marked = b["dropped_samples"] > 0 or b["disturbed"]
+        busy_median, busy_disturbed, busy_dropped = b[1]
+        quiet_pass = b[2][0]
+        marked = busy_dropped > 0 or busy_disturbed
         seen += bool(marked)
         processes = [q[name] for q in quiets if name in q]
         references = [quiet_pass] + processes
         # The quiet median nearest to the busy one: how far the neighbour moved the median at least.
         ratio = min((busy_median / m for m in references), key=lambda r: abs(math.log(r)))
         line = (f"{name}: busy pass {busy_median * 1e6:.2f} us, quiet pass {quiet_pass * 1e6:.2f} us, quiet processes "
-                f"{' and '.join(f'{m * 1e6:.2f}' for m in processes)} us ({ratio:.2f}x); both passes dropped {b['dropped_samples']} of "
-                f"{len(b['samples_s'])} samples, disturbed {b['disturbed']} "
-                f"(re-run {reruns[name]} times); "
-                f"every sample's median {statistics.median(b['samples_s']) * 1e6:.2f} us")
+                f"{' and '.join(f'{m * 1e6:.2f}' for m in processes)} us ({ratio:.2f}x); the busy pass dropped "
+                f"{busy_dropped} samples, disturbed {busy_disturbed} ({len(b) - 2} re-runs)")
         print(line)
-        if not (1 / args.limit <= ratio <= args.limit) and not b["disturbed"]:
+        if not (1 / args.limit <= ratio <= args.limit) and not busy_disturbed:
             problems.append(f"{line}: beyond {args.limit}x and not flagged")
     # The neighbour takes one of our two cores for ticks at a time: a run that noticed it nowhere did not look.
     if seen == 0:
