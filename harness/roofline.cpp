@@ -14,8 +14,14 @@ std::optional<double> Roofline::attainable_ops_per_s(const Work& work) const {
   std::optional<double> best;
   if (!work.peak.empty()) {
     const auto it = peak_ops_per_s.find(work.peak);
-    if (it == peak_ops_per_s.end()) return std::nullopt;
-    best = it->second;
+    if (it != peak_ops_per_s.end()) {
+      best = it->second;
+    } else if (work.bandwidth.empty()) {
+      return std::nullopt;
+    }
+    // Else the dtype has no instruction whose peak this machine measures (bf16 and int8 dots on AVX2) but the work
+    // declares the stream it is bound by: the memory bound alone, an upper bound on what it can attain, so the
+    // fraction never flatters it.
   }
   // A work bound by a bandwidth this machine did not measure (the read stream on a GPU) gets no fraction rather
   // than one against another ceiling.
@@ -24,7 +30,7 @@ std::optional<double> Roofline::attainable_ops_per_s(const Work& work) const {
   if (work.bytes > 0 && bandwidth > 0) {
     if (work.peak.empty()) return bandwidth;  // a memory-only case: its "rate" is bytes/s
     const double memory_bound = work.flops / work.bytes * bandwidth;
-    best = std::min(*best, memory_bound);
+    best = best ? std::min(*best, memory_bound) : memory_bound;
   }
   return best;
 }

@@ -39,7 +39,8 @@ struct Roofline {
 
   // The bandwidth the work declares it is bound by (Work::bandwidth); 0 when this machine did not measure it.
   double bandwidth_for(const Work& work) const;
-  // nullopt when the work's peak is unknown here or the work declares nothing.
+  // nullopt when the work declares nothing, or its peak is unknown here and it names no memory ceiling (Work::
+  // bandwidth); a work that names one, with its peak unknown (bf16 on AVX2), gets the memory bound alone.
   std::optional<double> attainable_ops_per_s(const Work& work) const;
   std::optional<double> fraction(const Work& work, double seconds) const;
 };

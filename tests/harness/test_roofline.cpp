@@ -48,6 +48,19 @@ TEST(Roofline, ReadBoundWorkUsesTheReadStream) {
 TEST(Roofline, UnknownPeakGivesNoFraction) {
   EXPECT_FALSE(machine().fraction(Work{1e9, 0, "int8"}, 1.0));
   EXPECT_FALSE(machine().fraction(Work{1e9, 0, "fp32"}, 0.0));
+  // Bytes but no declared memory ceiling: the work may be compute-bound, and that ceiling is unknown.
+  EXPECT_FALSE(machine().fraction(Work{1e9, 1e9, "int8"}, 1.0));
+}
+
+// A decode GEMV in int8 on a machine with no measured int8 peak (AVX2): it declares the read stream, so it is
+// placed against that bound alone.
+TEST(Roofline, UnknownPeakOfAReadBoundWorkUsesTheReadBoundAlone) {
+  Roofline r = machine();
+  r.read_bandwidth_bytes_per_s = 20e9;
+  const Work w{2e9, 1e9, "int8", "read"};  // 2 ops/byte: 40 Gop/s at 20 GB/s
+  EXPECT_DOUBLE_EQ(*r.attainable_ops_per_s(w), 40e9);
+  EXPECT_DOUBLE_EQ(*r.fraction(w, 0.1), 0.5);  // 20 Gop/s of 40
+  EXPECT_FALSE(machine().fraction(w, 0.1));    // read stream not measured: nothing to place it against
 }
 
 }  // namespace
