@@ -4,7 +4,8 @@
 //
 //   torch_compiled_bf16   torch.compile(mode="max-autotune") of torch.mm on the bf16 A and B of torch_bf16, with B
 //                         a frozen weight (freezing=True, inference): Inductor's autotuner times its C++ GEMM
-//                         template (max_autotune_gemm_backends "CPP,ATEN") against ATen's mm and keeps the faster;
+//                         template (max_autotune_gemm_backends "CPP,ATEN"; "CPP" alone where oneDNN has no native
+//                         bf16, torch_anchors.py's _gemm_backends) against ATen's mm and keeps the faster;
 //                         the label inductor_gemm says which it kept. Compilation and autotuning are the first call
 //                         (compile_s); on the 2-core machine ~40 s for a small shape, minutes at 4096^3.
 //   torch_int4_weight     aten._weight_int4pack_mm_for_cpu, W4A16, group 128: OUR int4 codes and scales

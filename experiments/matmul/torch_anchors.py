@@ -47,10 +47,23 @@ class _CompiledBf16:
             from torch._inductor import config
             from torch._inductor.utils import run_and_get_code
 
-            with config.patch(freezing=True, max_autotune_gemm_backends="CPP,ATEN"):
+            backends = _gemm_backends(self.a.dtype)
+            self.labels["autotune_backends"] = backends
+            with config.patch(freezing=True, max_autotune_gemm_backends=backends):
                 out, code = run_and_get_code(self.fn, self.a)
             self.labels["inductor_gemm"] = _gemm_choice("\n".join(code))
             return out
+
+
+def _gemm_backends(dtype):
+    """The GEMM backends the autotuner may time. Where oneDNN has no native bf16 (AVX2 only: no AVX512_BF16, no
+    AMX), ATen's bf16 mm widens element by element and ran at ~0.1 GFLOP/s on the 2-core Zen 2 guest (docs/
+    anchors.md): one autotuning trial at 4096^3 would take ~20 minutes, and it loses at every shape measured
+    there (1.19 s against the template's 9.15 ms at M = 1). There the autotuner times the C++ template's
+    candidates only; the label autotune_backends says which set a case used."""
+    if dtype == torch.bfloat16 and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return "CPP"
+    return "CPP,ATEN"
 
 
 def _gemm_choice(source):
