@@ -12,7 +12,10 @@
 //  * stream (M <= kStreamMaxRows, decode): B is streamed once, whole panels (4 ymm = 32 columns) per micro-tile,
 //    no K blocking, chunks of consecutive panels handed to the threads dynamically, so M = 1 uses every thread and
 //    each thread reads one long sequential stream (what the hardware prefetchers follow). Software prefetch
-//    kPrefetchBytes ahead covers the 4 KiB page crossings where the L2 streamer restarts (not measured).
+//    kPrefetchBytes ahead covers the 4 KiB page crossings where the L2 streamer restarts. 1 KiB ahead (the read
+//    ceiling's own distance, stream_read_core.h) beat 2 KiB by ~10% on the Zen 2 guest (bf16 M = 1, both shapes,
+//    3 passes each, alternated: 1024 B 5.07-5.11 / 4.92-4.95 ms, 2048 B 5.78 / 5.47-5.49 ms, 512 B 5.10-5.17 ms;
+//    int8 2.58-2.74 ms for all three). Why 2 KiB loses was not profiled.
 //    Why memory-bound at M = 1 on Zen 2 (per 32 bytes of packed B, per core; 2 FMA pipes FP0/FP1, 4 FP pipes,
 //    2 loads per cycle; DRAM read ~24-30 GB/s for the whole machine, so ~13-15 GB/s per core):
 //      bf16: 1 load, 1 shift + 1 and (widen), 2 FMA (16 products), ~0.5 broadcast: 1 cycle on the FMA pipes
@@ -57,7 +60,7 @@ constexpr int kLanes = 8;               // fp32 / int32 per ymm
 constexpr int kStreamMaxRows = 2;       // M up to this: stream driver
 constexpr int kKcGroups = 256;          // blocked K block: bf16 512 k, int8 1024 k; B half slice 16 KiB
 constexpr int kMcRows = 160;            // blocked M block: 32 bf16 tiles / 40 int8 tiles; A block 320 KiB
-constexpr int kPrefetchBytes = 2048;    // stream driver: software prefetch distance along a panel
+constexpr int kPrefetchBytes = 1024;    // stream driver: software prefetch distance along a panel (header)
 
 // Stream driver: one prefetch per 64-byte line of the NV ymm of a panel row (NV = 4: 128 bytes), kPrefetchBytes
 // ahead of b.
