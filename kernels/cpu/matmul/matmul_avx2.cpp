@@ -34,11 +34,12 @@
 //    int8: 4 rows x 16 columns (8 int32 accumulators; 2 B, 2 per-row A registers, ones and temporaries fill the
 //    16 ymm). C accumulates across K blocks (int8: int32 partial sums parked in C's storage until the last).
 //    Threads: a grid of N-panel ranges x M ranges, N first (as the AVX-512 path).
-// Measured (Zen 2 KVM guest, 2 threads, quiet, default profile, read ceiling 25.7 GB/s; results/
-// cpu-default-matmul-avx2.json): M = 1, (K, N) = (4096, 14336) / (14336, 4096): bf16 5.65 / 5.51 ms = 20.8 / 21.3
-// GB/s of weights (81 / 83% of read); int8 2.70 / 2.69 ms = 21.8 GB/s (85%). LibTorch's eager bf16 mm takes 1.19 s /
-// 0.91 s there, torch.compile's 9.15 / 8.85 ms, _weight_int8pack_mm 7.04 / 6.50 ms. bf16 4096^3: 2.17 s (63 GFLOP/s,
-// ~80% of the fp32 ceiling; first pass of a stopped run).
+// Measured (Zen 2 KVM guest, 2 threads, quiet, default profile, 3 passes, read ceiling 26.8 GB/s; results/
+// cpu-default-matmul-avx2.json): M = 1, (K, N) = (4096, 14336) / (14336, 4096): bf16 4.92 / 4.70 ms = 23.9 / 25.0
+// GB/s of weights (89 / 93% of read); int8 2.67 / 2.43 ms (82 / 90%; passes 2.44-2.87 ms on the first shape).
+// LibTorch's eager bf16 mm takes 940 / 789 ms there, torch.compile's 8.80 / 8.34 ms, _weight_int8pack_mm 6.52 /
+// 6.14 ms. bf16 4096^3: 2.155 s (63.8 GFLOP/s, ~80% of the fp32 ceiling) against Inductor's C++ GEMM template's
+// 3.644 s.
 // Bench: `bench --filter 'matmul/(bf16|int8_w8a8)/'`.
 #include <immintrin.h>
 #include <omp.h>

@@ -31,10 +31,16 @@
 // Threads: chunks of consecutive panels handed out dynamically (M = 1 keeps every thread on one sequential
 // stream); when there are fewer chunks than threads, M tile ranges too. Software prefetch kPrefetchBytes ahead
 // along the panel (first strip), for the 4 KiB page crossings where the L2 streamer restarts (not measured).
-// Measured (Zen 2 KVM guest, 2 threads, quiet, default profile; results/cpu-default-matmul-avx2.json): M = 1,
-// (K, N) = (4096, 14336) / (14336, 4096): 4.88 / 4.97 ms = 6.4 GB/s of codes and scales, 25% of the 25.7 GB/s read
-// ceiling, 2.5x below the estimate above (so something in the loop, not the decode count, bounds it: not profiled
-// yet); still 1.47 / 1.38x PyTorch's _weight_int4pack_mm_for_cpu (7.18 / 6.88 ms) and ~1.1x our bf16's time.
+// Measured (Zen 2 KVM guest, 2 threads, quiet, default profile, 3 passes; results/cpu-default-matmul-avx2.json):
+// M = 1, (K, N) = (4096, 14336) / (14336, 4096): 4.91 / 4.86 ms = 6.4 GB/s of codes and scales, 24% of the 26.8 GB/s
+// read ceiling; 1.39x PyTorch's _weight_int4pack_mm_for_cpu (6.82 / 6.74 ms) and about our bf16's time. The
+// estimate above assumed two physical cores; the guest's two vCPUs deliver one Zen 2 core's FMA rate (its fp32
+// ceiling, ~80 GFLOP/s, is 2 FMA pipes x 8 lanes x 2 at ~2.5 GHz), so the convert-bound floor is ~8 cycles per
+// 64 weights for both threads together: ~2.4 ms here. perf (cycles, M = 1) puts the loop at ~13 cycles per 64
+// weights, most samples on the A broadcasts and converts. 85% of read (~1.3 ms) is out of reach on this CPU
+// whatever the decode: the 58.7 M products alone, 8 per FMA and 2 FMAs a cycle on one core at ~2.5 GHz, take
+// ~1.5 ms. Next: int16 activations through vpmaddwd (16 products per instruction, no convert).
+// Prefetching 1 KiB instead of 2 KiB ahead changed nothing here (4.85-4.90 vs 4.94-4.96 ms): compute-bound.
 // Bench: `bench run --filter 'matmul/(int4_w4a16|torch_int4_weight)/M=1/'`.
 #include <immintrin.h>
 #include <omp.h>
