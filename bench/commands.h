@@ -51,6 +51,7 @@ struct CompareFlags {
 struct ReportFlags {
   std::vector<std::string> files;
   std::string out, python, config_dir;
+  bool keep_superseded = false;
 };
 
 // bench merge FILE... --out FILE: see harness/merge.h.

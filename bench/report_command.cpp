@@ -39,10 +39,13 @@ void add_report_options(CLI::App& cmd, ReportFlags& o) {
                  "Python with vl-convert-python, which draws the charts (default: $TALKLAB_PYTHON, else the build's "
                  ".venv/bin/python)");
   cmd.add_option("--config-dir", o.config_dir, "folder with talks.toml (default: the source tree's configs/)");
+  cmd.add_flag("--keep-superseded", o.keep_superseded,
+               "show every file's figure of a case; by default a later file of the same machine replaces an earlier one's");
 }
 
 int report_command(const ReportFlags& f) {
   report::ReportInput input;
+  input.keep_superseded = f.keep_superseded;
   for (const std::string& file : f.files) input.runs.push_back(load_result(file));
   const fs::path config_dir = f.config_dir.empty() ? default_config_dir() : fs::path(f.config_dir);
   input.talks = load_talks(config_dir / "talks.toml");

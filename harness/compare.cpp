@@ -225,6 +225,14 @@ std::string cpu_description(const json& context, bool by_cpuid) {
   return with_isa(context, cpu);
 }
 
+}  // namespace
+
+std::string machine_key(const json& context) {
+  return cpu_key(context, has_cpuid(context)) + " / GPU " + gpu_name(context);
+}
+
+namespace {
+
 // ---- The rules ----
 
 struct TimeVerdict {

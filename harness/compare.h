@@ -122,6 +122,10 @@ struct Comparison {
 // fraction).
 Comparison compare_results(const ResultDoc& base, const ResultDoc& now, const CompareOptions& options);
 
+// The machine a run's context names, as compare_results tells machines apart (CPUID and ISA, else the brand
+// string; the GPU's name): runs with equal keys are comparable case by case.
+std::string machine_key(const nlohmann::json& context);
+
 // The cases whose time verdict is "slower" (a regression or, under the gate's options, a warning): the ones
 // `bench compare --confirm` re-runs.
 std::vector<std::string> slower_cases(const Comparison& c);

@@ -144,6 +144,15 @@ Page index_page(const std::vector<std::pair<const Talk*, std::vector<const CaseV
   p.paragraph(fmt::format("Techniques from PyTorch Conference 2024 talks, measured by bench. Generated from {} result "
                           "file{}: {}. Each talk has a page with its tables and charts.",
                           corpus.runs.size(), corpus.runs.size() == 1 ? "" : "s", fmt::join(files, ", ")));
+  if (!corpus.superseded.empty()) {
+    std::vector<std::string> lines;
+    for (const auto& [runs, n] : corpus.superseded) {
+      lines.push_back(fmt::format("{} case{} of {} by {}", n, n == 1 ? "" : "s", corpus.runs[runs.first].label,
+                                  corpus.runs[runs.second].label));
+    }
+    p.paragraph(fmt::format("Measured again on the same machine by a later file, so the earlier figures are left out "
+                            "(bench report --keep-superseded shows them): {}.", fmt::join(lines, "; ")));
+  }
   p.heading(2, "Talks");
   Table t;
   t.header = {"talk", "speakers", "experiments", "cases", "link"};
@@ -172,7 +181,7 @@ Page index_page(const std::vector<std::pair<const Talk*, std::vector<const CaseV
 }  // namespace
 
 ReportOutput render_report(const ReportInput& input) {
-  const Corpus corpus = make_corpus(input.runs, input.declarations);
+  const Corpus corpus = make_corpus(input.runs, input.declarations, input.keep_superseded);
   // Talks in registry order, each with the cases that name it; a case naming a talk the registry lacks is kept
   // under its key so nothing measured disappears from the report.
   std::vector<Talk> registry = input.talks;

@@ -38,6 +38,9 @@ struct ReportInput {
   // (files written before context.talklab.experiments); an experiment neither knows is shown undeclared (no charts,
   // no headline, every implementation taken as ours)
   std::map<std::string, ExperimentDeclaration> declarations;
+  // Show every file's figure of a case, even where a later file of the same machine measured it again (view.h,
+  // Corpus); by default the later one replaces it and the index says how many did.
+  bool keep_superseded = false;
 };
 
 struct ReportOutput {

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <map>
 
+#include "harness/compare.h"
+#include "harness/merge.h"
 #include "harness/units.h"
 
 namespace talklab::report {
@@ -98,17 +100,39 @@ const ImplementationDeclaration& Corpus::implementation(const CaseView& c) const
   return it == d.implementations.end() ? undeclared : it->second;
 }
 
-Corpus make_corpus(const std::vector<ResultDoc>& docs, const std::map<std::string, ExperimentDeclaration>& registry) {
+Corpus make_corpus(const std::vector<ResultDoc>& docs, const std::map<std::string, ExperimentDeclaration>& registry,
+                   bool keep_superseded) {
   Corpus corpus;
   corpus.runs = label_runs(docs);
+  // machine | threads | case name -> the index in corpus.cases of its newest figure
+  std::map<std::string, size_t> newest;
+  std::vector<bool> left_out;
+  const auto date_of = [&](size_t run) { return text(field(docs[run].context, "date")); };
   for (size_t r = 0; r < docs.size(); ++r) {
-    for (const json& e : docs[r].entries) corpus.cases.push_back(view_of(e, r));
+    const std::string threads = value_text(field(field(docs[r].context, "talklab"), "threads"));
+    for (const json& e : docs[r].entries) {
+      corpus.cases.push_back(view_of(e, r));
+      left_out.push_back(false);
+      if (keep_superseded) continue;
+      const std::string key =
+          fmt::format("{}|{}|{}", machine_key(machine_of(e, docs[r].context)), threads, corpus.cases.back().name);
+      const auto [it, fresh] = newest.try_emplace(key, corpus.cases.size() - 1);
+      if (fresh) continue;
+      const size_t earlier = it->second, later = corpus.cases.size() - 1;
+      const bool replaces = date_of(r) >= date_of(corpus.cases[earlier].run);  // ISO 8601: text order is time order
+      const size_t out = replaces ? earlier : later, kept = replaces ? later : earlier;
+      left_out[out] = true;
+      ++corpus.superseded[{corpus.cases[out].run, corpus.cases[kept].run}];
+      it->second = kept;
+    }
     const json& declared = field(field(docs[r].context, "talklab"), "experiments");
     if (!declared.is_object()) continue;
     for (const auto& [name, d] : declared.items()) {
       if (!corpus.declarations.contains(name)) corpus.declarations[name] = declaration_from_json(d);
     }
   }
+  size_t i = 0;
+  std::erase_if(corpus.cases, [&](const CaseView&) { return left_out[i++]; });
   for (const CaseView& c : corpus.cases) {
     if (corpus.declarations.contains(c.experiment)) continue;
     if (const auto it = registry.find(c.experiment); it != registry.end()) corpus.declarations[c.experiment] = it->second;

@@ -53,10 +53,14 @@ std::vector<Run> label_runs(const std::vector<ResultDoc>& docs);
 
 // The cases of every file and the declarations of their experiments: from the first file whose context declares an
 // experiment (context.talklab.experiments), else from this build's registry (files written before declarations).
+// Files of one machine (compare's machine_key, and the same thread count) are one picture of it: a case measured
+// again in a later file (context.date; the later file given on a tie) replaces the earlier figure, which is left
+// out and counted in `superseded`, unless keep_superseded.
 struct Corpus {
   std::vector<Run> runs;
   std::vector<CaseView> cases;
   std::map<std::string, ExperimentDeclaration> declarations;
+  std::map<std::pair<size_t, size_t>, int> superseded;  // (earlier run, later run) -> cases measured again
 
   const ExperimentDeclaration& declaration(const std::string& experiment) const;
   // An implementation no declaration names is taken as ours, measuring the technique.
@@ -64,7 +68,8 @@ struct Corpus {
   bool is_pytorch(const CaseView& c) const { return talklab::is_pytorch(implementation(c).provider); }
   bool is_helper(const CaseView& c) const { return implementation(c).role == Role::helper; }
 };
-Corpus make_corpus(const std::vector<ResultDoc>& docs, const std::map<std::string, ExperimentDeclaration>& registry);
+Corpus make_corpus(const std::vector<ResultDoc>& docs, const std::map<std::string, ExperimentDeclaration>& registry,
+                   bool keep_superseded = false);
 
 // A case's value of an axis as printed; "implementation" and "device" are axes too, for filters and scopes.
 std::string axis_value(const CaseView& c, const std::string& axis);

@@ -113,6 +113,35 @@ TEST_F(BenchReport, TwoFilesSideBySideEachWithItsEnvironment) {
   EXPECT_TRUE(has(md, "| run | case |")) << md;
 }
 
+// Two files of one machine: the later (by date) measured flash_cpu (now 3 ms) and torch_sdpa again. Its figures
+// replace the earlier file's, whichever order the files come in, and the index says so; --keep-superseded shows
+// both runs. (Ratios are within one run, so the later pair gives 2x, the earlier 3x.)
+TEST_F(BenchReport, ACaseMeasuredAgainOnTheSameMachineShowsTheLaterFigure) {
+  json early = result("Test CPU");
+  early["context"]["date"] = "2026-12-01T10:00:00+0000";
+  json late = {{"context", early["context"]}, {"benchmarks", json::array()}};
+  late["context"]["date"] = "2026-12-02T10:00:00+0000";
+  for (int64_t seq : {257, 1000}) {
+    late["benchmarks"].push_back(talklab::to_json(attention_case("flash_cpu", seq, 3e-3, 1e9)));
+    late["benchmarks"].push_back(talklab::to_json(attention_case("torch_sdpa", seq, 6e-3, 1e9)));
+  }
+  const std::string a = write("early.json", early.dump()), b = write("late.json", late.dump());
+  for (const std::string& files : {a + " " + b, b + " " + a}) {
+    const fs::path out = dir_ / "r";
+    const Outcome o = report(files + " --out " + out.string());
+    ASSERT_EQ(o.code, 0) << o.output;
+    const std::string md = read(out / "flexattention.md");
+    EXPECT_TRUE(has(md, "2.00x vs torch_sdpa")) << md;  // 6 ms / 3 ms
+    EXPECT_FALSE(has(md, "3.00x vs torch_sdpa")) << md;
+    EXPECT_TRUE(has(read(out / "index.md"), "4 cases of early by late")) << read(out / "index.md");
+  }
+  const fs::path out = dir_ / "all";
+  const Outcome o = report(a + " " + b + " --keep-superseded --out " + out.string());
+  ASSERT_EQ(o.code, 0) << o.output;
+  EXPECT_TRUE(has(read(out / "flexattention.md"), "3.00x vs torch_sdpa")) << read(out / "flexattention.md");
+  EXPECT_FALSE(has(read(out / "index.md"), "Measured again")) << read(out / "index.md");
+}
+
 TEST_F(BenchReport, TruncatedFileIsReportedUpToItsLastCaseWithAWarning) {
   const std::string text = result("Test CPU").dump(2);
   const std::string cut = text.substr(0, text.find("torch_eager") - 200);
