@@ -227,9 +227,11 @@ std::string cpu_description(const json& context, bool by_cpuid) {
 
 }  // namespace
 
-std::string machine_key(const json& context) {
-  return cpu_key(context, has_cpuid(context)) + " / GPU " + gpu_name(context);
+std::string machine_key(const json& context, bool by_cpuid) {
+  return cpu_key(context, by_cpuid) + " / GPU " + gpu_name(context);
 }
+
+bool names_cpuid(const json& context) { return has_cpuid(context); }
 
 namespace {
 

@@ -122,9 +122,11 @@ struct Comparison {
 // fraction).
 Comparison compare_results(const ResultDoc& base, const ResultDoc& now, const CompareOptions& options);
 
-// The machine a run's context names, as compare_results tells machines apart (CPUID and ISA, else the brand
-// string; the GPU's name): runs with equal keys are comparable case by case.
-std::string machine_key(const nlohmann::json& context);
+// The machine a run's context names, as compare_results tells machines apart: the CPU by CPUID (vendor, family,
+// model, stepping) when by_cpuid, else by its brand string, with the ISA our kernels used and the GPU's name.
+// by_cpuid only where both sides name_cpuid (files before CPUID was recorded name the brand alone).
+std::string machine_key(const nlohmann::json& context, bool by_cpuid);
+bool names_cpuid(const nlohmann::json& context);
 
 // The cases whose time verdict is "slower" (a regression or, under the gate's options, a warning): the ones
 // `bench compare --confirm` re-runs.

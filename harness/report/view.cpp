@@ -104,8 +104,9 @@ Corpus make_corpus(const std::vector<ResultDoc>& docs, const std::map<std::strin
                    bool keep_superseded) {
   Corpus corpus;
   corpus.runs = label_runs(docs);
-  // machine | threads | case name -> the index in corpus.cases of its newest figure
-  std::map<std::string, size_t> newest;
+  // brand and ISA | threads | case name -> the newest figure of each machine there (by CPUID where both files
+  // name it: one brand string covers several CPUs), as (CPUID or "", index in corpus.cases)
+  std::map<std::string, std::vector<std::pair<std::string, size_t>>> newest;
   std::vector<bool> left_out;
   const auto date_of = [&](size_t run) { return text(field(docs[run].context, "date")); };
   for (size_t r = 0; r < docs.size(); ++r) {
@@ -114,16 +115,23 @@ Corpus make_corpus(const std::vector<ResultDoc>& docs, const std::map<std::strin
       corpus.cases.push_back(view_of(e, r));
       left_out.push_back(false);
       if (keep_superseded) continue;
-      const std::string key =
-          fmt::format("{}|{}|{}", machine_key(machine_of(e, docs[r].context)), threads, corpus.cases.back().name);
-      const auto [it, fresh] = newest.try_emplace(key, corpus.cases.size() - 1);
-      if (fresh) continue;
-      const size_t earlier = it->second, later = corpus.cases.size() - 1;
+      const json& machine = machine_of(e, docs[r].context);
+      const std::string cpuid = names_cpuid(machine) ? machine_key(machine, true) : std::string();
+      auto& seen = newest[fmt::format("{}|{}|{}", machine_key(machine, false), threads, corpus.cases.back().name)];
+      const size_t later = corpus.cases.size() - 1;
+      const auto same = std::find_if(seen.begin(), seen.end(), [&](const auto& s) {
+        return s.first.empty() || cpuid.empty() || s.first == cpuid;
+      });
+      if (same == seen.end()) {
+        seen.emplace_back(cpuid, later);
+        continue;
+      }
+      const size_t earlier = same->second;
       const bool replaces = date_of(r) >= date_of(corpus.cases[earlier].run);  // ISO 8601: text order is time order
       const size_t out = replaces ? earlier : later, kept = replaces ? later : earlier;
       left_out[out] = true;
       ++corpus.superseded[{corpus.cases[out].run, corpus.cases[kept].run}];
-      it->second = kept;
+      *same = {replaces ? cpuid : same->first, kept};
     }
     const json& declared = field(field(docs[r].context, "talklab"), "experiments");
     if (!declared.is_object()) continue;

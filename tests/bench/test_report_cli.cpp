@@ -142,6 +142,32 @@ TEST_F(BenchReport, ACaseMeasuredAgainOnTheSameMachineShowsTheLaterFigure) {
   EXPECT_FALSE(has(read(out / "index.md"), "Measured again")) << read(out / "index.md");
 }
 
+// One brand string, two CPUs: files naming different CPUIDs are two machines and both stay; a file written before
+// CPUID was recorded is taken as the same machine as one that names it.
+TEST_F(BenchReport, SupersedingGoesByCpuidWhereBothFilesNameIt) {
+  const auto with_cpuid = [](json j, int model, const char* date) {
+    j["context"]["date"] = date;
+    j["context"]["talklab"]["cpu"]["vendor"] = "AuthenticAMD";
+    j["context"]["talklab"]["cpu"]["family"] = 25;
+    j["context"]["talklab"]["cpu"]["model_number"] = model;
+    j["context"]["talklab"]["cpu"]["stepping"] = 1;
+    return j;
+  };
+  json old_file = result("AMD EPYC");
+  old_file["context"]["date"] = "2026-12-01T10:00:00+0000";
+  const std::string a = write("zen4.json", with_cpuid(result("AMD EPYC"), 17, "2026-12-02T10:00:00+0000").dump());
+  const std::string b = write("zen5.json", with_cpuid(result("AMD EPYC"), 2, "2026-12-03T10:00:00+0000").dump());
+  const std::string c = write("old.json", old_file.dump());
+  const fs::path out = dir_ / "r";
+  const Outcome o = report(a + " " + b + " --out " + out.string());
+  ASSERT_EQ(o.code, 0) << o.output;
+  EXPECT_FALSE(has(read(out / "index.md"), "Measured again")) << read(out / "index.md");
+  const fs::path out2 = dir_ / "r2";
+  const Outcome o2 = report(c + " " + a + " --out " + out2.string());
+  ASSERT_EQ(o2.code, 0) << o2.output;
+  EXPECT_TRUE(has(read(out2 / "index.md"), "cases of old by zen4")) << read(out2 / "index.md");
+}
+
 TEST_F(BenchReport, TruncatedFileIsReportedUpToItsLastCaseWithAWarning) {
   const std::string text = result("Test CPU").dump(2);
   const std::string cut = text.substr(0, text.find("torch_eager") - 200);
