@@ -167,6 +167,10 @@ struct Int4KiviCodec {
   struct Row {
     const uint8_t* p;
     R at(int d) const { return V::load_u4(p, d); }
+    // A pair block of 2 L nibbles is L bytes: byte b holds elements 2b (low) and 2b + 1 (high), so one widening of
+    // the bytes gives the even elements by a mask and the odd ones by a shift (pair order, as bf16).
+    R even(int d) const { return V::load_u4_even(p + d / 2); }
+    R odd(int d) const { return V::load_u4_odd(p + d / 2); }
   };
   Row k_row(int64_t ph, int64_t slot) const { return {k + (ph * ps + slot) * (D / 2)}; }
   Row v_row(int64_t ph, int64_t slot) const { return {v + (ph * ps + slot) * (D / 2)}; }
@@ -431,7 +435,7 @@ void run_task(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t b, int64_
   const bool natural = a.softcap != 0.0f || a.alibi != nullptr;
   const float qk_mul = a.scale * c.k_fold(hk) * (natural ? 1.0f : kLog2e);
 
-  // Pair-order rows (bf16 cache; V::kPvVecs == 2 or L == 1, so P.V's tiles are pair blocks): Q packed in pair
+  // Pair-order rows (bf16 and int4 caches; V::kPvVecs == 2 or L == 1, so P.V's tiles are pair blocks): Q packed in pair
   // order, O accumulated in it and written back in the natural order.
   using Row = decltype(c.k_row(0, 0));
   constexpr bool kPaired = PairRow<Row> && (V::kPvVecs == 2 || V::L == 1);
@@ -477,11 +481,16 @@ void run_task(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t b, int64_
       if (g != key_group) {
         const uint16_t* ks = c.k_group_scale(g);
         const uint16_t* kz = c.k_group_zero(g);
+        float scale[256], zero[256];  // the group's channel scales and zeros in Q's (pair) order
+        for (int64_t d = 0; d < D; ++d) {
+          scale[d] = bf16_bits_to_float(ks[element(d)]);
+          zero[d] = bf16_bits_to_float(kz[element(d)]);
+        }
         for (int64_t r = 0; r < rows; ++r) {
           float bias = 0.0f;
           for (int64_t d = 0; d < D; ++d) {
-            sc.qk[r * D + d] = sc.qf[r * D + d] * bf16_bits_to_float(ks[d]);
-            bias += sc.qf[r * D + d] * bf16_bits_to_float(kz[d]);
+            sc.qk[r * D + d] = sc.qf[r * D + d] * scale[d];
+            bias += sc.qf[r * D + d] * zero[d];
           }
           sc.bias[r] = bias;
         }
