@@ -486,13 +486,15 @@ void run_task(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t b, int64_
           scale[d] = bf16_bits_to_float(ks[element(d)]);
           zero[d] = bf16_bits_to_float(kz[element(d)]);
         }
+        // In vectors (D % L == 0): a scalar q . zero is one dependent chain of D adds, per row and key group.
         for (int64_t r = 0; r < rows; ++r) {
-          float bias = 0.0f;
-          for (int64_t d = 0; d < D; ++d) {
-            sc.qk[r * D + d] = sc.qf[r * D + d] * scale[d];
-            bias += sc.qf[r * D + d] * zero[d];
+          typename V::R bias = V::zero();
+          for (int64_t d = 0; d < D; d += V::L) {
+            const typename V::R q = V::load(sc.qf + r * D + d);
+            V::store(sc.qk + r * D + d, V::mul(q, V::load(scale + d)));
+            bias = V::fma(q, V::load(zero + d), bias);
           }
-          sc.bias[r] = bias;
+          sc.bias[r] = V::hsum(bias);
         }
         key_group = g;
       }
