@@ -13,12 +13,21 @@
 //   P.V     O[r] = alpha_r O[r] + sum_j p_rj v_j with kPvRows x kPvVecs accumulators; each V vector is dequantized
 //           once per (row tile, token) in registers: for GQA 32:8 at q_len 1, R = 4 rows share one decode.
 // No per-token call: row pointers are computed per block, the codec's at() inlines.
-// Expected: bf16 hd128 32:8 at q_len 1 reads 512 B per token and kv head and does 2 x 4 x 16 FMAs on 8 lanes (AVX2)
-// against it: about 8 bytes per cycle and core of FMA throughput, at or above what one Zen 2 core streams from
-// DRAM, so bandwidth-bound. The quantized formats read 2x (int8, fp8) / 3.2x (int4) fewer bytes for the same FMAs:
-// their loops carry only the code widening (1-4 integer ops per vector), every scale is folded outside them (see
-// Fold below), but on 2 AVX2 cores their speedup over bf16 is still capped by the FMA throughput before the memory
-// (int4: ~2.5 B/cycle of FMA-bound codes).
+// Measured (issue 21, this 2-vCPU Zen 2 guest, batch 1, 32:8 heads, hd128, q_len 1, context 32k; `bench run --profile
+// default --filter '^decode/decode_cpu/context=32768/batch=1/heads=32/kv_heads=8/head_dim=128/page_size=0/
+// kv_dtype=(bf16|int8_token|int4_g32|int4_g64)/q_len=1/split=auto'`):
+//   bf16 16.6-18.9 ms (8 GB/s), int8_token 14.2-14.4 ms: COMPUTE-bound, not bandwidth-bound. A 12-chain FMA loop
+//   runs 2.48 ymm FMAs per ns per core; a token and kv head costs 128 of them (4 rows x 16 vectors, Q.K and P.V), a
+//   52 ns floor, 6.8 ms at 32k on 2 cores. In cache (<= 2 MiB, 1 thread) bf16 takes 74-87 ns per token and kv head:
+//   the Q.K and P.V inner loops run at about the FMA rate (a third of the profile each), the rest is per-block work
+//   (horizontal sums, softmax, O tiles); from DRAM 110 ns (1 thread), so memory stalls add ~25-40% on top.
+//   int4 KIVI: 26.1 / 22.6 ms (G 32 / 64), slower than bf16, before its rows became pair blocks (one byte widening
+//   for 2 L nibbles instead of a broadcast, variable shift, mask per L) and its key-group fold went to vectors (a
+//   scalar q . zero was a dependent chain of D adds per row and group): 19.7 / 17.0 ms after.
+//   Tried, no change beyond this guest's +-1 ms run-to-run noise (driver runs alternated with main's kernel): software
+//   prefetch of the K and V codes 16-128 tokens ahead (T0 or NTA; 16-32 neutral for bf16, int8 10% slower, 64+
+//   slower); a 2 MiB transparent-huge-page pool; 8 horizontal sums at once (hadd tree); block row pointers computed
+//   instead of loaded; Q.K tiles of 4 keys x 2 rows (half the Q loads; int8 14.3 -> 16.2 ms, its keys widened twice).
 //
 // Split-KV: a chunk writes its unnormalized O, m and l to the workspace, merge_rows combines the chunks of a row:
 //   M = max_s m_s,  L = sum_s 2^(m_s - M) l_s,  O = sum_s 2^(m_s - M) O_s / L   (m in log2 units).
