@@ -402,14 +402,16 @@ inline void run_block(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t r
     }
     for (int64_t g = 0; g < groups; ++g)
       for (int64_t r = 0; r < rows; ++r) {
+        // In vectors (kTok % L == 0): a scalar sum of p zero is a dependent chain that keeps the loop scalar.
         float* wr = sc.w + (g * rows + r) * kTok;
         const float* pr = sc.p + r * kTok;
-        float z = 0.0f;
-        for (int j = 0; j < kTok; ++j) {
-          wr[j] = pr[j] * vs[g][j];
-          z += pr[j] * vz[g][j];
+        typename V::R z = V::zero();
+        for (int j = 0; j < kTok; j += V::L) {
+          const typename V::R p = V::load(pr + j);
+          V::store(wr + j, V::mul(p, V::load(vs[g] + j)));
+          z = V::fma(p, V::load(vz[g] + j), z);
         }
-        sc.zs[g * rows + r] = z;
+        sc.zs[g * rows + r] = V::hsum(z);
       }
     w = sc.w;
     zs = sc.zs;
