@@ -22,8 +22,9 @@
 //   the Q.K and P.V inner loops run at about the FMA rate (a third of the profile each), the rest is per-block work
 //   (horizontal sums, softmax, O tiles); from DRAM 110 ns (1 thread), so memory stalls add ~25-40% on top.
 //   int4 KIVI: 26.1 / 22.6 ms (G 32 / 64), slower than bf16, before its rows became pair blocks (one byte widening
-//   for 2 L nibbles instead of a broadcast, variable shift, mask per L) and its key-group fold went to vectors (a
-//   scalar q . zero was a dependent chain of D adds per row and group): 19.7 / 17.0 ms after.
+//   for 2 L nibbles instead of a broadcast, variable shift, mask per L) and its key-group and value folds went to
+//   vectors (a scalar q . zero was a dependent chain of D adds per row and group): 18.3 / 16.1 ms after (1.42x /
+//   1.40x; bf16 16.9 and int8_token 14.4 ms in the same run, unchanged).
 //   Tried, no change beyond this guest's +-1 ms run-to-run noise (driver runs alternated with main's kernel): software
 //   prefetch of the K and V codes 16-128 tokens ahead (T0 or NTA; 16-32 neutral for bf16, int8 10% slower, 64+
 //   slower); a 2 MiB transparent-huge-page pool; 8 horizontal sums at once (hadd tree); block row pointers computed
