@@ -1,8 +1,8 @@
 // decode_attention on AVX2 + FMA: decode_core.h over 8-lane ymm traits, with the KV codecs' widening in registers
 // (bf16: 16 elements per load, even ones by a shift and odd ones by a mask, Q and O in that pair order; int8: sign-extend and convert; fp8 e4m3: exponent rebias, subnormals by a blend;
-// int4: the word broadcast, lane i shifted by 4 i, masked). 16 ymm registers: Q.K^T 2 keys x 6 rows (12 accumulators
-// + 2 keys + 1 query), P.V 4 rows x 2 vectors (8 accumulators + 2 values + 1 broadcast). Memory-bound at GQA group
-// sizes >= 4 for bf16 (see decode_core.h).
+// int4: 16 nibbles from 8 bytes widened once, even ones by a mask and odd ones by a shift, pair order as bf16).
+// 16 ymm registers: Q.K^T 2 keys x 6 rows (12 accumulators + 2 keys + 1 query), P.V 4 rows x 2 vectors
+// (8 accumulators + 2 values + 1 broadcast). Compute-bound on this host (decode_core.h, "Measured").
 #include <immintrin.h>
 
 #include <cstring>
@@ -75,6 +75,15 @@ struct V {
     const R is_sub = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(8), mag));
     return _mm256_or_ps(_mm256_blendv_ps(normal, sub, is_sub), _mm256_castsi256_ps(sign));
   }
+  // 16 nibbles from 8 bytes, widened once (the compiler shares it between the two): the even elements (low nibbles)
+  // masked, the odd ones (high nibbles) shifted down. Half the work per element of load_u4.
+  static __m256i widen_u8(const uint8_t* p) {
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+  }
+  static R load_u4_even(const uint8_t* p) {
+    return _mm256_cvtepi32_ps(_mm256_and_si256(widen_u8(p), _mm256_set1_epi32(0xF)));
+  }
+  static R load_u4_odd(const uint8_t* p) { return _mm256_cvtepi32_ps(_mm256_srli_epi32(widen_u8(p), 4)); }
   // Nibbles d .. d + 8 of a row (low nibble first): the 4 bytes as one 32-bit word in every lane, lane i shifted
   // right by 4 i and masked (broadcast, shift, and, convert).
   static R load_u4(const uint8_t* row, int d) {

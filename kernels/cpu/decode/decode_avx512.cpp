@@ -43,6 +43,14 @@ struct V : ::talklab::cpu::attention::avx512::V {
     const R v = _mm512_mask_blend_ps(is_sub, normal, sub);
     return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(v), sign));
   }
+  static R load_u4_even(const uint8_t* p) {  // 32 nibbles from 16 bytes, as decode_avx2.cpp
+    const __m512i x = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm512_cvtepi32_ps(_mm512_and_si512(x, _mm512_set1_epi32(0xF)));
+  }
+  static R load_u4_odd(const uint8_t* p) {
+    const __m512i x = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm512_cvtepi32_ps(_mm512_srli_epi32(x, 4));
+  }
   static R load_u4(const uint8_t* row, int d) {  // nibbles d .. d + 16: two 32-bit words, as decode_avx2.cpp
     int32_t w[2];
     std::memcpy(w, row + d / 2, 8);

@@ -13,12 +13,22 @@
 //   P.V     O[r] = alpha_r O[r] + sum_j p_rj v_j with kPvRows x kPvVecs accumulators; each V vector is dequantized
 //           once per (row tile, token) in registers: for GQA 32:8 at q_len 1, R = 4 rows share one decode.
 // No per-token call: row pointers are computed per block, the codec's at() inlines.
-// Expected: bf16 hd128 32:8 at q_len 1 reads 512 B per token and kv head and does 2 x 4 x 16 FMAs on 8 lanes (AVX2)
-// against it: about 8 bytes per cycle and core of FMA throughput, at or above what one Zen 2 core streams from
-// DRAM, so bandwidth-bound. The quantized formats read 2x (int8, fp8) / 3.2x (int4) fewer bytes for the same FMAs:
-// their loops carry only the code widening (1-4 integer ops per vector), every scale is folded outside them (see
-// Fold below), but on 2 AVX2 cores their speedup over bf16 is still capped by the FMA throughput before the memory
-// (int4: ~2.5 B/cycle of FMA-bound codes).
+// Measured (issue 21, this 2-vCPU Zen 2 guest, batch 1, 32:8 heads, hd128, q_len 1, context 32k; `bench run --profile
+// default --filter '^decode/decode_cpu/context=32768/batch=1/heads=32/kv_heads=8/head_dim=128/page_size=0/
+// kv_dtype=(bf16|int8_token|int4_g32|int4_g64)/q_len=1/split=auto'`):
+//   bf16 16.6-18.9 ms (8 GB/s), int8_token 14.2-14.4 ms: COMPUTE-bound, not bandwidth-bound. A 12-chain FMA loop
+//   runs 2.48 ymm FMAs per ns per core; a token and kv head costs 128 of them (4 rows x 16 vectors, Q.K and P.V), a
+//   52 ns floor, 6.8 ms at 32k on 2 cores. In cache (<= 2 MiB, 1 thread) bf16 takes 74-87 ns per token and kv head:
+//   the Q.K and P.V inner loops run at about the FMA rate (a third of the profile each), the rest is per-block work
+//   (horizontal sums, softmax, O tiles); from DRAM 110 ns (1 thread), so memory stalls add ~25-40% on top.
+//   int4 KIVI: 26.1 / 22.6 ms (G 32 / 64), slower than bf16, before its rows became pair blocks (one byte widening
+//   for 2 L nibbles instead of a broadcast, variable shift, mask per L) and its key-group and value folds went to
+//   vectors (a scalar q . zero was a dependent chain of D adds per row and group): 18.3 / 16.1 ms after (1.42x /
+//   1.40x; bf16 16.9 and int8_token 14.4 ms in the same run, unchanged).
+//   Tried, no change beyond this guest's +-1 ms run-to-run noise (driver runs alternated with main's kernel): software
+//   prefetch of the K and V codes 16-128 tokens ahead (T0 or NTA; 16-32 neutral for bf16, int8 10% slower, 64+
+//   slower); a 2 MiB transparent-huge-page pool; 8 horizontal sums at once (hadd tree); block row pointers computed
+//   instead of loaded; Q.K tiles of 4 keys x 2 rows (half the Q loads; int8 14.3 -> 16.2 ms, its keys widened twice).
 //
 // Split-KV: a chunk writes its unnormalized O, m and l to the workspace, merge_rows combines the chunks of a row:
 //   M = max_s m_s,  L = sum_s 2^(m_s - M) l_s,  O = sum_s 2^(m_s - M) O_s / L   (m in log2 units).
@@ -167,6 +177,10 @@ struct Int4KiviCodec {
   struct Row {
     const uint8_t* p;
     R at(int d) const { return V::load_u4(p, d); }
+    // A pair block of 2 L nibbles is L bytes: byte b holds elements 2b (low) and 2b + 1 (high), so one widening of
+    // the bytes gives the even elements by a mask and the odd ones by a shift (pair order, as bf16).
+    R even(int d) const { return V::load_u4_even(p + d / 2); }
+    R odd(int d) const { return V::load_u4_odd(p + d / 2); }
   };
   Row k_row(int64_t ph, int64_t slot) const { return {k + (ph * ps + slot) * (D / 2)}; }
   Row v_row(int64_t ph, int64_t slot) const { return {v + (ph * ps + slot) * (D / 2)}; }
@@ -389,14 +403,16 @@ inline void run_block(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t r
     }
     for (int64_t g = 0; g < groups; ++g)
       for (int64_t r = 0; r < rows; ++r) {
+        // In vectors (kTok % L == 0): a scalar sum of p zero is a dependent chain that keeps the loop scalar.
         float* wr = sc.w + (g * rows + r) * kTok;
         const float* pr = sc.p + r * kTok;
-        float z = 0.0f;
-        for (int j = 0; j < kTok; ++j) {
-          wr[j] = pr[j] * vs[g][j];
-          z += pr[j] * vz[g][j];
+        typename V::R z = V::zero();
+        for (int j = 0; j < kTok; j += V::L) {
+          const typename V::R p = V::load(pr + j);
+          V::store(wr + j, V::mul(p, V::load(vs[g] + j)));
+          z = V::fma(p, V::load(vz[g] + j), z);
         }
-        sc.zs[g * rows + r] = z;
+        sc.zs[g * rows + r] = V::hsum(z);
       }
     w = sc.w;
     zs = sc.zs;
@@ -431,7 +447,7 @@ void run_task(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t b, int64_
   const bool natural = a.softcap != 0.0f || a.alibi != nullptr;
   const float qk_mul = a.scale * c.k_fold(hk) * (natural ? 1.0f : kLog2e);
 
-  // Pair-order rows (bf16 cache; V::kPvVecs == 2 or L == 1, so P.V's tiles are pair blocks): Q packed in pair
+  // Pair-order rows (bf16 and int4 caches; V::kPvVecs == 2 or L == 1, so P.V's tiles are pair blocks): Q packed in pair
   // order, O accumulated in it and written back in the natural order.
   using Row = decltype(c.k_row(0, 0));
   constexpr bool kPaired = PairRow<Row> && (V::kPvVecs == 2 || V::L == 1);
@@ -477,13 +493,20 @@ void run_task(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t b, int64_
       if (g != key_group) {
         const uint16_t* ks = c.k_group_scale(g);
         const uint16_t* kz = c.k_group_zero(g);
+        float scale[256], zero[256];  // the group's channel scales and zeros in Q's (pair) order
+        for (int64_t d = 0; d < D; ++d) {
+          scale[d] = bf16_bits_to_float(ks[element(d)]);
+          zero[d] = bf16_bits_to_float(kz[element(d)]);
+        }
+        // In vectors (D % L == 0): a scalar q . zero is one dependent chain of D adds, per row and key group.
         for (int64_t r = 0; r < rows; ++r) {
-          float bias = 0.0f;
-          for (int64_t d = 0; d < D; ++d) {
-            sc.qk[r * D + d] = sc.qf[r * D + d] * bf16_bits_to_float(ks[d]);
-            bias += sc.qf[r * D + d] * bf16_bits_to_float(kz[d]);
+          typename V::R bias = V::zero();
+          for (int64_t d = 0; d < D; d += V::L) {
+            const typename V::R q = V::load(sc.qf + r * D + d);
+            V::store(sc.qk + r * D + d, V::mul(q, V::load(scale + d)));
+            bias = V::fma(q, V::load(zero + d), bias);
           }
-          sc.bias[r] = bias;
+          sc.bias[r] = V::hsum(bias);
         }
         key_group = g;
       }

@@ -40,6 +40,8 @@ struct V {
   static R load_bf16_odd(const uint16_t* p) { return core::bf16_bits_to_float(p[1]); }
   static R load_i8(const int8_t* p) { return float(*p); }
   static R load_e4m3(const uint8_t* p) { return quant::e4m3fn_to_float(*p); }
+  static R load_u4_even(const uint8_t* p) { return float(*p & 0xF); }  // L = 1: pairs in order
+  static R load_u4_odd(const uint8_t* p) { return float(*p >> 4); }
   static R load_u4(const uint8_t* row, int d) { return float((row[d / 2] >> (4 * (d & 1))) & 0xF); }
 };
 
