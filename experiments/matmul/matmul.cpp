@@ -70,17 +70,20 @@ class Bf16Case final : public OursCase {
     for (size_t i = 0; i < a_.size(); ++i) a_[i] = cpu::quant::float_to_bf16(in_.a[i]);
     std::vector<uint16_t> b(in_.b.size());
     for (size_t i = 0; i < b.size(); ++i) b[i] = cpu::quant::float_to_bf16(in_.b[i]);
-    packed_ = mm::pack_b_bf16(b.data(), int(in_.s.K), int(in_.s.N));
+    mm::PackedBBf16 packed = mm::pack_b_bf16(b.data(), int(in_.s.K), int(in_.s.N));
+    const size_t bytes = packed.data.size() * sizeof(uint32_t);
+    packed_.assign(std::move(packed), bytes);
   }
-  void run() override { mm::matmul_bf16(c_.data(), a_.data(), packed_, int(in_.s.M), cpu::best_isa()); }
+  void run() override { mm::matmul_bf16(c_.data(), a_.data(), packed_.next(), int(in_.s.M), cpu::best_isa()); }
   Accuracy check() override { return check_product(in_, c_.data(), false, kBf16Tolerance, seed_); }
   void add_counters(Counters& out) override {
-    out.emplace_back("weight_bytes", double(packed_.data.size() * sizeof(uint32_t)));
+    out.emplace_back("weight_bytes", double(packed_.first().data.size() * sizeof(uint32_t)));
+    out.emplace_back("weight_copies", double(packed_.count()));
   }
 
  private:
   memory::Buffer<uint16_t> a_;
-  mm::PackedBBf16 packed_;
+  ColdCopies<mm::PackedBBf16> packed_;
 };
 
 class Int8Case final : public OursCase {
@@ -92,28 +95,31 @@ class Int8Case final : public OursCase {
     std::vector<int8_t> bq(in_.b.size());
     std::vector<float> b_scale(size_t(s.N));
     mm::quantize_cols_int8(bq.data(), b_scale.data(), in_.b.data(), int(s.K), int(s.N));
-    packed_ = mm::pack_b_int8(bq.data(), b_scale.data(), int(s.K), int(s.N));
+    mm::PackedBInt8 packed = mm::pack_b_int8(bq.data(), b_scale.data(), int(s.K), int(s.N));
+    const size_t bytes = packed.data.size() * sizeof(uint32_t) + packed.scale.size() * sizeof(float);
+    packed_.assign(std::move(packed), bytes);
     aq_ = memory::Buffer<int8_t>(in_.a.size());
     a_scale_ = memory::Buffer<float>(size_t(s.M));
   }
   void run() override {
     quantize_activations();
-    mm::matmul_int8(c_.data(), aq_.data(), a_scale_.data(), packed_, int(in_.s.M), cpu::best_isa());
+    mm::matmul_int8(c_.data(), aq_.data(), a_scale_.data(), packed_.next(), int(in_.s.M), cpu::best_isa());
   }
   Accuracy check() override { return check_product(in_, c_.data(), false, kInt8Tolerance, seed_); }
   void add_counters(Counters& out) override {
     out.emplace_back("act_quant_s", median_wall_seconds([&] { quantize_activations(); }, 7));
     out.emplace_back("matmul_s", median_wall_seconds([&] {
-      mm::matmul_int8(c_.data(), aq_.data(), a_scale_.data(), packed_, int(in_.s.M), cpu::best_isa());
+      mm::matmul_int8(c_.data(), aq_.data(), a_scale_.data(), packed_.next(), int(in_.s.M), cpu::best_isa());
     }, 5));
-    out.emplace_back("weight_bytes", double(packed_.data.size() * sizeof(uint32_t)));
+    out.emplace_back("weight_bytes", double(packed_.first().data.size() * sizeof(uint32_t)));
+    out.emplace_back("weight_copies", double(packed_.count()));
   }
 
  private:
   void quantize_activations() {
     mm::quantize_rows_int8(aq_.data(), a_scale_.data(), in_.a.data(), int(in_.s.M), int(in_.s.K), cpu::best_isa());
   }
-  mm::PackedBInt8 packed_;
+  ColdCopies<mm::PackedBInt8> packed_;
   memory::Buffer<int8_t> aq_;
   memory::Buffer<float> a_scale_;
 };

@@ -36,19 +36,19 @@ class Int4Case final : public Case {
     c_ = memory::Buffer<float>(size_t(s.M * s.N));
     a_ = memory::Buffer<uint16_t>(in_.a.size());
     for (size_t i = 0; i < a_.size(); ++i) a_[i] = cpu::quant::float_to_bf16(in_.a[i]);
-    packed_.assign(1, mm::quantize_pack_b_int4(in_.b.data(), int(s.K), int(s.N), kGroup));
-    // Cold weights (problem.h, cold_weight_copies): a decode step reads them from DRAM.
-    packed_.resize(cold_weight_copies(packed_[0].bytes()), packed_[0]);
+    // Cold weights (problem.h, ColdCopies): a decode step reads them from DRAM.
+    mm::PackedBInt4 packed = mm::quantize_pack_b_int4(in_.b.data(), int(s.K), int(s.N), kGroup);
+    const size_t bytes = packed.bytes();
+    packed_.assign(std::move(packed), bytes);
   }
   void poison() override { talklab::poison(c_.span()); }
   void run() override {
-    const mm::PackedBInt4& b = packed_[next_++ % packed_.size()];
-    mm::matmul_int4_w4a16(c_.data(), a_.data(), b, int(in_.s.M), cpu::best_isa());
+    mm::matmul_int4_w4a16(c_.data(), a_.data(), packed_.next(), int(in_.s.M), cpu::best_isa());
   }
   Accuracy check() override { return check_product(in_, c_.data(), false, kInt4Tolerance, seed_); }
   void add_counters(Counters& out) override {
-    out.emplace_back("weight_bytes", double(packed_[0].bytes()));
-    out.emplace_back("weight_copies", double(packed_.size()));
+    out.emplace_back("weight_bytes", double(packed_.first().bytes()));
+    out.emplace_back("weight_copies", double(packed_.count()));
   }
 
  private:
@@ -56,8 +56,7 @@ class Int4Case final : public Case {
   Inputs in_;
   memory::Buffer<float> c_;
   memory::Buffer<uint16_t> a_;
-  std::vector<mm::PackedBInt4> packed_;  // identical copies, cycled through (cold_weight_copies)
-  size_t next_ = 0;
+  ColdCopies<mm::PackedBInt4> packed_;
 };
 
 }  // namespace

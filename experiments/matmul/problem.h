@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "harness/check.h"
@@ -70,10 +71,26 @@ Work recipe_work(const CaseContext& ctx, double a_bytes, double b_bytes, double 
 // bandwidth. A case cycles through enough identical copies that together they exceed kColdBytes, so each run
 // streams its weights from memory (the copies are made in setup). Weights under kColdBytes / 16 are left alone (at
 // most 17 copies): there the other recipes' weights are cache-resident too, and a like-for-like comparison matters
-// more than a cold figure. Used by ours (int4_w4a16) and by PyTorch's weight-only anchors alike.
+// more than a cold figure. Used by every recipe of ours (bf16, int8_w8a8, int4_w4a16: ColdCopies) and by PyTorch's
+// weight-only anchors alike. (Until 2026-12 bf16 and int8_w8a8 ran on one copy: int8 4096 x 14336, 56 MiB, read
+// partly from the Zen 5 guest's L3 and showed 115-140% of the read ceiling.)
 inline constexpr size_t kColdBytes = size_t(96) << 20;
 // How many copies of weights of `bytes` a case cycles through (1: no copies).
 size_t cold_weight_copies(size_t bytes);
+
+// A case's packed weights and their cold copies: next() hands them out in turn, one per run.
+template <class Packed>
+class ColdCopies {
+ public:
+  void assign(Packed packed, size_t bytes) { copies_.assign(cold_weight_copies(bytes), std::move(packed)); }
+  const Packed& next() { return copies_[next_++ % copies_.size()]; }
+  const Packed& first() const { return copies_.front(); }
+  size_t count() const { return copies_.size(); }
+
+ private:
+  std::vector<Packed> copies_;
+  size_t next_ = 0;
+};
 
 // Why our CPU recipes (bf16, int8_w8a8, int4_w4a16) are skipped here, or "" where they run: they have tuned
 // AVX-512 (BF16 + VNNI) and AVX2 + FMA kernels; only the scalar fallback (no AVX2, or TALKLAB_ISA=scalar) is

@@ -25,10 +25,16 @@
 //   for 2 L nibbles instead of a broadcast, variable shift, mask per L) and its key-group and value folds went to
 //   vectors (a scalar q . zero was a dependent chain of D adds per row and group): 18.3 / 16.1 ms after (1.42x /
 //   1.40x; bf16 16.9 and int8_token 14.4 ms in the same run, unchanged).
-//   Tried, no change beyond this guest's +-1 ms run-to-run noise (driver runs alternated with main's kernel): software
-//   prefetch of the K and V codes 16-128 tokens ahead (T0 or NTA; 16-32 neutral for bf16, int8 10% slower, 64+
-//   slower); a 2 MiB transparent-huge-page pool; 8 horizontal sums at once (hadd tree); block row pointers computed
-//   instead of loaded; Q.K tiles of 4 keys x 2 rows (half the Q loads; int8 14.3 -> 16.2 ms, its keys widened twice).
+//   Tried there, no change beyond that guest's +-1 ms run-to-run noise (driver runs alternated with main's kernel):
+//   software prefetch of the K and V codes 16-128 tokens ahead; a 2 MiB transparent-huge-page pool; 8 horizontal
+//   sums at once (hadd tree); block row pointers computed instead of loaded; Q.K tiles of 4 keys x 2 rows (int8 14.3
+//   -> 16.2 ms, its keys widened twice). (A prefetch written as a function of its own may never have run: see Ahead.)
+// Measured again on the Zen 5 guest (AVX-512 BF16, same shape, a standalone driver over decode_attention, 2 threads,
+// runs alternated with the previous kernel): main's bf16 took 7.4-8.9 ms, 15-18 GB/s of a 42-52 GB/s read stream,
+// while 1k tokens in cache took 20 ns per token and kv head on one thread: MEMORY-LATENCY-bound, stalled on the rows
+// each block starts (Ahead below). Software prefetch one block ahead: 3.2-4.2 ms; then Q.K by vdpbf16ps on bf16 Q and
+// four horizontal sums at once (hsum4): 15 ns per token in cache, 2.5-2.9 ms at 32k (47-53 GB/s). int8, fp8 and int4
+// gained 0-10% (compute-bound: they widen every code to float32 for both products).
 //
 // Split-KV: a chunk writes its unnormalized O, m and l to the workspace, merge_rows combines the chunks of a row:
 //   M = max_s m_s,  L = sum_s 2^(m_s - M) l_s,  O = sum_s 2^(m_s - M) O_s / L   (m in log2 units).
@@ -37,6 +43,7 @@
 #include <omp.h>
 
 #include <cmath>
+#include <concepts>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -195,6 +202,24 @@ struct Int4KiviCodec {
   float v_fold(int64_t) const { return 1.0f; }
 };
 
+// ---- software prefetch of the rows ahead ------------------------------------------------------------------
+// A block reads 16 K rows (Q.K), then 16 V rows (P.V): page-sized bursts of one stream after the other. The L2
+// stream prefetcher stops at every 4 KiB page and the FMA-dense loops leave the out-of-order window room for only a
+// dozen or so rows' loads, so from DRAM a thread streamed at a fraction of its bandwidth (bf16, 32k, 32:8, one thread
+// on the Zen 5 guest: 15 ms, against 3.3 ms to merely read the same bytes in the same order). So the Q.K pass starts,
+// per key pair, the loads of the K and V rows one block ahead, spread through the block rather than as one burst:
+// 15 -> 6-7 ms on one thread. Only rows inside the current page: a paged cache's next page is prefetched at the page
+// jump (run_task), so no line of an unrelated page is fetched.
+inline constexpr int kAheadTokens = kTok;
+// Written out where it is used: GCC's IPA judges a function whose only effect is a prefetch free of side effects
+// and deletes calls to it.
+struct Ahead {
+  const char* k = nullptr;  // K and V rows kAheadTokens after the block's first row
+  const char* v = nullptr;
+  int row_bytes = 0;
+  int keys = 0;  // keys j < keys have rows j + kAheadTokens and j + 1 + kAheadTokens in the page
+};
+
 // ---- per-thread scratch ---------------------------------------------------------------------------------
 template <class V>
 struct Scratch {
@@ -209,12 +234,13 @@ struct Scratch {
   float* bias = nullptr;   // (R) q . the key group's zeros
   float* w = nullptr;      // (kMaxGroups, R, kTok) P times the values' scales (Fold::token, channel_group)
   float* zs = nullptr;     // (kMaxGroups, R) sum_j P zero_j per value channel group
+  uint16_t* qb = nullptr;  // (R, D) scaled queries rounded to bf16, natural order (the bf16 dot-product Q.K)
   size_t cap = 0;
   static constexpr size_t kMaxGroups = 8;  // D / G <= 256 / 32
   ~Scratch() { std::free(qf); }
   void reserve(int64_t rows, int64_t D) {
     const size_t r = size_t(rows);
-    const size_t need = 3 * r * size_t(D) + 2 * r * kTok + 4 * r + kMaxGroups * r * (kTok + 1) + 64;
+    const size_t need = 3 * r * size_t(D) + 2 * r * kTok + 4 * r + kMaxGroups * r * (kTok + 1) + r * size_t(D) / 2 + 96;
     if (need > cap) {
       std::free(qf);
       const size_t bytes = (need * 4 + 63) / 64 * 64;
@@ -232,6 +258,7 @@ struct Scratch {
     bias = qk + r * size_t(D);
     w = bias + r;
     zs = w + kMaxGroups * r * kTok;
+    qb = reinterpret_cast<uint16_t*>(qf + (zs + kMaxGroups * r - qf + 15) / 16 * 16);  // 64-byte aligned
   }
 };
 
@@ -244,12 +271,32 @@ inline void with_rows(int n, F&& f) {
   }
 }
 
-// S[r][j] for rows r0 .. r0 + NR and tokens j < n: two keys per pass share the Q loads.
+// bf16 keys on a CPU with a bf16 dot product (AVX-512 BF16's vdpbf16ps): Q.K multiplies the raw bf16 key pairs by
+// Q rounded to bf16 (natural order), two products per float32 lane, half the instructions of widening both keys to
+// float32 and no widening at all. Q's rounding (2^-9 relative per element, the scale folded in first) is what
+// LibTorch's bf16 SDPA does to Q too; the bf16-KV bound of decode_tolerances.h holds it with margin.
+template <class V, class KRow>
+concept Bf16Dot = requires(typename V::R acc, typename V::Raw x, const uint16_t* p) {
+  { V::load_raw(p) } -> std::same_as<typename V::Raw>;
+  { V::load_raw_n(p, 1) } -> std::same_as<typename V::Raw>;
+  { V::dot_bf16(acc, x, x) } -> std::same_as<typename V::R>;
+} && std::same_as<decltype(KRow::p), const uint16_t*>;
+
+// S[r][j] for rows r0 .. r0 + NR and tokens j < n: two keys per pass share the Q loads. qb: the same rows as bf16
+// (read only on the Bf16Dot path).
 template <class V, int NR, class KRow>
-inline void qk_tile(float* s, const float* qf, int64_t D, const KRow* kr, int n) {
+inline void qk_tile(float* s, const float* qf, const uint16_t* qb, int64_t D, const KRow* kr, int n,
+                    const Ahead& ahead) {
   using R = typename V::R;
   for (int j = 0; j < n; j += 2) {
     const KRow k0 = kr[j], k1 = kr[j + 1 < n ? j + 1 : j];
+    if (j < ahead.keys) {  // rows j + kAheadTokens and the next one, K and V
+      const int64_t at = int64_t(j) * ahead.row_bytes;
+      for (int i = 0; i < 2 * ahead.row_bytes; i += 64) {
+        __builtin_prefetch(ahead.k + at + i, 0, 3);
+        __builtin_prefetch(ahead.v + at + i, 0, 3);
+      }
+    }
     R a0[NR], a1[NR];
 #pragma GCC unroll 16
     for (int r = 0; r < NR; ++r) a0[r] = a1[r] = V::zero();
@@ -263,17 +310,45 @@ inline void qk_tile(float* s, const float* qf, int64_t D, const KRow* kr, int n)
       }
     };
     int d = 0;
-    if constexpr (PairRow<KRow>) {
-      for (; d + 2 * V::L <= int(D); d += 2 * V::L) {
-        lanes(k0.even(d), k1.even(d), qf + d);
-        lanes(k0.odd(d), k1.odd(d), qf + d + V::L);
+    if constexpr (Bf16Dot<V, KRow>) {
+      using X = typename V::Raw;
+      auto dots = [&](X x0, X x1, auto load_q) {
+#pragma GCC unroll 16
+        for (int r = 0; r < NR; ++r) {
+          const X qr = load_q(qb + r * D + d);
+          a0[r] = V::dot_bf16(a0[r], x0, qr);
+          a1[r] = V::dot_bf16(a1[r], x1, qr);
+        }
+      };
+      for (; d + 2 * V::L <= int(D); d += 2 * V::L)
+        dots(V::load_raw(k0.p + d), V::load_raw(k1.p + d), [](const uint16_t* q) { return V::load_raw(q); });
+      if (const int rest = int(D) - d; rest > 0)  // zeros past the row in both operands: products of 0
+        dots(V::load_raw_n(k0.p + d, rest), V::load_raw_n(k1.p + d, rest),
+             [rest](const uint16_t* q) { return V::load_raw_n(q, rest); });
+    } else {
+      if constexpr (PairRow<KRow>) {
+        for (; d + 2 * V::L <= int(D); d += 2 * V::L) {
+          lanes(k0.even(d), k1.even(d), qf + d);
+          lanes(k0.odd(d), k1.odd(d), qf + d + V::L);
+        }
+      }
+      for (; d < int(D); d += V::L) lanes(k0.at(d), k1.at(d), qf + d);
+    }
+    // Score j + 1 past n is written too (j + 1 < kTok): run_block sets every score past n to -inf.
+    int r = 0;
+    if constexpr (requires(float* out) { V::hsum4(a0[0], a0[0], a0[0], a0[0], out); }) {
+      for (; r + 1 < NR; r += 2) {
+        float t[4];
+        V::hsum4(a0[r], a1[r], a0[r + 1], a1[r + 1], t);
+        s[r * kTok + j] = t[0];
+        s[r * kTok + j + 1] = t[1];
+        s[(r + 1) * kTok + j] = t[2];
+        s[(r + 1) * kTok + j + 1] = t[3];
       }
     }
-    for (; d < int(D); d += V::L) lanes(k0.at(d), k1.at(d), qf + d);
-#pragma GCC unroll 16
-    for (int r = 0; r < NR; ++r) {
+    for (; r < NR; ++r) {
       s[r * kTok + j] = V::hsum(a0[r]);
-      if (j + 1 < n) s[r * kTok + j + 1] = V::hsum(a1[r]);
+      s[r * kTok + j + 1] = V::hsum(a1[r]);
     }
   }
 }
@@ -358,9 +433,16 @@ inline void run_block(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t r
     kr[j] = c.k_row(ph, slot + j);
     vr[j] = c.v_row(ph, slot + j);
   }
+  Ahead ahead;
+  if (const int64_t keys = min64(n, a.cache.page_size - slot - kAheadTokens - 1); keys > 0) {
+    const int64_t rb = a.cache.row_bytes, first = (ph * a.cache.page_size + slot + kAheadTokens) * rb;
+    ahead = {reinterpret_cast<const char*>(a.cache.k) + first, reinterpret_cast<const char*>(a.cache.v) + first,
+             int(rb), int(keys)};
+  }
   for (int64_t r0 = 0; r0 < rows; r0 += V::kQkRows) {
     with_rows<V::kQkRows>(int(min64(V::kQkRows, rows - r0)), [&](auto nr) {
-      qk_tile<V, decltype(nr)::value>(sc.s + r0 * kTok, qk + r0 * D, D, kr, n);
+      qk_tile<V, decltype(nr)::value>(sc.s + r0 * kTok, qk + r0 * D, sc.qb + r0 * D, D, kr, n,
+                                      r0 == 0 ? ahead : Ahead{});
     });
   }
   // Per-block loops run the full 16 tokens (padded operands; scores past n become -inf below) so they vectorize.
@@ -461,6 +543,10 @@ void run_task(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t b, int64_
     } else {
       const uint16_t* src = static_cast<const uint16_t*>(a.q) + (qrow0 + r) * D;
       for (int64_t d = 0; d < D; ++d) dst[d] = bf16_bits_to_float(src[element(d)]) * qk_mul;
+    }
+    if constexpr (Bf16Dot<V, Row>) {
+      uint16_t* qb = sc.qb + r * D;
+      for (int64_t d = 0; d < D; ++d) qb[element(d)] = float_to_bf16_bits(dst[d]);  // back to natural order
     }
     sc.m[r] = kNegInf;
     sc.l[r] = 0.0f;
