@@ -9,8 +9,10 @@
 //   torch_sdpa   LibTorch's scaled_dot_product_attention with enable_gqa on a contiguous bf16 cache
 //   torch_eager  LibTorch: K, V repeated to the query heads, matmul, softmax, matmul
 //   torch_flex   torch.compile(flex_attention) run by the embedded CPython on the same cache (torch_flex.py)
-// Work: the bytes of K and V the step must read (codes and scales), a memory-only roofline: the fraction is of the
-// measured copy bandwidth. Useful FLOPs (4 D per query row and token) are a counter.
+// Work: the bytes of K and V the step must read (codes and scales), a memory-only roofline: on the CPU the fraction
+// is of the measured read-only stream (a decode step reads its cache and writes a few rows, as a GEMV reads its
+// weights; copy counts writes it does not make), elsewhere of the copy bandwidth. Useful FLOPs (4 D per query row
+// and token) are a counter.
 //   bench --filter decode
 #include <fmt/format.h>
 
@@ -79,7 +81,9 @@ class OursCase final : public Case {
   dec::DecodeStats stats_;
 };
 
-Work declare_work(const CaseContext& ctx) { return Work{0.0, kv_bytes_read(problem_of(ctx.params)), ""}; }
+Work declare_work(const CaseContext& ctx) {
+  return Work{0.0, kv_bytes_read(problem_of(ctx.params)), "", ctx.device == Device::cpu ? "read" : ""};
+}
 
 std::string declare_skip(const Params& p) {
   const int64_t heads = p.integer("heads"), kv = p.integer("kv_heads"), D = p.integer("head_dim");

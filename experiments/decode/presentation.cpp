@@ -1,6 +1,6 @@
 // How the decode experiment is shown: time and bandwidth against context per KV format (ours against LibTorch on
 // bf16), what each format costs in accuracy for the bytes it saves, paged against contiguous, split-KV on and off,
-// and the roofline (memory-only: the fraction is of the measured copy bandwidth). Headline: ours against torch_sdpa
+// and the roofline (memory-only: on the CPU the fraction is of the measured read-only stream). Headline: ours against torch_sdpa
 // at the longest context, bf16, Llama-3-8B's 32:8 heads.
 #include "harness/presentation.h"
 
@@ -35,7 +35,7 @@ Presentation presentation() {
   ChartSpec bandwidth = time;
   bandwidth.id = "bandwidth_vs_context";
   bandwidth.title = "Cache bandwidth against context, per KV format";
-  bandwidth.caption = "Bytes of K and V (codes and scales) read per second; the copy bandwidth measured at the start "
+  bandwidth.caption = "Bytes of K and V (codes and scales) read per second; the read-only stream measured at the start "
                       "of the run is the ceiling. Quantized formats read fewer bytes, so their GB/s is lower at the "
                       "same speed: compare times for the speedup.";
   bandwidth.y = "gbps";

@@ -207,17 +207,21 @@ struct Int4KiviCodec {
 // stream prefetcher stops at every 4 KiB page and the FMA-dense loops leave the out-of-order window room for only a
 // dozen or so rows' loads, so from DRAM a thread streamed at a fraction of its bandwidth (bf16, 32k, 32:8, one thread
 // on the Zen 5 guest: 15 ms, against 3.3 ms to merely read the same bytes in the same order). So the Q.K pass starts,
-// per key pair, the loads of the K and V rows one block ahead, spread through the block rather than as one burst:
-// 15 -> 6-7 ms on one thread. Only rows inside the current page: a paged cache's next page is prefetched at the page
-// jump (run_task), so no line of an unrelated page is fetched.
+// per key pair, the loads of the K and V rows one block ahead, spread through the block rather than as one burst
+// (a burst of the next block's 128 lines at the block's start did half as well): 15 -> 6-7 ms on one thread. The rows
+// ahead may lie on the sequence's next page (paged caches, pages in any order): run_task looks it up, so a page jump
+// starts as warm as a step within a page and no line of an unrelated page is fetched.
 inline constexpr int kAheadTokens = kTok;
-// Written out where it is used: GCC's IPA judges a function whose only effect is a prefetch free of side effects
-// and deletes calls to it.
+// Plain data, the prefetch loop written out in qk_tile: GCC's IPA judges a function whose only effect is a
+// prefetch free of side effects and deletes the calls to it.
 struct Ahead {
-  const char* k = nullptr;  // K and V rows kAheadTokens after the block's first row
+  const char* k = nullptr;  // the K and V pools
   const char* v = nullptr;
+  int64_t here = 0;  // byte offset of row kAheadTokens after the block's first, in this page
+  int64_t next = 0;  // the same row's offset counted on the next page (used from key `split` on)
   int row_bytes = 0;
-  int keys = 0;  // keys j < keys have rows j + kAheadTokens and j + 1 + kAheadTokens in the page
+  int split = 0;  // keys j < split read ahead in this page, the rest on the next
+  int keys = 0;   // keys j < keys have rows j + kAheadTokens and j + 1 + kAheadTokens inside the task's chunk
 };
 
 // ---- per-thread scratch ---------------------------------------------------------------------------------
@@ -290,8 +294,9 @@ inline void qk_tile(float* s, const float* qf, const uint16_t* qb, int64_t D, co
   using R = typename V::R;
   for (int j = 0; j < n; j += 2) {
     const KRow k0 = kr[j], k1 = kr[j + 1 < n ? j + 1 : j];
-    if (j < ahead.keys) {  // rows j + kAheadTokens and the next one, K and V
-      const int64_t at = int64_t(j) * ahead.row_bytes;
+    if (j < ahead.keys) {  // rows j + kAheadTokens and the next one, K and V (both on one side of a page end
+      // when the block starts at an even slot, as every block but a window's first does)
+      const int64_t at = (j < ahead.split ? ahead.here : ahead.next) + int64_t(j) * ahead.row_bytes;
       for (int i = 0; i < 2 * ahead.row_bytes; i += 64) {
         __builtin_prefetch(ahead.k + at + i, 0, 3);
         __builtin_prefetch(ahead.v + at + i, 0, 3);
@@ -425,19 +430,13 @@ inline void online_softmax(Scratch<V>& t, int64_t rows) {
 // queries (with a key group's channel scales folded in, for KIVI; bias then holds q . zero).
 template <class V, class C>
 inline void run_block(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t rows, int64_t hk, int64_t len,
-                      int64_t t, int64_t ph, int64_t slot, int n, bool natural, const float* qk) {
+                      int64_t t, int64_t ph, int64_t slot, int n, bool natural, const float* qk, const Ahead& ahead) {
   const int64_t D = a.shape.D;
   using Row = decltype(c.k_row(0, 0));
   Row kr[kTok], vr[kTok];
   for (int j = 0; j < n; ++j) {
     kr[j] = c.k_row(ph, slot + j);
     vr[j] = c.v_row(ph, slot + j);
-  }
-  Ahead ahead;
-  if (const int64_t keys = min64(n, a.cache.page_size - slot - kAheadTokens - 1); keys > 0) {
-    const int64_t rb = a.cache.row_bytes, first = (ph * a.cache.page_size + slot + kAheadTokens) * rb;
-    ahead = {reinterpret_cast<const char*>(a.cache.k) + first, reinterpret_cast<const char*>(a.cache.v) + first,
-             int(rb), int(keys)};
   }
   for (int64_t r0 = 0; r0 < rows; r0 += V::kQkRows) {
     with_rows<V::kQkRows>(int(min64(V::kQkRows, rows - r0)), [&](auto nr) {
@@ -562,14 +561,18 @@ void run_task(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t b, int64_
     const int64_t slot = t % ps;
     const int n = int(min64(min64(kTok - t % kTok, ps - slot), t1 - t));
     const int64_t ph = int64_t(table[t / ps]) * H_kv + hk;
-    if (ps - slot <= kTok && t + n < t1) {
-      // The page's last block: start the next page's first rows (K and V) now. Within a page the hardware
-      // prefetcher follows the stream; at a jump to a shuffled page it would restart cold.
-      const int64_t next = (int64_t(table[(t + n) / ps]) * H_kv + hk) * ps * a.cache.row_bytes;
-      const int64_t bytes = min64(kTok, ps) * a.cache.row_bytes;
-      for (int64_t i = 0; i < bytes; i += 64) {
-        __builtin_prefetch(a.cache.k + next + i, 0, 3);
-        __builtin_prefetch(a.cache.v + next + i, 0, 3);
+    Ahead ahead;
+    if (const int64_t keys = min64(n, t1 - t - kAheadTokens - 1); keys > 0) {
+      const int64_t rb = a.cache.row_bytes, split = ps - slot - kAheadTokens;
+      ahead.k = reinterpret_cast<const char*>(a.cache.k);
+      ahead.v = reinterpret_cast<const char*>(a.cache.v);
+      ahead.row_bytes = int(rb);
+      ahead.keys = int(keys);
+      ahead.split = int(split < 0 ? 0 : min64(split, keys));
+      ahead.here = (ph * ps + slot + kAheadTokens) * rb;
+      if (split < keys) {  // the sequence's next page
+        const int64_t ph_next = int64_t(table[(t - slot) / ps + 1]) * H_kv + hk;
+        ahead.next = (ph_next * ps + slot + kAheadTokens - ps) * rb;
       }
     }
     const float* qk = sc.qf;
@@ -598,7 +601,7 @@ void run_task(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t b, int64_
       }
       qk = sc.qk;
     }
-    run_block<V>(a, c, sc, rows, hk, len, t, ph, slot, n, natural, qk);
+    run_block<V>(a, c, sc, rows, hk, len, t, ph, slot, n, natural, qk, ahead);
     t += n;
   }
 
