@@ -2,8 +2,11 @@
 // scalar and exact, with the codecs of kernels/cpu/quant. Compiled for baseline x86-64.
 #include "kernels/cpu/decode/kv_cache.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cmath>
+#include <new>
 #include <numeric>
 #include <random>
 #include <stdexcept>
@@ -101,6 +104,20 @@ PageTable make_page_table(int64_t B, int64_t S_max, int64_t page_size, uint64_t 
   }
   return t;
 }
+
+namespace {
+constexpr size_t kHugePage = size_t(2) << 20;
+size_t pool_alignment(size_t n) { return n >= kHugePage ? kHugePage : 64; }
+}  // namespace
+
+void* pool_allocate(size_t n) {
+  const size_t align = pool_alignment(n);
+  void* p = ::operator new(n, std::align_val_t(align));
+  if (align == kHugePage) madvise(p, n / kHugePage * kHugePage, MADV_HUGEPAGE);  // advice: failure changes nothing
+  return p;
+}
+
+void pool_deallocate(void* p, size_t n) { ::operator delete(p, std::align_val_t(pool_alignment(n))); }
 
 KvCache::KvCache(const KvFormat& format, int64_t num_pages, int64_t page_size, int64_t H_kv, int64_t D)
     : format_(format), num_pages_(num_pages), page_size_(page_size), H_kv_(H_kv), D_(D) {
