@@ -1,7 +1,8 @@
 // decode_attention on AVX-512: decode_core.h over 16-lane zmm traits, the same codecs as decode_avx2.cpp one
 // register wider (the flash kernel's zmm traits, vec_avx512.h, plus the cache widenings). 32 zmm registers: Q.K^T
-// 2 keys x 12 rows (24 accumulators), P.V 8 rows x 2 vectors (16 accumulators). Not runnable on the AVX2 dev
-// machine: it is the generic source the AVX2 path runs, and the tests run it wherever the CPU has AVX-512.
+// 2 keys x 12 rows (24 accumulators), P.V 8 rows x 2 vectors (16 accumulators). Beyond the AVX2 path: bf16 keys'
+// Q.K by vdpbf16ps (Raw, dot_bf16: decode_core.h's Bf16Dot) and four score sums at once (hsum4). The tests run it
+// wherever the CPU has AVX-512 BF16 + VNNI (the Zen 4 / Zen 5 guests).
 // GCC 12's _mm512_reduce_*_ps start from _mm512_undefined_ps(): a false positive, as vec_avx512.h says.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include "kernels/cpu/attention/vec_avx512.h"  // first: its pragma must precede <immintrin.h>
