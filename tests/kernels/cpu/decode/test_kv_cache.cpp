@@ -1,9 +1,11 @@
-// KvCache: format names, bytes per token, what a bad format or table is told, the page table's shape; and the
-// quantizers dequantized by hand against the stored values (the kernel-independent half of the SQNR floors).
+// KvCache: format names, bytes per token, what a bad format or table is told, the page table's shape, the pools'
+// alignment; and the quantizers dequantized by hand against the stored values (the kernel-independent half of the
+// SQNR floors).
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <set>
 
@@ -52,6 +54,18 @@ TEST(KvCache, PageTableShapes) {
   const std::set<int32_t> distinct(p.block_table.begin(), p.block_table.end());
   EXPECT_EQ(distinct.size(), 48u);  // a permutation
   EXPECT_FALSE(std::is_sorted(p.block_table.begin(), p.block_table.end()));
+}
+
+// The code pools start a cache line (a small pool) and a 2 MiB huge page (a pool of 2 MiB or more, which the
+// allocator advises as one): a row read never splits a cache line it need not. std::vector's 16 bytes failed it.
+TEST(KvCache, PoolsAreAligned) {
+  for (const int64_t pages : {int64_t(1), int64_t(1024)}) {  // K pool: 8 KiB, 8 MiB (pages x 2 heads x 16 x 256 B)
+    KvCache c(format_from_name("bf16"), pages, 16, 2, 128);
+    const KvCacheView v = c.view();
+    const uintptr_t want = pages * 2 * 16 * 256 >= (int64_t(2) << 20) ? (uintptr_t(2) << 20) : 64;
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(v.k) % want, 0u) << pages << " pages";
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(v.v) % want, 0u) << pages << " pages";
+  }
 }
 
 // int4 KIVI: every stored value decodes within half a step of the original (per channel for keys, per token for
