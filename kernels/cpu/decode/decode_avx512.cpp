@@ -1,7 +1,8 @@
 // decode_attention on AVX-512: decode_core.h over 16-lane zmm traits, the same codecs as decode_avx2.cpp one
 // register wider (the flash kernel's zmm traits, vec_avx512.h, plus the cache widenings). 32 zmm registers: Q.K^T
 // 2 keys x 12 rows (24 accumulators), P.V 8 rows x 2 vectors (16 accumulators). Beyond the AVX2 path: bf16 keys'
-// Q.K by vdpbf16ps (Raw, dot_bf16: decode_core.h's Bf16Dot) and four score sums at once (hsum4). The tests run it
+// Q.K by vdpbf16ps (Raw, dot_bf16: decode_core.h's Bf16Dot), four score sums and maxima at once (hsum4, hmax4), and
+// int8 caches' Q.K and P.V by vpdpwssd on int16 codes (I, dot_i16, zip_i16: decode_core.h's I16Dot). The tests run it
 // wherever the CPU has AVX-512 BF16 + VNNI (the Zen 4 / Zen 5 guests).
 // GCC 12's _mm512_reduce_*_ps start from _mm512_undefined_ps(): a false positive, as vec_avx512.h says.
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -29,6 +30,14 @@ struct V : ::talklab::cpu::attention::avx512::V {
     t = _mm512_add_ps(t, _mm512_shuffle_f32x4(t, t, 0xB1));
     _mm_storeu_ps(out, _mm512_castps512_ps128(t));
   }
+  static void hmax4(R a, R b, R c, R d, float* out) {  // four maxima at once, as hsum4
+    const R ab = _mm512_max_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+    const R cd = _mm512_max_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
+    R t = _mm512_max_ps(_mm512_shuffle_ps(ab, cd, 0x44), _mm512_shuffle_ps(ab, cd, 0xEE));
+    t = _mm512_max_ps(t, _mm512_shuffle_f32x4(t, t, 0x4E));
+    t = _mm512_max_ps(t, _mm512_shuffle_f32x4(t, t, 0xB1));
+    _mm_storeu_ps(out, _mm512_castps512_ps128(t));
+  }
   // bf16 dot products (decode_core.h's Bf16Dot): 32 raw bf16, two per float32 lane.
   using Raw = __m512bh;
   static Raw load_raw(const uint16_t* p) { return Raw(_mm512_loadu_si512(p)); }
@@ -36,6 +45,39 @@ struct V : ::talklab::cpu::attention::avx512::V {
     return Raw(_mm512_maskz_loadu_epi16(__mmask32((1ull << n) - 1), p));
   }
   static R dot_bf16(R acc, Raw x, Raw y) { return _mm512_dpbf16_ps(acc, x, y); }
+  // int16 dot products (decode_core.h's I16Dot): vpdpwssd on 32 int16 lanes, two products per int32 lane.
+  using I = __m512i;
+  static I izero() { return _mm512_setzero_si512(); }
+  static I widen_i8(const int8_t* p) {  // 32 int8 codes to int16
+    return _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  static I widen_i8_n(const int8_t* p, int n) {  // n < 32 codes, zeros after
+    return _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(__mmask32((1ull << n) - 1), p));
+  }
+  static I load_i16(const int16_t* p) { return _mm512_loadu_si512(p); }
+  static I load_i16_n(const int16_t* p, int n) { return _mm512_maskz_loadu_epi16(__mmask32((1ull << n) - 1), p); }
+  static I dot_i16(I acc, I x, I y) { return _mm512_dpwssd_epi32(acc, x, y); }
+  static I set1_pair(const int16_t* p) {  // p[0], p[1] in every int32 lane
+    int32_t x;
+    std::memcpy(&x, p, 4);
+    return _mm512_set1_epi32(x);
+  }
+  static R to_float(I x) { return _mm512_cvtepi32_ps(x); }
+  static void store_i16(int16_t* p, R x) {  // 16 floats rounded to int16 (|x| <= 32767)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(x)));
+  }
+  // Two tokens' 32 int16 lanes (elements e) zipped: per 128 bits, lo holds the pairs of e 0-3, hi of e 4-7. So
+  // the int32 lanes of lo cover elements 8 k + 0..3 of each 128-bit block k, hi 8 k + 4..7; unzip puts them back
+  // in order: elements 0-15 and 16-31.
+  static void zip_i16(I a, I b, I& lo, I& hi) {
+    lo = _mm512_unpacklo_epi16(a, b);
+    hi = _mm512_unpackhi_epi16(a, b);
+  }
+  static void unzip(R lo, R hi, R& first, R& second) {
+    first = _mm512_permutex2var_ps(lo, _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23), hi);
+    second =
+        _mm512_permutex2var_ps(lo, _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31), hi);
+  }
   static float hmax(R x) { return _mm512_reduce_max_ps(x); }
   static R load_bf16(const uint16_t* p) {
     const __m512i x = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
@@ -76,6 +118,11 @@ struct V : ::talklab::cpu::attention::avx512::V {
     return _mm512_cvtepi32_ps(_mm512_and_si512(u, _mm512_set1_epi32(0xF)));
   }
 };
+
+// The integer paths must not fall back to float32 silently (a concept that stops matching would).
+static_assert(core::I16Dot<V, core::Int8TokenCodec<V>::Row> && core::I16Dot<V, core::StaticScaleCodec<V, false>::Row>);
+static_assert(!core::I16Dot<V, core::StaticScaleCodec<V, true>::Row>);
+static_assert(core::Bf16Dot<V, core::Bf16Codec<V>::Row>);
 
 }  // namespace
 

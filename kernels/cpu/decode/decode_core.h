@@ -35,6 +35,11 @@
 // each block starts (Ahead below). Software prefetch one block ahead: 3.2-4.2 ms; then Q.K by vdpbf16ps on bf16 Q and
 // four horizontal sums at once (hsum4): 15 ns per token in cache, 2.5-2.9 ms at 32k (47-53 GB/s). int8, fp8 and int4
 // gained 0-10% (compute-bound: they widen every code to float32 for both products).
+// int8 by int16 dot products (I16Dot, AVX-512 VNNI) and the softmax of four rows at once (online_softmax4), same
+// driver, runs alternated with the previous kernel: 256 tokens in cache, one thread, int8_head 14 -> 12.7 ns per token
+// and kv head (bf16 18.5 -> 17.6); 32k, 2 threads: int8_head 2.3-2.7 -> 1.8-2.3 ms, int8_token 2.5-2.8 -> 2.2-2.6 ms.
+// What is left is not the products: with Q.K or P.V removed the block still costs ~40% (scalar per-block work:
+// row pointers, score scaling, mods check, softmax, O tiles' load and store).
 //
 // Split-KV: a chunk writes its unnormalized O, m and l to the workspace, merge_rows combines the chunks of a row:
 //   M = max_s m_s,  L = sum_s 2^(m_s - M) l_s,  O = sum_s 2^(m_s - M) O_s / L   (m in log2 units).
@@ -134,6 +139,7 @@ struct Int8TokenCodec {
   struct Row {
     const int8_t* p;
     R at(int d) const { return V::load_i8(p + d); }
+    const int8_t* codes() const { return p; }  // the integer dot product's operand (I16Dot)
   };
   Row k_row(int64_t ph, int64_t slot) const { return {k + (ph * ps + slot) * D}; }
   Row v_row(int64_t ph, int64_t slot) const { return {v + (ph * ps + slot) * D}; }
@@ -161,6 +167,11 @@ struct StaticScaleCodec {
     R at(int d) const {
       if constexpr (kFp8) return V::load_e4m3(p + d);
       else return V::load_i8(reinterpret_cast<const int8_t*>(p) + d);
+    }
+    const int8_t* codes() const
+      requires(!kFp8)
+    {
+      return reinterpret_cast<const int8_t*>(p);
     }
   };
   Row k_row(int64_t ph, int64_t slot) const { return {k + (ph * ps + slot) * D}; }
@@ -240,12 +251,17 @@ struct Scratch {
   float* w = nullptr;      // (kMaxGroups, R, kTok) P times the values' scales (Fold::token, channel_group)
   float* zs = nullptr;     // (kMaxGroups, R) sum_j P zero_j per value channel group
   uint16_t* qb = nullptr;  // (R, D) scaled queries rounded to bf16, natural order (the bf16 dot-product Q.K)
+  int16_t* qi = nullptr;   // (R, D) scaled queries as int16 codes, natural order (the int16 dot products, I16Dot)
+  float* qinv = nullptr;   // (R) qi's step: q = qi * qinv
+  int16_t* wq = nullptr;   // (R, kTok) the block's P.V weights as int16 codes (I16Dot)
+  float* wsc = nullptr;    // (R) wq's step
   size_t cap = 0;
   static constexpr size_t kMaxGroups = 8;  // D / G <= 256 / 32
   ~Scratch() { std::free(qf); }
   void reserve(int64_t rows, int64_t D) {
     const size_t r = size_t(rows);
-    const size_t need = 3 * r * size_t(D) + 2 * r * kTok + 4 * r + kMaxGroups * r * (kTok + 1) + r * size_t(D) / 2 + 96;
+    const size_t need = 3 * r * size_t(D) + 2 * r * kTok + 6 * r + kMaxGroups * r * (kTok + 1) + r * size_t(D) +
+                        r * kTok / 2 + 128;
     if (need > cap) {
       std::free(qf);
       const size_t bytes = (need * 4 + 63) / 64 * 64;
@@ -263,7 +279,14 @@ struct Scratch {
     bias = qk + r * size_t(D);
     w = bias + r;
     zs = w + kMaxGroups * r * kTok;
-    qb = reinterpret_cast<uint16_t*>(qf + (zs + kMaxGroups * r - qf + 15) / 16 * 16);  // 64-byte aligned
+    qinv = zs + kMaxGroups * r;
+    wsc = qinv + r;
+    auto aligned = [&](const void* end) {  // the first 64-byte boundary at or after end
+      return qf + (static_cast<const float*>(end) - qf + 15) / 16 * 16;
+    };
+    qb = reinterpret_cast<uint16_t*>(aligned(wsc + r));
+    qi = reinterpret_cast<int16_t*>(aligned(qb + r * size_t(D)));
+    wq = reinterpret_cast<int16_t*>(aligned(qi + r * size_t(D)));
   }
 };
 
@@ -287,11 +310,38 @@ concept Bf16Dot = requires(typename V::R acc, typename V::Raw x, const uint16_t*
   { V::dot_bf16(acc, x, x) } -> std::same_as<typename V::R>;
 } && std::same_as<decltype(KRow::p), const uint16_t*>;
 
-// S[r][j] for rows r0 .. r0 + NR and tokens j < n: two keys per pass share the Q loads. qb: the same rows as bf16
-// (read only on the Bf16Dot path).
+// int8 codes on a CPU with an int16 dot product (AVX-512 VNNI's vpdpwssd: two int16 products summed into each
+// int32 lane). Both products run on integers, every operand widened once (int8 -> int16, one instruction for 32
+// codes) instead of to float32 (two instructions for 16), and each instruction does 32 multiply-adds, an FMA 16:
+//   Q.K  Q as int16 codes, per row: qi = round(q * 32767 / amax |q|), so a score is qinv * sum_d qi_d k_d with
+//        qinv = amax / 32767, the row's step. |sum| <= D * 32767 * 128 < 2^31 for D <= 256: no overflow.
+//   P.V  the block's weights (P, times the values' per-token scales) as int16 codes per row and block, step
+//        wmax / 32767, against value PAIRS of tokens j, j + 1 zipped lane by lane (zip_i16) so the dot product's
+//        two-term sums run along the tokens; the int32 sums of a block (<= 16 * 32767 * 128) go to float32 O.
+// Error: both roundings are 2^-16 of the row's largest element (~-96 dB each), against int8's ~-41 dB: the SQNR of
+// decode_tolerances.h does not move (measured).
+template <class V, class KRow>
+concept I16Dot = requires(typename V::I acc, typename V::R x, const int8_t* c, const int16_t* w) {
+  { V::izero() } -> std::same_as<typename V::I>;
+  { V::widen_i8(c) } -> std::same_as<typename V::I>;
+  { V::widen_i8_n(c, 1) } -> std::same_as<typename V::I>;
+  { V::load_i16(w) } -> std::same_as<typename V::I>;
+  { V::load_i16_n(w, 1) } -> std::same_as<typename V::I>;
+  { V::dot_i16(acc, acc, acc) } -> std::same_as<typename V::I>;
+  { V::set1_pair(w) } -> std::same_as<typename V::I>;
+  { V::to_float(acc) } -> std::same_as<typename V::R>;
+  { V::zip_i16(acc, acc, acc, acc) };
+  { V::unzip(x, x, x, x) };
+  { V::store_i16(nullptr, x) };
+} && requires(const KRow& r) {
+  { r.codes() } -> std::same_as<const int8_t*>;
+};
+
+// S[r][j] for rows r0 .. r0 + NR and tokens j < n: two keys per pass share the Q loads. qb, qi: the same rows as
+// bf16 (read only on the Bf16Dot path) and as int16 codes (I16Dot: the scores come out in units of the row's step).
 template <class V, int NR, class KRow>
-inline void qk_tile(float* s, const float* qf, const uint16_t* qb, int64_t D, const KRow* kr, int n,
-                    const Ahead& ahead) {
+inline void qk_tile(float* s, const float* qf, const uint16_t* qb, const int16_t* qi, int64_t D, const KRow* kr,
+                    int n, const Ahead& ahead) {
   using R = typename V::R;
   for (int j = 0; j < n; j += 2) {
     const KRow k0 = kr[j], k1 = kr[j + 1 < n ? j + 1 : j];
@@ -331,6 +381,30 @@ inline void qk_tile(float* s, const float* qf, const uint16_t* qb, int64_t D, co
       if (const int rest = int(D) - d; rest > 0)  // zeros past the row in both operands: products of 0
         dots(V::load_raw_n(k0.p + d, rest), V::load_raw_n(k1.p + d, rest),
              [rest](const uint16_t* q) { return V::load_raw_n(q, rest); });
+    } else if constexpr (I16Dot<V, KRow>) {
+      using I = typename V::I;
+      constexpr int W = 2 * V::L;  // int16 lanes
+      I i0[NR], i1[NR];
+#pragma GCC unroll 16
+      for (int r = 0; r < NR; ++r) i0[r] = i1[r] = V::izero();
+      auto dots = [&](I x0, I x1, auto load_q) {
+#pragma GCC unroll 16
+        for (int r = 0; r < NR; ++r) {
+          const I qr = load_q(qi + r * D + d);
+          i0[r] = V::dot_i16(i0[r], x0, qr);
+          i1[r] = V::dot_i16(i1[r], x1, qr);
+        }
+      };
+      for (; d + W <= int(D); d += W)
+        dots(V::widen_i8(k0.codes() + d), V::widen_i8(k1.codes() + d), [](const int16_t* q) { return V::load_i16(q); });
+      if (const int rest = int(D) - d; rest > 0)
+        dots(V::widen_i8_n(k0.codes() + d, rest), V::widen_i8_n(k1.codes() + d, rest),
+             [rest](const int16_t* q) { return V::load_i16_n(q, rest); });
+#pragma GCC unroll 16
+      for (int r = 0; r < NR; ++r) {
+        a0[r] = V::to_float(i0[r]);
+        a1[r] = V::to_float(i1[r]);
+      }
     } else {
       if constexpr (PairRow<KRow>) {
         for (; d + 2 * V::L <= int(D); d += 2 * V::L) {
@@ -395,11 +469,99 @@ inline void pv_tile(float* o, const float* w, const float* add, const float* alp
     for (int v = 0; v < NV; ++v) V::store(o + r * D + d0 + v * V::L, acc[r][v]);
 }
 
+// The I16Dot P.V: O[r][d0 .. d0 + width] = alpha_r O[r] + wsc_r sum_j wq[r][j] v_j[d0 ..] for rows r0 .. r0 + NR,
+// width <= 2 L (the tail of a head dim that is an odd multiple of L: its upper half is zeros, never stored).
+// Tokens go in pairs (j, j + 1 zipped); a lone last token pairs with itself at weight wq[r][n] = 0.
+template <class V, int NR, class VRow>
+inline void pv_tile_i16(float* o, const int16_t* wq, const float* wsc, const float* alpha, int64_t D, int d0,
+                        int width, const VRow* vr, int n) {
+  using I = typename V::I;
+  using R = typename V::R;
+  I lo[NR], hi[NR];
+#pragma GCC unroll 16
+  for (int r = 0; r < NR; ++r) lo[r] = hi[r] = V::izero();
+  const bool whole = width == 2 * V::L;
+  for (int j = 0; j < n; j += 2) {
+    const int8_t* p0 = vr[j].codes() + d0;
+    const int8_t* p1 = vr[j + 1 < n ? j + 1 : j].codes() + d0;
+    I x_lo, x_hi;
+    V::zip_i16(whole ? V::widen_i8(p0) : V::widen_i8_n(p0, width), whole ? V::widen_i8(p1) : V::widen_i8_n(p1, width),
+               x_lo, x_hi);
+#pragma GCC unroll 16
+    for (int r = 0; r < NR; ++r) {
+      const I w = V::set1_pair(wq + r * kTok + j);
+      lo[r] = V::dot_i16(lo[r], x_lo, w);
+      hi[r] = V::dot_i16(hi[r], x_hi, w);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < NR; ++r) {
+    R first, second;
+    V::unzip(V::to_float(lo[r]), V::to_float(hi[r]), first, second);
+    const R a = V::set1(alpha[r]), step = V::set1(wsc[r]);
+    float* dst = o + r * D + d0;
+    V::store(dst, V::fma(first, step, V::mul(V::load(dst), a)));
+    if (whole) V::store(dst + V::L, V::fma(second, step, V::mul(V::load(dst + V::L), a)));
+  }
+}
+
+// Online softmax of rows r0 .. r0 + 4 at once, on a CPU with four-at-once horizontal sums and maxima: the row
+// maxima, the rescales alpha = 2^(m - m_new) and the row sums each take one vector pass instead of four (and no
+// libm exp2f call per row). A row with nothing visible yet (m_new = -inf) gets P = 0 and alpha = 0 (exp2 of NaN),
+// which leaves its O, l (both still 0) and m (-inf) as they are.
+template <class V>
+inline void online_softmax4(Scratch<V>& t, int64_t r0) {
+  using R = typename V::R;
+  R mx[4];
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    const float* sr = t.s + (r0 + i) * kTok;
+    mx[i] = V::load(sr);
+#pragma GCC unroll 16
+    for (int j = V::L; j < kTok; j += V::L) mx[i] = V::max(mx[i], V::load(sr + j));
+  }
+  alignas(64) float m_new[V::L > 4 ? V::L : 4] = {}, delta[V::L > 4 ? V::L : 4] = {}, alpha[V::L > 4 ? V::L : 4];
+  V::hmax4(mx[0], mx[1], mx[2], mx[3], m_new);
+  for (int i = 0; i < 4; ++i) {
+    m_new[i] = maxf(t.m[r0 + i], m_new[i]);
+    delta[i] = t.m[r0 + i] - m_new[i];
+  }
+  V::store(alpha, V::exp2(V::load(delta)));  // L >= 4 lanes; the others are 2^0
+  R sum[4];
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    const float* sr = t.s + (r0 + i) * kTok;
+    float* pr = t.p + (r0 + i) * kTok;
+    const R neg = V::set1(-m_new[i]);
+    sum[i] = V::zero();
+#pragma GCC unroll 16
+    for (int j = 0; j < kTok; j += V::L) {
+      const R e = V::exp2(V::add(V::load(sr + j), neg));
+      V::store(pr + j, e);
+      sum[i] = V::add(sum[i], e);
+    }
+  }
+  float sums[4];
+  V::hsum4(sum[0], sum[1], sum[2], sum[3], sums);
+  for (int i = 0; i < 4; ++i) {
+    t.l[r0 + i] = t.l[r0 + i] * alpha[i] + sums[i];
+    t.m[r0 + i] = m_new[i];
+    t.alpha[r0 + i] = alpha[i];
+  }
+}
+
 // Online softmax of one block for every row: P = 2^(S - m_new), l = alpha l + sum P. Scores past n are -inf.
 template <class V>
 inline void online_softmax(Scratch<V>& t, int64_t rows) {
   using R = typename V::R;
-  for (int64_t r = 0; r < rows; ++r) {
+  int64_t r = 0;
+  if constexpr (requires(R x, float* out) {
+                  V::hmax4(x, x, x, x, out);
+                  V::hsum4(x, x, x, x, out);
+                }) {
+    for (; r + 4 <= rows; r += 4) online_softmax4(t, r);
+  }
+  for (; r < rows; ++r) {
     const float* sr = t.s + r * kTok;
     float* pr = t.p + r * kTok;
     R mx = V::load(sr);
@@ -427,6 +589,21 @@ inline void online_softmax(Scratch<V>& t, int64_t rows) {
   }
 }
 
+// A block's n per-token scales as kTok lanes, zeros past n (never read: the last page's array may end there).
+template <class V>
+inline void load_block(const float* src, int n, typename V::R* out) {
+  if constexpr (requires(const float* p, int m) { V::load_masked(p, V::mask_first(m)); }) {
+    for (int j = 0; j < kTok; j += V::L) {
+      const int m = n - j;
+      out[j / V::L] = m >= V::L ? V::load(src + j) : m > 0 ? V::load_masked(src + j, V::mask_first(m)) : V::zero();
+    }
+  } else {
+    float padded[kTok];
+    for (int j = 0; j < kTok; ++j) padded[j] = j < n ? src[j] : 0.0f;
+    for (int j = 0; j < kTok; j += V::L) out[j / V::L] = V::load(padded + j);
+  }
+}
+
 // One block of n tokens starting at cache token t (page row ph, slot): scores, mods, softmax, P.V. qk: the rows'
 // queries (with a key group's channel scales folded in, for KIVI; bias then holds q . zero).
 template <class V, class C>
@@ -441,17 +618,25 @@ inline void run_block(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t r
   }
   for (int64_t r0 = 0; r0 < rows; r0 += V::kQkRows) {
     with_rows<V::kQkRows>(int(min64(V::kQkRows, rows - r0)), [&](auto nr) {
-      qk_tile<V, decltype(nr)::value>(sc.s + r0 * kTok, qk + r0 * D, sc.qb + r0 * D, D, kr, n,
+      qk_tile<V, decltype(nr)::value>(sc.s + r0 * kTok, qk + r0 * D, sc.qb + r0 * D, sc.qi + r0 * D, D, kr, n,
                                       r0 == 0 ? ahead : Ahead{});
     });
   }
   // Per-block loops run the full 16 tokens (padded operands; scores past n become -inf below) so they vectorize.
+  constexpr bool kInt = I16Dot<V, Row>;
   if constexpr (C::kKFold == Fold::token) {
-    float ks[kTok];
-    const float* src = c.k_scales(ph, slot);
-    for (int j = 0; j < kTok; ++j) ks[j] = j < n ? src[j] : 0.0f;
-    for (int64_t r = 0; r < rows; ++r)
-      for (int j = 0; j < kTok; ++j) sc.s[r * kTok + j] *= ks[j];
+    typename V::R ks[kTok / V::L];
+    load_block<V>(c.k_scales(ph, slot), n, ks);
+    for (int64_t r = 0; r < rows; ++r) {
+      const typename V::R step = V::set1(kInt ? sc.qinv[r] : 1.0f);
+      for (int j = 0; j < kTok; j += V::L)
+        V::store(sc.s + r * kTok + j, V::mul(V::load(sc.s + r * kTok + j), V::mul(ks[j / V::L], step)));
+    }
+  } else if constexpr (kInt) {
+    for (int64_t r = 0; r < rows; ++r) {
+      const float step = sc.qinv[r];  // a local: the store to s may alias qinv as far as the compiler knows
+      for (int j = 0; j < kTok; ++j) sc.s[r * kTok + j] *= step;
+    }
   } else if constexpr (C::kKFold == Fold::channel_group) {
     for (int64_t r = 0; r < rows; ++r)
       for (int j = 0; j < kTok; ++j) sc.s[r * kTok + j] += sc.bias[r];
@@ -466,11 +651,11 @@ inline void run_block(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t r
   const float* zs = nullptr;
   int group_shift = 30;  // d0 >> group_shift: the group of lanes d0 (0 for every d0 without groups)
   if constexpr (C::kVFold == Fold::token) {
-    float vs[kTok];
-    const float* src = c.v_scales(ph, slot);
-    for (int j = 0; j < kTok; ++j) vs[j] = j < n ? src[j] : 0.0f;
+    typename V::R vs[kTok / V::L];
+    load_block<V>(c.v_scales(ph, slot), n, vs);
     for (int64_t r = 0; r < rows; ++r)
-      for (int j = 0; j < kTok; ++j) sc.w[r * kTok + j] = sc.p[r * kTok + j] * vs[j];
+      for (int j = 0; j < kTok; j += V::L)
+        V::store(sc.w + r * kTok + j, V::mul(V::load(sc.p + r * kTok + j), vs[j / V::L]));
     w = sc.w;
   } else if constexpr (C::kVFold == Fold::channel_group) {
     const int64_t groups = D / C::kGroup;
@@ -499,6 +684,37 @@ inline void run_block(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t r
     w = sc.w;
     zs = sc.zs;
     group_shift = C::kGroup == 32 ? 5 : 6;
+  }
+  if constexpr (kInt) {
+    // The weights as int16 codes, per row: step = the row's largest weight / 32767 (P >= 0, scales > 0).
+    auto row_max = [&](int64_t r) {
+      typename V::R mx = V::load(w + r * kTok);
+      for (int j = V::L; j < kTok; j += V::L) mx = V::max(mx, V::load(w + r * kTok + j));
+      return mx;
+    };
+    auto encode = [&](int64_t r, float wmax) {
+      const typename V::R inv = V::set1(wmax > 0.0f ? 32767.0f / wmax : 0.0f);
+      for (int j = 0; j < kTok; j += V::L) V::store_i16(sc.wq + r * kTok + j, V::mul(V::load(w + r * kTok + j), inv));
+      sc.wsc[r] = wmax / 32767.0f;
+    };
+    int64_t r = 0;
+    if constexpr (requires(typename V::R x, float* out) { V::hmax4(x, x, x, x, out); }) {
+      for (; r + 4 <= rows; r += 4) {
+        float wmax[4];
+        V::hmax4(row_max(r), row_max(r + 1), row_max(r + 2), row_max(r + 3), wmax);
+        for (int i = 0; i < 4; ++i) encode(r + i, wmax[i]);
+      }
+    }
+    for (; r < rows; ++r) encode(r, V::hmax(row_max(r)));
+    for (int64_t r0 = 0; r0 < rows; r0 += V::kPvRows) {
+      with_rows<V::kPvRows>(int(min64(V::kPvRows, rows - r0)), [&](auto nr) {
+        constexpr int NR = decltype(nr)::value;
+        for (int d0 = 0; d0 < int(D); d0 += 2 * V::L)
+          pv_tile_i16<V, NR>(sc.o + r0 * D, sc.wq + r0 * kTok, sc.wsc + r0, sc.alpha + r0, D, d0,
+                             int(min64(2 * V::L, D - d0)), vr, n);
+      });
+    }
+    return;
   }
   constexpr int NV = V::kPvVecs;
   for (int64_t r0 = 0; r0 < rows; r0 += V::kPvRows) {
@@ -547,6 +763,14 @@ void run_task(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t b, int64_
     if constexpr (Bf16Dot<V, Row>) {
       uint16_t* qb = sc.qb + r * D;
       for (int64_t d = 0; d < D; ++d) qb[element(d)] = float_to_bf16_bits(dst[d]);  // back to natural order
+    }
+    if constexpr (I16Dot<V, Row>) {  // int16 codes, natural order (int8 rows are never paired); D % L == 0
+      typename V::R mx = V::zero();
+      for (int64_t d = 0; d < D; d += V::L) mx = V::max(mx, V::max(V::load(dst + d), V::sub(V::zero(), V::load(dst + d))));
+      const float amax = V::hmax(mx);
+      const typename V::R inv = V::set1(amax > 0.0f ? 32767.0f / amax : 0.0f);
+      for (int64_t d = 0; d < D; d += V::L) V::store_i16(sc.qi + r * D + d, V::mul(V::load(dst + d), inv));
+      sc.qinv[r] = amax / 32767.0f;
     }
     sc.m[r] = kNegInf;
     sc.l[r] = 0.0f;

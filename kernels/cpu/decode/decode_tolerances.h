@@ -39,6 +39,13 @@ inline constexpr double kInt4MinSqnrDb = 15.0;
 // on the same data: the same blocks in the same order, so bit-identical (0).
 inline constexpr double kSplitMaxRelDiff = 1e-5;
 
+// int8 by int16 dot products (decode_core.h's I16Dot) against the float32 path on the same cache: Q and the P.V weights
+// rounded to int16 codes of their row's largest element, an error of at most 2^-16 of it per element: measured
+// 2e-5..4.2e-5 of the output's largest element (Int8AcrossShapesMatchesFloatPath, Zen 5; the float paths of the
+// other ISAs differ by < 1.2e-6, summation order only). 5e-4: ~12x margin, far below an indexing or pairing bug
+// (O(1)) and int8's own error (~1e-2 of the largest element); the SQNR against float64 did not move (40.4 / 36.4 dB).
+inline constexpr double kIntDotMaxRelDiff = 5e-4;
+
 // The floor of a format (bf16: none, it is held to kBf16MaxRelError instead).
 inline double min_sqnr_db(const KvFormat& f) {
   switch (f.dtype) {

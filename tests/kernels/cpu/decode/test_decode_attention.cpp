@@ -89,6 +89,40 @@ TEST_P(DecodeIsa, QuantizedFormatsAboveSqnrFloors) {
   }
 }
 
+// int8 on every shape family, against the scalar ISA's float32 path on the same cache: where the CPU has AVX-512
+// VNNI, Q.K and P.V run as int16 dot products (decode_core.h's I16Dot), including head dim 80's half-width tail,
+// lone last tokens (odd lengths) and blocks that start mid-pair (windows); and above the floor against float64.
+TEST_P(DecodeIsa, Int8AcrossShapesMatchesFloatPath) {
+  const std::vector<Shape> shapes = {{32, 8, 128, 1, {4097}}, {8, 1, 80, 2, {7}},  {8, 1, 80, 1, {1000}},
+                                     {8, 1, 64, 1, {1}},      {4, 4, 64, 3, {999}}, {16, 8, 128, 16, {1000, 33}}};
+  uint64_t seed = 400;
+  for (const Shape& sh : shapes) {
+    const DecodeShape s{int64_t(sh.lengths.size()), sh.H, sh.H_kv, sh.q_len, sh.D};
+    const Problem p = make_problem(s, sh.lengths, seed++);
+    const std::vector<double> ref = reference(p, opts());
+    for (const char* name : {"int8_token", "int8_head"}) {
+      const KvFormat f = format_from_name(name);
+      for (int64_t window : {int64_t(0), int64_t(37)}) {
+        const Built c(p, f, 16, seed);
+        DecodeOptions o = opts(), scalar = opts();
+        o.window = scalar.window = window;
+        scalar.isa = Isa::scalar;
+        const auto r = run(p, c, o);
+        const auto base = run(p, c, scalar);
+        const auto e = compare(r.o, std::vector<double>(base.o.begin(), base.o.end()));
+        SCOPED_TRACE(std::string(name) + " H " + std::to_string(sh.H) + ":" + std::to_string(sh.H_kv) + " D " +
+                     std::to_string(sh.D) + " q_len " + std::to_string(sh.q_len) + " len[0] " +
+                     std::to_string(sh.lengths[0]) + " window " + std::to_string(window));
+        EXPECT_TRUE(e.finite);
+        EXPECT_LE(e.max_rel, kIntDotMaxRelDiff);
+        if (window == 0) {
+          EXPECT_GE(compare(r.o, ref).sqnr_db, min_sqnr_db(f));
+        }
+      }
+    }
+  }
+}
+
 // The same data paged (any page size, shuffled) and contiguous: the same blocks in the same order, so bit-identical.
 TEST_P(DecodeIsa, PagedEqualsContiguousBitForBit) {
   const DecodeShape s{3, 8, 2, 2, 64};  // int4 groups must divide D (hd 80 paged: Bf16MatchesReferenceAcrossShapes)
