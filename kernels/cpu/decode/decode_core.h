@@ -38,8 +38,8 @@
 // int8 by int16 dot products (I16Dot, AVX-512 VNNI) and the softmax of four rows at once (online_softmax4), same
 // driver, runs alternated with the previous kernel: 256 tokens in cache, one thread, int8_head 14 -> 12.7 ns per token
 // and kv head (bf16 18.5 -> 17.6); 32k, 2 threads: int8_head 2.3-2.7 -> 1.8-2.3 ms, int8_token 2.5-2.8 -> 2.2-2.6 ms.
-// What is left is not the products: with Q.K or P.V removed the block still costs ~40% (scalar per-block work:
-// row pointers, score scaling, mods check, softmax, O tiles' load and store).
+// What is left is not only the products: with both Q.K and P.V removed the kernel still took ~40% of the time
+// (per-block work: row pointers, score scaling, the mods check, softmax, O tiles' loads and stores).
 //
 // Split-KV: a chunk writes its unnormalized O, m and l to the workspace, merge_rows combines the chunks of a row:
 //   M = max_s m_s,  L = sum_s 2^(m_s - M) l_s,  O = sum_s 2^(m_s - M) O_s / L   (m in log2 units).
