@@ -235,7 +235,7 @@ struct Ahead {
   int split = 0;  // keys j < split read ahead in this page, the rest on the next
   int keys = 0;   // keys j < keys have rows j + kAheadTokens and j + 1 + kAheadTokens inside the task's chunk
   // Per-token scales (int8_token; else null): the K and V scale arrays and the byte offset of the first row
-  // ahead's scale. A block's 16 fill one 64-byte line each, prefetched with the block's first key pair: without it
+  // ahead's scale. A block's 16 fill one 64-byte line each, prefetched as qk_tile starts the block: without it
   // these two small streams stalled int8_token (32k, 32:8, 2 threads, driver runs alternated 6 times: best of 30
   // 1.87-2.01 -> 1.72-1.80 ms). KIVI's four scale and zero streams, prefetched the same way, showed no clear gain
   // (compute-bound; a noisy comparison) and are not.
@@ -345,18 +345,27 @@ concept I16Dot = requires(typename V::I acc, typename V::R x, const int8_t* c, c
   { r.codes() } -> std::same_as<const int8_t*>;
 };
 
+// x[0 .. n) (n % L == 0) as int16 codes of amax, its largest magnitude: out = round(x * 32767 / amax). Returns the
+// step (amax / 32767) a code is multiplied by. The I16Dot path's one encoder: Q's rows and the P.V weights.
+template <class V>
+inline float encode_i16(const float* x, int64_t n, float amax, int16_t* out) {
+  const typename V::R inv = V::set1(amax > 0.0f ? 32767.0f / amax : 0.0f);
+  for (int64_t i = 0; i < n; i += V::L) V::store_i16(out + i, V::mul(V::load(x + i), inv));
+  return amax / 32767.0f;
+}
+
 // S[r][j] for rows r0 .. r0 + NR and tokens j < n: two keys per pass share the Q loads. qb, qi: the same rows as
 // bf16 (read only on the Bf16Dot path) and as int16 codes (I16Dot: the scores come out in units of the row's step).
 template <class V, int NR, class KRow>
 inline void qk_tile(float* s, const float* qf, const uint16_t* qb, const int16_t* qi, int64_t D, const KRow* kr,
                     int n, const Ahead& ahead) {
   using R = typename V::R;
+  if (ahead.ks && ahead.keys > 0) {  // the block ahead's per-token scales: one line each
+    __builtin_prefetch(ahead.ks + ahead.scale_at, 0, 3);
+    __builtin_prefetch(ahead.vs + ahead.scale_at, 0, 3);
+  }
   for (int j = 0; j < n; j += 2) {
     const KRow k0 = kr[j], k1 = kr[j + 1 < n ? j + 1 : j];
-    if (j == 0 && ahead.ks && ahead.keys > 0) {
-      __builtin_prefetch(ahead.ks + ahead.scale_at, 0, 3);
-      __builtin_prefetch(ahead.vs + ahead.scale_at, 0, 3);
-    }
     if (j < ahead.keys) {  // rows j + kAheadTokens and the next one, K and V (both on one side of a page end
       // when the block starts at an even slot, as every block but a window's first does)
       const int64_t at = (j < ahead.split ? ahead.here : ahead.next) + int64_t(j) * ahead.row_bytes;
@@ -517,6 +526,15 @@ inline void pv_tile_i16(float* o, const int16_t* wq, const float* wsc, const flo
   }
 }
 
+// The lanes' maxima of one kTok-wide row (of scores or weights): a vector, reduced by the caller (hmax, hmax4).
+template <class V>
+inline typename V::R block_max(const float* row) {
+  typename V::R mx = V::load(row);
+#pragma GCC unroll 16
+  for (int j = V::L; j < kTok; j += V::L) mx = V::max(mx, V::load(row + j));
+  return mx;
+}
+
 // Online softmax of rows r0 .. r0 + 4 at once, on a CPU with four-at-once horizontal sums and maxima: the row
 // maxima, the rescales alpha = 2^(m - m_new) and the row sums each take one vector pass instead of four (and no
 // libm exp2f call per row). A row with nothing visible yet (m_new = -inf) gets P = 0 and alpha = 0 (exp2 of NaN),
@@ -524,16 +542,9 @@ inline void pv_tile_i16(float* o, const int16_t* wq, const float* wsc, const flo
 template <class V>
 inline void online_softmax4(Scratch<V>& t, int64_t r0) {
   using R = typename V::R;
-  R mx[4];
-#pragma GCC unroll 4
-  for (int i = 0; i < 4; ++i) {
-    const float* sr = t.s + (r0 + i) * kTok;
-    mx[i] = V::load(sr);
-#pragma GCC unroll 16
-    for (int j = V::L; j < kTok; j += V::L) mx[i] = V::max(mx[i], V::load(sr + j));
-  }
+  const float* s = t.s + r0 * kTok;
   alignas(64) float m_new[V::L > 4 ? V::L : 4] = {}, delta[V::L > 4 ? V::L : 4] = {}, alpha[V::L > 4 ? V::L : 4];
-  V::hmax4(mx[0], mx[1], mx[2], mx[3], m_new);
+  V::hmax4(block_max<V>(s), block_max<V>(s + kTok), block_max<V>(s + 2 * kTok), block_max<V>(s + 3 * kTok), m_new);
   for (int i = 0; i < 4; ++i) {
     m_new[i] = maxf(t.m[r0 + i], m_new[i]);
     delta[i] = t.m[r0 + i] - m_new[i];
@@ -576,10 +587,7 @@ inline void online_softmax(Scratch<V>& t, int64_t rows) {
   for (; r < rows; ++r) {
     const float* sr = t.s + r * kTok;
     float* pr = t.p + r * kTok;
-    R mx = V::load(sr);
-#pragma GCC unroll 16
-    for (int i = V::L; i < kTok; i += V::L) mx = V::max(mx, V::load(sr + i));
-    const float m_new = maxf(t.m[r], V::hmax(mx));
+    const float m_new = maxf(t.m[r], V::hmax(block_max<V>(sr)));
     if (m_new == kNegInf) {  // nothing visible yet in this row
       t.alpha[r] = 1.0f;
 #pragma GCC unroll 16
@@ -699,25 +707,18 @@ inline void run_block(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t r
   }
   if constexpr (kInt) {
     // The weights as int16 codes, per row: step = the row's largest weight / 32767 (P >= 0, scales > 0).
-    auto row_max = [&](int64_t r) {
-      typename V::R mx = V::load(w + r * kTok);
-      for (int j = V::L; j < kTok; j += V::L) mx = V::max(mx, V::load(w + r * kTok + j));
-      return mx;
-    };
-    auto encode = [&](int64_t r, float wmax) {
-      const typename V::R inv = V::set1(wmax > 0.0f ? 32767.0f / wmax : 0.0f);
-      for (int j = 0; j < kTok; j += V::L) V::store_i16(sc.wq + r * kTok + j, V::mul(V::load(w + r * kTok + j), inv));
-      sc.wsc[r] = wmax / 32767.0f;
-    };
+    auto encode = [&](int64_t r, float wmax) { sc.wsc[r] = encode_i16<V>(w + r * kTok, kTok, wmax, sc.wq + r * kTok); };
     int64_t r = 0;
     if constexpr (requires(typename V::R x, float* out) { V::hmax4(x, x, x, x, out); }) {
       for (; r + 4 <= rows; r += 4) {
+        const float* wr = w + r * kTok;
         float wmax[4];
-        V::hmax4(row_max(r), row_max(r + 1), row_max(r + 2), row_max(r + 3), wmax);
+        V::hmax4(block_max<V>(wr), block_max<V>(wr + kTok), block_max<V>(wr + 2 * kTok), block_max<V>(wr + 3 * kTok),
+                 wmax);
         for (int i = 0; i < 4; ++i) encode(r + i, wmax[i]);
       }
     }
-    for (; r < rows; ++r) encode(r, V::hmax(row_max(r)));
+    for (; r < rows; ++r) encode(r, V::hmax(block_max<V>(w + r * kTok)));
     for (int64_t r0 = 0; r0 < rows; r0 += V::kPvRows) {
       with_rows<V::kPvRows>(int(min64(V::kPvRows, rows - r0)), [&](auto nr) {
         constexpr int NR = decltype(nr)::value;
@@ -779,10 +780,7 @@ void run_task(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t b, int64_
     if constexpr (I16Dot<V, Row>) {  // int16 codes, natural order (int8 rows are never paired); D % L == 0
       typename V::R mx = V::zero();
       for (int64_t d = 0; d < D; d += V::L) mx = V::max(mx, V::max(V::load(dst + d), V::sub(V::zero(), V::load(dst + d))));
-      const float amax = V::hmax(mx);
-      const typename V::R inv = V::set1(amax > 0.0f ? 32767.0f / amax : 0.0f);
-      for (int64_t d = 0; d < D; d += V::L) V::store_i16(sc.qi + r * D + d, V::mul(V::load(dst + d), inv));
-      sc.qinv[r] = amax / 32767.0f;
+      sc.qinv[r] = encode_i16<V>(dst, D, V::hmax(mx), sc.qi + r * D);
     }
     sc.m[r] = kNegInf;
     sc.l[r] = 0.0f;
