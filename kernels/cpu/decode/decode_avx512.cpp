@@ -2,7 +2,8 @@
 // register wider (the flash kernel's zmm traits, vec_avx512.h, plus the cache widenings). 32 zmm registers: Q.K^T
 // 2 keys x 12 rows (24 accumulators), P.V 8 rows x 2 vectors (16 accumulators). Beyond the AVX2 path: bf16 keys'
 // Q.K by vdpbf16ps (Raw, dot_bf16: decode_core.h's Bf16Dot), four score sums and maxima at once (hsum4, hmax4), and
-// int8 caches' Q.K and P.V by vpdpwssd on int16 codes (I, dot_i16, zip_i16: decode_core.h's I16Dot). The tests run it
+// int8 caches' Q.K and P.V by vpdpwssd on int16 codes (I, dot_i16, zip_i16: decode_core.h's I16Dot), int4 KIVI's the
+// same on nibbles widened to int16 (widen_u4, zip_u4, bf16_columns: U4Dot). The tests run it
 // wherever the CPU has AVX-512 BF16 + VNNI (the Zen 4 / Zen 5 guests).
 // GCC 12's _mm512_reduce_*_ps start from _mm512_undefined_ps(): a false positive, as vec_avx512.h says.
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -79,6 +80,49 @@ struct V : ::talklab::cpu::attention::avx512::V {
     second =
         _mm512_permutex2var_ps(lo, _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31), hi);
   }
+  // KIVI's 4-bit codes as int16 (decode_core.h's U4Dot). A byte holds elements 2 b (low nibble) and 2 b + 1 (high).
+  // widen_u4: 32 bytes, 64 elements of one row, as the even elements (lo) and the odd ones (hi), 32 lanes each.
+  static void widen_u4(const uint8_t* p, I& lo, I& hi) {
+    nibbles(_mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), lo, hi);
+  }
+  static void widen_u4_n(const uint8_t* p, int bytes, I& lo, I& hi) {  // bytes < 32, zeros after
+    nibbles(_mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(__mmask32((1ull << bytes) - 1), p)), lo, hi);
+  }
+  // zip_u4: 16 bytes (32 elements) of two tokens' rows a, b, zipped lane by lane as zip_i16 zips int16 rows: int16
+  // lanes 2 i, 2 i + 1 hold element 2 i of a and of b (even), element 2 i + 1 of a and of b (odd), so a dot
+  // product's int32 lane i sums the pair for element 2 i (even) or 2 i + 1 (odd): pair order, as the float path.
+  static void zip_u4(const uint8_t* a, const uint8_t* b, I& even, I& odd) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a));
+    const __m128i y = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b));
+    const __m256i ab = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi8(x, y)), _mm_unpackhi_epi8(x, y), 1);
+    nibbles(_mm512_cvtepu8_epi16(ab), even, odd);
+  }
+  // out[c * 16 + j] = p[j * cols + c] as float for tokens j < n, 0 for j >= n: a block's per-(token, group) bf16
+  // scales or zeros as one vector per group (cols = D / G <= 8), by int16 permutes of the block's n * cols values.
+  static void bf16_columns(const uint16_t* p, int cols, int n, float* out) {
+    const int total = n * cols;
+    if (total > 64) {  // cols 8 (head dim 256, G 32): element by element
+      for (int c = 0; c < cols; ++c)
+        for (int j = 0; j < 16; ++j) out[c * 16 + j] = j < n ? core::bf16_bits_to_float(p[j * cols + c]) : 0.0f;
+      return;
+    }
+    auto mask = [](int k) { return __mmask32(k >= 32 ? ~0u : k <= 0 ? 0u : (1u << k) - 1); };
+    const __m512i a = _mm512_maskz_loadu_epi16(mask(total), p);
+    const __m512i b = total > 32 ? _mm512_maskz_loadu_epi16(mask(total - 32), p + 32) : _mm512_setzero_si512();
+    const __m512i j_cols = _mm512_mullo_epi16(
+        _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7,
+                         6, 5, 4, 3, 2, 1, 0),
+        _mm512_set1_epi16(int16_t(cols)));
+    for (int c = 0; c < cols; ++c) {  // lanes j >= n pick loaded zeros (index < 64 while n * cols <= 64)
+      const __m512i col = _mm512_permutex2var_epi16(a, _mm512_add_epi16(j_cols, _mm512_set1_epi16(int16_t(c))), b);
+      const __m512i x = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(col));
+      _mm512_storeu_ps(out + c * 16, _mm512_castsi512_ps(_mm512_slli_epi32(x, 16)));
+    }
+  }
+  static void nibbles(I bytes, I& lo, I& hi) {
+    lo = _mm512_and_si512(bytes, _mm512_set1_epi16(0xF));
+    hi = _mm512_srli_epi16(bytes, 4);
+  }
   static float hmax(R x) { return _mm512_reduce_max_ps(x); }
   static R load_bf16(const uint16_t* p) {
     const __m512i x = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
@@ -123,6 +167,7 @@ struct V : ::talklab::cpu::attention::avx512::V {
 // The integer paths must not fall back to float32 silently (a concept that stops matching would).
 static_assert(core::I16Dot<V, core::Int8TokenCodec<V>::Row> && core::I16Dot<V, core::StaticScaleCodec<V, false>::Row>);
 static_assert(!core::I16Dot<V, core::StaticScaleCodec<V, true>::Row>);
+static_assert(core::U4Dot<V, core::Int4KiviCodec<V, 32>::Row> && core::U4Dot<V, core::Int4KiviCodec<V, 64>::Row>);
 static_assert(core::Bf16Dot<V, core::Bf16Codec<V>::Row>);
 
 }  // namespace

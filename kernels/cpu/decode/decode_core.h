@@ -40,6 +40,12 @@
 // and kv head (bf16 18.5 -> 17.6); 32k, 2 threads: int8_head 2.3-2.7 -> 1.8-2.3 ms, int8_token 2.5-2.8 -> 2.2-2.6 ms.
 // What is left is not only the products: with both Q.K and P.V removed the kernel still took ~40% of the time
 // (per-block work: row pointers, score scaling, the mods check, softmax, O tiles' loads and stores).
+// int4 KIVI by int16 dot products too (U4Dot: nibbles widened to int16, Q folded with a key group's scales as int16
+// codes, P.V weights per value channel group), same driver, 1k tokens in cache, one thread: G 32 0.189 -> 0.134 ms,
+// G 64 0.156 -> 0.120 ms (int8_token 0.100: int4 reads half the bytes but folds its groups per block and per key
+// group). Of that, vectorizing the key group's scale loads (a scalar pair_order per channel) took 12%, and keeping
+// the Scratch's pointers out of the int16-store loops another 15%. With both products removed, int4 G 32 still took
+// 0.101 of 0.182 ms: its cost is the group folds, not the products. 32k, 2 threads: 2.6-2.8 / 2.0-2.1 ms.
 //
 // Split-KV: a chunk writes its unnormalized O, m and l to the workspace, merge_rows combines the chunks of a row:
 //   M = max_s m_s,  L = sum_s 2^(m_s - M) l_s,  O = sum_s 2^(m_s - M) O_s / L   (m in log2 units).
@@ -199,6 +205,7 @@ struct Int4KiviCodec {
     // the bytes gives the even elements by a mask and the odd ones by a shift (pair order, as bf16).
     R even(int d) const { return V::load_u4_even(p + d / 2); }
     R odd(int d) const { return V::load_u4_odd(p + d / 2); }
+    const uint8_t* nibbles() const { return p; }  // the integer dot product's operand (U4Dot)
   };
   Row k_row(int64_t ph, int64_t slot) const { return {k + (ph * ps + slot) * (D / 2)}; }
   Row v_row(int64_t ph, int64_t slot) const { return {v + (ph * ps + slot) * (D / 2)}; }
@@ -261,15 +268,15 @@ struct Scratch {
   uint16_t* qb = nullptr;  // (R, D) scaled queries rounded to bf16, natural order (the bf16 dot-product Q.K)
   int16_t* qi = nullptr;   // (R, D) scaled queries as int16 codes, natural order (the int16 dot products, I16Dot)
   float* qinv = nullptr;   // (R) qi's step: q = qi * qinv
-  int16_t* wq = nullptr;   // (R, kTok) the block's P.V weights as int16 codes (I16Dot)
-  float* wsc = nullptr;    // (R) wq's step
+  int16_t* wq = nullptr;   // (kMaxGroups, R, kTok) the block's P.V weights as int16 codes (I16Dot, U4Dot)
+  float* wsc = nullptr;    // (kMaxGroups, R) wq's step
   size_t cap = 0;
   static constexpr size_t kMaxGroups = 8;  // D / G <= 256 / 32
   ~Scratch() { std::free(qf); }
   void reserve(int64_t rows, int64_t D) {
     const size_t r = size_t(rows);
-    const size_t need = 3 * r * size_t(D) + 2 * r * kTok + 6 * r + kMaxGroups * r * (kTok + 1) + r * size_t(D) +
-                        r * kTok / 2 + 128;
+    const size_t need = 3 * r * size_t(D) + 2 * r * kTok + 5 * r + kMaxGroups * r * (kTok + 2) + r * size_t(D) +
+                        kMaxGroups * r * kTok / 2 + 128;
     if (need > cap) {
       std::free(qf);
       const size_t bytes = (need * 4 + 63) / 64 * 64;
@@ -292,7 +299,7 @@ struct Scratch {
     auto aligned = [&](const void* end) {  // the first 64-byte boundary at or after end
       return qf + (static_cast<const float*>(end) - qf + 15) / 16 * 16;
     };
-    qb = reinterpret_cast<uint16_t*>(aligned(wsc + r));
+    qb = reinterpret_cast<uint16_t*>(aligned(wsc + kMaxGroups * r));
     qi = reinterpret_cast<int16_t*>(aligned(qb + r * size_t(D)));
     wq = reinterpret_cast<int16_t*>(aligned(qi + r * size_t(D)));
   }
@@ -344,6 +351,44 @@ concept I16Dot = requires(typename V::I acc, typename V::R x, const int8_t* c, c
 } && requires(const KRow& r) {
   { r.codes() } -> std::same_as<const int8_t*>;
 };
+
+// KIVI's 4-bit codes on the same int16 dot product: codes 0 .. 15 widened to int16 in registers (a mask and a shift
+// split a byte's two nibbles), never to float32, the scales and zeros folded outside the loops (Fold::channel_group):
+//   Q.K  per key group of G tokens, q' = q * the group's channel scales as int16 codes per row (step amax |q'| / 32767)
+//        in nibble order: per block of 4 L elements, its even elements then its odd ones (a shorter tail: the same
+//        over its 2 L), as one widening of the key's bytes gives them; score = step * sum + q . zero.
+//   P.V  per value channel group g, the block's weights P_j * scale_jg as int16 codes per (g, row); two tokens'
+//        rows zipped lane by lane (zip_u4), so the int32 lanes come out in pair order (the float path's O order); O
+//        gets step * sum + sum_j P_j zero_jg.
+// |sum| <= 256 * 32767 * 15 (Q.K) and 16 * 32767 * 15 (a block's P.V) < 2^31.
+template <class V, class KRow>
+concept U4Dot = requires(typename V::I acc, typename V::I& out, const uint8_t* c, const int16_t* w, const uint16_t* h,
+                         float* f) {
+  { V::izero() } -> std::same_as<typename V::I>;
+  { V::load_i16(w) } -> std::same_as<typename V::I>;
+  { V::load_i16_n(w, 1) } -> std::same_as<typename V::I>;
+  { V::dot_i16(acc, acc, acc) } -> std::same_as<typename V::I>;
+  { V::set1_pair(w) } -> std::same_as<typename V::I>;
+  { V::to_float(acc) } -> std::same_as<typename V::R>;
+  V::widen_u4(c, out, out);
+  V::widen_u4_n(c, 1, out, out);
+  V::zip_u4(c, c, out, out);
+  V::hsum4(V::zero(), V::zero(), V::zero(), V::zero(), f);
+  V::hmax4(V::zero(), V::zero(), V::zero(), V::zero(), f);
+  V::bf16_columns(h, 1, 1, f);
+} && requires(const KRow& r) {
+  { r.nibbles() } -> std::same_as<const uint8_t*>;
+};
+
+// Where nibble order (U4Dot) puts the L-element vector that starts at position i of a pair-order row (D % 2 L == 0):
+// per block of 4 L, pair order holds [even, odd] of its first 2 L, then of its second; nibble order wants
+// [even, even, odd, odd]: the middle two swap. A tail of 2 L keeps its place.
+template <class V>
+inline int64_t nibble_order_vec(int64_t i, int64_t D) {
+  const int64_t b = i / (4 * V::L) * (4 * V::L), k = i - b;
+  if (b + 4 * V::L > D || k == 0 || k == 3 * V::L) return i;
+  return k == V::L ? b + 2 * V::L : b + V::L;
+}
 
 // x[0 .. n) (n % L == 0) as int16 codes of amax, its largest magnitude: out = round(x * 32767 / amax). Returns the
 // step (amax / 32767) a code is multiplied by. The I16Dot path's one encoder: Q's rows and the P.V weights.
@@ -421,6 +466,37 @@ inline void qk_tile(float* s, const float* qf, const uint16_t* qb, const int16_t
       if (const int rest = int(D) - d; rest > 0)
         dots(V::widen_i8_n(k0.codes() + d, rest), V::widen_i8_n(k1.codes() + d, rest),
              [rest](const int16_t* q) { return V::load_i16_n(q, rest); });
+#pragma GCC unroll 16
+      for (int r = 0; r < NR; ++r) {
+        a0[r] = V::to_float(i0[r]);
+        a1[r] = V::to_float(i1[r]);
+      }
+    } else if constexpr (U4Dot<V, KRow>) {
+      using I = typename V::I;
+      constexpr int W = 2 * V::L;  // int16 lanes: a block of 2 W elements is W bytes
+      I i0[NR], i1[NR];
+#pragma GCC unroll 16
+      for (int r = 0; r < NR; ++r) i0[r] = i1[r] = V::izero();
+      // The even and odd elements of the two keys against the rows' codes at qi + d (even) and + d + half (odd).
+      auto dots = [&](I e0, I o0, I e1, I o1, int half, auto load_q) {
+#pragma GCC unroll 16
+        for (int r = 0; r < NR; ++r) {
+          const I qe = load_q(qi + r * D + d), qo = load_q(qi + r * D + d + half);
+          i0[r] = V::dot_i16(V::dot_i16(i0[r], e0, qe), o0, qo);
+          i1[r] = V::dot_i16(V::dot_i16(i1[r], e1, qe), o1, qo);
+        }
+      };
+      I e0, o0, e1, o1;
+      for (; d + 2 * W <= int(D); d += 2 * W) {
+        V::widen_u4(k0.nibbles() + d / 2, e0, o0);
+        V::widen_u4(k1.nibbles() + d / 2, e1, o1);
+        dots(e0, o0, e1, o1, W, [](const int16_t* q) { return V::load_i16(q); });
+      }
+      if (const int rest = int(D) - d; rest > 0) {  // W elements (D % W == 0 for KIVI): W / 2 bytes
+        V::widen_u4_n(k0.nibbles() + d / 2, rest / 2, e0, o0);
+        V::widen_u4_n(k1.nibbles() + d / 2, rest / 2, e1, o1);
+        dots(e0, o0, e1, o1, rest / 2, [rest](const int16_t* q) { return V::load_i16_n(q, rest / 2); });
+      }
 #pragma GCC unroll 16
       for (int r = 0; r < NR; ++r) {
         a0[r] = V::to_float(i0[r]);
@@ -535,6 +611,62 @@ inline typename V::R block_max(const float* row) {
   return mx;
 }
 
+// The integer P.V's weights: n rows of kTok (P, times the values' scales) as int16 codes per row, step = the row's
+// largest weight / 32767 (P >= 0, scales > 0), four rows at once (hmax4: the I16Dot and U4Dot CPUs have it). The
+// pointers come in as arguments, not through the Scratch: a vector int16 store may alias anything (its type does),
+// and GCC reloaded the Scratch's members, through the thread-local, after every one (int4 in cache: 15% slower).
+template <class V>
+inline void encode_weights(const float* w, int64_t n, int16_t* wq, float* wsc) {
+  using R = typename V::R;
+  for (int64_t i0 = 0; i0 < n; i0 += 4) {
+    R mx[4];
+    alignas(16) float wmax[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) mx[i] = i0 + i < n ? block_max<V>(w + (i0 + i) * kTok) : V::zero();
+    V::hmax4(mx[0], mx[1], mx[2], mx[3], wmax);
+    float inv[4];
+    for (int i = 0; i < 4; ++i) inv[i] = wmax[i] > 0.0f ? 32767.0f / wmax[i] : 0.0f;
+    for (int64_t i = 0; i < min64(4, n - i0); ++i) {
+      const R s = V::set1(inv[i]);
+#pragma GCC unroll 4
+      for (int j = 0; j < kTok; j += V::L) V::store_i16(wq + (i0 + i) * kTok + j, V::mul(V::load(w + (i0 + i) * kTok + j), s));
+      wsc[i0 + i] = wmax[i] / 32767.0f;
+    }
+  }
+}
+
+// The U4Dot P.V of one value channel group's 2 L lanes d0 .. d0 + 2 L (pair order): O[r] = alpha_r O[r] + add_r +
+// wsc_r sum_j wq[r][j] v_j[d0 ..] for rows r0 .. r0 + NR, the weights and add of the lanes' group. Tokens in pairs
+// (zip_u4: its sums come out in pair order); a lone last token pairs with itself at weight wq[r][n] = 0. The token
+// loop is pv_tile_i16's: one template for both, the zip and the store as lambdas, cost int8 ~8% at 32k (best of 40,
+// three alternated driver runs: 1.46-1.56 -> 1.64-1.69 ms), so each keeps its own.
+template <class V, int NR, class VRow>
+inline void pv_tile_u4(float* o, const int16_t* wq, const float* wsc, const float* add, const float* alpha, int64_t D,
+                       int d0, const VRow* vr, int n) {
+  using I = typename V::I;
+  using R = typename V::R;
+  I ev[NR], od[NR];
+#pragma GCC unroll 16
+  for (int r = 0; r < NR; ++r) ev[r] = od[r] = V::izero();
+  for (int j = 0; j < n; j += 2) {
+    I xe, xo;
+    V::zip_u4(vr[j].nibbles() + d0 / 2, vr[j + 1 < n ? j + 1 : j].nibbles() + d0 / 2, xe, xo);
+#pragma GCC unroll 16
+    for (int r = 0; r < NR; ++r) {
+      const I w = V::set1_pair(wq + r * kTok + j);
+      ev[r] = V::dot_i16(ev[r], xe, w);
+      od[r] = V::dot_i16(od[r], xo, w);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < NR; ++r) {
+    const R a = V::set1(alpha[r]), step = V::set1(wsc[r]), z = V::set1(add[r]);
+    float* dst = o + r * D + d0;
+    V::store(dst, V::fma(V::to_float(ev[r]), step, V::fma(V::load(dst), a, z)));
+    V::store(dst + V::L, V::fma(V::to_float(od[r]), step, V::fma(V::load(dst + V::L), a, z)));
+  }
+}
+
 // Online softmax of rows r0 .. r0 + 4 at once, on a CPU with four-at-once horizontal sums and maxima: the row
 // maxima, the rescales alpha = 2^(m - m_new) and the row sums each take one vector pass instead of four (and no
 // libm exp2f call per row). A row with nothing visible yet (m_new = -inf) gets P = 0 and alpha = 0 (exp2 of NaN),
@@ -643,7 +775,7 @@ inline void run_block(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t r
     });
   }
   // Per-block loops run the full 16 tokens (padded operands; scores past n become -inf below) so they vectorize.
-  constexpr bool kInt = I16Dot<V, Row>;
+  constexpr bool kInt = I16Dot<V, Row>, kNib = U4Dot<V, Row>;
   if constexpr (C::kKFold == Fold::token) {
     typename V::R ks[kTok / V::L];
     load_block<V>(c.k_scales(ph, slot), n, ks);
@@ -658,8 +790,11 @@ inline void run_block(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t r
       for (int j = 0; j < kTok; ++j) sc.s[r * kTok + j] *= step;
     }
   } else if constexpr (C::kKFold == Fold::channel_group) {
-    for (int64_t r = 0; r < rows; ++r)
-      for (int j = 0; j < kTok; ++j) sc.s[r * kTok + j] += sc.bias[r];
+    for (int64_t r = 0; r < rows; ++r) {
+      const typename V::R step = V::set1(kNib ? sc.qinv[r] : 1.0f), bias = V::set1(sc.bias[r]);
+      for (int j = 0; j < kTok; j += V::L)
+        V::store(sc.s + r * kTok + j, V::fma(V::load(sc.s + r * kTok + j), step, bias));
+    }
   }
   for (int64_t r = 0; r < rows; ++r)
     for (int j = n; j < kTok; ++j) sc.s[r * kTok + j] = kNegInf;
@@ -679,15 +814,45 @@ inline void run_block(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t r
     w = sc.w;
   } else if constexpr (C::kVFold == Fold::channel_group) {
     const int64_t groups = D / C::kGroup;
-    float vs[Scratch<V>::kMaxGroups][kTok], vz[Scratch<V>::kMaxGroups][kTok];  // the block's scales and zeros
-    for (int j = 0; j < kTok; ++j) {
-      const uint16_t* s16 = j < n ? c.v_row_scale(ph, slot + j) : nullptr;
-      const uint16_t* z16 = j < n ? c.v_row_zero(ph, slot + j) : nullptr;
+    alignas(64) float vs[Scratch<V>::kMaxGroups][kTok], vz[Scratch<V>::kMaxGroups][kTok];  // the block's scales, zeros
+    if constexpr (kNib) {  // in vectors: the block's (token, group) pairs are consecutive within its page
+      V::bf16_columns(c.v_row_scale(ph, slot), int(groups), n, vs[0]);
+      V::bf16_columns(c.v_row_zero(ph, slot), int(groups), n, vz[0]);
+    } else {
+    for (int j = 0; j < n; ++j) {
+      const uint16_t* s16 = c.v_row_scale(ph, slot + j);
+      const uint16_t* z16 = c.v_row_zero(ph, slot + j);
       for (int64_t g = 0; g < groups; ++g) {
-        vs[g][j] = s16 ? bf16_bits_to_float(s16[g]) : 0.0f;
-        vz[g][j] = z16 ? bf16_bits_to_float(z16[g]) : 0.0f;
+        vs[g][j] = bf16_bits_to_float(s16[g]);
+        vz[g][j] = bf16_bits_to_float(z16[g]);
       }
     }
+    for (int j = n; j < kTok; ++j)
+      for (int64_t g = 0; g < groups; ++g) vs[g][j] = vz[g][j] = 0.0f;
+    }
+    if constexpr (kNib) {  // the same, four (group, row) sums at once (kTok == L: a row is one vector)
+      static_assert(kTok == V::L);
+      const float* const p = sc.p;
+      float* const wg = sc.w;
+      float* const zg = sc.zs;
+      const int64_t n_w = groups * rows;
+      for (int64_t i0 = 0; i0 < n_w; i0 += 4) {
+        typename V::R z[4];
+        alignas(16) float sums[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; ++i) {
+          z[i] = V::zero();
+          if (i0 + i < n_w) {
+            const int64_t g = (i0 + i) / rows, r = (i0 + i) % rows;
+            const typename V::R pr = V::load(p + r * kTok);
+            V::store(wg + (i0 + i) * kTok, V::mul(pr, V::load(vs[g])));
+            z[i] = V::mul(pr, V::load(vz[g]));
+          }
+        }
+        V::hsum4(z[0], z[1], z[2], z[3], sums);
+        for (int64_t i = 0; i < min64(4, n_w - i0); ++i) zg[i0 + i] = sums[i];
+      }
+    } else
     for (int64_t g = 0; g < groups; ++g)
       for (int64_t r = 0; r < rows; ++r) {
         // In vectors (kTok % L == 0): a scalar sum of p zero is a dependent chain that keeps the loop scalar.
@@ -705,20 +870,22 @@ inline void run_block(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t r
     zs = sc.zs;
     group_shift = C::kGroup == 32 ? 5 : 6;
   }
-  if constexpr (kInt) {
-    // The weights as int16 codes, per row: step = the row's largest weight / 32767 (P >= 0, scales > 0).
-    auto encode = [&](int64_t r, float wmax) { sc.wsc[r] = encode_i16<V>(w + r * kTok, kTok, wmax, sc.wq + r * kTok); };
-    int64_t r = 0;
-    if constexpr (requires(typename V::R x, float* out) { V::hmax4(x, x, x, x, out); }) {
-      for (; r + 4 <= rows; r += 4) {
-        const float* wr = w + r * kTok;
-        float wmax[4];
-        V::hmax4(block_max<V>(wr), block_max<V>(wr + kTok), block_max<V>(wr + 2 * kTok), block_max<V>(wr + 3 * kTok),
-                 wmax);
-        for (int i = 0; i < 4; ++i) encode(r + i, wmax[i]);
-      }
+  if constexpr (kNib) {
+    // The weights as int16 codes per (group, row): step = the largest weight / 32767 (P >= 0, scales > 0).
+    encode_weights<V>(w, D / C::kGroup * rows, sc.wq, sc.wsc);
+    for (int64_t r0 = 0; r0 < rows; r0 += V::kPvRows) {
+      with_rows<V::kPvRows>(int(min64(V::kPvRows, rows - r0)), [&](auto nr) {
+        for (int d0 = 0; d0 < int(D); d0 += 2 * V::L) {
+          const int64_t at = (d0 >> group_shift) * rows + r0;
+          pv_tile_u4<V, decltype(nr)::value>(sc.o + r0 * D, sc.wq + at * kTok, sc.wsc + at, zs + at, sc.alpha + r0, D,
+                                             d0, vr, n);
+        }
+      });
     }
-    for (; r < rows; ++r) encode(r, V::hmax(block_max<V>(w + r * kTok)));
+    return;
+  }
+  if constexpr (kInt) {
+    encode_weights<V>(w, rows, sc.wq, sc.wsc);
     for (int64_t r0 = 0; r0 < rows; r0 += V::kPvRows) {
       with_rows<V::kPvRows>(int(min64(V::kPvRows, rows - r0)), [&](auto nr) {
         constexpr int NR = decltype(nr)::value;
@@ -822,20 +989,65 @@ void run_task(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t b, int64_
       if (g != key_group) {
         const uint16_t* ks = c.k_group_scale(g);
         const uint16_t* kz = c.k_group_zero(g);
-        float scale[256], zero[256];  // the group's channel scales and zeros in Q's (pair) order
-        for (int64_t d = 0; d < D; ++d) {
+        alignas(64) float scale[256], zero[256];  // the group's channel scales and zeros in Q's (pair) order
+        int64_t d0 = 0;
+        if constexpr (kPaired) {  // whole pair blocks: the even and odd elements of 2 L, one load each
+          for (; d0 + 2 * V::L <= D; d0 += 2 * V::L) {
+            V::store(scale + d0, V::load_bf16_even(ks + d0));
+            V::store(scale + d0 + V::L, V::load_bf16_odd(ks + d0));
+            V::store(zero + d0, V::load_bf16_even(kz + d0));
+            V::store(zero + d0 + V::L, V::load_bf16_odd(kz + d0));
+          }
+        }
+        for (int64_t d = d0; d < D; ++d) {
           scale[d] = bf16_bits_to_float(ks[element(d)]);
           zero[d] = bf16_bits_to_float(kz[element(d)]);
         }
-        // In vectors (D % L == 0): a scalar q . zero is one dependent chain of D adds, per row and key group.
-        for (int64_t r = 0; r < rows; ++r) {
-          typename V::R bias = V::zero();
-          for (int64_t d = 0; d < D; d += V::L) {
-            const typename V::R q = V::load(sc.qf + r * D + d);
-            V::store(sc.qk + r * D + d, V::mul(q, V::load(scale + d)));
-            bias = V::fma(q, V::load(zero + d), bias);
+        if constexpr (U4Dot<V, Row>) {
+          // q' as int16 codes in nibble order (qk keeps q' in pair order, the codes' source); four rows at once,
+          // their sums and maxima by hsum4 / hmax4.
+          const float* const qf = sc.qf;
+          float* const qk_rows = sc.qk;
+          int16_t* const qi_rows = sc.qi;
+          for (int64_t r0 = 0; r0 < rows; r0 += 4) {
+            const int64_t m = min64(4, rows - r0);
+            typename V::R bias[4], amax[4];
+            alignas(16) float b4[4], mx[4];
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; ++i) {
+              bias[i] = amax[i] = V::zero();
+              if (i >= m) continue;
+              const float* q = qf + (r0 + i) * D;
+              float* qs = qk_rows + (r0 + i) * D;
+              for (int64_t d = 0; d < D; d += V::L) {
+                const typename V::R x = V::load(q + d), y = V::mul(x, V::load(scale + d));
+                V::store(qs + d, y);
+                bias[i] = V::fma(x, V::load(zero + d), bias[i]);
+                amax[i] = V::max(amax[i], V::max(y, V::sub(V::zero(), y)));
+              }
+            }
+            V::hsum4(bias[0], bias[1], bias[2], bias[3], b4);
+            V::hmax4(amax[0], amax[1], amax[2], amax[3], mx);
+            for (int64_t i = 0; i < m; ++i) {
+              const typename V::R inv = V::set1(mx[i] > 0.0f ? 32767.0f / mx[i] : 0.0f);
+              const float* qs = qk_rows + (r0 + i) * D;
+              int16_t* qi = qi_rows + (r0 + i) * D;
+              for (int64_t d = 0; d < D; d += V::L) V::store_i16(qi + nibble_order_vec<V>(d, D), V::mul(V::load(qs + d), inv));
+              sc.bias[r0 + i] = b4[i];
+              sc.qinv[r0 + i] = mx[i] / 32767.0f;
+            }
           }
-          sc.bias[r] = V::hsum(bias);
+        } else {
+          // In vectors (D % L == 0): a scalar q . zero is one dependent chain of D adds, per row and key group.
+          for (int64_t r = 0; r < rows; ++r) {
+            typename V::R bias = V::zero();
+            for (int64_t d = 0; d < D; d += V::L) {
+              const typename V::R q = V::load(sc.qf + r * D + d);
+              V::store(sc.qk + r * D + d, V::mul(q, V::load(scale + d)));
+              bias = V::fma(q, V::load(zero + d), bias);
+            }
+            sc.bias[r] = V::hsum(bias);
+          }
         }
         key_group = g;
       }

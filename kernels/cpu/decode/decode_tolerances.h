@@ -39,11 +39,14 @@ inline constexpr double kInt4MinSqnrDb = 15.0;
 // on the same data: the same blocks in the same order, so bit-identical (0).
 inline constexpr double kSplitMaxRelDiff = 1e-5;
 
-// int8 by int16 dot products (decode_core.h's I16Dot) against the float32 path on the same cache: Q and the P.V weights
-// rounded to int16 codes of their row's largest element, an error of at most 2^-16 of it per element: measured
-// 2e-5..4.2e-5 of the output's largest element (Int8AcrossShapesMatchesFloatPath, Zen 5; the float paths of the
-// other ISAs differ by < 1.2e-6, summation order only). 5e-4: ~12x margin, far below an indexing or pairing bug
-// (O(1)) and int8's own error (~1e-2 of the largest element); the SQNR against float64 did not move (40.4 / 36.4 dB).
+// int8 and int4 KIVI by int16 dot products (decode_core.h's I16Dot, U4Dot) against the float32 path on the same cache:
+// Q (for int4: Q times a key group's channel scales) and the P.V weights (per value channel group for int4) rounded
+// to int16 codes of their row's largest element, an error of at most 2^-16 of it per element: measured int8
+// 2e-5..4.2e-5, int4 4.8e-5..1.2e-4 of the output's largest element (IntegerCachesAcrossShapesMatchFloatPath, Zen 5;
+// int4's scores sum unsigned codes 0..15, so a score is larger against its spread than int8's; the float paths of
+// the other ISAs differ by < 2.5e-6, summation order only). 5e-4: 4x margin over int4, far below an indexing or
+// pairing bug (O(1)) and the formats' own error (int8 ~1e-2, int4 ~1e-1 of the largest element); the SQNR against
+// float64 did not move (int8 40.4 / 36.4 dB, int4 in the tests' floors).
 inline constexpr double kIntDotMaxRelDiff = 5e-4;
 
 // The floor of a format (bf16: none, it is held to kBf16MaxRelError instead).

@@ -4,6 +4,7 @@
 // q_len 1 and > 1; paged == contiguous bit for bit, split == unsplit to float32 rounding.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -89,34 +90,48 @@ TEST_P(DecodeIsa, QuantizedFormatsAboveSqnrFloors) {
   }
 }
 
-// int8 on every shape family, against the scalar ISA's float32 path on the same cache: where the CPU has AVX-512
-// VNNI, Q.K and P.V run as int16 dot products (decode_core.h's I16Dot), including head dim 80's half-width tail,
-// lone last tokens (odd lengths) and blocks that start mid-pair (windows); and above the floor against float64.
-TEST_P(DecodeIsa, Int8AcrossShapesMatchesFloatPath) {
-  const std::vector<Shape> shapes = {{32, 8, 128, 1, {4097}}, {8, 1, 80, 2, {7}},  {8, 1, 80, 1, {1000}},
-                                     {8, 1, 64, 1, {1}},      {4, 4, 64, 3, {999}}, {16, 8, 128, 16, {1000, 33}}};
+// The integer caches on every shape family, against the scalar ISA's float32 path on the same cache: where the CPU has
+// AVX-512 VNNI, Q.K and P.V run as int16 dot products (decode_core.h's I16Dot for int8, U4Dot for int4 KIVI),
+// including the tails of head dims 80 (int8: half a vector) and 96 / 160 (int4: half a nibble block), lone last
+// tokens (odd lengths), blocks that start mid-pair (windows) and key groups split by a window's start; and above the
+// floor against float64. int4 needs head dims its group divides and pages its group divides.
+TEST_P(DecodeIsa, IntegerCachesAcrossShapesMatchFloatPath) {
+  const std::vector<Shape> int8_shapes = {{32, 8, 128, 1, {4097}}, {8, 1, 80, 2, {7}},   {8, 1, 80, 1, {1000}},
+                                          {8, 1, 64, 1, {1}},      {4, 4, 64, 3, {999}}, {16, 8, 128, 16, {1000, 33}}};
+  const std::vector<Shape> int4_shapes = {{32, 8, 128, 1, {4097}}, {8, 1, 96, 2, {7}},    {8, 1, 160, 1, {1000}},
+                                          {8, 1, 64, 1, {1}},      {4, 4, 192, 3, {999}}, {16, 8, 128, 16, {1000, 33}}};
+  struct Family {
+    std::vector<const char*> formats;
+    const std::vector<Shape>* shapes;
+    int64_t page;
+  };
   uint64_t seed = 400;
-  for (const Shape& sh : shapes) {
-    const DecodeShape s{int64_t(sh.lengths.size()), sh.H, sh.H_kv, sh.q_len, sh.D};
-    const Problem p = make_problem(s, sh.lengths, seed++);
-    const std::vector<double> ref = reference(p, opts());
-    for (const char* name : {"int8_token", "int8_head"}) {
-      const KvFormat f = format_from_name(name);
-      for (int64_t window : {int64_t(0), int64_t(37)}) {
-        const Built c(p, f, 16, seed);
-        DecodeOptions o = opts(), scalar = opts();
-        o.window = scalar.window = window;
-        scalar.isa = Isa::scalar;
-        const auto r = run(p, c, o);
-        const auto base = run(p, c, scalar);
-        const auto e = compare(r.o, std::vector<double>(base.o.begin(), base.o.end()));
-        SCOPED_TRACE(std::string(name) + " H " + std::to_string(sh.H) + ":" + std::to_string(sh.H_kv) + " D " +
-                     std::to_string(sh.D) + " q_len " + std::to_string(sh.q_len) + " len[0] " +
-                     std::to_string(sh.lengths[0]) + " window " + std::to_string(window));
-        EXPECT_TRUE(e.finite);
-        EXPECT_LE(e.max_rel, kIntDotMaxRelDiff);
-        if (window == 0) {
-          EXPECT_GE(compare(r.o, ref).sqnr_db, min_sqnr_db(f));
+  for (const Family& fam : {Family{{"int8_token", "int8_head"}, &int8_shapes, 16},
+                            Family{{"int4_g32", "int4_g64"}, &int4_shapes, 64}}) {
+    for (const Shape& sh : *fam.shapes) {
+      const DecodeShape s{int64_t(sh.lengths.size()), sh.H, sh.H_kv, sh.q_len, sh.D};
+      const Problem p = make_problem(s, sh.lengths, seed++);
+      const std::vector<double> ref = reference(p, opts());
+      for (const char* name : fam.formats) {
+        const KvFormat f = format_from_name(name);
+        if (sh.D % std::max<int64_t>(f.group, 1) != 0) continue;
+        for (int64_t window : {int64_t(0), int64_t(37)}) {
+          const Built c(p, f, fam.page, seed);
+          DecodeOptions o = opts(), scalar = opts();
+          o.window = scalar.window = window;
+          scalar.isa = Isa::scalar;
+          const auto r = run(p, c, o);
+          const auto base = run(p, c, scalar);
+          const auto e = compare(r.o, std::vector<double>(base.o.begin(), base.o.end()));
+          SCOPED_TRACE(std::string(name) + " H " + std::to_string(sh.H) + ":" + std::to_string(sh.H_kv) + " D " +
+                       std::to_string(sh.D) + " q_len " + std::to_string(sh.q_len) + " len[0] " +
+                       std::to_string(sh.lengths[0]) + " window " + std::to_string(window));
+          EXPECT_TRUE(e.finite);
+          EXPECT_LE(e.max_rel, kIntDotMaxRelDiff);
+          if (std::getenv("TALKLAB_PRINT_SQNR")) std::printf("%s D %ld window %ld: vs float path %.2e\n", name, long(sh.D), long(window), e.max_rel);
+          if (window == 0) {
+            EXPECT_GE(compare(r.o, ref).sqnr_db, min_sqnr_db(f));
+          }
         }
       }
     }
