@@ -16,6 +16,9 @@
 //   bench --filter decode
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <memory>
 
 #include "experiments/decode/decode_torch.h"
@@ -35,8 +38,7 @@ class OursCase final : public Case {
   void setup() override {
     in_.fill(p_, seed_);
     const dec::DecodeShape& s = p_.shape;
-    const int64_t align = p_.format.dtype == dec::KvDtype::int4_kivi ? p_.format.group : 16;
-    table_ = dec::make_page_table(s.B, p_.context, p_.page_size, p_.page_size ? kPageShuffleSeed : 0, align);
+    table_ = dec::make_page_table(s.B, p_.context, p_.page_size, p_.page_size ? kPageShuffleSeed : 0, align());
     cache_ = std::make_unique<dec::KvCache>(p_.format, table_.num_pages, table_.page_size, s.H_kv, s.D);
     cache_->fill(table_.seqs(in_.lengths), in_.k.data(), in_.v.data(), p_.context);
     out_ = memory::Buffer<uint16_t>(size_t(s.B * s.H * s.q_len * s.D));
@@ -46,10 +48,7 @@ class OursCase final : public Case {
         dec::decode_workspace_bytes(s, dec::resolve_splits(s, table_.seqs(in_.lengths), options_)));
   }
   void poison() override { talklab::poison_bf16(out_.span()); }
-  void run() override {
-    stats_ = dec::decode_attention(p_.shape, dec::DType::bf16, in_.q.data(), cache_->view(), table_.seqs(in_.lengths),
-                                   out_.data(), options_, workspace_.data(), workspace_.size());
-  }
+  void run() override { stats_ = step(*cache_, table_); }
   Accuracy check() override { return check_output(p_, in_, out_.data(), seed_, our_tolerance(p_.format)); }
   void add_counters(Counters& out) override {
     out.emplace_back("kv_bytes_per_token", kv_bytes_per_token(p_));
@@ -61,6 +60,7 @@ class OursCase final : public Case {
     // Page-table overhead in memory: the block table, and the pool's unused tail of each sequence's last page.
     out.emplace_back("page_table_bytes", double(table_.block_table.size() * sizeof(int32_t)));
     out.emplace_back("kv_cache_bytes", double(cache_->storage_bytes()));
+    if (p_.page_size > 0) out.emplace_back("paged_over_contiguous", paged_over_contiguous());
   }
   void add_labels(Labels& out) override {
     out.emplace_back("split_choice", fmt::format("{} chunk(s) of <= {} tokens, {} tasks on {} threads", stats_.splits,
@@ -69,6 +69,47 @@ class OursCase final : public Case {
   }
 
  private:
+  int64_t align() const { return p_.format.dtype == dec::KvDtype::int4_kivi ? p_.format.group : 16; }
+  dec::DecodeStats step(const dec::KvCache& cache, const dec::PageTable& table) {
+    return dec::decode_attention(p_.shape, dec::DType::bf16, in_.q.data(), cache.view(), table.seqs(in_.lengths),
+                                 out_.data(), options_, workspace_.data(), workspace_.size());
+  }
+
+  // The page table's cost in time, paired: this case's paged cache against a contiguous one holding the same data,
+  // timed in alternation (rounds of >= 2 ms each way, the order swapped every round), the median of the rounds'
+  // ratios. Two cases timed minutes apart cannot resolve the 3% on a host whose memory bandwidth moves
+  // 20-40% between runs (docs/decode.md); a ratio within each round can. Built here, after the samples, so the
+  // case's memory and samples are the paged cache's alone; the same splits (same lengths), so the same workspace.
+  double paged_over_contiguous() {
+    const dec::DecodeShape& s = p_.shape;
+    const dec::PageTable flat_table = dec::make_page_table(s.B, p_.context, 0, 0, align());
+    dec::KvCache flat(p_.format, flat_table.num_pages, flat_table.page_size, s.H_kv, s.D);
+    flat.fill(flat_table.seqs(in_.lengths), in_.k.data(), in_.v.data(), p_.context);
+    auto seconds = [&](const dec::KvCache& cache, const dec::PageTable& table, int64_t runs) {
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int64_t i = 0; i < runs; ++i) step(cache, table);
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    };
+    seconds(flat, flat_table, 1);  // warm both
+    const double one = std::max(seconds(*cache_, table_, 1), 1e-7);
+    const int64_t runs = std::max<int64_t>(1, int64_t(std::ceil(2e-3 / one)));
+    constexpr int kRounds = 21;
+    std::vector<double> ratios;
+    for (int i = 0; i < kRounds; ++i) {
+      double paged, contiguous;
+      if (i % 2 == 0) {
+        paged = seconds(*cache_, table_, runs);
+        contiguous = seconds(flat, flat_table, runs);
+      } else {
+        contiguous = seconds(flat, flat_table, runs);
+        paged = seconds(*cache_, table_, runs);
+      }
+      ratios.push_back(paged / contiguous);
+    }
+    std::nth_element(ratios.begin(), ratios.begin() + kRounds / 2, ratios.end());
+    return ratios[kRounds / 2];
+  }
+
   Problem p_;
   uint64_t seed_;
   int threads_;

@@ -2,6 +2,9 @@
 // timing: each experiment's adapters stay correct, and a case that cannot run says why.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "harness/config.h"
 #include "harness/plan.h"
 #include "harness/registry.h"
@@ -44,6 +47,43 @@ TEST(QuickProfile, EveryProfileLoadsAgainstTheRealExperiments) {
     EXPECT_NO_THROW(load_profile(default_config_dir(), name, registry()));
   }
   EXPECT_NO_THROW(check_talk_ids(registry(), load_talks(default_config_dir() / "talks.toml")));
+}
+
+// decode's paged cases time their cache against a contiguous one of the same data (paged_over_contiguous, in
+// add_counters): a positive, finite ratio on every paged case and none on a contiguous one, and the output the
+// case leaves behind still passes its check (the contiguous cache's steps write the same bits).
+TEST(QuickProfile, DecodePagedCasesReportTheirPairedRatio) {
+  set_threads(2);
+  const Profile profile = load_profile(default_config_dir(), "quick", registry());
+  PlanOptions options;
+  options.devices = {Device::cpu};
+  options.filter = "^decode/decode_cpu/.*/kv_dtype=(bf16|int4_g32)/q_len=1/split=auto/";
+  int paged = 0, contiguous = 0;
+  for (const PlannedCase& planned : make_plan(registry(), profile, options)) {
+    SCOPED_TRACE(planned.name);
+    if (!planned.skip_reason.empty()) continue;
+    const CaseContext ctx{planned.params, planned.device, case_seed(12345, planned.name), 2};
+    std::unique_ptr<Case> c = planned.implementation->make(ctx);
+    c->setup();
+    c->run();
+    Counters counters;
+    c->add_counters(counters);
+    const auto it = std::find_if(counters.begin(), counters.end(),
+                                 [](const auto& kv) { return kv.first == "paged_over_contiguous"; });
+    if (planned.params.integer("page_size") > 0) {
+      ASSERT_NE(it, counters.end());
+      EXPECT_TRUE(std::isfinite(it->second));
+      EXPECT_GT(it->second, 0.0);
+      ++paged;
+    } else {
+      EXPECT_EQ(it, counters.end());
+      ++contiguous;
+    }
+    const Accuracy a = c->check();
+    EXPECT_TRUE(a.passed) << a.error;
+  }
+  EXPECT_GT(paged, 0);
+  EXPECT_GT(contiguous, 0);
 }
 
 }  // namespace

@@ -229,7 +229,11 @@ struct Int4KiviCodec {
 // (a burst of the next block's 128 lines at the block's start did half as well): 15 -> 6-7 ms on one thread. The rows
 // ahead may lie on the sequence's next page (paged caches, pages in any order): run_task looks it up, so a page jump
 // starts as warm as a step within a page and no line of an unrelated page is fetched. Two blocks ahead was worse for
-// a contiguous cache (4.0-4.1 against 3.1-3.8 ms, alternated bench runs) and no better for a paged one.
+// a contiguous cache (4.0-4.1 against 3.1-3.8 ms, alternated bench runs) and no better for a paged one. Paired
+// (the decode experiment's paged_over_contiguous, both caches alternated within one case; bf16, 32k, 32:8, pages of
+// 64, 2 threads, Zen 5), paged took 1.21-1.26x contiguous with one block ahead; two blocks for paged caches only
+// gave 1.14x, 1.17x, then 1.50x in three runs (pages of 128: 1.30x, 1.32x): the cost of the jumps moves with the
+// host's bandwidth, and two blocks did not clearly help, so it stays one.
 inline constexpr int kAheadTokens = kTok;
 // Plain data, the prefetch loop written out in qk_tile: GCC's IPA judges a function whose only effect is a
 // prefetch free of side effects and deletes the calls to it.
