@@ -63,8 +63,9 @@ class OursCase final : public Case {
     if (p_.page_size > 0) out.emplace_back("paged_over_contiguous", paged_over_contiguous());
   }
   void add_labels(Labels& out) override {
-    out.emplace_back("split_choice", fmt::format("{} chunk(s) of <= {} tokens, {} tasks on {} threads", stats_.splits,
-                                                 stats_.chunk_tokens, stats_.tasks, threads_));
+    out.emplace_back("split_choice",
+                     fmt::format("{} chunk(s) of <= {} tokens, {} kv head(s) per task, {} tasks on {} threads",
+                                 stats_.splits, stats_.chunk_tokens, stats_.heads_per_task, stats_.tasks, threads_));
     out.emplace_back("isa", cpu::isa_name(options_.isa));
   }
 

@@ -9,9 +9,11 @@
 // Mods, as the forward kernel's (kernels/common/attention/mask.h): a sliding window of `window` keys including the
 // query's own position (SlidingWindowMask; keys before the first query's window are not even read), softcap
 // (SoftcapScore) and ALiBi (AlibiScore, one slope per query head).
-// Split-KV (flash-decoding): when B * H_kv work items cannot keep every thread busy, each sequence's visible tokens
-// are cut into `splits` chunks processed by different threads; partial (max, sum, unnormalized output) are merged
-// by their log-sum-exp. choose_splits is the rule; the call returns what it chose.
+// Work items: a sequence's kv heads in groups of heads_per_task (choose_heads_per_task), run page by page, so a
+// paged cache is read in runs of several heads' pages. Split-KV (flash-decoding): when B x groups work items cannot
+// keep every thread busy, each sequence's visible tokens are cut into `splits` chunks processed by different
+// threads; partial (max, sum, unnormalized output) are merged by their log-sum-exp. choose_splits is the rule; the
+// call returns what it chose.
 // Files: decode_core.h (the algorithm, generic over vector traits and KV codecs), decode_avx2.cpp /
 // decode_avx512.cpp / decode_scalar.cpp (the ISA traits), decode_attention.cpp (validation, split rule, dispatch).
 #pragma once
@@ -31,6 +33,8 @@ inline constexpr int64_t kMaxQLen = 16;
 // Smallest chunk split-KV makes: below this the merge and the per-task start (packing Q) stop being negligible.
 inline constexpr int64_t kMinSplitTokens = 512;
 inline constexpr int kMaxSplits = 64;
+// Most kv heads one task runs page by page (choose_heads_per_task).
+inline constexpr int kMaxHeadsPerTask = 8;
 
 struct DecodeShape {
   int64_t B = 1, H = 1, H_kv = 1, q_len = 1, D = 0;
@@ -48,18 +52,27 @@ struct DecodeOptions {
 
 struct DecodeStats {
   int splits = 1;               // chunks per sequence
+  int heads_per_task = 1;       // kv heads a task runs page by page
   int64_t chunk_tokens = 0;     // the longest chunk
-  int64_t tasks = 0;            // B * H_kv * splits
+  int64_t tasks = 0;            // B * (H_kv / heads_per_task) * splits
   double kv_bytes_read = 0;     // K and V bytes (codes and scales) the call read: the memory bound
 };
 
-// The split rule: work items W = B * H_kv. When W >= 2 * threads, every thread already has two or more items (and
+// The split rule: work items W = B * kv_groups (the kv heads' groups of heads_per_task, resolve_splits; B * H_kv
+// with one head per task). When W >= 2 * threads, every thread already has two or more items (and
 // dynamic scheduling evens out ragged lengths): 1. Otherwise enough chunks for ~2 per thread, ceil(2 * threads / W),
 // but no chunk under kMinSplitTokens and at most kMaxSplits. max_len: the longest visible length in the batch.
-int choose_splits(int64_t B, int64_t H_kv, int threads, int64_t max_len);
+int choose_splits(int64_t B, int64_t kv_groups, int threads, int64_t max_len);
 
-// The splits a call with these options will use (opt.splits if forced, else choose_splits with the thread count
-// and the longest visible length): size the workspace with it.
+// KV heads per task: a task runs its heads page by page, so a paged cache ((page, H_kv, page_size, D): a page
+// holds its heads side by side) is read in runs of that many heads' rows instead of one head's page and a jump.
+// With the split rule free (forced_splits 0): the largest divisor of H_kv up to kMaxHeadsPerTask, the split rule
+// then finding the parallelism along the sequence. With the splits forced: the largest such divisor h that still
+// leaves ~2 tasks per thread, B * (H_kv / h) * forced_splits >= 2 * threads; else 1.
+int choose_heads_per_task(int64_t B, int64_t H_kv, int forced_splits, int threads);
+
+// The splits a call with these options will use (opt.splits if forced, else choose_splits over the kv head groups
+// of choose_heads_per_task, with the thread count and the longest visible length): size the workspace with it.
 int resolve_splits(const DecodeShape& shape, const SeqTable& seqs, const DecodeOptions& opt);
 
 // Caller scratch for the partial results of a split call ((B * H * q_len * splits) rows of D + 2 floats).

@@ -23,6 +23,7 @@ struct KernelArgs {
   float softcap = 0.0f;
   const float* alibi = nullptr;
   int splits = 1;
+  int heads_per_task = 1;  // kv heads one task runs page by page (choose_heads_per_task), <= kMaxHeadsPerTask
   int num_threads = 1;
   float* partial = nullptr;  // splits > 1: (B, H_kv, splits, rows, D + 2) floats: o unnormalized, then m, l
 };

@@ -268,5 +268,47 @@ TEST(DecodeAttention, SplitRule) {
   EXPECT_EQ(choose_splits(64, 8, 16, 32768), 1);
 }
 
+TEST(DecodeAttention, HeadsPerTaskRule) {
+  EXPECT_EQ(choose_heads_per_task(1, 8, 0, 2), 8);   // split rule free: every kv head, splits give the parallelism
+  EXPECT_EQ(choose_heads_per_task(1, 32, 0, 2), 8);  // at most kMaxHeadsPerTask
+  EXPECT_EQ(choose_heads_per_task(1, 6, 0, 2), 6);
+  EXPECT_EQ(choose_heads_per_task(1, 1, 0, 2), 1);   // MQA
+  EXPECT_EQ(choose_heads_per_task(1, 8, 1, 2), 2);   // no split: 4 tasks keep 2 per thread
+  EXPECT_EQ(choose_heads_per_task(1, 8, 1, 16), 1);  // no split, 16 threads: one head each is all there is
+  EXPECT_EQ(choose_heads_per_task(8, 8, 1, 2), 8);   // 8 sequences are 8 tasks already
+  // resolve_splits combines them: 32:8 at 32k on 2 threads runs 8 heads per task in 4 chunks.
+  const std::vector<int32_t> lengths = {32768}, table(2048, 0);
+  const SeqTable seqs{1, 2048, table.data(), lengths.data()};
+  DecodeOptions o;
+  o.num_threads = 2;
+  EXPECT_EQ(resolve_splits({1, 32, 8, 1, 128}, seqs, o), 4);
+}
+
+// Every grouping of kv heads into tasks (decode_core.h's run_task: a task's heads interleaved page by page, its
+// prefetch following that order) gives the same output as one head per task: each head's blocks run in the same
+// order whatever the grouping, so bit for bit; paged (shuffled, a length not a multiple of the page) and contiguous,
+// split or not, every format family.
+TEST_P(DecodeIsa, HeadGroupingIsBitIdentical) {
+  const DecodeShape s{2, 16, 8, 2, 64};
+  const Problem p = make_problem(s, {1000, 517}, 21);
+  for (const char* name : {"bf16", "int8_token", "int4_g32"}) {
+    const KvFormat f = format_from_name(name);
+    for (int64_t page : {0, 64}) {
+      const Built c(p, f, page, page ? 5 : 0);
+      for (int splits : {1, 3}) {
+        DecodeOptions wide = opts(), narrow = opts();
+        wide.splits = narrow.splits = splits;
+        narrow.num_threads = 16;  // B * 8 * splits < 32: one kv head per task
+        wide.num_threads = 1;     // 2 tasks per thread need no more than 2: 8 heads per task
+        const auto a = run(p, c, wide), b = run(p, c, narrow);
+        ASSERT_EQ(a.stats.heads_per_task, 8) << name;
+        ASSERT_EQ(b.stats.heads_per_task, 1) << name;
+        for (size_t i = 0; i < a.o.size(); ++i)
+          ASSERT_EQ(a.o[i], b.o[i]) << name << " page " << page << " splits " << splits << " at " << i;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace talklab::cpu::decode
