@@ -158,6 +158,38 @@ double median_wall_seconds(const std::function<void()>& f, int repeats) {
   return median_seconds([&] { return wall_seconds(f); }, 0, repeats);
 }
 
+PairedTimes paired_times(const std::function<void()>& a, const std::function<void()>& b, int rounds,
+                         double min_side_s) {
+  PairedTimes out;
+  const double one = std::max(std::min(wall_seconds(a), wall_seconds(b)), 1e-9);  // also the warm-up
+  out.runs = std::max<int64_t>(1, int64_t(std::ceil(min_side_s / one)));
+  out.rounds = std::max(rounds, 1);
+  auto side = [&](const std::function<void()>& f) {
+    return wall_seconds([&] {
+             for (int64_t i = 0; i < out.runs; ++i) f();
+           }) /
+           double(out.runs);
+  };
+  std::vector<double> ratio, ta, tb;
+  for (int i = 0; i < out.rounds; ++i) {
+    double x, y;
+    if (i % 2 == 0) {
+      x = side(a);
+      y = side(b);
+    } else {
+      y = side(b);
+      x = side(a);
+    }
+    ratio.push_back(x / y);
+    ta.push_back(x);
+    tb.push_back(y);
+  }
+  out.ratio = summarize(ratio).median;
+  out.a_s = summarize(ta).median;
+  out.b_s = summarize(tb).median;
+  return out;
+}
+
 Bursts measure_bursts(const std::function<double()>& run, int threads, double seconds) {
   SamplingOptions o;
   o.warmup_s = std::min(0.05, seconds / 4);

@@ -110,6 +110,21 @@ double median_seconds(const std::function<double()>& sample, int warmups, int sa
 double wall_seconds(const std::function<void()>& f);
 double median_wall_seconds(const std::function<void()>& f, int repeats);
 
+// Two runs timed against each other, for a side figure that compares them (a paged cache against a contiguous one,
+// a kernel against a plain read of as many bytes): `rounds` rounds, each timing a then b (b then a in every other
+// round) over at least min_side_s each (runs repeated), after one warm-up call of each. The medians are over the
+// rounds: a / b per round, and each side's seconds per run. A ratio within a round is immune to what moves the
+// machine between rounds (on a shared host, bandwidth moved 20-40% between cases minutes apart), which two figures
+// measured at different times are not.
+struct PairedTimes {
+  double ratio = 0;       // median over the rounds of a's time / b's time
+  double a_s = 0, b_s = 0;  // median seconds per run of each
+  int rounds = 0;
+  int64_t runs = 0;  // runs of each per side of a round
+};
+PairedTimes paired_times(const std::function<void()>& a, const std::function<void()>& b, int rounds = 21,
+                         double min_side_s = 2e-3);
+
 // Process CPU time in seconds (all threads).
 double process_cpu_seconds();
 

@@ -16,14 +16,13 @@
 //   bench --filter decode
 #include <fmt/format.h>
 
-#include <algorithm>
-#include <chrono>
-#include <cmath>
 #include <memory>
 
 #include "experiments/decode/decode_torch.h"
 #include "experiments/decode/problem.h"
 #include "harness/registry.h"
+#include "harness/sampler.h"
+#include "kernels/cpu/roofline/stream.h"
 
 namespace talklab::experiments::decode {
 Presentation presentation();  // presentation.cpp
@@ -61,6 +60,7 @@ class OursCase final : public Case {
     out.emplace_back("page_table_bytes", double(table_.block_table.size() * sizeof(int32_t)));
     out.emplace_back("kv_cache_bytes", double(cache_->storage_bytes()));
     if (p_.page_size > 0) out.emplace_back("paged_over_contiguous", paged_over_contiguous());
+    paired_read(out);
   }
   void add_labels(Labels& out) override {
     out.emplace_back("split_choice",
@@ -76,39 +76,31 @@ class OursCase final : public Case {
                                  out_.data(), options_, workspace_.data(), workspace_.size());
   }
 
-  // The page table's cost in time, paired: this case's paged cache against a contiguous one holding the same data,
-  // timed in alternation (rounds of >= 2 ms each way, the order swapped every round), the median of the rounds'
-  // ratios. Two cases timed minutes apart cannot resolve the 3% on a host whose memory bandwidth moves
-  // 20-40% between runs (docs/decode.md); a ratio within each round can. Built here, after the samples, so the
-  // case's memory and samples are the paged cache's alone; the same splits (same lengths), so the same workspace.
+  // The page table's cost in time: this case's paged cache against a contiguous one holding the same data, timed
+  // in alternation (harness/sampler.h's paired_times): two cases minutes apart cannot resolve the 3% on a
+  // host whose memory bandwidth moves 20-40% between them. Built here, after the samples, so the case's memory and
+  // samples are the paged cache's alone; the same lengths, so the same splits and workspace.
   double paged_over_contiguous() {
     const dec::DecodeShape& s = p_.shape;
     const dec::PageTable flat_table = dec::make_page_table(s.B, p_.context, 0, 0, align());
     dec::KvCache flat(p_.format, flat_table.num_pages, flat_table.page_size, s.H_kv, s.D);
     flat.fill(flat_table.seqs(in_.lengths), in_.k.data(), in_.v.data(), p_.context);
-    auto seconds = [&](const dec::KvCache& cache, const dec::PageTable& table, int64_t runs) {
-      const auto t0 = std::chrono::steady_clock::now();
-      for (int64_t i = 0; i < runs; ++i) step(cache, table);
-      return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    };
-    seconds(flat, flat_table, 1);  // warm both
-    const double one = std::max(seconds(*cache_, table_, 1), 1e-7);
-    const int64_t runs = std::max<int64_t>(1, int64_t(std::ceil(2e-3 / one)));
-    constexpr int kRounds = 21;
-    std::vector<double> ratios;
-    for (int i = 0; i < kRounds; ++i) {
-      double paged, contiguous;
-      if (i % 2 == 0) {
-        paged = seconds(*cache_, table_, runs);
-        contiguous = seconds(flat, flat_table, runs);
-      } else {
-        contiguous = seconds(flat, flat_table, runs);
-        paged = seconds(*cache_, table_, runs);
-      }
-      ratios.push_back(paged / contiguous);
-    }
-    std::nth_element(ratios.begin(), ratios.begin() + kRounds / 2, ratios.end());
-    return ratios[kRounds / 2];
+    return paired_times([&] { step(*cache_, table_); }, [&] { step(flat, flat_table); }).ratio;
+  }
+
+  // The bandwidth bound, paired: a plain read (the roofline's read stream, same threads) of as many bytes as the
+  // step reads, timed in alternation with the step. read_fraction = read time / step time is the fraction of what
+  // this machine reads at those moments; the roofline column divides by a ceiling measured once at the run's start,
+  // which moved 56-89 GB/s between runs here.
+  void paired_read(Counters& out) {
+    const size_t floats = size_t(stats_.kv_bytes_read / sizeof(float));
+    dec::PoolBytes bytes(floats * sizeof(float), 1);  // huge pages where the system gives them, as the cache
+    const float* src = reinterpret_cast<const float*>(bytes.data());
+    const cpu::Isa isa = options_.isa;
+    const PairedTimes t = paired_times([&] { cpu::roofline::stream_read(src, floats, threads_, isa); },
+                                       [&] { step(*cache_, table_); });
+    out.emplace_back("read_fraction", t.ratio);
+    out.emplace_back("read_gbps_paired", double(floats * sizeof(float)) / t.a_s / 1e9);
   }
 
   Problem p_;

@@ -66,6 +66,21 @@ Presentation presentation() {
   sqnr.where = contiguous;
   sqnr.where.push_back({"context", {"32768"}});
 
+  ChartSpec paired;
+  paired.id = "read_fraction";
+  paired.title = "Each format against a plain read of as many bytes, timed in alternation (context 32768)";
+  paired.caption = "read fraction = the time a read-only stream (the roofline's, same threads) takes over the step's "
+                   "bytes / the step's time, the two alternated over 21 rounds within the case; the bandwidth column "
+                   "above divides by a ceiling measured once at the run's start. Quantized formats read fewer bytes: a "
+                   "low fraction there means compute, not memory, sets their time.";
+  paired.kind = ChartKind::sweep;
+  paired.x = "kv_dtype";
+  paired.implementations = {"decode_cpu"};
+  paired.where = contiguous;
+  paired.where.push_back({"context", {"32768"}});
+  paired.columns = {{"time", "time"}, {"gbps", "GB/s"}, {"read_gbps_paired", "read GB/s, alternated"},
+                    {"read_fraction", "read fraction"}};
+
   ChartSpec paged;
   paged.id = "paged_vs_contiguous";
   paged.title = "Paged (shuffled pages) against contiguous KV, bf16, 32:8 heads";
@@ -96,7 +111,7 @@ Presentation presentation() {
   roofline.id = "roofline";
   roofline.kind = ChartKind::roofline;
 
-  p.charts = {time, bandwidth, accuracy, sqnr, paged, split, roofline};
+  p.charts = {time, bandwidth, accuracy, sqnr, paired, paged, split, roofline};
   p.headline.chart = "time_vs_context";
   KeyComparison ours;
   ours.ours = "decode_cpu";

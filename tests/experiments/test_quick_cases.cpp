@@ -49,10 +49,11 @@ TEST(QuickProfile, EveryProfileLoadsAgainstTheRealExperiments) {
   EXPECT_NO_THROW(check_talk_ids(registry(), load_talks(default_config_dir() / "talks.toml")));
 }
 
-// decode's paged cases time their cache against a contiguous one of the same data (paged_over_contiguous, in
-// add_counters): a positive, finite ratio on every paged case and none on a contiguous one, and the output the
-// case leaves behind still passes its check (the contiguous cache's steps write the same bits).
-TEST(QuickProfile, DecodePagedCasesReportTheirPairedRatio) {
+// decode's cases time their step against a plain read of as many bytes (read_fraction, read_gbps_paired) and the
+// paged ones their cache against a contiguous one of the same data (paged_over_contiguous), in add_counters: positive,
+// finite figures where they belong and no paged ratio on a contiguous case; the output the case leaves behind still
+// passes its check (the contiguous cache's steps write the same bits).
+TEST(QuickProfile, DecodeCasesReportTheirPairedFigures) {
   set_threads(2);
   const Profile profile = load_profile(default_config_dir(), "quick", registry());
   PlanOptions options;
@@ -68,8 +69,15 @@ TEST(QuickProfile, DecodePagedCasesReportTheirPairedRatio) {
     c->run();
     Counters counters;
     c->add_counters(counters);
-    const auto it = std::find_if(counters.begin(), counters.end(),
-                                 [](const auto& kv) { return kv.first == "paged_over_contiguous"; });
+    auto find = [&](const char* name) {
+      return std::find_if(counters.begin(), counters.end(), [&](const auto& kv) { return kv.first == name; });
+    };
+    for (const char* name : {"read_fraction", "read_gbps_paired"}) {
+      const auto f = find(name);
+      ASSERT_NE(f, counters.end()) << name;
+      EXPECT_TRUE(std::isfinite(f->second) && f->second > 0.0) << name << " " << f->second;
+    }
+    const auto it = find("paged_over_contiguous");
     if (planned.params.integer("page_size") > 0) {
       ASSERT_NE(it, counters.end());
       EXPECT_TRUE(std::isfinite(it->second));

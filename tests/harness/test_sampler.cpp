@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <thread>
+#include <vector>
 
 namespace talklab {
 namespace {
@@ -239,6 +240,31 @@ TEST(Sampler, BurstsThatWaitInsteadOfRunningAreNeverClean) {
   const Bursts measured = measure_bursts(sleep_1ms, 1, 0.05);
   EXPECT_GE(measured.samples, 10);  // the sampler's minimum for a ceiling
   EXPECT_EQ(measured.clean, 0);
+}
+
+// paired_times: one warm-up call of each side, then rounds x runs of each, the order alternating (a first in even
+// rounds); every side lasts at least min_side_s, so sides of a round hold the same number of runs.
+TEST(Sampler, PairedTimesAlternatesTheSidesAndRepeatsShortRuns) {
+  std::vector<char> order;
+  int a_calls = 0, b_calls = 0;
+  auto spin = [](double s) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(s);
+    while (std::chrono::steady_clock::now() < end) {
+    }
+  };
+  const PairedTimes t = paired_times([&] { ++a_calls; order.push_back('a'); spin(1e-4); },
+                                     [&] { ++b_calls; order.push_back('b'); spin(1e-4); }, 5, 1e-3);
+  EXPECT_EQ(t.rounds, 5);
+  EXPECT_GE(t.runs, 2);  // 1e-4 s runs, 1e-3 s sides
+  EXPECT_EQ(a_calls, 1 + 5 * t.runs);
+  EXPECT_EQ(b_calls, a_calls);
+  ASSERT_EQ(order.size(), size_t(2 + 10 * t.runs));
+  // Round 0: a's runs then b's; round 1: b's then a's.
+  EXPECT_EQ(order[2], 'a');
+  EXPECT_EQ(order[2 + 2 * t.runs], 'b');
+  EXPECT_GT(t.ratio, 0.0);
+  EXPECT_GT(t.a_s, 0.0);
+  EXPECT_GT(t.b_s, 0.0);
 }
 
 }  // namespace
