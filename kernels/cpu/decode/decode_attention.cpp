@@ -35,17 +35,17 @@ bool isa_available(Isa isa) {
 
 }  // namespace
 
-int choose_splits(int64_t B, int64_t kv_groups, int threads, int64_t max_len) {
-  const int64_t work = B * kv_groups;
+int choose_splits(int64_t B, int64_t H_kv, int threads, int64_t max_len) {
+  const int64_t work = B * H_kv;
   if (work >= 2 * int64_t(threads)) return 1;
   const int64_t wanted = (2 * int64_t(threads) + work - 1) / work;
   const int64_t by_length = std::max<int64_t>(1, max_len / kMinSplitTokens);
   return int(std::clamp<int64_t>(std::min(wanted, by_length), 1, kMaxSplits));
 }
 
-int choose_heads_per_task(int64_t B, int64_t H_kv, int forced_splits, int threads) {
+int choose_heads_per_task(int64_t B, int64_t H_kv, int splits, int threads) {
   for (int64_t h = std::min<int64_t>(H_kv, kMaxHeadsPerTask); h > 1; --h)
-    if (H_kv % h == 0 && (forced_splits == 0 || B * (H_kv / h) * forced_splits >= 2 * int64_t(threads))) return int(h);
+    if (H_kv % h == 0 && B * (H_kv / h) * splits >= int64_t(threads)) return int(h);
   return 1;
 }
 
@@ -53,8 +53,7 @@ int resolve_splits(const DecodeShape& shape, const SeqTable& seqs, const DecodeO
   if (opt.splits > 0) return opt.splits;
   int64_t longest = 0;
   for (int64_t b = 0; b < seqs.B; ++b) longest = std::max(longest, visible_tokens(shape, opt, seqs.lengths[b]));
-  const int heads = choose_heads_per_task(shape.B, shape.H_kv, 0, threads_of(opt));
-  return choose_splits(shape.B, shape.H_kv / heads, threads_of(opt), longest);
+  return choose_splits(shape.B, shape.H_kv, threads_of(opt), longest);
 }
 
 size_t decode_workspace_bytes(const DecodeShape& s, int splits) {
@@ -100,7 +99,7 @@ DecodeStats decode_attention(const DecodeShape& s, DType dtype, const void* q, c
   a.alibi = opt.alibi_slopes;
   a.num_threads = threads_of(opt);
   a.splits = resolve_splits(s, seqs, opt);
-  a.heads_per_task = choose_heads_per_task(s.B, s.H_kv, opt.splits, a.num_threads);
+  a.heads_per_task = choose_heads_per_task(s.B, s.H_kv, a.splits, a.num_threads);
   const size_t need = decode_workspace_bytes(s, a.splits);
   check(workspace_bytes >= need && (need == 0 || workspace),
         "workspace of " + std::to_string(workspace_bytes) + " bytes, " + std::to_string(need) + " needed for " +

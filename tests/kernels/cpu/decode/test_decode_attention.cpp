@@ -155,7 +155,8 @@ TEST_P(DecodeIsa, PagedEqualsContiguousBitForBit) {
   }
 }
 
-// Split-KV (forced and chosen) against no split: float32 rounding apart; the choice is reported.
+// Split-KV (forced and chosen) against no split: float32 rounding apart (bf16 P where P.V runs as bf16 dot
+// products); the choice is reported.
 TEST_P(DecodeIsa, SplitMatchesUnsplit) {
   const DecodeShape s{1, 8, 1, 1, 128};  // MQA: one work item, the case split-KV exists for
   const Problem p = make_problem(s, {4097}, 12);
@@ -172,7 +173,10 @@ TEST_P(DecodeIsa, SplitMatchesUnsplit) {
     if (splits == 0) EXPECT_EQ(r.stats.splits, choose_splits(1, 1, 2, 4097));
     else EXPECT_EQ(r.stats.splits, splits);
     std::vector<double> as_ref(one.o.begin(), one.o.end());
-    EXPECT_LE(compare(r.o, as_ref).max_rel, kSplitMaxRelDiff) << "splits " << splits;
+    // AVX-512 (BF16) rounds P to bf16 for its P.V, and a chunk rounds it against its own running max.
+    EXPECT_LE(compare(r.o, as_ref).max_rel, GetParam() == Isa::avx512 ? kSplitBf16PMaxRelDiff : kSplitMaxRelDiff)
+        << "splits " << splits;
+    EXPECT_LE(compare(r.o, ref).max_rel, kBf16MaxRelError) << "splits " << splits;
   }
 }
 
@@ -269,19 +273,14 @@ TEST(DecodeAttention, SplitRule) {
 }
 
 TEST(DecodeAttention, HeadsPerTaskRule) {
-  EXPECT_EQ(choose_heads_per_task(1, 8, 0, 2), 8);   // split rule free: every kv head, splits give the parallelism
-  EXPECT_EQ(choose_heads_per_task(1, 32, 0, 2), 8);  // at most kMaxHeadsPerTask
-  EXPECT_EQ(choose_heads_per_task(1, 6, 0, 2), 6);
-  EXPECT_EQ(choose_heads_per_task(1, 1, 0, 2), 1);   // MQA
-  EXPECT_EQ(choose_heads_per_task(1, 8, 1, 2), 2);   // no split: 4 tasks keep 2 per thread
-  EXPECT_EQ(choose_heads_per_task(1, 8, 1, 16), 1);  // no split, 16 threads: one head each is all there is
+  EXPECT_EQ(choose_heads_per_task(1, 8, 1, 2), 4);   // 32:8 on 2 threads: two tasks of 4 heads
+  EXPECT_EQ(choose_heads_per_task(1, 8, 1, 1), 8);
+  EXPECT_EQ(choose_heads_per_task(1, 32, 1, 2), 8);  // at most kMaxHeadsPerTask
+  EXPECT_EQ(choose_heads_per_task(1, 6, 1, 2), 3);
+  EXPECT_EQ(choose_heads_per_task(1, 1, 4, 2), 1);   // MQA: the splits give the parallelism
+  EXPECT_EQ(choose_heads_per_task(1, 8, 4, 16), 2);  // 8 heads x 4 chunks for 16 threads
+  EXPECT_EQ(choose_heads_per_task(1, 8, 1, 16), 1);  // fewer tasks than threads whatever the grouping
   EXPECT_EQ(choose_heads_per_task(8, 8, 1, 2), 8);   // 8 sequences are 8 tasks already
-  // resolve_splits combines them: 32:8 at 32k on 2 threads runs 8 heads per task in 4 chunks.
-  const std::vector<int32_t> lengths = {32768}, table(2048, 0);
-  const SeqTable seqs{1, 2048, table.data(), lengths.data()};
-  DecodeOptions o;
-  o.num_threads = 2;
-  EXPECT_EQ(resolve_splits({1, 32, 8, 1, 128}, seqs, o), 4);
 }
 
 // Every grouping of kv heads into tasks (decode_core.h's run_task: a task's heads interleaved page by page, its
@@ -298,8 +297,8 @@ TEST_P(DecodeIsa, HeadGroupingIsBitIdentical) {
       for (int splits : {1, 3}) {
         DecodeOptions wide = opts(), narrow = opts();
         wide.splits = narrow.splits = splits;
-        narrow.num_threads = 16;  // B * 8 * splits < 32: one kv head per task
-        wide.num_threads = 1;     // 2 tasks per thread need no more than 2: 8 heads per task
+        narrow.num_threads = 64;  // B * 8 * splits < 64 tasks even with one kv head each: one per task
+        wide.num_threads = 1;     // one task is enough: 8 heads per task
         const auto a = run(p, c, wide), b = run(p, c, narrow);
         ASSERT_EQ(a.stats.heads_per_task, 8) << name;
         ASSERT_EQ(b.stats.heads_per_task, 1) << name;
