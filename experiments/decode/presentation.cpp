@@ -72,14 +72,15 @@ Presentation presentation() {
   paired.caption = "read fraction = the time a read-only stream (the roofline's, same threads) takes over the step's "
                    "bytes / the step's time, the two alternated over 21 rounds within the case; the bandwidth column "
                    "above divides by a ceiling measured once at the run's start. Quantized formats read fewer bytes: a "
-                   "low fraction there means compute, not memory, sets their time.";
+                   "low fraction there means compute, not memory, sets their time. speedup over bf16: the format's step "
+                   "against a bf16 cache of the same data, alternated the same way.";
   paired.kind = ChartKind::sweep;
   paired.x = "kv_dtype";
   paired.implementations = {"decode_cpu"};
   paired.where = contiguous;
   paired.where.push_back({"context", {"32768"}});
   paired.columns = {{"time", "time"}, {"gbps", "GB/s"}, {"read_gbps_paired", "read GB/s, alternated"},
-                    {"read_fraction", "read fraction"}};
+                    {"read_fraction", "read fraction"}, {"speedup_vs_bf16", "speedup over bf16, alternated"}};
 
   ChartSpec paged;
   paged.id = "paged_vs_contiguous";

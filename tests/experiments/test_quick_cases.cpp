@@ -49,8 +49,9 @@ TEST(QuickProfile, EveryProfileLoadsAgainstTheRealExperiments) {
   EXPECT_NO_THROW(check_talk_ids(registry(), load_talks(default_config_dir() / "talks.toml")));
 }
 
-// decode's cases time their step against a plain read of as many bytes (read_fraction, read_gbps_paired) and the
-// paged ones their cache against a contiguous one of the same data (paged_over_contiguous), in add_counters: positive,
+// decode's cases time their step against a plain read of as many bytes (read_fraction, read_gbps_paired), the
+// quantized ones against a bf16 cache of the same data (speedup_vs_bf16), and the paged ones their cache against a
+// contiguous one of the same data (paged_over_contiguous), in add_counters: positive,
 // finite figures where they belong and no paged ratio on a contiguous case; the output the case leaves behind still
 // passes its check (the contiguous cache's steps write the same bits).
 TEST(QuickProfile, DecodeCasesReportTheirPairedFigures) {
@@ -77,6 +78,10 @@ TEST(QuickProfile, DecodeCasesReportTheirPairedFigures) {
       ASSERT_NE(f, counters.end()) << name;
       EXPECT_TRUE(std::isfinite(f->second) && f->second > 0.0) << name << " " << f->second;
     }
+    const bool quantized = planned.params.str("kv_dtype") != "bf16";
+    const auto speedup = find("speedup_vs_bf16");
+    EXPECT_EQ(speedup != counters.end(), quantized);
+    if (quantized && speedup != counters.end()) EXPECT_TRUE(std::isfinite(speedup->second) && speedup->second > 0.0);
     const auto it = find("paged_over_contiguous");
     if (planned.params.integer("page_size") > 0) {
       ASSERT_NE(it, counters.end());
