@@ -109,6 +109,7 @@ Corpus make_corpus(const std::vector<ResultDoc>& docs, const std::map<std::strin
   std::map<std::string, std::vector<std::pair<std::string, size_t>>> newest;
   std::vector<bool> left_out;
   const auto date_of = [&](size_t run) { return text(field(docs[run].context, "date")); };
+  std::map<std::string, size_t> declared_by;  // experiment -> the run its declaration was taken from
   for (size_t r = 0; r < docs.size(); ++r) {
     const std::string threads = value_text(field(field(docs[r].context, "talklab"), "threads"));
     for (const json& e : docs[r].entries) {
@@ -133,10 +134,15 @@ Corpus make_corpus(const std::vector<ResultDoc>& docs, const std::map<std::strin
       ++corpus.superseded[{corpus.cases[out].run, corpus.cases[kept].run}];
       *same = {replaces ? cpuid : same->first, kept};
     }
+    // An experiment's charts and tables as the newest file that declares it has them (the first of equal dates):
+    // an older file given first must not hide what a newer build added.
     const json& declared = field(field(docs[r].context, "talklab"), "experiments");
     if (!declared.is_object()) continue;
     for (const auto& [name, d] : declared.items()) {
-      if (!corpus.declarations.contains(name)) corpus.declarations[name] = declaration_from_json(d);
+      const auto at = declared_by.find(name);
+      if (at != declared_by.end() && date_of(r) <= date_of(at->second)) continue;
+      corpus.declarations[name] = declaration_from_json(d);
+      declared_by[name] = r;
     }
   }
   size_t i = 0;
