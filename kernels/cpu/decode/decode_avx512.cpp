@@ -47,24 +47,6 @@ struct V : ::talklab::cpu::attention::avx512::V {
     return Raw(_mm512_maskz_loadu_epi16(__mmask32((1ull << n) - 1), p));
   }
   static R dot_bf16(R acc, Raw x, Raw y) { return _mm512_dpbf16_ps(acc, x, y); }
-  // bf16 P.V by the same dot product (decode_core.h's Bf16PvDot): two tokens' value rows zipped lane by lane as
-  // zip_i16 zips int16 rows (per 128 bits, lo holds the pairs of elements 0-3, hi of 4-7), the pair of weights
-  // (P_j, P_j+1) rounded to bf16 in every lane; O is accumulated in that zip order (zip_element).
-  static void zip_raw(Raw a, Raw b, Raw& lo, Raw& hi) {
-    lo = Raw(_mm512_unpacklo_epi16(__m512i(a), __m512i(b)));
-    hi = Raw(_mm512_unpackhi_epi16(__m512i(a), __m512i(b)));
-  }
-  static Raw set1_raw_pair(const uint16_t* p) {
-    int32_t x;
-    std::memcpy(&x, p, 4);
-    return Raw(_mm512_set1_epi32(x));
-  }
-  static void store_bf16(uint16_t* p, R x) {  // 16 floats rounded to nearest even bf16
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), __m256i(_mm512_cvtneps_pbh(x)));
-  }
-  // The element of a 2 L block that zip position p holds: lo's lanes (p < 16) cover elements 8 k + 0..3 of each
-  // 128-bit block k, hi's 8 k + 4..7.
-  static constexpr int zip_element(int p) { return p < 16 ? 8 * (p / 4) + p % 4 : 8 * ((p - 16) / 4) + 4 + p % 4; }
   // int16 dot products (decode_core.h's I16Dot): vpdpwssd on 32 int16 lanes, two products per int32 lane.
   using I = __m512i;
   static I izero() { return _mm512_setzero_si512(); }
@@ -186,7 +168,7 @@ struct V : ::talklab::cpu::attention::avx512::V {
 static_assert(core::I16Dot<V, core::Int8TokenCodec<V>::Row> && core::I16Dot<V, core::StaticScaleCodec<V, false>::Row>);
 static_assert(!core::I16Dot<V, core::StaticScaleCodec<V, true>::Row>);
 static_assert(core::U4Dot<V, core::Int4KiviCodec<V, 32>::Row> && core::U4Dot<V, core::Int4KiviCodec<V, 64>::Row>);
-static_assert(core::Bf16Dot<V, core::Bf16Codec<V>::Row> && core::Bf16PvDot<V, core::Bf16Codec<V>::Row>);
+static_assert(core::Bf16Dot<V, core::Bf16Codec<V>::Row>);
 
 }  // namespace
 

@@ -47,6 +47,10 @@
 // the Scratch's pointers out of the int16-store loops another 15%. With both products removed, int4 G 32 still took
 // 0.101 of 0.182 ms: its cost is the group folds, not the products. 32k, 2 threads: 2.6-2.8 / 2.0-2.1 ms.
 //
+// Tried and not kept: bf16 P.V by vdpbf16ps along token pairs (P rounded to bf16 per block, two tokens' value rows
+// zipped): 1k tokens in cache 0.114 -> 0.107 ms, 32k no change beyond noise, and the output's SQNR 49.8 -> 48.7 dB
+// (the CI's quick comparison flags a drop over 1 dB), split and unsplit then differing by P's rounding (2.4e-3).
+//
 // Split-KV: a chunk writes its unnormalized O, m and l to the workspace, merge_rows combines the chunks of a row:
 //   M = max_s m_s,  L = sum_s 2^(m_s - M) l_s,  O = sum_s 2^(m_s - M) O_s / L   (m in log2 units).
 #pragma once
@@ -364,30 +368,6 @@ concept Bf16Dot = requires(typename V::R acc, typename V::Raw x, const uint16_t*
   { V::dot_bf16(acc, x, x) } -> std::same_as<typename V::R>;
 } && std::same_as<decltype(KRow::p), const uint16_t*>;
 
-// bf16 values on the same CPU: P.V as bf16 dot products too, along the tokens. Per token pair j, j + 1 and 2 L
-// elements, the two value rows are zipped lane by lane (zip_raw: one instruction per half) and each float32 lane
-// gains P_j v_j + P_j+1 v_j+1 in one vdpbf16ps, where the float path spends two FMAs and a widening per row vector.
-// P is rounded to bf16 per block (2^-9 relative per weight, unbiased; the sum l keeps float32 P), as LibTorch's bf16
-// SDPA rounds P before its P.V. O accumulates in the zip order (zip_element) for whole blocks of 2 L elements; a
-// tail of L keeps the float path and the natural order.
-template <class V, class VRow>
-concept Bf16PvDot = Bf16Dot<V, VRow> && requires(typename V::Raw x, typename V::Raw& out, const uint16_t* p,
-                                                 uint16_t* q, typename V::R r) {
-  V::zip_raw(x, x, out, out);
-  { V::set1_raw_pair(p) } -> std::same_as<typename V::Raw>;
-  V::store_bf16(q, r);
-  { V::zip_element(0) } -> std::same_as<int>;
-};
-
-// The element of a row that zip order (Bf16PvDot's O) stores at position pos: within every whole block of 2 L
-// elements V::zip_element of the position in the block; a tail shorter than 2 L keeps its order.
-template <class V>
-inline int64_t zip_order(int64_t pos, int64_t D) {
-  const int64_t P = 2 * V::L, b = pos / P * P;
-  if (b + P > D) return pos;
-  return b + V::zip_element(int(pos - b));
-}
-
 // int8 codes on a CPU with an int16 dot product (AVX-512 VNNI's vpdpwssd: two int16 products summed into each
 // int32 lane). Both products run on integers, every operand widened once (int8 -> int16, one instruction for 32
 // codes) instead of to float32 (two instructions for 16), and each instruction does 32 multiply-adds, an FMA 16:
@@ -662,37 +642,6 @@ inline void pv_tile_i16(float* o, const int16_t* wq, const float* wsc, const flo
     float* dst = o + r * D + d0;
     V::store(dst, V::fma(first, step, V::mul(V::load(dst), a)));
     if (whole) V::store(dst + V::L, V::fma(second, step, V::mul(V::load(dst + V::L), a)));
-  }
-}
-
-// The Bf16PvDot P.V of 2 L lanes d0 .. d0 + 2 L (zip order): O[r] = alpha_r O[r] + sum_j pb[r][j] v_j for rows
-// r0 .. r0 + NR, pb the block's P as bf16. Token pairs; a lone last token pairs with itself at weight pb[r][n] = 0.
-// The token loop is pv_tile_i16's and pv_tile_u4's, kept apart for the reason pv_tile_u4 gives.
-template <class V, int NR, class VRow>
-inline void pv_tile_bf16(float* o, const uint16_t* pb, const float* alpha, int64_t D, int d0, const VRow* vr, int n) {
-  using R = typename V::R;
-  using X = typename V::Raw;
-  R lo[NR], hi[NR];
-#pragma GCC unroll 16
-  for (int r = 0; r < NR; ++r) {
-    const R a = V::set1(alpha[r]);
-    lo[r] = V::mul(V::load(o + r * D + d0), a);
-    hi[r] = V::mul(V::load(o + r * D + d0 + V::L), a);
-  }
-  for (int j = 0; j < n; j += 2) {
-    X x_lo, x_hi;
-    V::zip_raw(V::load_raw(vr[j].p + d0), V::load_raw(vr[j + 1 < n ? j + 1 : j].p + d0), x_lo, x_hi);
-#pragma GCC unroll 16
-    for (int r = 0; r < NR; ++r) {
-      const X w = V::set1_raw_pair(pb + r * kTok + j);
-      lo[r] = V::dot_bf16(lo[r], x_lo, w);
-      hi[r] = V::dot_bf16(hi[r], x_hi, w);
-    }
-  }
-#pragma GCC unroll 16
-  for (int r = 0; r < NR; ++r) {
-    V::store(o + r * D + d0, lo[r]);
-    V::store(o + r * D + d0 + V::L, hi[r]);
   }
 }
 
@@ -990,22 +939,6 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
     }
     return;
   }
-  if constexpr (Bf16PvDot<V, Row>) {
-    // P as bf16 (the wq scratch: kTok 16-bit codes per row), then whole zip blocks; a tail of L by the float path.
-    uint16_t* const pb = reinterpret_cast<uint16_t*>(sc.wq);
-    static_assert(kTok == V::L);
-    for (int64_t r = 0; r < rows; ++r) V::store_bf16(pb + r * kTok, V::load(sc.p + r * kTok));
-    for (int64_t r0 = 0; r0 < rows; r0 += V::kPvRows) {
-      with_rows<V::kPvRows>(int(min64(V::kPvRows, rows - r0)), [&](auto nr) {
-        constexpr int NR = decltype(nr)::value;
-        int d0 = 0;
-        for (; d0 + 2 * V::L <= int(D); d0 += 2 * V::L)
-          pv_tile_bf16<V, NR>(sc.o + r0 * D, pb + r0 * kTok, sc.alpha + r0, D, d0, vr, n);
-        if (d0 < int(D)) pv_tile<V, NR, 1>(sc.o + r0 * D, sc.p + r0 * kTok, nullptr, sc.alpha + r0, D, d0, vr, n);
-      });
-    }
-    return;
-  }
   constexpr int NV = V::kPvVecs;
   for (int64_t r0 = 0; r0 < rows; r0 += V::kPvRows) {
     with_rows<V::kPvRows>(int(min64(V::kPvRows, rows - r0)), [&](auto nr) {
@@ -1051,12 +984,7 @@ struct HeadPass {
 
   HeadPass(const KernelArgs& a_, const C& c_, const Rows<V>& rows_, int64_t b_, int64_t hk_, int64_t split_)
       : a(a_), c(c_), sc(rows_), b(b_), hk(hk_), split(split_) {}
-  // The order Q is packed and O accumulated in: zip order for bf16 dot-product P.V (Q's float copy only feeds the
-  // bf16 one, which goes back to the natural order), pair order for pair rows on the float path.
-  int64_t element(int64_t pos) const {
-    if constexpr (Bf16PvDot<V, Row>) return zip_order<V>(pos, D);
-    else return kPaired ? pair_order<V>(pos, D) : pos;
-  }
+  int64_t element(int64_t pos) const { return kPaired ? pair_order<V>(pos, D) : pos; }
 
   // Q packed and scaled, the running state cleared.
   void start() {

@@ -38,12 +38,6 @@ inline constexpr double kInt4MinSqnrDb = 15.0;
 // per chunk): ~1e-7 relative per operation, well under 1e-5 normwise for the lengths tested. Paged vs contiguous
 // on the same data: the same blocks in the same order, so bit-identical (0).
 inline constexpr double kSplitMaxRelDiff = 1e-5;
-// Where P.V runs as bf16 dot products (decode_core.h's Bf16PvDot: bf16 KV on AVX-512 BF16), P is rounded to bf16,
-// and a chunk rounds P = 2^(s - m) with its own running max m instead of the row's: each weight moves by up to
-// 2^-9 relative in either, so split and unsplit differ by up to ~2^-8 of the values' scale; measured 2.0e-3 ..
-// 2.4e-3 normwise (SplitMatchesUnsplit, MQA, 4097 tokens). Bound: kBf16MaxRelError, the bf16 contract itself, still
-// far below a merge bug (O(1)); each output is also held to it against float64.
-inline constexpr double kSplitBf16PMaxRelDiff = kBf16MaxRelError;
 
 // int8 and int4 KIVI by int16 dot products (decode_core.h's I16Dot, U4Dot) against the float32 path on the same cache:
 // Q (for int4: Q times a key group's channel scales) and the P.V weights (per value channel group for int4) rounded
