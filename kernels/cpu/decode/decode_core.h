@@ -45,7 +45,9 @@
 // G 64 0.156 -> 0.120 ms (int8_token 0.100: int4 reads half the bytes but folds its groups per block and per key
 // group). Of that, vectorizing the key group's scale loads (a scalar pair_order per channel) took 12%, and keeping
 // the Scratch's pointers out of the int16-store loops another 15%. With both products removed, int4 G 32 still took
-// 0.101 of 0.182 ms: its cost is the group folds, not the products. 32k, 2 threads: 2.6-2.8 / 2.0-2.1 ms.
+// 0.101 of 0.182 ms: its cost is the group folds, not the products. 32k, 2 threads: 2.6-2.8 / 2.0-2.1 ms. One P.V
+// step per row over all its value groups instead of per (group, row) (4 maxima and divisions to 1) was no faster
+// (G 32 0.134-0.141 against 0.132-0.134 ms, alternated) and rounded coarser (1.7e-4 against 1.2e-4): not kept.
 //
 // Tried and not kept: bf16 P.V by vdpbf16ps along token pairs (P rounded to bf16 per block, two tokens' value rows
 // zipped): 1k tokens in cache 0.114 -> 0.107 ms, 32k no change beyond noise, and the output's SQNR 49.8 -> 48.7 dB
