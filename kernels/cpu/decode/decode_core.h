@@ -240,6 +240,7 @@ struct Int4KiviCodec {
 // warm as a step within a page (run_task says what that bought paged caches). Two blocks ahead was worse for a
 // contiguous cache (4.0-4.1 against 3.1-3.8 ms, alternated bench runs); for paged ones, paired against contiguous
 // (the decode experiment's paged_over_contiguous), two or four blocks changed nothing beyond the pairs' spread.
+// Every line needs its own prefetch: one per 128 bytes (relying on an adjacent-line fetch) made bf16 32k 2-3x slower.
 inline constexpr int kAheadTokens = kTok;
 // Plain data, the prefetch loop written out in qk_tile: GCC's IPA judges a function whose only effect is a
 // prefetch free of side effects and deletes the calls to it.
