@@ -52,6 +52,9 @@
 // Tried and not kept: bf16 P.V by vdpbf16ps along token pairs (P rounded to bf16 per block, two tokens' value rows
 // zipped): 1k tokens in cache 0.114 -> 0.107 ms, 32k no change beyond noise, and the output's SQNR 49.8 -> 48.7 dB
 // (the CI's quick comparison flags a drop over 1 dB), split and unsplit then differing by P's rounding (2.4e-3).
+// Also: float P.V tiles twice as wide for 4 rows or fewer (each weight broadcast half as often): 1k in cache 0.104-
+// 0.107 against 0.106-0.108 ms, no gain; the page's slot and row once per page part instead of a division per block:
+// no gain (bf16 in cache 0.092-0.096 -> 0.100-0.102 ms, a layout effect).
 //
 // Split-KV: a chunk writes its unnormalized O, m and l to the workspace, merge_rows combines the chunks of a row:
 //   M = max_s m_s,  L = sum_s 2^(m_s - M) l_s,  O = sum_s 2^(m_s - M) O_s / L   (m in log2 units).
