@@ -2,9 +2,9 @@
 // register wider (the flash kernel's zmm traits, vec_avx512.h, plus the cache widenings). 32 zmm registers: Q.K^T
 // 2 keys x 12 rows (24 accumulators), P.V 8 rows x 2 vectors (16 accumulators). Beyond the AVX2 path: bf16 keys'
 // Q.K by vdpbf16ps (Raw, dot_bf16: decode_core.h's Bf16Dot), four score sums and maxima at once (hsum4, hmax4), and
-// int8 caches' Q.K and P.V by vpdpwssd on int16 codes (I, dot_i16, zip_i16: decode_core.h's I16Dot), int4 KIVI's the
-// same on nibbles widened to int16 (widen_u4, zip_u4, bf16_columns: U4Dot). The tests run it
-// wherever the CPU has AVX-512 BF16 + VNNI (the Zen 4 / Zen 5 guests).
+// int8 caches' Q.K by vpdpwssd on int16 codes (I, dot_i16: decode_core.h's I16Dot) and P.V by vpdpbusd on bytes
+// (interleave4, untangle4: U8Dot), int4 KIVI's both on nibbles widened to int16 (widen_u4, zip_u4, bf16_columns:
+// U4Dot). The tests run it wherever the CPU has AVX-512 BF16 + VNNI (the Zen 4 / Zen 5 guests).
 // GCC 12's _mm512_reduce_*_ps start from _mm512_undefined_ps(): a false positive, as vec_avx512.h says.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include "kernels/cpu/attention/vec_avx512.h"  // first: its pragma must precede <immintrin.h>
@@ -68,18 +68,6 @@ struct V : ::talklab::cpu::attention::avx512::V {
   static void store_i16(int16_t* p, R x) {  // 16 floats rounded to int16 (|x| <= 32767)
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(x)));
   }
-  // Two tokens' 32 int16 lanes (elements e) zipped: per 128 bits, lo holds the pairs of e 0-3, hi of e 4-7. So
-  // the int32 lanes of lo cover elements 8 k + 0..3 of each 128-bit block k, hi 8 k + 4..7; unzip puts them back
-  // in order: elements 0-15 and 16-31.
-  static void zip_i16(I a, I b, I& lo, I& hi) {
-    lo = _mm512_unpacklo_epi16(a, b);
-    hi = _mm512_unpackhi_epi16(a, b);
-  }
-  static void unzip(R lo, R hi, R& first, R& second) {
-    first = _mm512_permutex2var_ps(lo, _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23), hi);
-    second =
-        _mm512_permutex2var_ps(lo, _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31), hi);
-  }
   // KIVI's 4-bit codes as int16 (decode_core.h's U4Dot). A byte holds elements 2 b (low nibble) and 2 b + 1 (high).
   // widen_u4: 32 bytes, 64 elements of one row, as the even elements (lo) and the odd ones (hi), 32 lanes each.
   static void widen_u4(const uint8_t* p, I& lo, I& hi) {
@@ -88,13 +76,14 @@ struct V : ::talklab::cpu::attention::avx512::V {
   static void widen_u4_n(const uint8_t* p, int bytes, I& lo, I& hi) {  // bytes < 32, zeros after
     nibbles(_mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(__mmask32((1ull << bytes) - 1), p)), lo, hi);
   }
-  // zip_u4: 16 bytes (32 elements) of two tokens' rows a, b, zipped lane by lane as zip_i16 zips int16 rows: int16
+  // zip_u4: 16 bytes (32 elements) of two tokens' rows a, b, zipped lane by lane: int16
   // lanes 2 i, 2 i + 1 hold element 2 i of a and of b (even), element 2 i + 1 of a and of b (odd), so a dot
   // product's int32 lane i sums the pair for element 2 i (even) or 2 i + 1 (odd): pair order, as the float path.
   static void zip_u4(const uint8_t* a, const uint8_t* b, I& even, I& odd) {
     const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a));
     const __m128i y = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b));
-    const __m256i ab = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi8(x, y)), _mm_unpackhi_epi8(x, y), 1);
+    const __m256i ab =
+        _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi8(x, y)), _mm_unpackhi_epi8(x, y), 1);
     nibbles(_mm512_cvtepu8_epi16(ab), even, odd);
   }
   // out[c * 16 + j] = p[j * cols + c] as float for tokens j < n, 0 for j >= n: a block's per-(token, group) bf16
@@ -118,6 +107,39 @@ struct V : ::talklab::cpu::attention::avx512::V {
       const __m512i x = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(col));
       _mm512_storeu_ps(out + c * 16, _mm512_castsi512_ps(_mm512_slli_epi32(x, 16)));
     }
+  }
+  // int8 P.V by vpdpbusd (decode_core.h's U8Dot): P.V weights as unsigned bytes against signed value bytes, four
+  // tokens per int32 lane. interleave4: 64 bytes (elements) of four tokens' rows as x[q], whose int32 lane i of
+  // 128-bit block k holds element 16 k + 4 q + i of the four tokens; untangle4 puts four such float vectors back in
+  // element order (a 4 x 4 transpose of 128-bit blocks).
+  static void interleave4(I a, I b, I c, I d, I* x) {
+    const I ab_lo = _mm512_unpacklo_epi8(a, b), ab_hi = _mm512_unpackhi_epi8(a, b);
+    const I cd_lo = _mm512_unpacklo_epi8(c, d), cd_hi = _mm512_unpackhi_epi8(c, d);
+    x[0] = _mm512_unpacklo_epi16(ab_lo, cd_lo);
+    x[1] = _mm512_unpackhi_epi16(ab_lo, cd_lo);
+    x[2] = _mm512_unpacklo_epi16(ab_hi, cd_hi);
+    x[3] = _mm512_unpackhi_epi16(ab_hi, cd_hi);
+  }
+  static void untangle4(R* x) {
+    const R t0 = _mm512_shuffle_f32x4(x[0], x[1], 0x44), t1 = _mm512_shuffle_f32x4(x[0], x[1], 0xEE);
+    const R t2 = _mm512_shuffle_f32x4(x[2], x[3], 0x44), t3 = _mm512_shuffle_f32x4(x[2], x[3], 0xEE);
+    x[0] = _mm512_shuffle_f32x4(t0, t2, 0x88);
+    x[1] = _mm512_shuffle_f32x4(t0, t2, 0xDD);
+    x[2] = _mm512_shuffle_f32x4(t1, t3, 0x88);
+    x[3] = _mm512_shuffle_f32x4(t1, t3, 0xDD);
+  }
+  static I load_i8x64(const int8_t* p) { return _mm512_loadu_si512(p); }
+  static I load_i8x64_n(const int8_t* p, int n) {  // n < 64 codes, zeros after
+    return _mm512_maskz_loadu_epi8(__mmask64(n >= 64 ? ~0ull : (1ull << n) - 1), p);
+  }
+  static I set1_quad(const uint8_t* p) {  // p[0 .. 4) in every int32 lane
+    int32_t x;
+    std::memcpy(&x, p, 4);
+    return _mm512_set1_epi32(x);
+  }
+  static I dot_u8s8(I acc, I u, I s) { return _mm512_dpbusd_epi32(acc, u, s); }
+  static void store_u8(uint8_t* p, R x) {  // 16 floats in [0, 255] rounded to bytes
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm512_cvtusepi32_epi8(_mm512_cvtps_epu32(x)));
   }
   static void nibbles(I bytes, I& lo, I& hi) {
     lo = _mm512_and_si512(bytes, _mm512_set1_epi16(0xF));
@@ -166,6 +188,7 @@ struct V : ::talklab::cpu::attention::avx512::V {
 
 // The integer paths must not fall back to float32 silently (a concept that stops matching would).
 static_assert(core::I16Dot<V, core::Int8TokenCodec<V>::Row> && core::I16Dot<V, core::StaticScaleCodec<V, false>::Row>);
+static_assert(core::U8Dot<V, core::Int8TokenCodec<V>::Row> && core::U8Dot<V, core::StaticScaleCodec<V, false>::Row>);
 static_assert(!core::I16Dot<V, core::StaticScaleCodec<V, true>::Row>);
 static_assert(core::U4Dot<V, core::Int4KiviCodec<V, 32>::Row> && core::U4Dot<V, core::Int4KiviCodec<V, 64>::Row>);
 static_assert(core::Bf16Dot<V, core::Bf16Codec<V>::Row>);

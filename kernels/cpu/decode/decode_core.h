@@ -375,15 +375,12 @@ concept Bf16Dot = requires(typename V::R acc, typename V::Raw x, const uint16_t*
 } && std::same_as<decltype(KRow::p), const uint16_t*>;
 
 // int8 codes on a CPU with an int16 dot product (AVX-512 VNNI's vpdpwssd: two int16 products summed into each
-// int32 lane). Both products run on integers, every operand widened once (int8 -> int16, one instruction for 32
-// codes) instead of to float32 (two instructions for 16), and each instruction does 32 multiply-adds, an FMA 16:
-//   Q.K  Q as int16 codes, per row: qi = round(q * 32767 / amax |q|), so a score is qinv * sum_d qi_d k_d with
-//        qinv = amax / 32767, the row's step. |sum| <= D * 32767 * 128 < 2^31 for D <= 256: no overflow.
-//   P.V  the block's weights (P, times the values' per-token scales) as int16 codes per row and block, step
-//        wmax / 32767, against value PAIRS of tokens j, j + 1 zipped lane by lane (zip_i16) so the dot product's
-//        two-term sums run along the tokens; the int32 sums of a block (<= 16 * 32767 * 128) go to float32 O.
-// Error: both roundings are 2^-16 of the row's largest element (~-96 dB each), against int8's ~-41 dB: the SQNR of
-// decode_tolerances.h does not move (measured).
+// int32 lane). Q.K runs on integers, the keys widened once (int8 -> int16, one instruction for 32 codes) instead of
+// to float32 (two instructions for 16), each instruction 32 multiply-adds, an FMA 16: Q as int16 codes, per row:
+// qi = round(q * 32767 / amax |q|), so a score is qinv * sum_d qi_d k_d with qinv = amax / 32767, the row's step.
+// |sum| <= D * 32767 * 128 < 2^31 for D <= 256: no overflow. Q's rounding is 2^-16 of the row's largest (~-96 dB)
+// against int8's ~-41 dB. P.V: U8Dot below. (It ran on int16 too, weights per row and block against two tokens'
+// rows zipped, until the 8-bit version: 9-10% faster, int8_token 32k 1.73-1.77 -> 1.57-1.61 ms.)
 template <class V, class KRow>
 concept I16Dot = requires(typename V::I acc, typename V::R x, const int8_t* c, const int16_t* w) {
   { V::izero() } -> std::same_as<typename V::I>;
@@ -394,8 +391,6 @@ concept I16Dot = requires(typename V::I acc, typename V::R x, const int8_t* c, c
   { V::dot_i16(acc, acc, acc) } -> std::same_as<typename V::I>;
   { V::set1_pair(w) } -> std::same_as<typename V::I>;
   { V::to_float(acc) } -> std::same_as<typename V::R>;
-  { V::zip_i16(acc, acc, acc, acc) };
-  { V::unzip(x, x, x, x) };
   { V::store_i16(nullptr, x) };
 } && requires(const KRow& r) {
   { r.codes() } -> std::same_as<const int8_t*>;
@@ -438,6 +433,25 @@ inline int64_t nibble_order_vec(int64_t i, int64_t D) {
   if (b + 4 * V::L > D || k == 0 || k == 3 * V::L) return i;
   return k == V::L ? b + 2 * V::L : b + V::L;
 }
+
+// int8 P.V by 8-bit dot products (AVX-512 VNNI's vpdpbusd: four u8 x s8 products summed into each int32 lane, 64
+// multiply-adds an instruction, twice vpdpwssd's at the same issue rate here): the block's weights (P times the
+// values' per-token scales, never negative) as unsigned bytes per row (step wmax / 255), four tokens' value rows
+// interleaved byte by byte (interleave4) against them; the block's int32 sums are put back in element order
+// (untangle4) into float32 O. |sum| <= 16 * 255 * 128 < 2^31. The weights' rounding is 2^-9 of the row's largest
+// (int16: 2^-16): the output moves by ~1e-3 of its largest element against the float path, a tenth of int8's own
+// error; the SQNR against float64 by ~0.1 dB (decode_tolerances.h).
+template <class V, class VRow>
+concept U8Dot = I16Dot<V, VRow> && requires(typename V::I i, typename V::I* ip, typename V::R* rp, const int8_t* c,
+                                            const uint8_t* u, uint8_t* q, typename V::R r) {
+  V::interleave4(i, i, i, i, ip);
+  V::untangle4(rp);
+  { V::load_i8x64(c) } -> std::same_as<typename V::I>;
+  { V::load_i8x64_n(c, 1) } -> std::same_as<typename V::I>;
+  { V::set1_quad(u) } -> std::same_as<typename V::I>;
+  { V::dot_u8s8(i, i, i) } -> std::same_as<typename V::I>;
+  V::store_u8(q, r);
+};
 
 // x[0 .. n) (n % L == 0) as int16 codes of amax, its largest magnitude: out = round(x * 32767 / amax). Returns the
 // step (amax / 32767) a code is multiplied by. The I16Dot path's one encoder: Q's rows and the P.V weights.
@@ -615,42 +629,6 @@ inline void pv_tile(float* o, const float* w, const float* add, const float* alp
     for (int v = 0; v < NV; ++v) V::store(o + r * D + d0 + v * V::L, acc[r][v]);
 }
 
-// The I16Dot P.V: O[r][d0 .. d0 + width] = alpha_r O[r] + wsc_r sum_j wq[r][j] v_j[d0 ..] for rows r0 .. r0 + NR,
-// width <= 2 L (the tail of a head dim that is an odd multiple of L: its upper half is zeros, never stored).
-// Tokens go in pairs (j, j + 1 zipped); a lone last token pairs with itself at weight wq[r][n] = 0.
-template <class V, int NR, class VRow>
-inline void pv_tile_i16(float* o, const int16_t* wq, const float* wsc, const float* alpha, int64_t D, int d0,
-                        int width, const VRow* vr, int n) {
-  using I = typename V::I;
-  using R = typename V::R;
-  I lo[NR], hi[NR];
-#pragma GCC unroll 16
-  for (int r = 0; r < NR; ++r) lo[r] = hi[r] = V::izero();
-  const bool whole = width == 2 * V::L;
-  for (int j = 0; j < n; j += 2) {
-    const int8_t* p0 = vr[j].codes() + d0;
-    const int8_t* p1 = vr[j + 1 < n ? j + 1 : j].codes() + d0;
-    I x_lo, x_hi;
-    V::zip_i16(whole ? V::widen_i8(p0) : V::widen_i8_n(p0, width), whole ? V::widen_i8(p1) : V::widen_i8_n(p1, width),
-               x_lo, x_hi);
-#pragma GCC unroll 16
-    for (int r = 0; r < NR; ++r) {
-      const I w = V::set1_pair(wq + r * kTok + j);
-      lo[r] = V::dot_i16(lo[r], x_lo, w);
-      hi[r] = V::dot_i16(hi[r], x_hi, w);
-    }
-  }
-#pragma GCC unroll 16
-  for (int r = 0; r < NR; ++r) {
-    R first, second;
-    V::unzip(V::to_float(lo[r]), V::to_float(hi[r]), first, second);
-    const R a = V::set1(alpha[r]), step = V::set1(wsc[r]);
-    float* dst = o + r * D + d0;
-    V::store(dst, V::fma(first, step, V::mul(V::load(dst), a)));
-    if (whole) V::store(dst + V::L, V::fma(second, step, V::mul(V::load(dst + V::L), a)));
-  }
-}
-
 // The lanes' maxima of one kTok-wide row (of scores or weights): a vector, reduced by the caller (hmax, hmax4).
 template <class V>
 inline typename V::R block_max(const float* row) {
@@ -660,8 +638,8 @@ inline typename V::R block_max(const float* row) {
   return mx;
 }
 
-// The integer P.V's weights: n rows of kTok (P, times the values' scales) as int16 codes per row, step = the row's
-// largest weight / 32767 (P >= 0, scales > 0), four rows at once (hmax4: the I16Dot and U4Dot CPUs have it). The
+// int4's P.V weights: n rows of kTok (P, times the values' scales) as int16 codes per row, step = the row's
+// largest weight / 32767 (P >= 0, scales > 0), four rows at once (hmax4: the U4Dot CPUs have it). The
 // pointers come in as arguments, not through the Scratch: a vector int16 store may alias anything (its type does),
 // and GCC reloaded the Scratch's members, through the thread-local, after every one (int4 in cache: 15% slower).
 template <class V>
@@ -678,17 +656,60 @@ inline void encode_weights(const float* w, int64_t n, int16_t* wq, float* wsc) {
     for (int64_t i = 0; i < min64(4, n - i0); ++i) {
       const R s = V::set1(inv[i]);
 #pragma GCC unroll 4
-      for (int j = 0; j < kTok; j += V::L) V::store_i16(wq + (i0 + i) * kTok + j, V::mul(V::load(w + (i0 + i) * kTok + j), s));
+      for (int j = 0; j < kTok; j += V::L) {
+        const int64_t at = (i0 + i) * kTok + j;
+        V::store_i16(wq + at, V::mul(V::load(w + at), s));
+      }
       wsc[i0 + i] = wmax[i] / 32767.0f;
     }
   }
 }
 
+// The U8Dot P.V: O[r][d0 .. d0 + width] = alpha_r O[r] + wsc_r sum_j wb[r][j] v_j[d0 ..] for rows r0 .. r0 + NR,
+// width <= 4 L (64 elements; the tail of a head dim: masked loads, only width elements stored). Tokens in fours; the
+// ones past n repeat token j at weight wb[r][j'] = 0.
+template <class V, int NR, class VRow>
+inline void pv_tile_u8(float* o, const uint8_t* wb, const float* wsc, const float* alpha, int64_t D, int d0, int width,
+                       const VRow* vr, int n) {
+  using I = typename V::I;
+  using R = typename V::R;
+  I acc[NR][4];
+#pragma GCC unroll 16
+  for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; ++q) acc[r][q] = V::izero();
+  const bool whole = width == 4 * V::L;
+  auto row = [&](int j) {
+    return whole ? V::load_i8x64(vr[j].codes() + d0) : V::load_i8x64_n(vr[j].codes() + d0, width);
+  };
+  for (int j = 0; j < n; j += 4) {
+    I x[4];
+    V::interleave4(row(j), row(j + 1 < n ? j + 1 : j), row(j + 2 < n ? j + 2 : j), row(j + 3 < n ? j + 3 : j), x);
+#pragma GCC unroll 16
+    for (int r = 0; r < NR; ++r) {
+      const I w = V::set1_quad(wb + r * kTok + j);
+#pragma GCC unroll 4
+      for (int q = 0; q < 4; ++q) acc[r][q] = V::dot_u8s8(acc[r][q], w, x[q]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < NR; ++r) {
+    R y[4];
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; ++q) y[q] = V::to_float(acc[r][q]);
+    V::untangle4(y);
+    const R a = V::set1(alpha[r]), step = V::set1(wsc[r]);
+    float* dst = o + r * D + d0;
+    for (int q = 0; q < 4 && q * V::L < width; ++q)
+      V::store(dst + q * V::L, V::fma(y[q], step, V::mul(V::load(dst + q * V::L), a)));
+  }
+}
+
 // The U4Dot P.V of one value channel group's 2 L lanes d0 .. d0 + 2 L (pair order): O[r] = alpha_r O[r] + add_r +
 // wsc_r sum_j wq[r][j] v_j[d0 ..] for rows r0 .. r0 + NR, the weights and add of the lanes' group. Tokens in pairs
-// (zip_u4: its sums come out in pair order); a lone last token pairs with itself at weight wq[r][n] = 0. The token
-// loop is pv_tile_i16's: one template for both, the zip and the store as lambdas, cost int8 ~8% at 32k (best of 40,
-// three alternated driver runs: 1.46-1.56 -> 1.64-1.69 ms), so each keeps its own.
+// (zip_u4: its sums come out in pair order); a lone last token pairs with itself at weight wq[r][n] = 0. (While
+// int8's P.V ran on int16 with the same token loop, one template for both, the zip and the store as lambdas, cost
+// int8 ~8% at 32k: best of 40, three alternated driver runs, 1.46-1.56 -> 1.64-1.69 ms.)
 template <class V, int NR, class VRow>
 inline void pv_tile_u4(float* o, const int16_t* wq, const float* wsc, const float* add, const float* alpha, int64_t D,
                        int d0, const VRow* vr, int n) {
@@ -933,18 +954,32 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
     }
     return;
   }
-  if constexpr (kInt) {
-    encode_weights<V>(w, rows, sc.wq, sc.wsc);
-    for (int64_t r0 = 0; r0 < rows; r0 += V::kPvRows) {
-      with_rows<V::kPvRows>(int(min64(V::kPvRows, rows - r0)), [&](auto nr) {
-        constexpr int NR = decltype(nr)::value;
-        for (int d0 = 0; d0 < int(D); d0 += 2 * V::L)
-          pv_tile_i16<V, NR>(sc.o + r0 * D, sc.wq + r0 * kTok, sc.wsc + r0, sc.alpha + r0, D, d0,
-                             int(min64(2 * V::L, D - d0)), vr, n);
+  if constexpr (U8Dot<V, Row>) {
+    // The weights as unsigned bytes per row: step = the row's largest weight / 255 (P >= 0, scales > 0).
+    uint8_t* const wb = reinterpret_cast<uint8_t*>(sc.wq);
+    float* const wsc = sc.wsc;
+    static_assert(kTok == V::L);
+    for (int64_t r0 = 0; r0 < rows; r0 += 4) {
+      typename V::R mx[4];
+      alignas(16) float wmax[4];
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; ++i) mx[i] = r0 + i < rows ? V::load(w + (r0 + i) * kTok) : V::zero();
+      V::hmax4(mx[0], mx[1], mx[2], mx[3], wmax);
+      for (int64_t i = 0; i < min64(4, rows - r0); ++i) {
+        V::store_u8(wb + (r0 + i) * kTok, V::mul(mx[i], V::set1(wmax[i] > 0.0f ? 255.0f / wmax[i] : 0.0f)));
+        wsc[r0 + i] = wmax[i] / 255.0f;
+      }
+    }
+    for (int64_t r0 = 0; r0 < rows; r0 += 4) {  // 4 rows x 4 accumulators: 16 of the 32 registers
+      with_rows<4>(int(min64(4, rows - r0)), [&](auto nr) {
+        for (int d0 = 0; d0 < int(D); d0 += 4 * V::L)
+          pv_tile_u8<V, decltype(nr)::value>(sc.o + r0 * D, wb + r0 * kTok, wsc + r0, sc.alpha + r0, D, d0,
+                                             int(min64(4 * V::L, D - d0)), vr, n);
       });
     }
     return;
   }
+  static_assert(!kInt || U8Dot<V, Row>, "int8's integer P.V is the 8-bit one");
   constexpr int NV = V::kPvVecs;
   for (int64_t r0 = 0; r0 < rows; r0 += V::kPvRows) {
     with_rows<V::kPvRows>(int(min64(V::kPvRows, rows - r0)), [&](auto nr) {
@@ -1096,7 +1131,8 @@ struct HeadPass {
                 const typename V::R inv = V::set1(mx[i] > 0.0f ? 32767.0f / mx[i] : 0.0f);
                 const float* qs = qk_rows + (r0 + i) * D;
                 int16_t* qi = qi_rows + (r0 + i) * D;
-                for (int64_t d = 0; d < D; d += V::L) V::store_i16(qi + nibble_order_vec<V>(d, D), V::mul(V::load(qs + d), inv));
+                for (int64_t d = 0; d < D; d += V::L)
+                  V::store_i16(qi + nibble_order_vec<V>(d, D), V::mul(V::load(qs + d), inv));
                 sc.bias[r0 + i] = b4[i];
                 sc.qinv[r0 + i] = mx[i] / 32767.0f;
               }
