@@ -38,8 +38,7 @@ class OursCase final : public Case {
     in_.fill(p_, seed_);
     const dec::DecodeShape& s = p_.shape;
     table_ = dec::make_page_table(s.B, p_.context, p_.page_size, p_.page_size ? kPageShuffleSeed : 0, align());
-    cache_ = std::make_unique<dec::KvCache>(p_.format, table_.num_pages, table_.page_size, s.H_kv, s.D);
-    cache_->fill(table_.seqs(in_.lengths), in_.k.data(), in_.v.data(), p_.context);
+    cache_ = filled(p_.format, table_);
     out_ = memory::Buffer<uint16_t>(size_t(s.B * s.H * s.q_len * s.D));
     options_.num_threads = threads_;
     options_.splits = p_.split_off ? 1 : 0;
@@ -72,6 +71,13 @@ class OursCase final : public Case {
 
  private:
   int64_t align() const { return p_.format.dtype == dec::KvDtype::int4_kivi ? p_.format.group : 16; }
+  // The case's K and V in `format` behind `table`'s pages.
+  std::unique_ptr<dec::KvCache> filled(const dec::KvFormat& format, const dec::PageTable& table) const {
+    const dec::DecodeShape& s = p_.shape;
+    auto cache = std::make_unique<dec::KvCache>(format, table.num_pages, table.page_size, s.H_kv, s.D);
+    cache->fill(table.seqs(in_.lengths), in_.k.data(), in_.v.data(), p_.context);
+    return cache;
+  }
   dec::DecodeStats step(const dec::KvCache& cache, const dec::PageTable& table) {
     return dec::decode_attention(p_.shape, dec::DType::bf16, in_.q.data(), cache.view(), table.seqs(in_.lengths),
                                  out_.data(), options_, workspace_.data(), workspace_.size());
@@ -82,21 +88,17 @@ class OursCase final : public Case {
   // host whose memory bandwidth moves 20-40% between them. Built here, after the samples, so the case's memory and
   // samples are the paged cache's alone; the same lengths, so the same splits and workspace.
   double paged_over_contiguous() {
-    const dec::DecodeShape& s = p_.shape;
-    const dec::PageTable flat_table = dec::make_page_table(s.B, p_.context, 0, 0, align());
-    dec::KvCache flat(p_.format, flat_table.num_pages, flat_table.page_size, s.H_kv, s.D);
-    flat.fill(flat_table.seqs(in_.lengths), in_.k.data(), in_.v.data(), p_.context);
-    return paired_times([&] { step(*cache_, table_); }, [&] { step(flat, flat_table); }).ratio;
+    const dec::PageTable flat_table = dec::make_page_table(p_.shape.B, p_.context, 0, 0, align());
+    const std::unique_ptr<dec::KvCache> flat = filled(p_.format, flat_table);
+    return paired_times([&] { step(*cache_, table_); }, [&] { step(*flat, flat_table); }).ratio;
   }
 
   // The format's speedup over a bf16 cache of the same data and page table, paired as paged_over_contiguous: the
   // issue's int8 and int4 targets are ratios to our bf16, and bf16 (memory-bound) and the quantized formats
   // (compute-bound here) move differently with the host's bandwidth, so two cases apart gave 1.35x-1.97x for int8.
   double speedup_vs_bf16() {
-    const dec::DecodeShape& s = p_.shape;
-    dec::KvCache bf16({dec::KvDtype::bf16, dec::KvScale::none, 0}, table_.num_pages, table_.page_size, s.H_kv, s.D);
-    bf16.fill(table_.seqs(in_.lengths), in_.k.data(), in_.v.data(), p_.context);
-    return paired_times([&] { step(bf16, table_); }, [&] { step(*cache_, table_); }).ratio;
+    const std::unique_ptr<dec::KvCache> bf16 = filled({dec::KvDtype::bf16, dec::KvScale::none, 0}, table_);
+    return paired_times([&] { step(*bf16, table_); }, [&] { step(*cache_, table_); }).ratio;
   }
 
   // The bandwidth bound, paired: a plain read (the roofline's read stream, same threads) of as many bytes as the

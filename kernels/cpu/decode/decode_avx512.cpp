@@ -59,7 +59,7 @@ struct V : ::talklab::cpu::attention::avx512::V {
   static I load_i16(const int16_t* p) { return _mm512_loadu_si512(p); }
   static I load_i16_n(const int16_t* p, int n) { return _mm512_maskz_loadu_epi16(__mmask32((1ull << n) - 1), p); }
   static I dot_i16(I acc, I x, I y) { return _mm512_dpwssd_epi32(acc, x, y); }
-  static I set1_pair(const int16_t* p) {  // p[0], p[1] in every int32 lane
+  static I set1_u32(const void* p) {  // the 4 bytes at p in every int32 lane: a pair of int16 weights, four u8 ones
     int32_t x;
     std::memcpy(&x, p, 4);
     return _mm512_set1_epi32(x);
@@ -131,11 +131,6 @@ struct V : ::talklab::cpu::attention::avx512::V {
   static I load_i8x64(const int8_t* p) { return _mm512_loadu_si512(p); }
   static I load_i8x64_n(const int8_t* p, int n) {  // n < 64 codes, zeros after
     return _mm512_maskz_loadu_epi8(__mmask64(n >= 64 ? ~0ull : (1ull << n) - 1), p);
-  }
-  static I set1_quad(const uint8_t* p) {  // p[0 .. 4) in every int32 lane
-    int32_t x;
-    std::memcpy(&x, p, 4);
-    return _mm512_set1_epi32(x);
   }
   static I dot_u8s8(I acc, I u, I s) { return _mm512_dpbusd_epi32(acc, u, s); }
   static void store_u8(uint8_t* p, R x) {  // 16 floats in [0, 255] rounded to bytes

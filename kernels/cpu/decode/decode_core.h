@@ -317,11 +317,7 @@ struct Scratch : Rows<V> {
   }
   void reserve(int64_t rows, int64_t D) {
     constexpr size_t kMaxGroups = Rows<V>::kMaxGroups;
-    float*& qf = this->qf;
-    float *&o = this->o, *&s = this->s, *&p = this->p, *&m = this->m, *&l = this->l, *&alpha = this->alpha;
-    float *&qk = this->qk, *&bias = this->bias, *&w = this->w, *&zs = this->zs, *&qinv = this->qinv, *&wsc = this->wsc;
-    uint16_t*& qb = this->qb;
-    int16_t *&qi = this->qi, *&wq = this->wq;
+    Rows<V>& t = *this;
     const size_t r = size_t(rows);
     const size_t need = 3 * r * size_t(D) + 2 * r * kTok + 5 * r + kMaxGroups * r * (kTok + 2) + r * size_t(D) +
                         kMaxGroups * r * kTok / 2 + 128;
@@ -332,25 +328,25 @@ struct Scratch : Rows<V> {
       if (!buf) throw std::bad_alloc();
       cap = need;
     }
-    qf = buf;
-    o = qf + r * size_t(D);
-    s = o + r * size_t(D);
-    p = s + r * kTok;
-    m = p + r * kTok;
-    l = m + r;
-    alpha = l + r;
-    qk = alpha + r;
-    bias = qk + r * size_t(D);
-    w = bias + r;
-    zs = w + kMaxGroups * r * kTok;
-    qinv = zs + kMaxGroups * r;
-    wsc = qinv + r;
+    t.qf = buf;
+    t.o = t.qf + r * size_t(D);
+    t.s = t.o + r * size_t(D);
+    t.p = t.s + r * kTok;
+    t.m = t.p + r * kTok;
+    t.l = t.m + r;
+    t.alpha = t.l + r;
+    t.qk = t.alpha + r;
+    t.bias = t.qk + r * size_t(D);
+    t.w = t.bias + r;
+    t.zs = t.w + kMaxGroups * r * kTok;
+    t.qinv = t.zs + kMaxGroups * r;
+    t.wsc = t.qinv + r;
     auto aligned = [&](const void* end) {  // the first 64-byte boundary at or after end
-      return qf + (static_cast<const float*>(end) - qf + 15) / 16 * 16;
+      return t.qf + (static_cast<const float*>(end) - t.qf + 15) / 16 * 16;
     };
-    qb = reinterpret_cast<uint16_t*>(aligned(wsc + kMaxGroups * r));
-    qi = reinterpret_cast<int16_t*>(aligned(qb + r * size_t(D)));
-    wq = reinterpret_cast<int16_t*>(aligned(qi + r * size_t(D)));
+    t.qb = reinterpret_cast<uint16_t*>(aligned(t.wsc + kMaxGroups * r));
+    t.qi = reinterpret_cast<int16_t*>(aligned(t.qb + r * size_t(D)));
+    t.wq = reinterpret_cast<int16_t*>(aligned(t.qi + r * size_t(D)));
   }
 };
 
@@ -374,6 +370,17 @@ concept Bf16Dot = requires(typename V::R acc, typename V::Raw x, const uint16_t*
   { V::dot_bf16(acc, x, x) } -> std::same_as<typename V::R>;
 } && std::same_as<decltype(KRow::p), const uint16_t*>;
 
+// The int16 products I16Dot and U4Dot share: Q's int16 codes (store_i16, load_i16), vpdpwssd, int32 -> float32.
+template <class V>
+concept Int16Products = requires(typename V::I acc, typename V::R x, const int16_t* w) {
+  { V::izero() } -> std::same_as<typename V::I>;
+  { V::load_i16(w) } -> std::same_as<typename V::I>;
+  { V::load_i16_n(w, 1) } -> std::same_as<typename V::I>;
+  { V::dot_i16(acc, acc, acc) } -> std::same_as<typename V::I>;
+  { V::to_float(acc) } -> std::same_as<typename V::R>;
+  { V::store_i16(nullptr, x) };
+};
+
 // int8 codes on a CPU with an int16 dot product (AVX-512 VNNI's vpdpwssd: two int16 products summed into each
 // int32 lane). Q.K runs on integers, the keys widened once (int8 -> int16, one instruction for 32 codes) instead of
 // to float32 (two instructions for 16), each instruction 32 multiply-adds, an FMA 16: Q as int16 codes, per row:
@@ -382,16 +389,9 @@ concept Bf16Dot = requires(typename V::R acc, typename V::Raw x, const uint16_t*
 // against int8's ~-41 dB. P.V: U8Dot below. (It ran on int16 too, weights per row and block against two tokens'
 // rows zipped, until the 8-bit version: 9-10% faster, int8_token 32k 1.73-1.77 -> 1.57-1.61 ms.)
 template <class V, class KRow>
-concept I16Dot = requires(typename V::I acc, typename V::R x, const int8_t* c, const int16_t* w) {
-  { V::izero() } -> std::same_as<typename V::I>;
+concept I16Dot = Int16Products<V> && requires(const int8_t* c) {
   { V::widen_i8(c) } -> std::same_as<typename V::I>;
   { V::widen_i8_n(c, 1) } -> std::same_as<typename V::I>;
-  { V::load_i16(w) } -> std::same_as<typename V::I>;
-  { V::load_i16_n(w, 1) } -> std::same_as<typename V::I>;
-  { V::dot_i16(acc, acc, acc) } -> std::same_as<typename V::I>;
-  { V::set1_pair(w) } -> std::same_as<typename V::I>;
-  { V::to_float(acc) } -> std::same_as<typename V::R>;
-  { V::store_i16(nullptr, x) };
 } && requires(const KRow& r) {
   { r.codes() } -> std::same_as<const int8_t*>;
 };
@@ -406,14 +406,9 @@ concept I16Dot = requires(typename V::I acc, typename V::R x, const int8_t* c, c
 //        gets step * sum + sum_j P_j zero_jg.
 // |sum| <= 256 * 32767 * 15 (Q.K) and 16 * 32767 * 15 (a block's P.V) < 2^31.
 template <class V, class KRow>
-concept U4Dot = requires(typename V::I acc, typename V::I& out, const uint8_t* c, const int16_t* w, const uint16_t* h,
-                         float* f) {
-  { V::izero() } -> std::same_as<typename V::I>;
-  { V::load_i16(w) } -> std::same_as<typename V::I>;
-  { V::load_i16_n(w, 1) } -> std::same_as<typename V::I>;
-  { V::dot_i16(acc, acc, acc) } -> std::same_as<typename V::I>;
-  { V::set1_pair(w) } -> std::same_as<typename V::I>;
-  { V::to_float(acc) } -> std::same_as<typename V::R>;
+concept U4Dot = Int16Products<V> && requires(typename V::I& out, const uint8_t* c, const int16_t* w, const uint16_t* h,
+                                             float* f) {
+  { V::set1_u32(w) } -> std::same_as<typename V::I>;
   V::widen_u4(c, out, out);
   V::widen_u4_n(c, 1, out, out);
   V::zip_u4(c, c, out, out);
@@ -448,18 +443,25 @@ concept U8Dot = I16Dot<V, VRow> && requires(typename V::I i, typename V::I* ip, 
   V::untangle4(rp);
   { V::load_i8x64(c) } -> std::same_as<typename V::I>;
   { V::load_i8x64_n(c, 1) } -> std::same_as<typename V::I>;
-  { V::set1_quad(u) } -> std::same_as<typename V::I>;
+  { V::set1_u32(u) } -> std::same_as<typename V::I>;
   { V::dot_u8s8(i, i, i) } -> std::same_as<typename V::I>;
   V::store_u8(q, r);
 };
 
 // x[0 .. n) (n % L == 0) as int16 codes of amax, its largest magnitude: out = round(x * 32767 / amax). Returns the
-// step (amax / 32767) a code is multiplied by. The I16Dot path's one encoder: Q's rows and the P.V weights.
+// step (amax / 32767) a code is multiplied by: int8's Q rows and int4's P.V weights. (int4's Q rows per key group
+// go to nibble order in a loop of their own: this encoder with a destination order cost int4 G 32 ~4% in cache.)
 template <class V>
 inline float encode_i16(const float* x, int64_t n, float amax, int16_t* out) {
   const typename V::R inv = V::set1(amax > 0.0f ? 32767.0f / amax : 0.0f);
   for (int64_t i = 0; i < n; i += V::L) V::store_i16(out + i, V::mul(V::load(x + i), inv));
   return amax / 32767.0f;
+}
+
+// acc, and the lanes' magnitudes of x, whichever is larger: a running largest magnitude.
+template <class V>
+inline typename V::R max_abs(typename V::R acc, typename V::R x) {
+  return V::max(acc, V::max(x, V::sub(V::zero(), x)));
 }
 
 // S[r][j] for rows r0 .. r0 + NR and tokens j < n: two keys per pass share the Q loads. qb, qi: the same rows as
@@ -638,30 +640,22 @@ inline typename V::R block_max(const float* row) {
   return mx;
 }
 
-// int4's P.V weights: n rows of kTok (P, times the values' scales) as int16 codes per row, step = the row's
-// largest weight / 32767 (P >= 0, scales > 0), four rows at once (hmax4: the U4Dot CPUs have it). The
+// int4's P.V weights: n rows of kTok (P, times the values' scales) as int16 codes per row (encode_i16), step = the
+// row's largest weight / 32767 (P >= 0, scales > 0), four rows' largest at once (hmax4: the U4Dot CPUs have it). The
 // pointers come in as arguments, not through the Scratch: a vector int16 store may alias anything (its type does),
 // and GCC reloaded the Scratch's members, through the thread-local, after every one (int4 in cache: 15% slower).
+// int8's byte weights (U8Dot) are encoded in run_block's own loop: this one with a byte encoder passed in as a lambda
+// cost int8 2-7% at 32k (five alternated driver runs).
 template <class V>
 inline void encode_weights(const float* w, int64_t n, int16_t* wq, float* wsc) {
-  using R = typename V::R;
   for (int64_t i0 = 0; i0 < n; i0 += 4) {
-    R mx[4];
+    typename V::R mx[4];
     alignas(16) float wmax[4];
 #pragma GCC unroll 4
     for (int i = 0; i < 4; ++i) mx[i] = i0 + i < n ? block_max<V>(w + (i0 + i) * kTok) : V::zero();
     V::hmax4(mx[0], mx[1], mx[2], mx[3], wmax);
-    float inv[4];
-    for (int i = 0; i < 4; ++i) inv[i] = wmax[i] > 0.0f ? 32767.0f / wmax[i] : 0.0f;
-    for (int64_t i = 0; i < min64(4, n - i0); ++i) {
-      const R s = V::set1(inv[i]);
-#pragma GCC unroll 4
-      for (int j = 0; j < kTok; j += V::L) {
-        const int64_t at = (i0 + i) * kTok + j;
-        V::store_i16(wq + at, V::mul(V::load(w + at), s));
-      }
-      wsc[i0 + i] = wmax[i] / 32767.0f;
-    }
+    for (int64_t i = i0; i < min64(i0 + 4, n); ++i)
+      wsc[i] = encode_i16<V>(w + i * kTok, kTok, wmax[i - i0], wq + i * kTok);
   }
 }
 
@@ -687,7 +681,7 @@ inline void pv_tile_u8(float* o, const uint8_t* wb, const float* wsc, const floa
     V::interleave4(row(j), row(j + 1 < n ? j + 1 : j), row(j + 2 < n ? j + 2 : j), row(j + 3 < n ? j + 3 : j), x);
 #pragma GCC unroll 16
     for (int r = 0; r < NR; ++r) {
-      const I w = V::set1_quad(wb + r * kTok + j);
+      const I w = V::set1_u32(wb + r * kTok + j);
 #pragma GCC unroll 4
       for (int q = 0; q < 4; ++q) acc[r][q] = V::dot_u8s8(acc[r][q], w, x[q]);
     }
@@ -723,7 +717,7 @@ inline void pv_tile_u4(float* o, const int16_t* wq, const float* wsc, const floa
     V::zip_u4(vr[j].nibbles() + d0 / 2, vr[j + 1 < n ? j + 1 : j].nibbles() + d0 / 2, xe, xo);
 #pragma GCC unroll 16
     for (int r = 0; r < NR; ++r) {
-      const I w = V::set1_pair(wq + r * kTok + j);
+      const I w = V::set1_u32(wq + r * kTok + j);
       ev[r] = V::dot_i16(ev[r], xe, w);
       od[r] = V::dot_i16(od[r], xo, w);
     }
@@ -958,7 +952,7 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
     // The weights as unsigned bytes per row: step = the row's largest weight / 255 (P >= 0, scales > 0).
     uint8_t* const wb = reinterpret_cast<uint8_t*>(sc.wq);
     float* const wsc = sc.wsc;
-    static_assert(kTok == V::L);
+    static_assert(kTok == V::L);  // a row of weights is one vector
     for (int64_t r0 = 0; r0 < rows; r0 += 4) {
       typename V::R mx[4];
       alignas(16) float wmax[4];
@@ -1044,7 +1038,7 @@ struct HeadPass {
       }
       if constexpr (I16Dot<V, Row>) {  // int16 codes, natural order (int8 rows are never paired); D % L == 0
         typename V::R mx = V::zero();
-        for (int64_t d = 0; d < D; d += V::L) mx = V::max(mx, V::max(V::load(dst + d), V::sub(V::zero(), V::load(dst + d))));
+        for (int64_t d = 0; d < D; d += V::L) mx = max_abs<V>(mx, V::load(dst + d));
         sc.qinv[r] = encode_i16<V>(dst, D, V::hmax(mx), sc.qi + r * D);
       }
       sc.m[r] = kNegInf;
@@ -1112,7 +1106,7 @@ struct HeadPass {
               const int64_t m = min64(4, rows - r0);
               typename V::R bias[4], amax[4];
               alignas(16) float b4[4], mx[4];
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
               for (int i = 0; i < 4; ++i) {
                 bias[i] = amax[i] = V::zero();
                 if (i >= m) continue;
@@ -1122,18 +1116,18 @@ struct HeadPass {
                   const typename V::R x = V::load(q + d), y = V::mul(x, V::load(scale + d));
                   V::store(qs + d, y);
                   bias[i] = V::fma(x, V::load(zero + d), bias[i]);
-                  amax[i] = V::max(amax[i], V::max(y, V::sub(V::zero(), y)));
+                  amax[i] = max_abs<V>(amax[i], y);
                 }
               }
               V::hsum4(bias[0], bias[1], bias[2], bias[3], b4);
               V::hmax4(amax[0], amax[1], amax[2], amax[3], mx);
               for (int64_t i = 0; i < m; ++i) {
+                sc.bias[r0 + i] = b4[i];
                 const typename V::R inv = V::set1(mx[i] > 0.0f ? 32767.0f / mx[i] : 0.0f);
                 const float* qs = qk_rows + (r0 + i) * D;
                 int16_t* qi = qi_rows + (r0 + i) * D;
-                for (int64_t d = 0; d < D; d += V::L)
+                for (int64_t d = 0; d < D; d += V::L)  // encode_i16's loop, into nibble order
                   V::store_i16(qi + nibble_order_vec<V>(d, D), V::mul(V::load(qs + d), inv));
-                sc.bias[r0 + i] = b4[i];
                 sc.qinv[r0 + i] = mx[i] / 32767.0f;
               }
             }
@@ -1208,9 +1202,9 @@ void run_task(const KernelArgs& a, const C& c, Scratch<V>& sc, int64_t b, int64_
   const int32_t* table = a.seqs.block_table + b * a.seqs.pages_per_seq;
   for (int64_t t = t0; t < t1;) {
     const int64_t end = min64(t1, (t / ps + 1) * ps);  // this page's part of the chunk
+    const int64_t page_row = int64_t(table[t / ps]) * H_kv;
     for (int64_t i = 0; i < nh; ++i) {
       // What the task reads next: the next head's part of this page, else the next page's first head.
-      const int64_t page_row = int64_t(table[t / ps]) * H_kv;
       if (i + 1 < nh) heads[i]->tokens(t, end, page_row + heads[i + 1]->hk, t % ps);
       else if (end < t1) heads[i]->tokens(t, end, int64_t(table[end / ps]) * H_kv + heads[0]->hk, 0);
       else heads[i]->tokens(t, end, -1, 0);

@@ -130,7 +130,8 @@ TEST_P(DecodeIsa, IntegerCachesAcrossShapesMatchFloatPath) {
           // int8 on AVX-512 VNNI runs its P.V on 8-bit weights (U8Dot), int4 on int16 ones.
           const bool u8_pv = f.dtype == KvDtype::int8 && GetParam() == Isa::avx512;
           EXPECT_LE(e.max_rel, u8_pv ? kInt8U8PvMaxRelDiff : kIntDotMaxRelDiff);
-          if (std::getenv("TALKLAB_PRINT_SQNR")) std::printf("%s D %ld window %ld: vs float path %.2e\n", name, long(sh.D), long(window), e.max_rel);
+          if (std::getenv("TALKLAB_PRINT_SQNR"))
+            std::printf("%s D %ld window %ld: vs float path %.2e\n", name, long(sh.D), long(window), e.max_rel);
           if (window == 0) {
             EXPECT_GE(compare(r.o, ref).sqnr_db, min_sqnr_db(f));
           }
