@@ -58,6 +58,8 @@ CpuFeatures detect() {
   }
 
   const Regs l1 = cpuid(1);
+  const unsigned base_family = (l1.a >> 8) & 0xF;
+  f.family = base_family == 0xF ? base_family + ((l1.a >> 20) & 0xFF) : base_family;
   f.sse42 = bit(l1.c, 20);
   f.fma = bit(l1.c, 12);
   f.f16c = bit(l1.c, 29);

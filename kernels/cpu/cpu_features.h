@@ -10,6 +10,7 @@ namespace talklab::cpu {
 struct CpuFeatures {
   std::string vendor;  // "AuthenticAMD", "GenuineIntel", ...
   std::string model;   // the brand string, e.g. "AMD EPYC 9B45"
+  unsigned family = 0;  // CPUID's display family (base + extended): AMD Zen 4 0x19, Zen 5 0x1A
   bool sse42 = false;
   bool avx = false;
   bool avx2 = false;

@@ -7,8 +7,12 @@
 #include <omp.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <initializer_list>
+#include <optional>
 #include <random>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "kernels/cpu/matmul/matmul.h"
@@ -143,16 +147,53 @@ TEST(MatmulInt8, MatchesFloat64ReferenceOnEveryIsa) {
     for (int N : kNs) check_int8(K, N, {1, 2, 3, 5, 17, 64, 130}, rng);
 }
 
-// More than one M block (AVX-512 168 rows, AVX2 160) and several K blocks (bf16 512, int8 1024 elements on both)
-// per thread.
+// TALKLAB_MATMUL_BLOCKING for one scope (matmul_avx512.cpp's blocking_for reads it at every call).
+class BlockingScope {
+ public:
+  explicit BlockingScope(const char* value) {
+    if (const char* old = std::getenv(kVar)) saved_ = old;
+    ::setenv(kVar, value, 1);
+  }
+  ~BlockingScope() { saved_ ? (void)::setenv(kVar, saved_->c_str(), 1) : (void)::unsetenv(kVar); }
+
+ private:
+  static constexpr const char* kVar = "TALKLAB_MATMUL_BLOCKING";
+  std::optional<std::string> saved_;
+};
+
+// More than one M block and several K blocks per thread, with a short last K block, under every blocking: AVX-512
+// Zen 4 168 rows and K blocks of 1024 bf16 / 2048 int8 elements, AVX-512 Zen 5 336 rows and 4096 / 8192
+// (matmul_avx512.cpp's blocking_for, both forced here whatever the CPU), AVX2 160 rows and 512 / 1024. K = 8200:
+// 3 + 2 K blocks under Zen 5's (bf16 / int8), 9 + 5 under Zen 4's.
 TEST(MatmulBf16, CrossesEveryCacheBlock) {
-  std::mt19937 rng(5);
-  check_bf16(2100, 65, {700}, rng);
+  for (const char* blocking : {"zen4", "zen5"}) {
+    SCOPED_TRACE(blocking);
+    BlockingScope scope(blocking);
+    std::mt19937 rng(5);
+    check_bf16(8200, 65, {700}, rng);
+  }
 }
 
 TEST(MatmulInt8, CrossesEveryCacheBlock) {
-  std::mt19937 rng(6);
-  check_int8(2100, 65, {700}, rng);
+  for (const char* blocking : {"zen4", "zen5"}) {
+    SCOPED_TRACE(blocking);
+    BlockingScope scope(blocking);
+    std::mt19937 rng(6);
+    check_int8(8200, 65, {700}, rng);
+  }
+}
+
+TEST(Matmul, RejectsAnUnknownBlockingByName) {
+  if (supported_isas().back() != Isa::avx512) GTEST_SKIP() << "the blockings are the AVX-512 driver's";
+  BlockingScope scope("zen9");
+  const PackedBBf16 packed = pack_b_bf16(std::vector<uint16_t>(64 * 32, 0x3f80).data(), 64, 32);
+  std::vector<float> C(32);
+  try {
+    matmul_bf16(C.data(), std::vector<uint16_t>(64, 0x3f80).data(), packed, 1, Isa::avx512);
+    FAIL() << "an unknown blocking ran";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("TALKLAB_MATMUL_BLOCKING=zen9"), std::string::npos) << e.what();
+  }
 }
 
 // End to end: quantized w8a8 against the float64 product of the unquantized randn inputs.
