@@ -2,9 +2,9 @@
 // register wider (the flash kernel's zmm traits, vec_avx512.h, plus the cache widenings). 32 zmm registers: Q.K^T
 // 2 keys x 12 rows (24 accumulators), P.V 8 rows x 2 vectors (16 accumulators). Beyond the AVX2 path: bf16 keys'
 // Q.K by vdpbf16ps (Raw, dot_bf16: decode_core.h's Bf16Dot), four score sums and maxima at once (hsum4, hmax4), and
-// int8 caches' Q.K by vpdpwssd on int16 codes (I, dot_i16: decode_core.h's I16Dot) and P.V by vpdpbusd on bytes
-// (interleave4, untangle4: U8Dot), int4 KIVI's both on nibbles widened to int16 (widen_u4, zip_u4, bf16_columns:
-// U4Dot). The tests run it wherever the CPU has AVX-512 BF16 + VNNI (the Zen 4 / Zen 5 guests).
+// int8 caches' Q.K by vpdpwssd on int16 codes (I, dot_i16: decode_core.h's I16Dot; a 4-row tile's sums for four keys
+// at once by reduce16) and P.V by vpdpbusd on bytes (interleave4, untangle4: U8Dot), int4 KIVI's both on nibbles
+// widened to int16 (widen_u4, zip_u4, bf16_columns: U4Dot). The tests run it wherever the CPU has AVX-512 BF16 + VNNI (the Zen 4 / Zen 5 guests).
 // GCC 12's _mm512_reduce_*_ps start from _mm512_undefined_ps(): a false positive, as vec_avx512.h says.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include "kernels/cpu/attention/vec_avx512.h"  // first: its pragma must precede <immintrin.h>
@@ -65,6 +65,22 @@ struct V : ::talklab::cpu::attention::avx512::V {
     return _mm512_set1_epi32(x);
   }
   static R to_float(I x) { return _mm512_cvtepi32_ps(x); }
+  // out[4 r + k] = the lanes' sum of x[4 k + r] (k, r < 4: a 4-row tile's int32 accumulators for 4 keys,
+  // key-major; decode_core.h's Reduce16), as float: per row, its keys' vectors interleaved and added twice (32,
+  // then 64 bits) leave each 128-bit block holding the row's 4 partial sums; the 4 rows' vectors are then folded
+  // across blocks so block r holds row r's totals. 45 shuffles and adds, one conversion.
+  static void reduce16(const I* x, float* out) {
+    auto pair = [](I a, I b) { return _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b)); };
+    I u[4];
+    for (int r = 0; r < 4; ++r) {
+      const I a = pair(x[r], x[4 + r]), b = pair(x[8 + r], x[12 + r]);  // keys 0 1 0 1, 2 3 2 3 per block
+      u[r] = _mm512_add_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b));  // 0 1 2 3
+    }
+    const I s01 = _mm512_add_epi32(_mm512_shuffle_i32x4(u[0], u[1], 0x44), _mm512_shuffle_i32x4(u[0], u[1], 0xEE));
+    const I s23 = _mm512_add_epi32(_mm512_shuffle_i32x4(u[2], u[3], 0x44), _mm512_shuffle_i32x4(u[2], u[3], 0xEE));
+    _mm512_storeu_ps(out, to_float(_mm512_add_epi32(_mm512_shuffle_i32x4(s01, s23, 0x88),
+                                                    _mm512_shuffle_i32x4(s01, s23, 0xDD))));
+  }
   static void store_i16(int16_t* p, R x) {  // 16 floats rounded to int16 (|x| <= 32767)
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(x)));
   }

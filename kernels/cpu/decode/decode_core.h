@@ -465,124 +465,163 @@ inline typename V::R max_abs(typename V::R acc, typename V::R x) {
   return V::max(acc, V::max(x, V::sub(V::zero(), x)));
 }
 
-// S[r][j] for rows r0 .. r0 + NR and tokens j < n: two keys per pass share the Q loads. qb, qi: the same rows as
-// bf16 (read only on the Bf16Dot path) and as int16 codes (I16Dot: the scores come out in units of the row's step).
-template <class V, int NR, class KRow>
-inline void qk_tile(float* s, const float* qf, const uint16_t* qb, const int16_t* qi, int64_t D, const KRow* kr,
-                    int n, const Ahead& ahead) {
+// Where V can sum 16 int32 vectors at once (reduce16: an add tree over 4 rows x 4 keys), a 4-row tile of
+// the integer products takes four keys per pass: one tree of 45 shuffles and adds gives the 16 scores as a vector,
+// row r's four in its 128-bit block r, where two passes of hsum4 took 52 ops and 16 int32 -> float conversions (the
+// sums are added as int32, exactly, and converted once: the scores are bit-identical). With head dim 128 compiled
+// as a constant (qk_tile), so GCC keeps the 16 accumulators in registers instead of copying them on every 32-element
+// step, alternated with the previous kernel (standalone driver, GQA 32:8): 1k tokens in cache, one thread,
+// int8_head 0.093-0.099 -> 0.085-0.091 ms, int8_token 0.098 -> 0.086, int4 G 32 0.146-0.152 -> 0.130-0.145, G 64
+// 0.135 -> 0.123; 32k, two threads, int8_token 1.65-1.71 -> 1.45-1.54 ms, int8_head 1.64-1.71 -> 1.50-1.53,
+// int4 G 32 2.51-2.59 -> 2.30-2.41, G 64 2.06 -> 1.89-1.97. The four-key pass alone changed int8 by nothing and
+// int4 by 2%; bf16 (float sums) on four keys ran 5% slower in cache and keeps two, at any head dim.
+template <class V>
+concept Reduce16 = requires(const typename V::I* x, float* out) { V::reduce16(x, out); };
+
+// S[r][j] for rows r0 .. r0 + NR and tokens j < n: KP keys per pass (4 on the integer dot-product paths where V
+// has reduce16 and the tile is 4 rows, else 2) share the Q loads.
+// qb, qi: the same rows as bf16 (read only on the Bf16Dot path) and as int16 codes (I16Dot: the scores come out in
+// units of the row's step).
+template <class V, int NR, int kD, class KRow>
+[[gnu::always_inline]] inline void qk_tile_d(float* s, const float* qf, const uint16_t* qb, const int16_t* qi,
+                                             int64_t D_, const KRow* kr, int n, const Ahead& ahead) {
+  const int64_t D = kD ? kD : D_;
   using R = typename V::R;
+  constexpr int KP = NR == 4 && Reduce16<V> && (I16Dot<V, KRow> || U4Dot<V, KRow>) ? 4 : 2;
+  static_assert(kTok % KP == 0);
   if (ahead.ks && ahead.keys > 0) {  // the block ahead's per-token scales: one line each
     __builtin_prefetch(ahead.ks + ahead.scale_at, 0, 3);
     __builtin_prefetch(ahead.vs + ahead.scale_at, 0, 3);
   }
-  for (int j = 0; j < n; j += 2) {
-    const KRow k0 = kr[j], k1 = kr[j + 1 < n ? j + 1 : j];
-    if (j < ahead.keys) {  // rows j + kAheadTokens and the next one, K and V (both on one side of a page end
-      // when the block starts at an even slot, as every block but a window's first does)
-      const int64_t at = (j < ahead.split ? ahead.here : ahead.next) + int64_t(j) * ahead.row_bytes;
-      for (int i = 0; i < 2 * ahead.row_bytes; i += 64) {
-        __builtin_prefetch(ahead.k + at + i, 0, 3);
-        __builtin_prefetch(ahead.v + at + i, 0, 3);
+  for (int j = 0; j < n; j += KP) {
+    KRow k[KP];
+#pragma GCC unroll 4
+    for (int i = 0; i < KP; ++i) k[i] = kr[j + i < n ? j + i : j];
+#pragma GCC unroll 2
+    for (int jj = j; jj < j + KP; jj += 2) {
+      if (jj < ahead.keys) {  // rows jj + kAheadTokens and the next one, K and V (both on one side of a page end
+        // when the block starts at an even slot, as every block but a window's first does)
+        const int64_t at = (jj < ahead.split ? ahead.here : ahead.next) + int64_t(jj) * ahead.row_bytes;
+        for (int i = 0; i < 2 * ahead.row_bytes; i += 64) {
+          __builtin_prefetch(ahead.k + at + i, 0, 3);
+          __builtin_prefetch(ahead.v + at + i, 0, 3);
+        }
       }
     }
-    R a0[NR], a1[NR];
+    R a[KP][NR];  // float sums per key and row (the integer paths convert theirs into it, unless reduced as int32)
+#pragma GCC unroll 4
+    for (int i = 0; i < KP; ++i)
 #pragma GCC unroll 16
-    for (int r = 0; r < NR; ++r) a0[r] = a1[r] = V::zero();
-    // The two keys' lanes x0, x1 against the rows' query lanes at q (one load per row, two FMAs).
-    auto lanes = [&](R x0, R x1, const float* q) {
-#pragma GCC unroll 16
-      for (int r = 0; r < NR; ++r) {
-        const R qr = V::load(q + r * D);
-        a0[r] = V::fma(x0, qr, a0[r]);
-        a1[r] = V::fma(x1, qr, a1[r]);
-      }
-    };
+      for (int r = 0; r < NR; ++r) a[i][r] = V::zero();
     int d = 0;
     if constexpr (Bf16Dot<V, KRow>) {
       using X = typename V::Raw;
-      auto dots = [&](X x0, X x1, auto load_q) {
+      auto dots = [&](const X* x, auto load_q) {
 #pragma GCC unroll 16
         for (int r = 0; r < NR; ++r) {
           const X qr = load_q(qb + r * D + d);
-          a0[r] = V::dot_bf16(a0[r], x0, qr);
-          a1[r] = V::dot_bf16(a1[r], x1, qr);
+#pragma GCC unroll 4
+          for (int i = 0; i < KP; ++i) a[i][r] = V::dot_bf16(a[i][r], x[i], qr);
         }
       };
-      for (; d + 2 * V::L <= int(D); d += 2 * V::L)
-        dots(V::load_raw(k0.p + d), V::load_raw(k1.p + d), [](const uint16_t* q) { return V::load_raw(q); });
-      if (const int rest = int(D) - d; rest > 0)  // zeros past the row in both operands: products of 0
-        dots(V::load_raw_n(k0.p + d, rest), V::load_raw_n(k1.p + d, rest),
-             [rest](const uint16_t* q) { return V::load_raw_n(q, rest); });
-    } else if constexpr (I16Dot<V, KRow>) {
+      X x[KP];
+      for (; d + 2 * V::L <= int(D); d += 2 * V::L) {
+#pragma GCC unroll 4
+        for (int i = 0; i < KP; ++i) x[i] = V::load_raw(k[i].p + d);
+        dots(x, [](const uint16_t* q) { return V::load_raw(q); });
+      }
+      if (const int rest = int(D) - d; rest > 0) {  // zeros past the row in both operands: products of 0
+#pragma GCC unroll 4
+        for (int i = 0; i < KP; ++i) x[i] = V::load_raw_n(k[i].p + d, rest);
+        dots(x, [rest](const uint16_t* q) { return V::load_raw_n(q, rest); });
+      }
+    } else if constexpr (I16Dot<V, KRow> || U4Dot<V, KRow>) {
       using I = typename V::I;
       constexpr int W = 2 * V::L;  // int16 lanes
-      I i0[NR], i1[NR];
+      I acc[KP][NR];
+#pragma GCC unroll 4
+      for (int i = 0; i < KP; ++i)
 #pragma GCC unroll 16
-      for (int r = 0; r < NR; ++r) i0[r] = i1[r] = V::izero();
-      auto dots = [&](I x0, I x1, auto load_q) {
+        for (int r = 0; r < NR; ++r) acc[i][r] = V::izero();
+      if constexpr (I16Dot<V, KRow>) {
+        auto dots = [&](const I* x, auto load_q) {
 #pragma GCC unroll 16
-        for (int r = 0; r < NR; ++r) {
-          const I qr = load_q(qi + r * D + d);
-          i0[r] = V::dot_i16(i0[r], x0, qr);
-          i1[r] = V::dot_i16(i1[r], x1, qr);
+          for (int r = 0; r < NR; ++r) {
+            const I qr = load_q(qi + r * D + d);
+#pragma GCC unroll 4
+            for (int i = 0; i < KP; ++i) acc[i][r] = V::dot_i16(acc[i][r], x[i], qr);
+          }
+        };
+        I x[KP];
+        for (; d + W <= int(D); d += W) {
+#pragma GCC unroll 4
+          for (int i = 0; i < KP; ++i) x[i] = V::widen_i8(k[i].codes() + d);
+          dots(x, [](const int16_t* q) { return V::load_i16(q); });
         }
-      };
-      for (; d + W <= int(D); d += W)
-        dots(V::widen_i8(k0.codes() + d), V::widen_i8(k1.codes() + d), [](const int16_t* q) { return V::load_i16(q); });
-      if (const int rest = int(D) - d; rest > 0)
-        dots(V::widen_i8_n(k0.codes() + d, rest), V::widen_i8_n(k1.codes() + d, rest),
-             [rest](const int16_t* q) { return V::load_i16_n(q, rest); });
-#pragma GCC unroll 16
-      for (int r = 0; r < NR; ++r) {
-        a0[r] = V::to_float(i0[r]);
-        a1[r] = V::to_float(i1[r]);
-      }
-    } else if constexpr (U4Dot<V, KRow>) {
-      using I = typename V::I;
-      constexpr int W = 2 * V::L;  // int16 lanes: a block of 2 W elements is W bytes
-      I i0[NR], i1[NR];
-#pragma GCC unroll 16
-      for (int r = 0; r < NR; ++r) i0[r] = i1[r] = V::izero();
-      // The even and odd elements of the two keys against the rows' codes at qi + d (even) and + d + half (odd).
-      auto dots = [&](I e0, I o0, I e1, I o1, int half, auto load_q) {
-#pragma GCC unroll 16
-        for (int r = 0; r < NR; ++r) {
-          const I qe = load_q(qi + r * D + d), qo = load_q(qi + r * D + d + half);
-          i0[r] = V::dot_i16(V::dot_i16(i0[r], e0, qe), o0, qo);
-          i1[r] = V::dot_i16(V::dot_i16(i1[r], e1, qe), o1, qo);
+        if (const int rest = int(D) - d; rest > 0) {
+#pragma GCC unroll 4
+          for (int i = 0; i < KP; ++i) x[i] = V::widen_i8_n(k[i].codes() + d, rest);
+          dots(x, [rest](const int16_t* q) { return V::load_i16_n(q, rest); });
         }
-      };
-      I e0, o0, e1, o1;
-      for (; d + 2 * W <= int(D); d += 2 * W) {
-        V::widen_u4(k0.nibbles() + d / 2, e0, o0);
-        V::widen_u4(k1.nibbles() + d / 2, e1, o1);
-        dots(e0, o0, e1, o1, W, [](const int16_t* q) { return V::load_i16(q); });
-      }
-      if (const int rest = int(D) - d; rest > 0) {  // W elements (D % W == 0 for KIVI): W / 2 bytes
-        V::widen_u4_n(k0.nibbles() + d / 2, rest / 2, e0, o0);
-        V::widen_u4_n(k1.nibbles() + d / 2, rest / 2, e1, o1);
-        dots(e0, o0, e1, o1, rest / 2, [rest](const int16_t* q) { return V::load_i16_n(q, rest / 2); });
-      }
+      } else {
+        // The even and odd elements of the keys against the rows' codes at qi + d (even) and + d + half (odd).
+        auto dots = [&](const I* e, const I* o, int half, auto load_q) {
 #pragma GCC unroll 16
-      for (int r = 0; r < NR; ++r) {
-        a0[r] = V::to_float(i0[r]);
-        a1[r] = V::to_float(i1[r]);
+          for (int r = 0; r < NR; ++r) {
+            const I qe = load_q(qi + r * D + d), qo = load_q(qi + r * D + d + half);
+#pragma GCC unroll 4
+            for (int i = 0; i < KP; ++i) acc[i][r] = V::dot_i16(V::dot_i16(acc[i][r], e[i], qe), o[i], qo);
+          }
+        };
+        I e[KP], o[KP];
+        for (; d + 2 * W <= int(D); d += 2 * W) {  // a block of 2 W elements is W bytes
+#pragma GCC unroll 4
+          for (int i = 0; i < KP; ++i) V::widen_u4(k[i].nibbles() + d / 2, e[i], o[i]);
+          dots(e, o, W, [](const int16_t* q) { return V::load_i16(q); });
+        }
+        if (const int rest = int(D) - d; rest > 0) {  // W elements (D % W == 0 for KIVI): W / 2 bytes
+#pragma GCC unroll 4
+          for (int i = 0; i < KP; ++i) V::widen_u4_n(k[i].nibbles() + d / 2, rest / 2, e[i], o[i]);
+          dots(e, o, rest / 2, [rest](const int16_t* q) { return V::load_i16_n(q, rest / 2); });
+        }
+      }
+      if constexpr (KP == 4) {  // scores past n are written too (j + KP <= kTok): run_block makes them -inf
+        float t[16];
+        V::reduce16(&acc[0][0], t);
+#pragma GCC unroll 4
+        for (int r = 0; r < NR; ++r) std::memcpy(s + r * kTok + j, t + 4 * r, 4 * sizeof(float));
+        continue;
+      } else {
+#pragma GCC unroll 4
+        for (int i = 0; i < KP; ++i)
+#pragma GCC unroll 16
+          for (int r = 0; r < NR; ++r) a[i][r] = V::to_float(acc[i][r]);
       }
     } else {
+      static_assert(KP == 2, "the float path's lanes are written for two keys");
+      // The two keys' lanes x0, x1 against the rows' query lanes at q (one load per row, two FMAs).
+      auto lanes = [&](R x0, R x1, const float* q) {
+#pragma GCC unroll 16
+        for (int r = 0; r < NR; ++r) {
+          const R qr = V::load(q + r * D);
+          a[0][r] = V::fma(x0, qr, a[0][r]);
+          a[1][r] = V::fma(x1, qr, a[1][r]);
+        }
+      };
       if constexpr (PairRow<KRow>) {
         for (; d + 2 * V::L <= int(D); d += 2 * V::L) {
-          lanes(k0.even(d), k1.even(d), qf + d);
-          lanes(k0.odd(d), k1.odd(d), qf + d + V::L);
+          lanes(k[0].even(d), k[1].even(d), qf + d);
+          lanes(k[0].odd(d), k[1].odd(d), qf + d + V::L);
         }
       }
-      for (; d < int(D); d += V::L) lanes(k0.at(d), k1.at(d), qf + d);
+      for (; d < int(D); d += V::L) lanes(k[0].at(d), k[1].at(d), qf + d);
     }
     // Score j + 1 past n is written too (j + 1 < kTok): run_block sets every score past n to -inf.
     int r = 0;
-    if constexpr (requires(float* out) { V::hsum4(a0[0], a0[0], a0[0], a0[0], out); }) {
+    if constexpr (requires(float* out) { V::hsum4(a[0][0], a[0][0], a[0][0], a[0][0], out); }) {
       for (; r + 1 < NR; r += 2) {
         float t[4];
-        V::hsum4(a0[r], a1[r], a0[r + 1], a1[r + 1], t);
+        V::hsum4(a[0][r], a[1][r], a[0][r + 1], a[1][r + 1], t);
         s[r * kTok + j] = t[0];
         s[r * kTok + j + 1] = t[1];
         s[(r + 1) * kTok + j] = t[2];
@@ -590,10 +629,21 @@ inline void qk_tile(float* s, const float* qf, const uint16_t* qb, const int16_t
       }
     }
     for (; r < NR; ++r) {
-      s[r * kTok + j] = V::hsum(a0[r]);
-      s[r * kTok + j + 1] = V::hsum(a1[r]);
+      s[r * kTok + j] = V::hsum(a[0][r]);
+      s[r * kTok + j + 1] = V::hsum(a[1][r]);
     }
   }
+}
+
+// qk_tile_d with head dim 128 as a constant on the integer paths (see Reduce16); always inlined into it, so the
+// per-NR instances GCC keeps out of line stay one call deep.
+template <class V, int NR, class KRow>
+inline void qk_tile(float* s, const float* qf, const uint16_t* qb, const int16_t* qi, int64_t D, const KRow* kr,
+                    int n, const Ahead& ahead) {
+  if constexpr (I16Dot<V, KRow> || U4Dot<V, KRow>) {
+    if (D == 128) return qk_tile_d<V, NR, 128>(s, qf, qb, qi, D, kr, n, ahead);
+  }
+  qk_tile_d<V, NR, 0>(s, qf, qb, qi, D, kr, n, ahead);
 }
 
 // O[r][d0 .. d0 + NV L] = alpha_r O[r] + add_r + sum_j w[r][j] v_j[d0 ..] for rows r0 .. r0 + NR (w: the
