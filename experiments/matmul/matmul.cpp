@@ -27,6 +27,7 @@
 //   bench --filter matmul
 #include <fmt/format.h>
 
+#include <string>
 
 #include "experiments/matmul/matmul_anchors.h"
 #include "experiments/matmul/matmul_cuda.h"
@@ -50,6 +51,11 @@ class OursCase : public Case {
  public:
   explicit OursCase(const CaseContext& ctx) : seed_(ctx.seed) { in_.s = shape_of(ctx.params); }
   void poison() override { talklab::poison(c_.span()); }
+  // Which cache blocking the blocked driver ran (AVX-512: "zen4" or "zen5", chosen per CPU): figures from two
+  // machines, or from one with TALKLAB_MATMUL_BLOCKING set, say whether they ran the same code.
+  void add_labels(Labels& out) override {
+    if (const std::string b = mm::blocking_name(cpu::best_isa()); !b.empty()) out.emplace_back("blocking", b);
+  }
 
  protected:
   void allocate() {

@@ -2,8 +2,13 @@
 // SQNR floor catches a product that is merely a little wrong everywhere.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <memory>
+#include <string>
+
 #include "experiments/matmul/problem.h"
 #include "harness/registry.h"
+#include "kernels/cpu/cpu_features.h"
 
 namespace talklab {
 namespace {
@@ -42,6 +47,37 @@ TEST(MatmulExperiment, WorkIsTwoMnkWithEachRecipesBytes) {
   EXPECT_DOUBLE_EQ(work_of("int4_w4a16", p).bytes, 2.0 * 21 + (0.5 + 4.0 / 128) * 35 + 4.0 * 15);
   EXPECT_EQ(work_of("int4_w4a16", p).peak, "bf16");
   EXPECT_EQ(work_of("torch_bf16", p).peak, "bf16");
+}
+
+std::string blocking_label(const std::string& impl) {
+  const Experiment* e = registry().find("matmul");
+  for (const Implementation& i : e->implementations) {
+    if (i.name != impl) continue;
+    const std::unique_ptr<Case> c = i.make(CaseContext{shape(3, 5, 7), Device::cpu, 1, 1});
+    Labels labels;
+    c->add_labels(labels);
+    for (const auto& [key, value] : labels)
+      if (key == "blocking") return value;
+    return "";
+  }
+  ADD_FAILURE() << "no implementation " << impl;
+  return "";
+}
+
+// Our blocked recipes say which cache blocking ran, and TALKLAB_MATMUL_BLOCKING's choice shows in it.
+TEST(MatmulExperiment, OurRecipesRecordTheirBlocking) {
+  if (cpu::best_isa() != cpu::Isa::avx512) {
+    EXPECT_EQ(blocking_label("bf16"), "");  // one blocking below AVX-512: nothing to tell apart
+    return;
+  }
+  const std::string chosen = blocking_label("bf16");
+  EXPECT_TRUE(chosen == "zen4" || chosen == "zen5") << chosen;
+  EXPECT_EQ(blocking_label("int8_w8a8"), chosen);
+  for (const char* forced : {"zen4", "zen5"}) {
+    ::setenv("TALKLAB_MATMUL_BLOCKING", forced, 1);
+    EXPECT_EQ(blocking_label("bf16"), forced);
+    ::unsetenv("TALKLAB_MATMUL_BLOCKING");
+  }
 }
 
 TEST(MatmulExperiment, GateMeasuresAgainstTheUnquantizedProduct) {

@@ -112,4 +112,9 @@ void matmul_int8(float* C, const int8_t* Aq, const float* a_scale, const PackedB
   scalar::matmul_int8(C, Aq, a_scale, B, M);
 }
 
+const char* blocking_name(Isa isa) {
+  check_isa(isa);
+  return isa == Isa::avx512 ? avx512::blocking_name() : "";
+}
+
 }  // namespace talklab::cpu::matmul

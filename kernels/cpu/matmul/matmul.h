@@ -96,6 +96,9 @@ void quantize_rows_int8(int8_t* Aq, float* a_scale, const float* A, int M, int K
 // supported_isas() (std::invalid_argument otherwise).
 void matmul_bf16(float* C, const uint16_t* A, const PackedBBf16& B, int M, Isa isa);
 void matmul_int8(float* C, const int8_t* Aq, const float* a_scale, const PackedBInt8& B, int M, Isa isa);
+// The cache blocking the blocked driver runs at `isa` on this CPU, for result files: "zen4" or "zen5" at AVX-512
+// (matmul_avx512.cpp's blocking_for, TALKLAB_MATMUL_BLOCKING=zen4|zen5 forcing one), "" at the others (one each).
+const char* blocking_name(Isa isa);
 
 // The per-ISA translation units, dispatched by the functions above (call those instead).
 namespace scalar {
@@ -112,6 +115,7 @@ namespace avx512 {
 void matmul_bf16(float* C, const uint16_t* A, const PackedBBf16& B, int M);
 void matmul_int8(float* C, const int8_t* Aq, const float* a_scale, const PackedBInt8& B, int M);
 void quantize_rows_int8(int8_t* Aq, float* a_scale, const float* A, int M, int K);
+const char* blocking_name();
 }  // namespace avx512
 
 }  // namespace talklab::cpu::matmul

@@ -235,6 +235,10 @@ void run(float* C, const void* A, int M, int K, int N, int groups, int panels, c
 
 }  // namespace
 
+const char* blocking_name() {
+  return blocking_for(cpu_features()).kc_groups == kZen5Blocking.kc_groups ? "zen5" : "zen4";
+}
+
 void matmul_bf16(float* C, const uint16_t* A, const PackedBBf16& B, int M) {
   if (B.K == 0) return (void)std::fill(C, C + size_t(M) * B.N, 0.0f);
   run<Bf16Op>(C, A, M, B.K, B.N, B.groups, B.panels, B.data.data(), nullptr, nullptr, nullptr);
