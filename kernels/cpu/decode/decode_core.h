@@ -5,9 +5,10 @@
 // One task = one (sequence b, group of heads_per_task kv heads, chunk of its visible tokens), its heads run page by
 // page (run_task). A kv head's rows are its group's H / H_kv query heads times q_len: R rows of Q, consecutive in
 // memory, packed once as float32 with the scale folded in. Per block of up to 16 tokens (never crossing a page):
-//   scores  S[r][j] = q_r . k_j: two cache rows at a time against up to kQkRows query rows held in registers, each
-//           K vector dequantized ONCE in registers (codec.at) and used by every row of the group: the K bytes are
-//           read once per group, which is what makes GQA decode memory-bound-efficient;
+//   scores  S[r][j] = q_r . k_j: two cache rows at a time (four for 4-row integer tiles, Reduce16) against up to
+//           kQkRows query rows held in registers, each K vector dequantized ONCE in registers (codec.at) and used by
+//           every row of the group: the K bytes are read once per group, which is what makes GQA decode
+//           memory-bound-efficient;
 //   mods    only on blocks at a window edge or among the new tokens, or when a score mod is on (apply_block_mods);
 //   softmax online, per row, 16 scores wide in vectors (exp2 polynomial), running max m and sum l in float32;
 //   P.V     O[r] = alpha_r O[r] + sum_j p_rj v_j with kPvRows x kPvVecs accumulators; each V vector is dequantized
