@@ -4,7 +4,8 @@
 // Q.K by vdpbf16ps (Raw, dot_bf16: decode_core.h's Bf16Dot), four score sums and maxima at once (hsum4, hmax4), and
 // int8 caches' Q.K by vpdpwssd on int16 codes (I, dot_i16: decode_core.h's I16Dot; a 4-row tile's sums for four keys
 // at once by reduce16) and P.V by vpdpbusd on bytes (interleave4, untangle4: U8Dot), int4 KIVI's both on nibbles
-// widened to int16 (widen_u4, zip_u4, bf16_columns: U4Dot). The tests run it wherever the CPU has AVX-512 BF16 + VNNI (the Zen 4 / Zen 5 guests).
+// widened to int16 (widen_u4, zip_u4, bf16_columns: U4Dot). The tests run it wherever the CPU has AVX-512 BF16 +
+// VNNI (the Zen 4 / Zen 5 guests).
 // GCC 12's _mm512_reduce_*_ps start from _mm512_undefined_ps(): a false positive, as vec_avx512.h says.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include "kernels/cpu/attention/vec_avx512.h"  // first: its pragma must precede <immintrin.h>

@@ -20,9 +20,10 @@
 //   bf16 16.6-18.9 ms (8 GB/s), int8_token 14.2-14.4 ms: COMPUTE-bound, not bandwidth-bound. A 12-chain FMA loop
 //   ran 2.48 ymm FMAs per ns per core (suspect: the same loop on Zen 5 kept its accumulators in memory and
 //   understated the rate ~5x, docs/decode.md); a token and kv head costs 128 of them (4 rows x 16 vectors, Q.K and
-//   P.V), a 52 ns floor, 6.8 ms at 32k on 2 cores, by that figure. In cache (<= 2 MiB, 1 thread) bf16 takes 74-87 ns per token and kv head:
-//   the Q.K and P.V inner loops run at about the FMA rate (a third of the profile each), the rest is per-block work
-//   (horizontal sums, softmax, O tiles); from DRAM 110 ns (1 thread), so memory stalls add ~25-40% on top.
+//   P.V), a 52 ns floor, 6.8 ms at 32k on 2 cores, by that figure. In cache (<= 2 MiB, 1 thread) bf16 takes 74-87 ns
+//   per token and kv head: the Q.K and P.V inner loops run at about the FMA rate (a third of the profile each), the
+//   rest is per-block work (horizontal sums, softmax, O tiles); from DRAM 110 ns (1 thread), so memory stalls add
+//   ~25-40% on top.
 //   int4 KIVI: 26.1 / 22.6 ms (G 32 / 64), slower than bf16, before its rows became pair blocks (one byte widening
 //   for 2 L nibbles instead of a broadcast, variable shift, mask per L) and its key-group and value folds went to
 //   vectors (a scalar q . zero was a dependent chain of D adds per row and group): 18.3 / 16.1 ms after (1.42x /
