@@ -35,6 +35,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -50,6 +51,7 @@ constexpr int kMr = 14;  // 28 accumulators + 2 B registers of the 32 zmm
 // Cache blocking: K block in dwords (A's packed row stride) and M block in micro-tiles, per core, as measured.
 struct Blocking {
   int kc_groups, mc_tiles;
+  const char* name;  // the label matmul results carry (blocking_name)
 };
 // Zen 4 (the default; 2 threads, 4096^3, noisy shared machine, medians of 5), K block 256 groups 390-395 GFLOP/s bf16
 // / 765 GOP/s int8, 512 groups 398-410 / 805-825, 1024 groups 306-336 / 660-690, all with 12-tile M blocks (24 tiles
@@ -67,11 +69,11 @@ struct Blocking {
 // padding alone, under the Zen 4 choice, changed nothing measurable here.
 // Not measured on any other core (Intel's Sapphire Rapids included): those keep Zen 4's choice.
 // TALKLAB_MATMUL_BLOCKING=zen4|zen5 overrides the choice (the tests run both on any AVX-512 machine).
-constexpr Blocking kZen4Blocking{512, 12}, kZen5Blocking{2048, 24};
+constexpr Blocking kZen4Blocking{512, 12, "zen4"}, kZen5Blocking{2048, 24, "zen5"};
 Blocking blocking_for(const CpuFeatures& cpu) {
   if (const char* env = std::getenv("TALKLAB_MATMUL_BLOCKING"); env != nullptr && *env != '\0') {
-    if (std::strcmp(env, "zen4") == 0) return kZen4Blocking;
-    if (std::strcmp(env, "zen5") == 0) return kZen5Blocking;
+    for (const Blocking& b : {kZen4Blocking, kZen5Blocking})
+      if (std::strcmp(env, b.name) == 0) return b;
     throw std::invalid_argument(std::string("TALKLAB_MATMUL_BLOCKING=") + env + " is not a blocking (zen4, zen5)");
   }
   return cpu.vendor == "AuthenticAMD" && cpu.family == 0x1A ? kZen5Blocking : kZen4Blocking;
@@ -235,9 +237,7 @@ void run(float* C, const void* A, int M, int K, int N, int groups, int panels, c
 
 }  // namespace
 
-const char* blocking_name() {
-  return blocking_for(cpu_features()).kc_groups == kZen5Blocking.kc_groups ? "zen5" : "zen4";
-}
+const char* blocking_name() { return blocking_for(cpu_features()).name; }
 
 void matmul_bf16(float* C, const uint16_t* A, const PackedBBf16& B, int M) {
   if (B.K == 0) return (void)std::fill(C, C + size_t(M) * B.N, 0.0f);
