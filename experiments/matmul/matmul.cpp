@@ -49,7 +49,7 @@ namespace mm = talklab::cpu::matmul;
 
 class OursCase : public Case {
  public:
-  explicit OursCase(const CaseContext& ctx) : seed_(ctx.seed) { in_.s = shape_of(ctx.params); }
+  explicit OursCase(const CaseContext& ctx) : seed_(ctx.seed), threads_(ctx.threads) { in_.s = shape_of(ctx.params); }
   void poison() override { talklab::poison(c_.span()); }
   // Which cache blocking the blocked driver ran (AVX-512: "zen4" or "zen5", chosen per CPU): figures from two
   // machines, or from one with TALKLAB_MATMUL_BLOCKING set, say whether they ran the same code.
@@ -63,6 +63,7 @@ class OursCase : public Case {
     c_ = memory::Buffer<float>(size_t(in_.s.M * in_.s.N));
   }
   uint64_t seed_;
+  int threads_;
   Inputs in_;
   memory::Buffer<float> c_;
 };
@@ -83,8 +84,10 @@ class Bf16Case final : public OursCase {
   void run() override { mm::matmul_bf16(c_.data(), a_.data(), packed_.next(), int(in_.s.M), cpu::best_isa()); }
   Accuracy check() override { return check_product(in_, c_.data(), false, kBf16Tolerance, seed_); }
   void add_counters(Counters& out) override {
-    out.emplace_back("weight_bytes", double(packed_.first().data.size() * sizeof(uint32_t)));
+    const size_t bytes = packed_.first().data.size() * sizeof(uint32_t);
+    out.emplace_back("weight_bytes", double(bytes));
     out.emplace_back("weight_copies", double(packed_.count()));
+    add_paired_weight_read(out, in_.s, [&] { run(); }, bytes, packed_.count(), threads_);
   }
 
  private:
@@ -117,8 +120,10 @@ class Int8Case final : public OursCase {
     out.emplace_back("matmul_s", median_wall_seconds([&] {
       mm::matmul_int8(c_.data(), aq_.data(), a_scale_.data(), packed_.next(), int(in_.s.M), cpu::best_isa());
     }, 5));
-    out.emplace_back("weight_bytes", double(packed_.first().data.size() * sizeof(uint32_t)));
+    const size_t bytes = packed_.first().data.size() * sizeof(uint32_t);
+    out.emplace_back("weight_bytes", double(bytes));
     out.emplace_back("weight_copies", double(packed_.count()));
+    add_paired_weight_read(out, in_.s, [&] { run(); }, bytes, packed_.count(), threads_);
   }
 
  private:

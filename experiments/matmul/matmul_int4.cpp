@@ -29,7 +29,7 @@ constexpr double kCodeBytesPerElement = 0.5;
 
 class Int4Case final : public Case {
  public:
-  explicit Int4Case(const CaseContext& ctx) : seed_(ctx.seed) { in_.s = shape_of(ctx.params); }
+  explicit Int4Case(const CaseContext& ctx) : seed_(ctx.seed), threads_(ctx.threads) { in_.s = shape_of(ctx.params); }
   void setup() override {
     in_.fill(seed_);
     const Shape& s = in_.s;
@@ -49,10 +49,12 @@ class Int4Case final : public Case {
   void add_counters(Counters& out) override {
     out.emplace_back("weight_bytes", double(packed_.first().bytes()));
     out.emplace_back("weight_copies", double(packed_.count()));
+    add_paired_weight_read(out, in_.s, [&] { run(); }, packed_.first().bytes(), packed_.count(), threads_);
   }
 
  private:
   uint64_t seed_;
+  int threads_;
   Inputs in_;
   memory::Buffer<float> c_;
   memory::Buffer<uint16_t> a_;

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <random>
 
+#include "harness/sampler.h"
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/matmul/matmul.h"
+#include "kernels/cpu/roofline/stream.h"
 #include "kernels/cpu/quant/bf16.h"
 
 namespace talklab::experiments::matmul {
@@ -25,6 +28,21 @@ Work recipe_work(const CaseContext& ctx, double a_bytes, double b_bytes, double 
   Work w{2.0 * mk * double(s.N), a_bytes * mk + b_bytes * kn + c_bytes * mn, peak};
   if (s.M == 1 && ctx.device == Device::cpu) w.bandwidth = "read";
   return w;
+}
+
+void add_paired_weight_read(Counters& out, const Shape& s, const std::function<void()>& step, size_t weight_bytes,
+                            size_t copies, int threads) {
+  if (s.M != 1) return;
+  const size_t floats = (weight_bytes + sizeof(float) - 1) / sizeof(float);
+  // Written, so every page is backed (an untouched one would be the zero page, read from cache). The copies are
+  // read in turn, as the step cycles its cold weight copies: neither side reads what the other left in the L3.
+  const cpu::matmul::AlignedVector<float> bytes(floats * copies, 1.0f);
+  const cpu::Isa isa = cpu::best_isa();
+  size_t next = 0;
+  const PairedTimes t = paired_times(
+      [&] { cpu::roofline::stream_read(bytes.data() + (next++ % copies) * floats, floats, threads, isa); }, step);
+  out.emplace_back("read_fraction", t.ratio);
+  out.emplace_back("read_gbps_paired", double(floats * sizeof(float)) / t.a_s / 1e9);
 }
 
 std::string tuned_cpu_kernels_skip() {

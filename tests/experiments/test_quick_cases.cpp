@@ -81,7 +81,9 @@ TEST(QuickProfile, DecodeCasesReportTheirPairedFigures) {
     const bool quantized = planned.params.str("kv_dtype") != "bf16";
     const auto speedup = find("speedup_vs_bf16");
     EXPECT_EQ(speedup != counters.end(), quantized);
-    if (quantized && speedup != counters.end()) EXPECT_TRUE(std::isfinite(speedup->second) && speedup->second > 0.0);
+    if (quantized && speedup != counters.end()) {
+      EXPECT_TRUE(std::isfinite(speedup->second) && speedup->second > 0.0);
+    }
     const auto it = find("paged_over_contiguous");
     if (planned.params.integer("page_size") > 0) {
       ASSERT_NE(it, counters.end());
@@ -97,6 +99,40 @@ TEST(QuickProfile, DecodeCasesReportTheirPairedFigures) {
   }
   EXPECT_GT(paged, 0);
   EXPECT_GT(contiguous, 0);
+}
+
+// Our matmul recipes at M = 1 (decode-shaped) time themselves against a plain read of their weights' bytes
+// (read_fraction, read_gbps_paired, problem.h's add_paired_weight_read); at larger M they report no such figure.
+TEST(QuickProfile, MatmulDecodeCasesReportTheirPairedRead) {
+  set_threads(2);
+  const Profile profile = load_profile(default_config_dir(), "quick", registry());
+  PlanOptions options;
+  options.devices = {Device::cpu};
+  options.filter = "^matmul/(bf16|int8_w8a8|int4_w4a16)/";
+  int m1 = 0, larger = 0;
+  for (const PlannedCase& planned : make_plan(registry(), profile, options)) {
+    SCOPED_TRACE(planned.name);
+    if (!planned.skip_reason.empty()) continue;
+    const CaseContext ctx{planned.params, planned.device, case_seed(12345, planned.name), 2};
+    std::unique_ptr<Case> c = planned.implementation->make(ctx);
+    c->setup();
+    c->run();
+    Counters counters;
+    c->add_counters(counters);
+    const bool decode_shaped = planned.params.integer("M") == 1;
+    for (const char* name : {"read_fraction", "read_gbps_paired"}) {
+      const auto f = std::find_if(counters.begin(), counters.end(), [&](const auto& kv) { return kv.first == name; });
+      EXPECT_EQ(f != counters.end(), decode_shaped) << name;
+      if (f != counters.end()) {
+        EXPECT_TRUE(std::isfinite(f->second) && f->second > 0.0) << name << " " << f->second;
+      }
+    }
+    ++(decode_shaped ? m1 : larger);
+    const Accuracy a = c->check();  // the paired runs leave a product that still passes
+    EXPECT_TRUE(a.passed) << a.error;
+  }
+  EXPECT_GT(m1, 0);
+  EXPECT_GT(larger, 0);
 }
 
 }  // namespace
