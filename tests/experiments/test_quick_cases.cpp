@@ -49,18 +49,15 @@ TEST(QuickProfile, EveryProfileLoadsAgainstTheRealExperiments) {
   EXPECT_NO_THROW(check_talk_ids(registry(), load_talks(default_config_dir() / "talks.toml")));
 }
 
-// decode's cases time their step against a plain read of as many bytes (read_fraction, read_gbps_paired), the
-// quantized ones against a bf16 cache of the same data (speedup_vs_bf16), and the paged ones their cache against a
-// contiguous one of the same data (paged_over_contiguous), in add_counters: positive,
-// finite figures where they belong and no paged ratio on a contiguous case; the output the case leaves behind still
-// passes its check (the contiguous cache's steps write the same bits).
-TEST(QuickProfile, DecodeCasesReportTheirPairedFigures) {
+// Each quick-profile CPU case matching `filter` that runs here, set up, run once and asked for its counters:
+// f(planned, counters, the case) (its check still to come).
+template <class F>
+void for_each_run_case(const std::string& filter, F&& f) {
   set_threads(2);
   const Profile profile = load_profile(default_config_dir(), "quick", registry());
   PlanOptions options;
   options.devices = {Device::cpu};
-  options.filter = "^decode/decode_cpu/.*/kv_dtype=(bf16|int4_g32)/q_len=1/split=auto/";
-  int paged = 0, contiguous = 0;
+  options.filter = filter;
   for (const PlannedCase& planned : make_plan(registry(), profile, options)) {
     SCOPED_TRACE(planned.name);
     if (!planned.skip_reason.empty()) continue;
@@ -70,6 +67,19 @@ TEST(QuickProfile, DecodeCasesReportTheirPairedFigures) {
     c->run();
     Counters counters;
     c->add_counters(counters);
+    f(planned, counters, *c);
+  }
+}
+
+// decode's cases time their step against a plain read of as many bytes (read_fraction, read_gbps_paired), the
+// quantized ones against a bf16 cache of the same data (speedup_vs_bf16), and the paged ones their cache against a
+// contiguous one of the same data (paged_over_contiguous), in add_counters: positive,
+// finite figures where they belong and no paged ratio on a contiguous case; the output the case leaves behind still
+// passes its check (the contiguous cache's steps write the same bits).
+TEST(QuickProfile, DecodeCasesReportTheirPairedFigures) {
+  int paged = 0, contiguous = 0;
+  const char* filter = "^decode/decode_cpu/.*/kv_dtype=(bf16|int4_g32)/q_len=1/split=auto/";
+  for_each_run_case(filter, [&](const PlannedCase& planned, const Counters& counters, Case& c) {
     auto find = [&](const char* name) {
       return std::find_if(counters.begin(), counters.end(), [&](const auto& kv) { return kv.first == name; });
     };
@@ -94,9 +104,9 @@ TEST(QuickProfile, DecodeCasesReportTheirPairedFigures) {
       EXPECT_EQ(it, counters.end());
       ++contiguous;
     }
-    const Accuracy a = c->check();
+    const Accuracy a = c.check();
     EXPECT_TRUE(a.passed) << a.error;
-  }
+  });
   EXPECT_GT(paged, 0);
   EXPECT_GT(contiguous, 0);
 }
@@ -104,21 +114,9 @@ TEST(QuickProfile, DecodeCasesReportTheirPairedFigures) {
 // Our matmul recipes at M = 1 (decode-shaped) time themselves against a plain read of their weights' bytes
 // (read_fraction, read_gbps_paired, problem.h's add_paired_weight_read); at larger M they report no such figure.
 TEST(QuickProfile, MatmulDecodeCasesReportTheirPairedRead) {
-  set_threads(2);
-  const Profile profile = load_profile(default_config_dir(), "quick", registry());
-  PlanOptions options;
-  options.devices = {Device::cpu};
-  options.filter = "^matmul/(bf16|int8_w8a8|int4_w4a16)/";
   int m1 = 0, larger = 0;
-  for (const PlannedCase& planned : make_plan(registry(), profile, options)) {
-    SCOPED_TRACE(planned.name);
-    if (!planned.skip_reason.empty()) continue;
-    const CaseContext ctx{planned.params, planned.device, case_seed(12345, planned.name), 2};
-    std::unique_ptr<Case> c = planned.implementation->make(ctx);
-    c->setup();
-    c->run();
-    Counters counters;
-    c->add_counters(counters);
+  const char* filter = "^matmul/(bf16|int8_w8a8|int4_w4a16)/";
+  for_each_run_case(filter, [&](const PlannedCase& planned, const Counters& counters, Case& c) {
     const bool decode_shaped = planned.params.integer("M") == 1;
     for (const char* name : {"read_fraction", "read_gbps_paired"}) {
       const auto f = std::find_if(counters.begin(), counters.end(), [&](const auto& kv) { return kv.first == name; });
@@ -128,9 +126,9 @@ TEST(QuickProfile, MatmulDecodeCasesReportTheirPairedRead) {
       }
     }
     ++(decode_shaped ? m1 : larger);
-    const Accuracy a = c->check();  // the paired runs leave a product that still passes
+    const Accuracy a = c.check();  // the paired runs leave a product that still passes
     EXPECT_TRUE(a.passed) << a.error;
-  }
+  });
   EXPECT_GT(m1, 0);
   EXPECT_GT(larger, 0);
 }
