@@ -190,6 +190,13 @@ PairedTimes paired_times(const std::function<void()>& a, const std::function<voi
   return out;
 }
 
+void add_paired_read(Counters& out, const std::function<void()>& read, const std::function<void()>& step,
+                     double bytes) {
+  const PairedTimes t = paired_times(read, step);
+  out.emplace_back("read_fraction", t.ratio);
+  out.emplace_back("read_gbps_paired", bytes / t.a_s / 1e9);
+}
+
 Bursts measure_bursts(const std::function<double()>& run, int threads, double seconds) {
   SamplingOptions o;
   o.warmup_s = std::min(0.05, seconds / 4);

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/experiment.h"
 #include "harness/machine.h"
 #include "harness/stats.h"
 
@@ -124,6 +125,13 @@ struct PairedTimes {
 };
 PairedTimes paired_times(const std::function<void()>& a, const std::function<void()>& b, int rounds = 21,
                          double min_side_s = 2e-3);
+
+// A memory-bound step against `read`, a plain read of `bytes` bytes (the roofline's read-only stream over what the
+// step reads), paired: adds read_fraction (median over the rounds of the read's time / the step's, the share of what
+// the machine reads at those moments that the step moves) and read_gbps_paired (the read's rate) to out. The
+// counters the decode experiment and matmul's decode-shaped products report.
+void add_paired_read(Counters& out, const std::function<void()>& read, const std::function<void()>& step,
+                     double bytes);
 
 // Process CPU time in seconds (all threads).
 double process_cpu_seconds();

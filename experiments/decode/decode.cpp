@@ -110,10 +110,8 @@ class OursCase final : public Case {
     dec::PoolBytes bytes(floats * sizeof(float), 1);  // huge pages where the system gives them, as the cache
     const float* src = reinterpret_cast<const float*>(bytes.data());
     const cpu::Isa isa = options_.isa;
-    const PairedTimes t = paired_times([&] { cpu::roofline::stream_read(src, floats, threads_, isa); },
-                                       [&] { step(*cache_, table_); });
-    out.emplace_back("read_fraction", t.ratio);
-    out.emplace_back("read_gbps_paired", double(floats * sizeof(float)) / t.a_s / 1e9);
+    add_paired_read(out, [&] { cpu::roofline::stream_read(src, floats, threads_, isa); },
+                    [&] { step(*cache_, table_); }, double(floats * sizeof(float)));
   }
 
   Problem p_;

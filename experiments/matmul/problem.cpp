@@ -39,10 +39,9 @@ void add_paired_weight_read(Counters& out, const Shape& s, const std::function<v
   const cpu::matmul::AlignedVector<float> bytes(floats * copies, 1.0f);
   const cpu::Isa isa = cpu::best_isa();
   size_t next = 0;
-  const PairedTimes t = paired_times(
-      [&] { cpu::roofline::stream_read(bytes.data() + (next++ % copies) * floats, floats, threads, isa); }, step);
-  out.emplace_back("read_fraction", t.ratio);
-  out.emplace_back("read_gbps_paired", double(floats * sizeof(float)) / t.a_s / 1e9);
+  add_paired_read(
+      out, [&] { cpu::roofline::stream_read(bytes.data() + (next++ % copies) * floats, floats, threads, isa); },
+      step, double(floats * sizeof(float)));
 }
 
 std::string tuned_cpu_kernels_skip() {

@@ -94,11 +94,10 @@ class ColdCopies {
 };
 
 // At M = 1 (decode-shaped: the product streams its weights), read_fraction and read_gbps_paired as the decode
-// experiment reports them: the step timed in alternation (harness/sampler.h's paired_times) against the roofline's
-// read-only stream over as many bytes as its weights and as many cold copies as it cycles; read_fraction = the
-// read's time / the step's, median over the rounds. So the "share of the read bandwidth" target is measured at the
-// moments the step runs, not against the ceiling of the run's start (which put our M = 1 products at 84-170% of
-// it on the shared Zen 5 guest). Nothing at other M.
+// experiment reports them (harness/sampler.h's add_paired_read): the step against the roofline's read-only stream over
+// as many bytes as its weights and as many cold copies as it cycles. So the "share of the read bandwidth" target is
+// measured at the moments the step runs, not against the ceiling of the run's start (which put our M = 1 products at
+// 84-170% of it on the shared Zen 5 guest). Nothing at other M.
 void add_paired_weight_read(Counters& out, const Shape& s, const std::function<void()>& step, size_t weight_bytes,
                             size_t copies, int threads);
 
