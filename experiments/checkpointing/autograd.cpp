@@ -22,6 +22,7 @@ ModelShape shape_from(AutogradContext* ctx) {
   s.heads = ctx->saved_data["H"].toInt();
   s.d_model = ctx->saved_data["D"].toInt();
   s.heads_per_pass = ctx->saved_data["G"].toInt();
+  s.attention = AttentionKernel(ctx->saved_data["A"].toInt());
   return s;
 }
 
@@ -33,6 +34,7 @@ struct AttentionFunction : torch::autograd::Function<AttentionFunction> {
     ctx->saved_data["H"] = s.heads;
     ctx->saved_data["D"] = s.d_model;
     ctx->saved_data["G"] = s.heads_per_pass;
+    ctx->saved_data["A"] = int64_t(s.attention);
     ctx->save_for_backward({qkv});
     return attention_forward(qkv, s);
   }

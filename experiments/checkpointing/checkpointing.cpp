@@ -18,9 +18,10 @@
 // (autograd.h); on CUDA, the executor's full-recompute step in float64 (executor.h: float64 autograd's saved
 // tensors would not fit at GPU sizes), whose ops the tests check against that same autograd.
 // Devices and dtypes: every implementation runs on the CPU and on CUDA (a LibTorch with CUDA; the ops are ours,
-// kernels/cuda/checkpointing/step_ops.h, with LibTorch's matmuls), in float32 or bf16. On CUDA the peaks are
-// LibTorch's caching allocator's allocated bytes, which rounds each block up to 512 bytes (the graph counts the
-// same), and attention scores all heads of a sequence at once (scratch H x S x S instead of S x S).
+// kernels/cuda/checkpointing/step_ops.h, with LibTorch's matmuls), in float32 or bf16. The CPU's attention is
+// flash_cpu, forward and backward (graph.h's AttentionKernel::flash). On CUDA the peaks are LibTorch's caching
+// allocator's allocated bytes, which rounds each block up to 512 bytes (the graph counts the same), and attention
+// materializes the scores of all heads of a sequence at once (scratch H x S x S).
 //   bench --filter checkpointing
 //   bench --device cuda --profile gpu --filter checkpointing
 #include <fmt/format.h>
@@ -61,6 +62,7 @@ ModelShape shape_of(const Params& p, Device device) {
   s.element_bytes = int64_t(c10::elementSize(dtype_of(p)));
   if (device == Device::cuda) {
     s.granularity = kCudaBlockBytes;
+    s.attention = AttentionKernel::scores;
     s.heads_per_pass = s.heads;
   }
   return s;

@@ -20,8 +20,9 @@ constexpr int kLaunches = 10;
 std::string cost_key(const Graph& g, const Node& n, const at::TensorOptions& options) {
   const Value& in = g.values[size_t(n.inputs[0])];
   const Value& out = g.values[size_t(n.output)];
-  return fmt::format("{}/{}x{}->{}x{}/s{}h{}g{}/{}/{}", op_name(n.kind), in.rows, in.cols, out.rows, out.cols,
-                     g.shape.seq, g.shape.heads, g.shape.heads_per_pass, c10::toString(options.dtype()),
+  return fmt::format("{}/{}x{}->{}x{}/s{}h{}g{}{}/{}/{}", op_name(n.kind), in.rows, in.cols, out.rows, out.cols,
+                     g.shape.seq, g.shape.heads, g.shape.heads_per_pass, g.shape.flash_attention() ? "f" : "",
+                     c10::toString(options.dtype()),
                      options.device().str());
 }
 

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "kernels/cpu/attention/flash_backward.h"
+
 namespace talklab::experiments::checkpointing {
 
 int64_t ModelShape::ffn() const { return (8 * d_model / 3 + 15) / 16 * 16; }
@@ -121,8 +123,34 @@ std::vector<int> Graph::backward_needs(const Node& n) const {
   return {};
 }
 
+bool ModelShape::flash_attention() const {
+  return attention == AttentionKernel::flash && head_dim() >= 1 && head_dim() <= cpu::attention::kMaxHeadDim;
+}
+
+FlashScratch flash_scratch(const ModelShape& s) {
+  FlashScratch f;
+  if (!s.flash_attention()) return f;
+  const auto round = [&](int64_t bytes) { return (bytes + s.granularity - 1) / s.granularity * s.granularity; };
+  const int64_t sd = s.seq * s.d_model;  // one sequence's (H, S, head_dim)
+  const int64_t rows = round(s.heads * s.seq * int64_t(sizeof(float)));
+  cpu::attention::AttnShape one{1, s.heads, s.heads, s.seq, s.seq, s.head_dim()};
+  const auto dtype = s.element_bytes == 2 ? cpu::attention::DType::bf16 : cpu::attention::DType::f32;
+  f.heads_qkv = s.block_bytes(3 * sd);
+  f.heads_out = s.block_bytes(sd);
+  f.lse = rows;
+  f.forward_workspace = round(int64_t(cpu::attention::flash_cpu_workspace_bytes(one, dtype, cpu::best_isa())));
+  f.heads_grad_out = s.block_bytes(sd);
+  f.heads_grads = s.block_bytes(3 * sd);
+  f.backward_workspace = round(int64_t(cpu::attention::flash_cpu_backward_workspace_bytes(one)));
+  return f;
+}
+
 int64_t Graph::scratch_bytes(const Node& n, bool backward) const {
   if (n.kind != OpKind::attention) return 0;
+  if (shape.flash_attention()) {
+    const FlashScratch f = flash_scratch(shape);
+    return backward ? f.backward() : f.forward();
+  }
   // heads_per_pass heads' (S, S) scores at a time; the backward holds their gradients too
   const int64_t ss = shape.block_bytes(shape.heads_per_pass * shape.seq * shape.seq);
   return backward ? 2 * ss : ss;
@@ -132,7 +160,7 @@ double Graph::flops(const Node& n) const {
   const Value& out = values[size_t(n.output)];
   switch (n.kind) {
     case OpKind::matmul: return 2.0 * double(out.rows) * double(params[size_t(n.param)].rows) * double(out.cols);
-    case OpKind::attention:  // QK^T and PV over the full S x S, as computed (and as PyTorch counts SDPA)
+    case OpKind::attention:  // QK^T and PV over the full S x S, as PyTorch counts SDPA (flash visits ~half)
       return 4.0 * double(shape.batch * shape.seq) * double(shape.seq) * double(shape.d_model);
     default: return double(values[size_t(n.inputs[0])].rows * values[size_t(n.inputs[0])].cols);
   }

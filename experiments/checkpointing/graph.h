@@ -15,6 +15,7 @@
 // kernels do, and dropout regenerates its mask from a seed (it saves nothing).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -23,16 +24,26 @@
 
 namespace talklab::experiments::checkpointing {
 
+// How the attention op runs (ops.h):
+//   flash   the CPU's: kernels/cpu/attention's flash_cpu forward and flash_cpu_backward (causal block mask, never
+//           an S x S matrix), one sequence at a time on copies of its q, k, v in the kernel's (H, S, head_dim)
+//           layout. Float32 and bf16 tensors with head_dim <= 256; anything else (the float64 reference) runs
+//           `scores`.
+//   scores  heads_per_pass heads' (S, S) scores materialized between mm calls, softmax in place: the CUDA path.
+enum class AttentionKernel { flash, scores };
+
 // The model, and how a step stores and runs it: the element size of every activation, parameter and gradient
 // (4 float32, 2 bf16, 8 the float64 reference), the allocator's rounding of a block (1 for the tracking
-// allocator; LibTorch's CUDA caching allocator rounds every block up to 512 bytes) and how many heads one
-// attention pass scores at once (its scratch is that many (S, S) matrices: 1 on the CPU, all of them on a GPU,
-// where one head at a time would be launch-bound).
+// allocator; LibTorch's CUDA caching allocator rounds every block up to 512 bytes), the attention kernel and, for
+// `scores`, how many heads one attention pass scores at once (its scratch is that many (S, S) matrices: all of
+// them on a GPU, where one head at a time would be launch-bound).
 struct ModelShape {
   int64_t layers = 2, d_model = 64, heads = 4, seq = 33, batch = 2;
   int64_t element_bytes = 4;
   int64_t granularity = 1;
+  AttentionKernel attention = AttentionKernel::flash;
   int64_t heads_per_pass = 1;
+  bool flash_attention() const;  // attention == flash and the head dim is one flash_cpu takes
   int64_t ffn() const;  // SwiGLU hidden: 8/3 d_model rounded up to a multiple of 16 (Llama's rule)
   int64_t tokens() const { return batch * seq; }
   int64_t head_dim() const { return d_model / heads; }
@@ -90,6 +101,25 @@ struct Graph {
   int64_t param_bytes() const;
   int64_t layer_param_bytes(int layer) const;
 };
+
+// The flash path's temporaries for one sequence, in bytes: ops.cpp allocates exactly these, in this order, and
+// frees them before the next sequence; the forward's workspace lives only while the forward runs (in the backward,
+// before dO and the gradients are allocated). forward() and backward() are an attention op's scratch
+// (Graph::scratch_bytes). Zero where the shape does not run flash.
+struct FlashScratch {
+  int64_t heads_qkv = 0;           // q, k, v of the sequence in the kernel's layout, (3, H, S, head_dim)
+  int64_t heads_out = 0;           // the forward's output in that layout, (H, S, head_dim)
+  int64_t lse = 0;                 // backward: the recomputed forward's logsumexp, (H, S) float32
+  int64_t forward_workspace = 0;   // flash_cpu's (bf16: K and V packed for the dot instructions)
+  int64_t heads_grad_out = 0;      // backward: dO, (H, S, head_dim)
+  int64_t heads_grads = 0;         // backward: dq, dk, dv, (3, H, S, head_dim)
+  int64_t backward_workspace = 0;  // backward: flash_cpu_backward's rowsum(dO * O), (H, S) float32
+  int64_t forward() const { return heads_qkv + heads_out + forward_workspace; }
+  int64_t backward() const {
+    return heads_qkv + heads_out + lse + std::max(forward_workspace, heads_grad_out + heads_grads + backward_workspace);
+  }
+};
+FlashScratch flash_scratch(const ModelShape& shape);
 
 // dropout seeds derive from `seed`, so every run of a case and its autograd reference use the same masks.
 Graph build_graph(const ModelShape& shape, uint64_t seed);

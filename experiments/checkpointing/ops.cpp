@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "harness/torch_glue.h"
+#include "kernels/cpu/attention/flash_backward.h"
 #include "kernels/cuda/checkpointing/step_ops.h"
 
 namespace talklab::experiments::checkpointing {
@@ -141,6 +142,101 @@ void batched_mm_out(at::Tensor out, const at::Tensor& a, const at::Tensor& b) {
 
 int64_t pass_heads(const ModelShape& s) { return std::max<int64_t>(1, std::min(s.heads_per_pass, s.heads)); }
 
+// The flash path (graph.h's AttentionKernel::flash): one sequence at a time, so its temporaries are one
+// sequence's (FlashScratch), allocated in FlashScratch's order and freed before the next sequence.
+namespace flash = cpu::attention;
+
+bool runs_flash(const at::Tensor& qkv, const ModelShape& s) {
+  return s.flash_attention() && qkv.device().is_cpu() &&
+         (qkv.scalar_type() == at::kFloat || qkv.scalar_type() == at::kBFloat16);
+}
+
+struct FlashProblem {
+  flash::AttnShape shape;
+  flash::FlashBackwardPlan plan;  // the causal block mask and its transpose
+  flash::DType dtype;
+  FlashScratch scratch;
+};
+
+FlashProblem flash_problem(const at::Tensor& qkv, const ModelShape& s) {
+  FlashProblem p;
+  p.shape = flash::AttnShape{1, s.heads, s.heads, s.seq, s.seq, s.head_dim()};
+  flash::MaskSpec causal;
+  causal.mask = flash::MaskKind::causal;
+  p.plan = flash::make_flash_backward_plan(causal, p.shape);
+  p.dtype = qkv.scalar_type() == at::kBFloat16 ? flash::DType::bf16 : flash::DType::f32;
+  p.scratch = flash_scratch(s);
+  return p;
+}
+
+at::Tensor scratch_of(int64_t bytes) { return at::empty({bytes}, at::TensorOptions().dtype(at::kByte)); }
+
+// Columns [part * D, (part + parts) * D) of sequence b's rows of a (T, k * D) matrix, copied into the kernel's
+// (parts, H, S, head_dim) layout.
+at::Tensor to_heads(const at::Tensor& m, const ModelShape& s, int64_t b, int64_t parts) {
+  return m.narrow(0, b * s.seq, s.seq).view({s.seq, parts, s.heads, s.head_dim()}).permute({1, 2, 0, 3}).contiguous();
+}
+
+// The inverse: (parts, H, S, head_dim) into sequence b's rows of a (T, parts * D) matrix.
+void from_heads(at::Tensor& m, const at::Tensor& h, const ModelShape& s, int64_t b, int64_t parts) {
+  m.narrow(0, b * s.seq, s.seq).view({s.seq, parts, s.heads, s.head_dim()}).copy_(h.permute({2, 0, 1, 3}));
+}
+
+// The forward of one sequence: q, k, v in heads layout (3, H, S, hd) into o (H, S, hd), and the logsumexp when
+// lse is given.
+void flash_forward_heads(const FlashProblem& p, const at::Tensor& qkv_h, at::Tensor& o_h, float* lse) {
+  at::Tensor workspace = scratch_of(p.scratch.forward_workspace);
+  flash::AttnTensors t;
+  t.dtype = p.dtype;
+  t.q = qkv_h[0].data_ptr();
+  t.k = qkv_h[1].data_ptr();
+  t.v = qkv_h[2].data_ptr();
+  t.o = o_h.data_ptr();
+  t.lse = lse;
+  flash::flash_cpu(p.plan.forward, t, flash::FlashOptions{}, workspace.data_ptr(), size_t(workspace.numel()));
+}
+
+at::Tensor flash_attention_forward(const at::Tensor& qkv, const ModelShape& s) {
+  const FlashProblem p = flash_problem(qkv, s);
+  at::Tensor o = at::empty({s.tokens(), s.d_model}, qkv.options());
+  for (int64_t b = 0; b < s.batch; ++b) {
+    const at::Tensor qkv_h = to_heads(qkv, s, b, 3);
+    at::Tensor o_h = at::empty({1, s.heads, s.seq, s.head_dim()}, qkv.options());
+    flash_forward_heads(p, qkv_h, o_h, nullptr);
+    from_heads(o, o_h, s, b, 1);
+  }
+  return o;
+}
+
+// The forward is recomputed (its O and logsumexp), then flash_cpu_backward.
+at::Tensor flash_attention_backward(const at::Tensor& qkv, const at::Tensor& grad_o, const ModelShape& s) {
+  const FlashProblem p = flash_problem(qkv, s);
+  at::Tensor dqkv = at::empty_like(qkv);
+  for (int64_t b = 0; b < s.batch; ++b) {
+    const at::Tensor qkv_h = to_heads(qkv, s, b, 3);
+    at::Tensor o_h = at::empty({1, s.heads, s.seq, s.head_dim()}, qkv.options());
+    at::Tensor lse = scratch_of(p.scratch.lse);
+    flash_forward_heads(p, qkv_h, o_h, reinterpret_cast<float*>(lse.data_ptr()));
+    const at::Tensor go_h = to_heads(grad_o, s, b, 1);
+    at::Tensor grads_h = at::empty_like(qkv_h);
+    at::Tensor workspace = scratch_of(p.scratch.backward_workspace);
+    flash::AttnGradTensors g;
+    g.dtype = p.dtype;
+    g.q = qkv_h[0].data_ptr();
+    g.k = qkv_h[1].data_ptr();
+    g.v = qkv_h[2].data_ptr();
+    g.o = o_h.data_ptr();
+    g.d_o = go_h.data_ptr();
+    g.lse = reinterpret_cast<const float*>(lse.data_ptr());
+    g.dq = grads_h[0].data_ptr();
+    g.dk = grads_h[1].data_ptr();
+    g.dv = grads_h[2].data_ptr();
+    flash::flash_cpu_backward(p.plan, g, flash::FlashOptions{}, workspace.data_ptr(), size_t(workspace.numel()));
+    from_heads(dqkv, grads_h, s, b, 3);
+  }
+  return dqkv;
+}
+
 }  // namespace
 
 at::Tensor rms_normalize_forward(const at::Tensor& x) {
@@ -203,6 +299,7 @@ at::Tensor rms_normalize_backward(const at::Tensor& x, const at::Tensor& grad_y)
 }
 
 at::Tensor attention_forward(const at::Tensor& qkv, const ModelShape& s) {
+  if (runs_flash(qkv, s)) return flash_attention_forward(qkv, s);
   const int64_t D = s.d_model, G = pass_heads(s);
   const double scale = 1.0 / std::sqrt(double(s.head_dim()));  // rounded to the dtype by each loop
   at::Tensor o = at::empty({s.tokens(), D}, qkv.options());
@@ -220,6 +317,7 @@ at::Tensor attention_forward(const at::Tensor& qkv, const ModelShape& s) {
 }
 
 at::Tensor attention_backward(const at::Tensor& qkv, const at::Tensor& grad_o, const ModelShape& s) {
+  if (runs_flash(qkv, s)) return flash_attention_backward(qkv, grad_o, s);
   const int64_t D = s.d_model, G = pass_heads(s);
   const double scale = 1.0 / std::sqrt(double(s.head_dim()));  // rounded to the dtype by each loop
   at::Tensor dqkv = at::empty_like(qkv);

@@ -20,8 +20,11 @@ at::Tensor rms_normalize_forward(const at::Tensor& x);
 at::Tensor rms_normalize_backward(const at::Tensor& x, const at::Tensor& grad_y);
 
 // Causal multi-head attention over qkv (T, 3D) = [q | k | v] per token, heads of D / H columns; out (T, D).
-// The backward recomputes the probabilities P from q and k and uses dS = P * (dP - rowsum(P * dP)). Scores are
-// computed s.heads_per_pass heads at a time (an (n, S, S) scratch; one head goes through mm, more through bmm).
+// The backward recomputes the probabilities P from q and k and uses dS = P * (dP - rowsum(P * dP)). Two kernels
+// (graph.h's AttentionKernel): flash (CPU float32 and bf16: flash_cpu and flash_cpu_backward one sequence at a
+// time, on copies in their (H, S, head_dim) layout; the scratch is graph.h's FlashScratch) and scores (everything
+// else: s.heads_per_pass heads' (S, S) scores at a time, an (n, S, S) scratch; one head goes through mm, more
+// through bmm).
 at::Tensor attention_forward(const at::Tensor& qkv, const ModelShape& s);
 at::Tensor attention_backward(const at::Tensor& qkv, const at::Tensor& grad_o, const ModelShape& s);
 

@@ -1,7 +1,8 @@
 // The executor against LibTorch autograd: gradients of every policy on odd shapes, in float32 and bf16, the
-// simulator's prediction against the tracking allocator, several heads per attention pass, the float64 step
-// that CUDA cases are checked against, dropout replay, and autograd's own peak. The same checks on CUDA tensors
-// (LibTorch's caching allocator) run where LibTorch has CUDA and skip elsewhere.
+// simulator's prediction against the tracking allocator, the CPU's flash attention against the scores path (one
+// or several heads per pass), the float64 step that CUDA cases are checked against, dropout replay, and
+// autograd's own peak. The same checks on CUDA tensors (LibTorch's caching allocator) run where LibTorch has CUDA
+// and skip elsewhere.
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
@@ -116,24 +117,27 @@ TEST_F(ExecutorTest, EveryPolicyInBf16MatchesFloat64AutogradAndItsPredictedPeak)
   std::printf("bf16, 8 layers: worst normwise gradient error %.3g\n", a.max_rel_error);
 }
 
-// What a GPU runs: all heads' scores in one pass (and a last, smaller group when the pass does not divide the
-// heads). The gradients are the one-head-at-a-time step's, and the larger scratch is predicted exactly.
-TEST_F(ExecutorTest, SeveralHeadsPerPassGiveTheSameGradientsAndAPredictedPeak) {
-  std::vector<at::Tensor> one_at_a_time;
+// What a GPU runs, here on the CPU: the scores path (AttentionKernel::scores), one head's (S, S) scores at a time
+// and all heads' in one pass (and a last, smaller group when the pass does not divide the heads). The gradients
+// are the CPU's flash step's, and every scratch is predicted exactly.
+TEST_F(ExecutorTest, TheScoresPathGivesFlashsGradientsAndAPredictedPeak) {
+  std::vector<at::Tensor> with_flash;
   {
     const Graph g = build_graph(odd_shape(), 4);
-    Executor(g, full_plan(g)).run(make_model(g, 4), &one_at_a_time);
+    ASSERT_TRUE(g.shape.flash_attention());
+    Executor(g, full_plan(g)).run(make_model(g, 4), &with_flash);
   }
-  for (int64_t per_pass : {3, 4}) {
+  for (int64_t per_pass : {1, 3, 4}) {
     SCOPED_TRACE(per_pass);
     ModelShape s = odd_shape();
+    s.attention = AttentionKernel::scores;
     s.heads_per_pass = per_pass;
     const Graph g = build_graph(s, 4);
     const Executor ex(g, full_plan(g));
     std::vector<at::Tensor> grads;
     const StepMemory measured = ex.run(make_model(g, 4), &grads);
     for (size_t i = 0; i < grads.size(); ++i) {
-      EXPECT_TRUE(at::allclose(grads[i], one_at_a_time[i], 1e-5, 1e-7)) << g.params[i].name;
+      EXPECT_TRUE(at::allclose(grads[i], with_flash[i], 1e-5, 1e-7)) << g.params[i].name;
     }
     grads.clear();
     EXPECT_EQ(simulate(g, ex.schedule(), {}).peak_bytes, measured.peak_bytes);
