@@ -183,17 +183,12 @@ void from_heads(at::Tensor& m, const at::Tensor& h, const ModelShape& s, int64_t
 }
 
 // The forward of one sequence: q, k, v in heads layout (3, H, S, hd) into o (H, S, hd), and the logsumexp when
-// lse is given.
-void flash_forward_heads(const FlashProblem& p, const at::Tensor& qkv_h, at::Tensor& o_h, float* lse) {
+// lse is given. Returns the tensors it ran on.
+flash::AttnTensors flash_forward_heads(const FlashProblem& p, const at::Tensor& qkv_h, at::Tensor& o_h, float* lse) {
   at::Tensor workspace = scratch_of(p.scratch.forward_workspace);
-  flash::AttnTensors t;
-  t.dtype = p.dtype;
-  t.q = qkv_h[0].data_ptr();
-  t.k = qkv_h[1].data_ptr();
-  t.v = qkv_h[2].data_ptr();
-  t.o = o_h.data_ptr();
-  t.lse = lse;
+  const flash::AttnTensors t{p.dtype, qkv_h[0].data_ptr(), qkv_h[1].data_ptr(), qkv_h[2].data_ptr(), o_h.data_ptr(), lse};
   flash::flash_cpu(p.plan.forward, t, flash::FlashOptions{}, workspace.data_ptr(), size_t(workspace.numel()));
+  return t;
 }
 
 at::Tensor flash_attention_forward(const at::Tensor& qkv, const ModelShape& s) {
@@ -216,21 +211,12 @@ at::Tensor flash_attention_backward(const at::Tensor& qkv, const at::Tensor& gra
     const at::Tensor qkv_h = to_heads(qkv, s, b, 3);
     at::Tensor o_h = at::empty({1, s.heads, s.seq, s.head_dim()}, qkv.options());
     at::Tensor lse = scratch_of(p.scratch.lse);
-    flash_forward_heads(p, qkv_h, o_h, reinterpret_cast<float*>(lse.data_ptr()));
+    const flash::AttnTensors t = flash_forward_heads(p, qkv_h, o_h, reinterpret_cast<float*>(lse.data_ptr()));
     const at::Tensor go_h = to_heads(grad_o, s, b, 1);
     at::Tensor grads_h = at::empty_like(qkv_h);
     at::Tensor workspace = scratch_of(p.scratch.backward_workspace);
-    flash::AttnGradTensors g;
-    g.dtype = p.dtype;
-    g.q = qkv_h[0].data_ptr();
-    g.k = qkv_h[1].data_ptr();
-    g.v = qkv_h[2].data_ptr();
-    g.o = o_h.data_ptr();
-    g.d_o = go_h.data_ptr();
-    g.lse = reinterpret_cast<const float*>(lse.data_ptr());
-    g.dq = grads_h[0].data_ptr();
-    g.dk = grads_h[1].data_ptr();
-    g.dv = grads_h[2].data_ptr();
+    const flash::AttnGradTensors g{t.dtype, t.q, t.k, t.v, t.o, go_h.data_ptr(), t.lse,
+                                   grads_h[0].data_ptr(), grads_h[1].data_ptr(), grads_h[2].data_ptr()};
     flash::flash_cpu_backward(p.plan, g, flash::FlashOptions{}, workspace.data_ptr(), size_t(workspace.numel()));
     from_heads(dqkv, grads_h, s, b, 3);
   }
