@@ -19,8 +19,8 @@ using nlohmann::json;
 constexpr Provider kProviders[] = {Provider::ours, Provider::pytorch_eager, Provider::pytorch_compiled,
                                    Provider::vendor_library};
 constexpr Role kRoles[] = {Role::technique, Role::helper};
-constexpr ChartKind kKinds[] = {ChartKind::line,     ChartKind::points, ChartKind::pareto,
-                                ChartKind::roofline, ChartKind::table,  ChartKind::sweep};
+constexpr ChartKind kKinds[] = {ChartKind::line,  ChartKind::points, ChartKind::pareto,  ChartKind::roofline,
+                                ChartKind::table, ChartKind::sweep,  ChartKind::frontier};
 constexpr Column::Relative kRelatives[] = {Column::Relative::value, Column::Relative::ratio, Column::Relative::cut};
 
 const char* relative_name(Column::Relative r) {
@@ -124,6 +124,7 @@ const char* chart_kind_name(ChartKind k) {
     case ChartKind::roofline: return "roofline";
     case ChartKind::table: return "table";
     case ChartKind::sweep: return "sweep";
+    case ChartKind::frontier: return "frontier";
   }
   return "line";
 }

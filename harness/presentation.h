@@ -47,6 +47,8 @@ enum class ChartKind {
   roofline,  // each case at (declared intensity, achieved rate) under its run's measured ceilings
   table,     // one row per implementation at the `where` points, `columns` as values or relative to `baseline`
   sweep,     // one row per value of the axis x, one column per implementation, cells the `columns` joined by " / "
+  frontier,  // one row per case of `baseline` (in x order) beside the case of `implementations` (any x) with the
+             // least y among those whose columns[0] metric (a memory) is no more than the baseline case's
 };
 const char* chart_kind_name(ChartKind kind);
 
@@ -61,15 +63,16 @@ struct ChartSpec {
   std::string id;  // unique in its experiment; a headline names its chart by it
   std::string title, caption;
   ChartKind kind = ChartKind::line;
-  std::string x;                       // line: the axis along x; pareto, sweep: the swept axis
-  std::string y = "time";              // line, points: the metric
+  std::string x;                       // line: the axis along x; pareto, sweep, frontier: the swept axis
+  std::string y = "time";              // line, points: the metric; frontier: the metric minimized
   bool log_x = false, log_y = false;   // line
   std::vector<std::string> facets;     // line, points: axes giving one panel (points: one colour) per combination
   std::string dash;                    // line: an axis drawn as dashes
   std::vector<std::string> implementations;  // empty: every technique implementation
   std::vector<AxisFilter> where;       // only these cases
-  std::vector<Column> columns;         // table, sweep
-  std::string baseline;                // table: the implementation relative columns divide by
+  std::vector<Column> columns;         // table, sweep; frontier: columns[0] the metric no case may exceed
+  std::string baseline;                // table: the implementation relative columns divide by; frontier: the
+                                       // reference whose every case gets a row
 };
 
 // One line of a talk page's headline: an implementation of ours against a reference at the same point, time and

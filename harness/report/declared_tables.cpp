@@ -11,13 +11,15 @@
 namespace talklab::report {
 namespace {
 
-// The measured cases the table shows: matching `where`, of its implementations (all when it names none).
+// The measured cases the table shows: matching `where`, of its implementations (all when it names none) and, for a
+// frontier, its baseline.
 std::vector<const CaseView*> shown(const ChartSpec& spec, const std::vector<const CaseView*>& cases) {
   std::vector<const CaseView*> out;
   for (const CaseView* c : cases) {
     const bool chosen = spec.implementations.empty() ||
                         std::find(spec.implementations.begin(), spec.implementations.end(), c->implementation) !=
-                            spec.implementations.end();
+                            spec.implementations.end() ||
+                        (spec.kind == ChartKind::frontier && c->implementation == spec.baseline);
     if (c->status == "ok" && chosen && matches(*c, spec.where)) out.push_back(c);
   }
   return out;
@@ -120,10 +122,49 @@ Table sweep_table(const ChartSpec& spec, const std::vector<const CaseView*>& cas
   return t;
 }
 
+// One row per case of the baseline (x ascending), beside the case of the first implementation, at any x, with the
+// least y among those whose limit metric (columns[0]) is no more than the row's: "at no more memory than theirs,
+// how fast is ours?". A row with none under the limit says so.
+Table frontier_table(const ChartSpec& spec, const std::vector<const CaseView*>& cases) {
+  Table t;
+  if (spec.columns.empty() || spec.implementations.empty()) return t;
+  const std::string& limit = spec.columns.front().metric;
+  const std::string& ours = spec.implementations.front();
+  std::vector<const CaseView*> reference, candidates;
+  for (const CaseView* c : cases) {
+    if (c->implementation == spec.baseline) reference.push_back(c);
+    if (c->implementation == ours) candidates.push_back(c);
+  }
+  const auto x_of = [&](const CaseView* c) { return number(field(c->params, spec.x.c_str())).value_or(0.0); };
+  std::stable_sort(reference.begin(), reference.end(), [&](const CaseView* a, const CaseView* b) { return x_of(a) < x_of(b); });
+  const std::string limit_title = spec.columns.front().title;
+  t.header = {spec.baseline + " " + spec.x, limit_title, spec.y, ours + " " + spec.x, limit_title, spec.y,
+              spec.baseline + " / " + ours};
+  for (const CaseView* r : reference) {
+    const auto r_limit = metric(*r, limit), r_y = metric(*r, spec.y);
+    if (!r_limit || !r_y) continue;
+    const CaseView* best = nullptr;
+    for (const CaseView* c : candidates) {
+      const auto c_limit = metric(*c, limit), c_y = metric(*c, spec.y);
+      if (c_limit && c_y && *c_limit <= *r_limit && (best == nullptr || *c_y < *metric(*best, spec.y))) best = c;
+    }
+    std::vector<Cell> row{Cell(r->param(spec.x)), Cell(format_metric(limit, *r_limit)), Cell(format_metric(spec.y, *r_y))};
+    if (best == nullptr) {
+      row.insert(row.end(), {Cell("none under " + format_metric(limit, *r_limit)), Cell("-"), Cell("-"), Cell("-")});
+    } else {
+      const double b_y = *metric(*best, spec.y);
+      row.insert(row.end(), {Cell(best->param(spec.x)), Cell(format_metric(limit, *metric(*best, limit))),
+                             Cell(format_metric(spec.y, b_y)), Cell(b_y > 0 ? fmt::format("{:.2f}x", *r_y / b_y) : "-")});
+    }
+    t.rows.push_back(std::move(row));
+  }
+  return t;
+}
+
 }  // namespace
 
 void declared_table(Page& page, const ChartSpec& spec, const std::vector<const CaseView*>& cases, const Corpus& corpus) {
-  if (spec.kind != ChartKind::table && spec.kind != ChartKind::sweep) return;
+  if (spec.kind != ChartKind::table && spec.kind != ChartKind::sweep && spec.kind != ChartKind::frontier) return;
   const std::vector<const CaseView*> chosen = shown(spec, cases);
   if (chosen.empty()) return;
   std::vector<std::string> own;
@@ -134,7 +175,11 @@ void declared_table(Page& page, const ChartSpec& spec, const std::vector<const C
   if (!spec.caption.empty()) page.paragraph(spec.caption);
   for (const auto& [key, group] : grouped) {
     if (grouped.size() > 1) page.paragraph(key + ":");
-    page.table(spec.kind == ChartKind::table ? policy_table(spec, group) : sweep_table(spec, group));
+    switch (spec.kind) {
+      case ChartKind::table: page.table(policy_table(spec, group)); break;
+      case ChartKind::frontier: page.table(frontier_table(spec, group)); break;
+      default: page.table(sweep_table(spec, group));
+    }
   }
 }
 

@@ -1,5 +1,6 @@
-// The tables an experiment declares beside its charts (harness/presentation.h, ChartKind::table and ::sweep): the
-// fixed policies against a baseline, or a budget sweep, say, built from the cases with nothing named here.
+// The tables an experiment declares beside its charts (harness/presentation.h, ChartKind::table, ::sweep and
+// ::frontier): the fixed policies against a baseline, a budget sweep, or ours at no more memory than a reference's
+// every point, say, built from the cases with nothing named here.
 #pragma once
 
 #include <vector>

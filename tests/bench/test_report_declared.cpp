@@ -132,4 +132,42 @@ TEST_F(BenchReportDeclared, ToyExperimentIsReportedFromWhatItsFileDeclares) {
   EXPECT_TRUE(has(page, "<details><summary>18 cases")) << page;
 }
 
+// A frontier table: a row per reference case (x ascending), beside our fastest case at any x whose memory is no
+// more than the row's. Ours: (1 MiB, 5 ms) at n = 1, (2 MiB, 2 ms) at 2, (8 MiB, 1 ms) at 3; the reference at n = 1
+// holds 1.5 MiB (only our n = 1 fits), at 2 4 MiB (n = 1 and 2 fit, 2 is faster), at 3 0.5 MiB (none fits).
+TEST_F(BenchReportDeclared, AFrontierTablePairsEachReferencePointWithOurFastestUnderItsMemory) {
+  json decl = toy_declaration();
+  decl["charts"] = {{{"id", "f"}, {"title", "Ours at no more memory"}, {"kind", "frontier"}, {"x", "n"}, {"y", "time"},
+                     {"implementations", {"fast"}}, {"baseline", "slow"},
+                     {"columns", {{{"metric", "peak_memory"}, {"title", "peak"}, {"relative", "value"}}}}}};
+  decl["headline"] = {{"chart", "f"}, {"comparisons", json::array()}};
+  json j = toy_result();
+  j["context"]["talklab"]["experiments"]["toy"] = decl;
+  j["benchmarks"] = json::array();
+  const auto point = [&](const std::string& impl, int n, double mib, double ms) {
+    json c = toy_case(impl, n, "a", ms * 1e-3, 1e9);
+    c["talklab"]["memory"]["peak_bytes"] = mib * (1 << 20);
+    j["benchmarks"].push_back(c);
+  };
+  point("fast", 1, 1, 5);
+  point("fast", 2, 2, 2);
+  point("fast", 3, 8, 1);
+  point("slow", 3, 0.5, 1.5);  // out of x order in the file: the rows are sorted by x
+  point("slow", 1, 1.5, 4);
+  point("slow", 2, 4, 3);
+  const fs::path out = dir_ / "r";
+  const auto o = talklab::testing::run_bench("report " + write("toy.json", j.dump()) + " --out " + out.string());
+  ASSERT_EQ(o.code, 0) << o.output;
+  const std::string md = read(out / "flexattention.md");
+  const size_t table = md.find("| slow n | peak | time | fast n | peak | time | slow / fast |");
+  ASSERT_NE(table, std::string::npos) << md;
+  const size_t r1 = md.find("| 1 | 1.5 MiB | 4.000 ms | 1 | 1.0 MiB | 5.000 ms | 0.80x |", table);
+  const size_t r2 = md.find("| 2 | 4.0 MiB | 3.000 ms | 2 | 2.0 MiB | 2.000 ms | 1.50x |", table);
+  const size_t r3 = md.find("| 3 | 512.0 KiB | 1.500 ms | none under 512.0 KiB | - | - | - |", table);
+  EXPECT_NE(r1, std::string::npos) << md.substr(table);
+  EXPECT_LT(r1, r2) << md.substr(table);
+  EXPECT_LT(r2, r3) << md.substr(table);
+  EXPECT_NE(r3, std::string::npos) << md.substr(table);
+}
+
 }  // namespace
