@@ -146,9 +146,15 @@ int64_t pass_heads(const ModelShape& s) { return std::max<int64_t>(1, std::min(s
 // sequence's (FlashScratch), allocated in FlashScratch's order and freed before the next sequence.
 namespace flash = cpu::attention;
 
+// Float64 (the reference) runs the scores path whatever the shape says; a CUDA tensor under a flash shape is a
+// caller's mistake (the simulator would count flash's scratch for the scores path's), refused by name.
 bool runs_flash(const at::Tensor& qkv, const ModelShape& s) {
-  return s.flash_attention() && qkv.device().is_cpu() &&
-         (qkv.scalar_type() == at::kFloat || qkv.scalar_type() == at::kBFloat16);
+  if (!s.flash_attention()) return false;
+  if (qkv.is_cuda()) {
+    throw std::invalid_argument("attention: AttentionKernel::flash is the CPU's kernel; a CUDA step needs "
+                                "AttentionKernel::scores (checkpointing.cpp's shape_of sets it)");
+  }
+  return qkv.scalar_type() == at::kFloat || qkv.scalar_type() == at::kBFloat16;
 }
 
 struct FlashProblem {

@@ -174,6 +174,7 @@ TEST_F(ExecutorTest, OnCudaEveryPolicyMatchesFloat64AutogradAndItsPredictedPeak)
   if (!torch_has_cuda()) GTEST_SKIP() << "LibTorch " << torch_version() << " here has no CUDA device";
   ModelShape s = odd_shape();
   s.granularity = 512;
+  s.attention = AttentionKernel::scores;  // as shape_of() sets for CUDA cases
   s.heads_per_pass = s.heads;
   const at::TensorOptions cuda = at::TensorOptions().device(at::kCUDA, 0);
   check_every_plan(s, cuda.dtype(at::kFloat), 7);
