@@ -84,10 +84,8 @@ class Bf16Case final : public OursCase {
   void run() override { mm::matmul_bf16(c_.data(), a_.data(), packed_.next(), int(in_.s.M), cpu::best_isa()); }
   Accuracy check() override { return check_product(in_, c_.data(), false, kBf16Tolerance, seed_); }
   void add_counters(Counters& out) override {
-    const size_t bytes = packed_.first().data.size() * sizeof(uint32_t);
-    out.emplace_back("weight_bytes", double(bytes));
-    out.emplace_back("weight_copies", double(packed_.count()));
-    add_paired_weight_read(out, in_.s, [&] { run(); }, bytes, packed_.count(), threads_);
+    add_weight_counters(out, in_.s, [&] { run(); }, packed_.first().data.size() * sizeof(uint32_t), packed_.count(),
+                        threads_);
   }
 
  private:
@@ -120,10 +118,8 @@ class Int8Case final : public OursCase {
     out.emplace_back("matmul_s", median_wall_seconds([&] {
       mm::matmul_int8(c_.data(), aq_.data(), a_scale_.data(), packed_.next(), int(in_.s.M), cpu::best_isa());
     }, 5));
-    const size_t bytes = packed_.first().data.size() * sizeof(uint32_t);
-    out.emplace_back("weight_bytes", double(bytes));
-    out.emplace_back("weight_copies", double(packed_.count()));
-    add_paired_weight_read(out, in_.s, [&] { run(); }, bytes, packed_.count(), threads_);
+    add_weight_counters(out, in_.s, [&] { run(); }, packed_.first().data.size() * sizeof(uint32_t), packed_.count(),
+                        threads_);
   }
 
  private:

@@ -47,9 +47,7 @@ class Int4Case final : public Case {
   }
   Accuracy check() override { return check_product(in_, c_.data(), false, kInt4Tolerance, seed_); }
   void add_counters(Counters& out) override {
-    out.emplace_back("weight_bytes", double(packed_.first().bytes()));
-    out.emplace_back("weight_copies", double(packed_.count()));
-    add_paired_weight_read(out, in_.s, [&] { run(); }, packed_.first().bytes(), packed_.count(), threads_);
+    add_weight_counters(out, in_.s, [&] { run(); }, packed_.first().bytes(), packed_.count(), threads_);
   }
 
  private:

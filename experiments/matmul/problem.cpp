@@ -30,8 +30,10 @@ Work recipe_work(const CaseContext& ctx, double a_bytes, double b_bytes, double 
   return w;
 }
 
-void add_paired_weight_read(Counters& out, const Shape& s, const std::function<void()>& step, size_t weight_bytes,
-                            size_t copies, int threads) {
+void add_weight_counters(Counters& out, const Shape& s, const std::function<void()>& step, size_t weight_bytes,
+                         size_t copies, int threads) {
+  out.emplace_back("weight_bytes", double(weight_bytes));
+  out.emplace_back("weight_copies", double(copies));
   if (s.M != 1) return;
   const size_t floats = (weight_bytes + sizeof(float) - 1) / sizeof(float);
   // Written, so every page is backed (an untouched one would be the zero page, read from cache). The copies are

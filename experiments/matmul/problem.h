@@ -93,13 +93,14 @@ class ColdCopies {
   size_t next_ = 0;
 };
 
-// At M = 1 (decode-shaped: the product streams its weights), read_fraction and read_gbps_paired as the decode
-// experiment reports them (harness/sampler.h's add_paired_read): the step against the roofline's read-only stream over
-// as many bytes as its weights and as many cold copies as it cycles. So the "share of the read bandwidth" target is
-// measured at the moments the step runs, not against the ceiling of the run's start (which put our M = 1 products at
-// 84-170% of it on the shared Zen 5 guest). Nothing at other M.
-void add_paired_weight_read(Counters& out, const Shape& s, const std::function<void()>& step, size_t weight_bytes,
-                            size_t copies, int threads);
+// Our recipes' weight counters: weight_bytes (one packed copy) and weight_copies (the cold copies it cycles), and at
+// M = 1 (decode-shaped: the product streams its weights) read_fraction and read_gbps_paired as the decode experiment
+// reports them (harness/sampler.h's add_paired_read): the step against the roofline's read-only stream over as many
+// bytes as its weights and as many cold copies as it cycles. So the "share of the read bandwidth" target is measured
+// at the moments the step runs, not against the ceiling of the run's start (which put our M = 1 products at 84-170%
+// of it on the shared Zen 5 guest).
+void add_weight_counters(Counters& out, const Shape& s, const std::function<void()>& step, size_t weight_bytes,
+                         size_t copies, int threads);
 
 // Why our CPU recipes (bf16, int8_w8a8, int4_w4a16) are skipped here, or "" where they run: they have tuned
 // AVX-512 (BF16 + VNNI) and AVX2 + FMA kernels; only the scalar fallback (no AVX2, or TALKLAB_ISA=scalar) is

@@ -112,7 +112,7 @@ TEST(QuickProfile, DecodeCasesReportTheirPairedFigures) {
 }
 
 // Our matmul recipes at M = 1 (decode-shaped) time themselves against a plain read of their weights' bytes
-// (read_fraction, read_gbps_paired, problem.h's add_paired_weight_read); at larger M they report no such figure.
+// (read_fraction, read_gbps_paired, problem.h's add_weight_counters); at larger M they report no such figure.
 TEST(QuickProfile, MatmulDecodeCasesReportTheirPairedRead) {
   int m1 = 0, larger = 0;
   const char* filter = "^matmul/(bf16|int8_w8a8|int4_w4a16)/";
