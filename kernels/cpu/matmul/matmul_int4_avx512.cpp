@@ -27,7 +27,16 @@
 //   biased codes without a table (vpsrld / vpslld + vpternlogd to the bf16 12 + q / 2, minus 12 * sum(a) per group):
 //     101 vs 129 GFLOP/s at M = 1, N = 256, and sums biased ~6x above the signal (fp32 cancellation). Lost.
 //   a static split of the panels in two halves: same speed on a quiet machine; a descheduled thread then holds
-//     up the call with half of B, so dynamic chunks stayed. Software prefetch 4 KiB ahead: no difference.
+//     up the call with half of B, so dynamic chunks stayed. Software prefetch 4 KiB ahead: no difference (Zen 4).
+// Software prefetch 8 KiB ahead into L2 (Zen 5, 2026-12-05): this guest's memory moves between a slow state (a
+//   plain 2-thread read at 41-50 GB/s) and a fast one (62-82 GB/s). In the slow one the kernel already streams at
+//   the read's rate and the prefetch changes nothing (0.99-1.02x); in the fast one the kernel alone stalled at
+//   55-60 GB/s (2 cores, each ~60% busy decoding: 70-75 GB/s per core in L2), and the prefetch keeps L2's misses in
+//   flight: 1.06-1.20x (4 fast-state pairs; 4 KiB ahead 1.05x, 16 KiB none, T1 and T2 alike). Standalone driver,
+//   K = 4096, N = 14336, 6 cold weight copies, 60 calls of each kernel alternated with a stream_read of as many
+//   bytes. One thread in L2 (N = 256) it costs ~1%. In bench (both M = 1 shapes, three runs of each binary
+//   alternated): before 612-667 us, all in slow rounds (paired read 42-52 GB/s); after 560-609 us in slow rounds
+//   and 443-571 us in fast ones (paired read 80-87 GB/s), where the kernel still reads at only 0.72-0.84 of it.
 // Bench: `bench run --filter 'matmul/(int4_w4a16|bf16)/' --set M=1,16,128 --set K=4096 --set N=14336`.
 // GCC 12's AVX-512 intrinsics trip -Wmaybe-uninitialized at every inlined call (a known false positive).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -36,6 +45,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cstddef>
+#include <cstdint>
 #include <utility>
 
 #include "kernels/cpu/matmul/matmul_int4.h"
@@ -48,6 +59,8 @@ namespace {
 constexpr int kMr = 6;
 constexpr int kPairsPerOctet = kInt4KPerDword / 2;
 constexpr int kNibbleBits = 4;
+// Software prefetch into L2 this far ahead of the octet being read (within a panel's codes, or the next panel's).
+constexpr size_t kPrefetchBytes = 8192;
 
 // vpermw table: entry i = bf16 of the int4 whose nibble is i % 16 (vpermw reads index bits 0..4 of each word,
 // so the bit above the nibble, left there by the shift, picks the same value).
@@ -87,6 +100,10 @@ void micro_tile(const Tile& t, const NibbleTable& nibbles) {
 #pragma GCC unroll 4
       for (int s = 0; s < S; ++s) part[r][s][0] = part[r][s][1] = _mm512_setzero_ps();
     for (int o = 0; o < t.octets_per_group; ++o, codes += kPanelN, a += kPairsPerOctet * MR) {
+      // Both lines of the octet kPrefetchBytes on (integer arithmetic: past B's end a prefetch does not fault).
+      const uintptr_t ahead = reinterpret_cast<uintptr_t>(codes) + kPrefetchBytes;
+      _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T1);
+      _mm_prefetch(reinterpret_cast<const char*>(ahead + 64), _MM_HINT_T1);
       const __m512i x0 = _mm512_load_si512(codes), x1 = _mm512_load_si512(codes + 16);
 #pragma GCC unroll 4
       for (int i = 0; i < kPairsPerOctet; ++i) {
