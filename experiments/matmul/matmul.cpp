@@ -13,7 +13,7 @@
 //   int8_w8a8                ours: per-token int8 activations (quantized inside the timed run) x per-channel
 //                            int8 weights, vpdpbusd (AVX2: vpmaddubsw + vpmaddwd); counter act_quant_s is the
 //                            quantization's own time
-//   int4_w4a16               ours: int4 weights (fp32 scale per 128 along K) x bf16 activations, unpacked to bf16
+//   int4_w4a16               ours: int4 weights (bf16 scale per 128 along K) x bf16 activations, unpacked to bf16
 //                            in registers for vdpbf16ps (AVX2: to fp32, FMA); the decode (M = 1) recipe
 //                            (matmul_int4.cpp)
 //   fp8_tensorwise, fp8_rowwise, fp8_blockwise, mxfp8, mxfp4

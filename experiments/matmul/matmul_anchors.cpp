@@ -10,8 +10,8 @@
 //                         (compile_s); on the 2-core machine ~40 s for a small shape, minutes at 4096^3.
 //   torch_int4_weight     aten._weight_int4pack_mm_for_cpu, W4A16, group 128: OUR int4 codes and scales
 //                         (quantize_groupwise, as int4_w4a16), repacked by _convert_weight_to_int4pack_for_cpu.
-//                         Its API stores scale and zero in bf16: our fp32 scales lose 2^-9 relative, nothing beside
-//                         int4's own noise (~19 dB). N must be a multiple of 16 (PyTorch's message says so).
+//                         Its API stores scale and zero in bf16, as our packing stores the scales: it gets our codes
+//                         and our scales unchanged (zero 0). N must be a multiple of 16 (PyTorch's message says so).
 //   torch_int8_weight     aten._weight_int8pack_mm, W8A16: OUR per-channel int8 codes (quantize_cols_int8, as
 //                         int8_w8a8's weights), scales rounded to bf16 (the op wants the activation's dtype).
 //   torch_int8_dynamic    quantized::linear_dynamic (fbgemm/x86): fp32 A quantized inside the call (per tensor,

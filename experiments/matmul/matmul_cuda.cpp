@@ -10,7 +10,7 @@
 //                  act_quant_s is a GPU quantization of A (kernels/cuda/matmul/fp8_quant.h) timed on the
 //                  case's stream, and the check also requires that quantization to match the CPU codec bit for bit.
 //   w4a16_cuda     ours (kernels/cuda/matmul/w4a16.h): int4 weights, fp32 scale per 128 along K (the CPU
-//                  int4_w4a16's codec), bf16 activations, M = 1..16.
+//                  int4_w4a16's codes; the CPU packing stores the scales in bf16), bf16 activations, M = 1..16.
 // Runs where a GPU is: skipped with the probe's reason without one, with cuBLASLt's reason where a scale mode
 // is not supported (rowwise and blockwise need compute capability 9.0 and CUDA 12.9+).
 //   bench --filter 'matmul/(cublaslt|w4a16_cuda)' --device cuda --profile gpu

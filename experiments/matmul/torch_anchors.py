@@ -112,8 +112,8 @@ def _copies(weight, copies):
 def int4_weight(a, codes, scales, group, copies):
     """a: bf16 (M, K); codes: int8 (K, N) in [-8, 7] (our quantize_groupwise); scales: float32 (K / group, N).
     The op's dequantization is (u - 8) * scale + zero with u the unsigned nibble, so u = code + 8 and zero = 0;
-    its scales and zeros are one bf16 tensor (K / group, N, 2): the API takes the activation's dtype, so our
-    float32 scales are rounded to bf16 (relative 2^-9, far under int4's own ~19 dB noise)."""
+    its scales and zeros are one bf16 tensor (K / group, N, 2) in the activation's dtype. Our packing stores its
+    scales in bf16 too, so these float32 values are bf16 values already and convert exactly."""
     unsigned = (codes.t().to(torch.int32) + 8).contiguous()  # (N, K)
     packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(unsigned, 1)
     scale_zeros = torch.stack([scales, torch.zeros_like(scales)], dim=-1).to(torch.bfloat16).contiguous()

@@ -43,8 +43,8 @@ TEST(MatmulExperiment, WorkIsTwoMnkWithEachRecipesBytes) {
   EXPECT_DOUBLE_EQ(work_of("bf16", p).bytes, 2.0 * 21 + 2.0 * 35 + 4.0 * 15);
   EXPECT_DOUBLE_EQ(work_of("int8_w8a8", p).bytes, 4.0 * 21 + 1.0 * 35 + 4.0 * 15);  // reads float activations
   EXPECT_EQ(work_of("int8_w8a8", p).peak, "int8");
-  // int4 codes plus one fp32 scale per 128 weights; bf16 activations.
-  EXPECT_DOUBLE_EQ(work_of("int4_w4a16", p).bytes, 2.0 * 21 + (0.5 + 4.0 / 128) * 35 + 4.0 * 15);
+  // int4 codes plus one bf16 scale per 128 weights; bf16 activations.
+  EXPECT_DOUBLE_EQ(work_of("int4_w4a16", p).bytes, 2.0 * 21 + (0.5 + 2.0 / 128) * 35 + 4.0 * 15);
   EXPECT_EQ(work_of("int4_w4a16", p).peak, "bf16");
   EXPECT_EQ(work_of("torch_bf16", p).peak, "bf16");
 }

@@ -28,7 +28,7 @@ size_t scale_index(int groups, int gi, int n) { return (size_t(n / kPanelN) * gr
 int8_t PackedBInt4::code(int k, int n) const {
   return quant::int4_from_nibble(uint8_t(codes[code_index(K, k, n)] >> nibble_shift(k)));
 }
-float PackedBInt4::scale(int k, int n) const { return scales[scale_index(groups, k / group, n)]; }
+float PackedBInt4::scale(int k, int n) const { return quant::bf16_to_float(scales[scale_index(groups, k / group, n)]); }
 
 void check_int4_group(int K, int group) {
   if (group != 32 && group != 64 && group != 128) {
@@ -46,14 +46,14 @@ PackedBInt4 pack_b_int4(const uint8_t* codes, const float* scales, int K, int N,
   PackedBInt4 p;
   p.K = K, p.N = N, p.group = group, p.groups = K / group, p.panels = (N + kPanelN - 1) / kPanelN;
   p.codes.assign(size_t(p.panels) * (K / kInt4KPerDword) * kPanelN, 0u);
-  p.scales.assign(size_t(p.panels) * p.groups * kPanelN, 0.0f);
+  p.scales.assign(size_t(p.panels) * p.groups * kPanelN, uint16_t(0));
   for (int k = 0; k < K; ++k)
     for (int n = 0; n < N; ++n) {
       const uint32_t nibble = (codes[size_t(k / 2) * N + n] >> (4 * (k % 2))) & 0xFu;
       p.codes[code_index(K, k, n)] |= nibble << nibble_shift(k);
     }
   for (int gi = 0; gi < p.groups; ++gi)
-    for (int n = 0; n < N; ++n) p.scales[scale_index(p.groups, gi, n)] = scales[size_t(gi) * N + n];
+    for (int n = 0; n < N; ++n) p.scales[scale_index(p.groups, gi, n)] = quant::float_to_bf16(scales[size_t(gi) * N + n]);
   return p;
 }
 

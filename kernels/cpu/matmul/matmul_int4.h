@@ -1,11 +1,16 @@
 // int4 weight-only matmul (w4a16): C (M x N, fp32, row-major) = A (M x K, bf16, row-major) x B (K x N), B stored
-// as signed int4 codes with one fp32 scale per (group of g consecutive k, column), g in {32, 64, 128}.
+// as signed int4 codes with one bf16 scale per (group of g consecutive k, column), g in {32, 64, 128}.
 // The decode recipe of GPTQ/AWQ-style checkpoints: at M = 1 the matmul is a GEMV that streams B once, so 4-bit
 // weights read 4x fewer bytes than bf16 and the kernel should run at memory speed.
 //
 // Conventions (kernels/cpu/quant): codes and scales are those of quantize_groupwise (scaling.h, Operand::B,
 // ElemType::int4): q = clamp(round_half_even(x / s), -8, 7), s = amax / 7 of the group (int_quant.h,
-// symmetric_scale.h), B[k][n] ~ q[k][n] * s[k / g][n]. No zero point.
+// symmetric_scale.h), B[k][n] ~ q[k][n] * s[k / g][n]. No zero point. The packing stores s rounded to bf16
+// (nearest even), as GPTQ/AWQ checkpoints store their scales in 16 bits and PyTorch's int4 kernel takes them in
+// bf16: 2 bytes per group and column instead of 4, 3% of B's bytes at g = 128 (the M = 1 product reads B once, so
+// its time), for a relative change of at most 2^-8 (bf16's unit roundoff) in every dequantized weight, against
+// int4's own step of s (an element's error grows from s / 2 to at most s / 2 + 7 s 2^-8). The weights the kernels
+// multiply by, and the tests' float64 reference, are q * bf16(s).
 //
 // Packed layout (PackedBInt4), made for the AVX-512 kernel:
 //   codes   [panel of 32 columns][K octet o (k = 8o .. 8o+7)][32 dwords], dword j of an octet = column 32p + j:
@@ -14,7 +19,7 @@
 //           so (x >> 4i) holds K pair (8o+2i, 8o+2i+1) in the low 4 bits of its two words: one vpsrld and one
 //           vpermw against a 32-entry table (nibble -> bf16 code; vpermw reads only the low 5 index bits of
 //           each word) gives vdpbf16ps's operand for 16 columns. An octet of a panel is 128 bytes, two lines.
-//   scales  [panel][group][32] fp32. Columns past N have code 0 and scale 0.
+//   scales  [panel][group][32] bf16 (one 64-byte line). Columns past N have code 0 and scale 0.
 // K must be a multiple of g, and g one of 32, 64, 128 (std::invalid_argument naming K and g otherwise): every
 // group is whole octets, and the kernel applies one scale per group in its inner loop.
 //
@@ -47,10 +52,10 @@ struct PackedBInt4 {
   int groups = 0;  // K / g
   int panels = 0;  // ceil(N / 32)
   AlignedVector<uint32_t> codes;  // [panels][K / 8][32]
-  AlignedVector<float> scales;    // [panels][groups][32]
+  AlignedVector<uint16_t> scales;  // [panels][groups][32], bf16 bits
 
-  size_t bytes() const { return codes.size() * sizeof(uint32_t) + scales.size() * sizeof(float); }
-  // The code (in [-8, 7]) and scale of B[k][n].
+  size_t bytes() const { return codes.size() * sizeof(uint32_t) + scales.size() * sizeof(uint16_t); }
+  // The code (in [-8, 7]) and scale (bf16, as a float) of B[k][n].
   int8_t code(int k, int n) const;
   float scale(int k, int n) const;
 };
@@ -59,7 +64,7 @@ struct PackedBInt4 {
 void check_int4_group(int K, int group);
 
 // codes: scaling.h's int4 layout of B, ceil(K / 2) x N bytes, (k, n) in the nibble k % 2 (low = even k) of byte
-// (k / 2) * N + n; scales: (K / group) x N, row-major. Offline, scalar.
+// (k / 2) * N + n; scales: (K / group) x N, row-major, fp32 (stored rounded to bf16). Offline, scalar.
 PackedBInt4 pack_b_int4(const uint8_t* codes, const float* scales, int K, int N, int group);
 // quantize_groupwise(B, Operand::B, K, N, group, int4) then pack_b_int4. B: K x N fp32, finite.
 PackedBInt4 quantize_pack_b_int4(const float* B, int K, int N, int group);

@@ -69,7 +69,7 @@ struct Tile {
   const float* a;
   const float* bias;
   const uint32_t* codes;
-  const float* scales;
+  const uint16_t* scales;  // bf16
   float* c;
   int ldc, cols, groups, octets_per_group;
   bool prefetch;
@@ -127,7 +127,10 @@ void micro_tile(const Tile& t) {
         __m256 p = part[r][j][0];
 #pragma GCC unroll 16
         for (int s = 1; s < S; ++s) p = _mm256_add_ps(p, part[r][j][s]);
-        const __m256 scale = _mm256_load_ps(t.scales + size_t(gi) * kPanelN + kLanes * j);
+        const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(
+            _mm256_cvtepu16_epi32(
+                _mm_load_si128(reinterpret_cast<const __m128i*>(t.scales + size_t(gi) * kPanelN + kLanes * j))),
+            16));
         float* o = out[r] + kLanes * j;
         _mm256_store_ps(o, _mm256_fmadd_ps(_mm256_sub_ps(p, bias), scale, _mm256_load_ps(o)));
       }

@@ -1,10 +1,11 @@
 // AVX-512 int4 w4a16 matmul (matmul_int4.h): unpack int4 -> bf16 in registers, vdpbf16ps against A's K pairs.
-// Memory-bound at M = 1 (B streamed once: K * N / 2 bytes of codes + K * N / g * 4 bytes of scales); the unpack
+// Memory-bound at M = 1 (B streamed once: K * N / 2 bytes of codes + K * N / g * 2 bytes of bf16 scales); the unpack
 // is a fixed cost per B element that more rows (M) amortize.
 //   Per K octet of a 32-column panel: 2 zmm loads (128 B); for each of its 4 K pairs i: vpsrld by 4i, vpermw
 //   against the nibble -> bf16 table (exact codes, no bias to subtract), so 2 B operands; then per row one
-//   vpbroadcastd of A's pair and 2 vdpbf16ps. Per group, the fp32 partial sums are scaled (one FMA per 16
-//   columns and row) into the output accumulators, which stay in registers for the whole K.
+//   vpbroadcastd of A's pair and 2 vdpbf16ps. Per group, the fp32 partial sums are scaled (the group's 32 bf16
+//   scales widened by a zero extension and a shift, then one FMA per 16 columns and row) into the output
+//   accumulators, which stay in registers for the whole K.
 //   At M = 1 the per-group partials are split 4 ways by pair (8 dot chains; vdpbf16ps latency ~6 cycles would
 //   otherwise stall 2 chains), 2 ways at M = 2. Micro-tile: up to kMr = 6 rows (2 * 6 partials + 2 * 6 outputs).
 //   A is copied once per call into the micro-tiles' order (dword (pair g, row r) of a tile at g * rows + r), so a
@@ -78,7 +79,7 @@ NibbleTable nibble_to_bf16_table() {
 struct Tile {
   const uint32_t* a;
   const uint32_t* codes;
-  const float* scales;
+  const uint16_t* scales;  // bf16
   float* c;
   int ldc, groups, octets_per_group;
   __mmask16 mask[2];  // valid columns of the two 16-lane halves
@@ -122,8 +123,10 @@ void micro_tile(const Tile& t, const NibbleTable& nibbles) {
         }
       }
     }
-    const __m512 s0 = _mm512_load_ps(t.scales + size_t(gi) * kPanelN);
-    const __m512 s1 = _mm512_load_ps(t.scales + size_t(gi) * kPanelN + 16);
+    const __m512i s16 = _mm512_load_si512(t.scales + size_t(gi) * kPanelN);  // 32 bf16: one line
+    const __m512 s0 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(s16)), 16));
+    const __m512 s1 =
+        _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(s16, 1)), 16));
 #pragma GCC unroll 6
     for (int r = 0; r < MR; ++r) {
       __m512 p0 = part[r][0][0], p1 = part[r][0][1];

@@ -82,7 +82,7 @@ void check_shape(const Shape& s, int group, std::mt19937& rng) {
   std::vector<double> w(size_t(K) * N);
   for (int k = 0; k < K; ++k)
     for (int n = 0; n < N; ++n)
-      w[size_t(n) * K + k] = double(code_of(q, k, n)) * q.scales[size_t(k / group) * N + n];
+      w[size_t(n) * K + k] = double(code_of(q, k, n)) * double(packed.scale(k, n));  // the scale as stored (bf16)
   for (int M : s.Ms) {
     std::vector<uint16_t> A(size_t(M) * K);
     const std::vector<float> af = nonzero_uniform(A.size(), rng);
@@ -128,7 +128,10 @@ TEST(MatmulInt4, PackingRoundTripsCodesAndScales) {
     for (int k = 0; k < K; ++k)
       for (int n = 0; n < N; ++n) {
         ASSERT_EQ(packed.code(k, n), code_of(q, k, n)) << "k=" << k << " n=" << n;
-        ASSERT_EQ(packed.scale(k, n), q.scales[size_t(k / group) * N + n]) << "k=" << k << " n=" << n;
+        // The scale rounded to bf16 (nearest even): within 2^-8 (relative) of the quantizer's, and exactly its bf16 value.
+        const float s = q.scales[size_t(k / group) * N + n];
+        ASSERT_EQ(packed.scale(k, n), quant::bf16_to_float(quant::float_to_bf16(s))) << "k=" << k << " n=" << n;
+        ASSERT_LE(std::abs(packed.scale(k, n) - s), s * 0x1p-8f) << "k=" << k << " n=" << n;
       }
     // The panel tail (columns N..63) is zero: code 0 and scale 0.
     for (int k = 0; k < K; ++k) EXPECT_EQ(packed.code(k, 2 * kPanelN - 1), 0);
