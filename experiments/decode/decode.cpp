@@ -86,7 +86,8 @@ class OursCase final : public Case {
   // The page table's cost in time: this case's paged cache against a contiguous one holding the same data, timed
   // in alternation (harness/sampler.h's paired_times): two cases minutes apart cannot resolve the 3% on a
   // host whose memory bandwidth moves 20-40% between them. Built here, after the samples, so the case's memory and
-  // samples are the paged cache's alone; the same lengths, so the same splits and workspace.
+  // samples are the paged cache's alone. Each resolves its own splits (choose_splits may cut a paged cache's
+  // sequence more, never less, than a contiguous one's), so this case's workspace serves both.
   double paged_over_contiguous() {
     const dec::PageTable flat_table = dec::make_page_table(p_.shape.B, p_.context, 0, 0, align());
     const std::unique_ptr<dec::KvCache> flat = filled(p_.format, flat_table);

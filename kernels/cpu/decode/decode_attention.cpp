@@ -35,10 +35,16 @@ bool isa_available(Isa isa) {
 
 }  // namespace
 
-int choose_splits(int64_t B, int64_t H_kv, int threads, int64_t max_len) {
-  const int64_t work = B * H_kv;
-  if (work >= 2 * int64_t(threads)) return 1;
-  const int64_t wanted = (2 * int64_t(threads) + work - 1) / work;
+int choose_splits(int64_t B, int64_t H_kv, int threads, int64_t max_len, bool paged) {
+  const int64_t work = B * H_kv, T = threads;
+  int64_t wanted = work >= 2 * T ? 1 : (2 * T + work - 1) / work;
+  if (paged) {  // a task of every head of a page (up to kMaxHeadsPerTask) for each thread, cutting the sequence
+    int64_t h = std::min<int64_t>(H_kv, kMaxHeadsPerTask);
+    while (H_kv % h != 0) --h;
+    const int64_t tasks = B * (H_kv / h);
+    if (tasks < T) wanted = std::max(wanted, (T + tasks - 1) / tasks);
+  }
+  if (wanted == 1) return 1;
   const int64_t by_length = std::max<int64_t>(1, max_len / kMinSplitTokens);
   return int(std::clamp<int64_t>(std::min(wanted, by_length), 1, kMaxSplits));
 }
@@ -53,7 +59,7 @@ int resolve_splits(const DecodeShape& shape, const SeqTable& seqs, const DecodeO
   if (opt.splits > 0) return opt.splits;
   int64_t longest = 0;
   for (int64_t b = 0; b < seqs.B; ++b) longest = std::max(longest, visible_tokens(shape, opt, seqs.lengths[b]));
-  return choose_splits(shape.B, shape.H_kv, threads_of(opt), longest);
+  return choose_splits(shape.B, shape.H_kv, threads_of(opt), longest, seqs.pages_per_seq > 1);
 }
 
 size_t decode_workspace_bytes(const DecodeShape& s, int splits) {

@@ -269,6 +269,13 @@ TEST(DecodeAttention, SplitRule) {
   EXPECT_EQ(choose_splits(1, 8, 16, 32768), 4);    // 8 items, 16 threads: 32 tasks
   EXPECT_EQ(choose_splits(1, 1, 64, 1 << 20), kMaxSplits);
   EXPECT_EQ(choose_splits(64, 8, 16, 32768), 1);
+  // Paged: enough chunks for a task of all of a page's heads (up to 8) per thread.
+  EXPECT_EQ(choose_splits(1, 8, 2, 32768, true), 2);   // 32:8 on 2 threads: 8 heads in 2 chunks
+  EXPECT_EQ(choose_splits(1, 8, 2, 1000, true), 1);    // chunks would be under kMinSplitTokens
+  EXPECT_EQ(choose_splits(4, 8, 2, 32768, true), 1);   // 4 tasks of 8 heads already
+  EXPECT_EQ(choose_splits(1, 1, 2, 32768, true), 4);   // MQA: the unpaged rule's 4 is more
+  EXPECT_EQ(choose_splits(1, 16, 2, 32768, true), 1);  // two tasks of 8 heads
+  EXPECT_EQ(choose_splits(1, 6, 4, 32768, true), 4);   // h = 6: one task, four threads
 }
 
 TEST(DecodeAttention, HeadsPerTaskRule) {
