@@ -1,6 +1,6 @@
 // int4_w4a16: weight-only int4, the decode recipe of GPTQ/AWQ-style checkpoints. Weights (offline, in setup):
-// quantize_groupwise to signed int4 with one scale per 128 consecutive k of a column (stored in bf16), packed for the kernel
-// (kernels/cpu/matmul/matmul_int4.h). Activations: bf16, converted in setup as for the bf16 recipe (a model
+// quantize_groupwise to signed int4 with one scale per 128 consecutive k of a column (stored in bf16), packed for
+// the kernel (kernels/cpu/matmul/matmul_int4.h). Activations: bf16, converted in setup as for the bf16 recipe (a model
 // running in bf16 already has them). The kernel unpacks int4 -> bf16 in registers for vdpbf16ps (AVX-512), or to
 // fp32 for FMA (AVX2).
 // Memory-bound at M = 1: B is 0.5 + 2 / 128 bytes per element, 3.9x fewer than bf16.

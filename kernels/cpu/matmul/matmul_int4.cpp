@@ -28,7 +28,9 @@ size_t scale_index(int groups, int gi, int n) { return (size_t(n / kPanelN) * gr
 int8_t PackedBInt4::code(int k, int n) const {
   return quant::int4_from_nibble(uint8_t(codes[code_index(K, k, n)] >> nibble_shift(k)));
 }
-float PackedBInt4::scale(int k, int n) const { return quant::bf16_to_float(scales[scale_index(groups, k / group, n)]); }
+float PackedBInt4::scale(int k, int n) const {
+  return quant::bf16_to_float(scales[scale_index(groups, k / group, n)]);
+}
 
 void check_int4_group(int K, int group) {
   if (group != 32 && group != 64 && group != 128) {
@@ -53,7 +55,8 @@ PackedBInt4 pack_b_int4(const uint8_t* codes, const float* scales, int K, int N,
       p.codes[code_index(K, k, n)] |= nibble << nibble_shift(k);
     }
   for (int gi = 0; gi < p.groups; ++gi)
-    for (int n = 0; n < N; ++n) p.scales[scale_index(p.groups, gi, n)] = quant::float_to_bf16(scales[size_t(gi) * N + n]);
+    for (int n = 0; n < N; ++n)
+      p.scales[scale_index(p.groups, gi, n)] = quant::float_to_bf16(scales[size_t(gi) * N + n]);
   return p;
 }
 

@@ -103,23 +103,24 @@ void micro_tile(const Tile& t, const NibbleTable& nibbles) {
     for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
       for (int s = 0; s < S; ++s) part[r][s][0] = part[r][s][1] = _mm512_setzero_ps();
-    for (int o = 0; o < t.octets_per_group; o += kOctetsPerStep)
+    for (int o = 0; o < t.octets_per_group; o += kOctetsPerStep) {
 #pragma GCC unroll 2
-    for (int h = 0; h < kOctetsPerStep; ++h, codes += kPanelN, a += kPairsPerOctet * MR) {
-      // Both lines of the octet kPrefetchBytes on (integer arithmetic: past B's end a prefetch does not fault).
-      const uintptr_t ahead = reinterpret_cast<uintptr_t>(codes) + kPrefetchBytes;
-      _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T1);
-      _mm_prefetch(reinterpret_cast<const char*>(ahead + 64), _MM_HINT_T1);
-      const __m512i x0 = _mm512_load_si512(codes), x1 = _mm512_load_si512(codes + 16);
+      for (int h = 0; h < kOctetsPerStep; ++h, codes += kPanelN, a += kPairsPerOctet * MR) {
+        // Both lines of the octet kPrefetchBytes on (integer arithmetic: past B's end a prefetch does not fault).
+        const uintptr_t ahead = reinterpret_cast<uintptr_t>(codes) + kPrefetchBytes;
+        _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T1);
+        _mm_prefetch(reinterpret_cast<const char*>(ahead + 64), _MM_HINT_T1);
+        const __m512i x0 = _mm512_load_si512(codes), x1 = _mm512_load_si512(codes + 16);
 #pragma GCC unroll 4
-      for (int i = 0; i < kPairsPerOctet; ++i) {
-        const __m512bh b0 = (__m512bh)_mm512_permutexvar_epi16(_mm512_srli_epi32(x0, kNibbleBits * i), table);
-        const __m512bh b1 = (__m512bh)_mm512_permutexvar_epi16(_mm512_srli_epi32(x1, kNibbleBits * i), table);
+        for (int i = 0; i < kPairsPerOctet; ++i) {
+          const __m512bh b0 = (__m512bh)_mm512_permutexvar_epi16(_mm512_srli_epi32(x0, kNibbleBits * i), table);
+          const __m512bh b1 = (__m512bh)_mm512_permutexvar_epi16(_mm512_srli_epi32(x1, kNibbleBits * i), table);
 #pragma GCC unroll 6
-        for (int r = 0; r < MR; ++r) {
-          const __m512bh av = (__m512bh)_mm512_set1_epi32(int(a[i * MR + r]));
-          part[r][i % S][0] = _mm512_dpbf16_ps(part[r][i % S][0], av, b0);
-          part[r][i % S][1] = _mm512_dpbf16_ps(part[r][i % S][1], av, b1);
+          for (int r = 0; r < MR; ++r) {
+            const __m512bh av = (__m512bh)_mm512_set1_epi32(int(a[i * MR + r]));
+            part[r][i % S][0] = _mm512_dpbf16_ps(part[r][i % S][0], av, b0);
+            part[r][i % S][1] = _mm512_dpbf16_ps(part[r][i % S][1], av, b1);
+          }
         }
       }
     }

@@ -128,7 +128,7 @@ TEST(MatmulInt4, PackingRoundTripsCodesAndScales) {
     for (int k = 0; k < K; ++k)
       for (int n = 0; n < N; ++n) {
         ASSERT_EQ(packed.code(k, n), code_of(q, k, n)) << "k=" << k << " n=" << n;
-        // The scale rounded to bf16 (nearest even): within 2^-8 (relative) of the quantizer's, and exactly its bf16 value.
+        // The scale rounded to bf16 (nearest even): exactly its bf16 value, within 2^-8 (relative) of it.
         const float s = q.scales[size_t(k / group) * N + n];
         ASSERT_EQ(packed.scale(k, n), quant::bf16_to_float(quant::float_to_bf16(s))) << "k=" << k << " n=" << n;
         ASSERT_LE(std::abs(packed.scale(k, n) - s), s * 0x1p-8f) << "k=" << k << " n=" << n;
