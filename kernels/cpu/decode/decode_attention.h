@@ -66,7 +66,7 @@ struct DecodeStats {
 // so choose_heads_per_task can take all h and a page is read in runs of h heads' rows. Measured (standalone driver,
 // bf16, 32k, 32:8, batch 1, pages of 64 shuffled, 2 threads, paged alternated with a contiguous cache of the same
 // data, medians of 20): 8 heads in 2 chunks 1.09-1.21x of contiguous against 4 heads unsplit 1.14-1.34x in the
-// same minutes (9 pairs, every one lower), 8 heads in 4 chunks 1.17-1.19x; at 1k-8k tokens no change beyond noise.
+// same minutes (10 pairs, every one lower), 8 heads in 4 chunks 1.17-1.19x; at 1k-8k tokens no change beyond noise.
 int choose_splits(int64_t B, int64_t H_kv, int threads, int64_t max_len, bool paged = false);
 
 // KV heads per task, given the splits: a task runs its heads page by page, so a paged cache ((page, H_kv,
