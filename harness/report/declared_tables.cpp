@@ -136,25 +136,30 @@ Table frontier_table(const ChartSpec& spec, const std::vector<const CaseView*>& 
     if (c->implementation == ours) candidates.push_back(c);
   }
   const auto x_of = [&](const CaseView* c) { return number(field(c->params, spec.x.c_str())).value_or(0.0); };
-  std::stable_sort(reference.begin(), reference.end(), [&](const CaseView* a, const CaseView* b) { return x_of(a) < x_of(b); });
+  std::stable_sort(reference.begin(), reference.end(),
+                   [&](const CaseView* a, const CaseView* b) { return x_of(a) < x_of(b); });
   const std::string limit_title = spec.columns.front().title;
   t.header = {spec.baseline + " " + spec.x, limit_title, spec.y, ours + " " + spec.x, limit_title, spec.y,
               spec.baseline + " / " + ours};
+  // The cells as cell() writes a table's: the two metrics as values, the reference's y over ours as a ratio.
+  const Column limit_value{limit, limit_title}, y_value{spec.y, spec.y};
+  const Column y_ratio{spec.y, spec.y, Column::Relative::ratio};
   for (const CaseView* r : reference) {
-    const auto r_limit = metric(*r, limit), r_y = metric(*r, spec.y);
-    if (!r_limit || !r_y) continue;
+    const auto r_limit = metric(*r, limit);
+    if (!r_limit || !metric(*r, spec.y)) continue;
     const CaseView* best = nullptr;
+    double best_y = 0;
     for (const CaseView* c : candidates) {
       const auto c_limit = metric(*c, limit), c_y = metric(*c, spec.y);
-      if (c_limit && c_y && *c_limit <= *r_limit && (best == nullptr || *c_y < *metric(*best, spec.y))) best = c;
+      if (c_limit && c_y && *c_limit <= *r_limit && (best == nullptr || *c_y < best_y)) best = c, best_y = *c_y;
     }
-    std::vector<Cell> row{Cell(r->param(spec.x)), Cell(format_metric(limit, *r_limit)), Cell(format_metric(spec.y, *r_y))};
+    std::vector<Cell> row{Cell(r->param(spec.x)), Cell(cell(limit_value, *r, nullptr)),
+                          Cell(cell(y_value, *r, nullptr))};
     if (best == nullptr) {
       row.insert(row.end(), {Cell("none under " + format_metric(limit, *r_limit)), Cell("-"), Cell("-"), Cell("-")});
     } else {
-      const double b_y = *metric(*best, spec.y);
-      row.insert(row.end(), {Cell(best->param(spec.x)), Cell(format_metric(limit, *metric(*best, limit))),
-                             Cell(format_metric(spec.y, b_y)), Cell(b_y > 0 ? fmt::format("{:.2f}x", *r_y / b_y) : "-")});
+      row.insert(row.end(), {Cell(best->param(spec.x)), Cell(cell(limit_value, *best, nullptr)),
+                             Cell(cell(y_value, *best, nullptr)), Cell(cell(y_ratio, *r, best))});
     }
     t.rows.push_back(std::move(row));
   }
