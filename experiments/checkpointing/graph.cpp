@@ -127,13 +127,17 @@ bool ModelShape::flash_attention() const {
   return attention == AttentionKernel::flash && head_dim() >= 1 && head_dim() <= cpu::attention::kMaxHeadDim;
 }
 
+talklab::attention::AttnShape flash_sequence_shape(const ModelShape& s) {
+  return talklab::attention::AttnShape{1, s.heads, s.heads, s.seq, s.seq, s.head_dim()};
+}
+
 FlashScratch flash_scratch(const ModelShape& s) {
   FlashScratch f;
   if (!s.flash_attention()) return f;
   const auto round = [&](int64_t bytes) { return (bytes + s.granularity - 1) / s.granularity * s.granularity; };
   const int64_t sd = s.seq * s.d_model;  // one sequence's (H, S, head_dim)
   const int64_t rows = round(s.heads * s.seq * int64_t(sizeof(float)));
-  cpu::attention::AttnShape one{1, s.heads, s.heads, s.seq, s.seq, s.head_dim()};
+  const talklab::attention::AttnShape one = flash_sequence_shape(s);
   const auto dtype = s.element_bytes == 2 ? cpu::attention::DType::bf16 : cpu::attention::DType::f32;
   f.heads_qkv = s.block_bytes(3 * sd);
   f.heads_out = s.block_bytes(sd);

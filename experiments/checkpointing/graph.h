@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/common/attention/shape.h"
 #include "kernels/common/dropout_hash.h"
 
 namespace talklab::experiments::checkpointing {
@@ -120,6 +121,8 @@ struct FlashScratch {
   }
 };
 FlashScratch flash_scratch(const ModelShape& shape);
+// The attention of one sequence as the flash kernels see it (the shape flash_scratch sizes their workspaces for).
+talklab::attention::AttnShape flash_sequence_shape(const ModelShape& shape);
 
 // dropout seeds derive from `seed`, so every run of a case and its autograd reference use the same masks.
 Graph build_graph(const ModelShape& shape, uint64_t seed);

@@ -166,7 +166,7 @@ struct FlashProblem {
 
 FlashProblem flash_problem(const at::Tensor& qkv, const ModelShape& s) {
   FlashProblem p;
-  p.shape = flash::AttnShape{1, s.heads, s.heads, s.seq, s.seq, s.head_dim()};
+  p.shape = flash_sequence_shape(s);
   flash::MaskSpec causal;
   causal.mask = flash::MaskKind::causal;
   p.plan = flash::make_flash_backward_plan(causal, p.shape);
@@ -192,7 +192,8 @@ void from_heads(at::Tensor& m, const at::Tensor& h, const ModelShape& s, int64_t
 // lse is given. Returns the tensors it ran on.
 flash::AttnTensors flash_forward_heads(const FlashProblem& p, const at::Tensor& qkv_h, at::Tensor& o_h, float* lse) {
   at::Tensor workspace = scratch_of(p.scratch.forward_workspace);
-  const flash::AttnTensors t{p.dtype, qkv_h[0].data_ptr(), qkv_h[1].data_ptr(), qkv_h[2].data_ptr(), o_h.data_ptr(), lse};
+  const flash::AttnTensors t{p.dtype, qkv_h[0].data_ptr(), qkv_h[1].data_ptr(), qkv_h[2].data_ptr(),
+                             o_h.data_ptr(), lse};
   flash::flash_cpu(p.plan.forward, t, flash::FlashOptions{}, workspace.data_ptr(), size_t(workspace.numel()));
   return t;
 }
