@@ -1,7 +1,8 @@
 // decode_attention on AVX-512: decode_core.h over 16-lane zmm traits, the same codecs as decode_avx2.cpp one
 // register wider (the flash kernel's zmm traits, vec_avx512.h, plus the cache widenings). 32 zmm registers: Q.K^T
-// 2 keys x 12 rows (24 accumulators), P.V 8 rows x 2 vectors (16 accumulators). Beyond the AVX2 path: bf16 keys'
-// Q.K by vdpbf16ps (Raw, dot_bf16: decode_core.h's Bf16Dot), four score sums and maxima at once (hsum4, hmax4), and
+// 2 keys x 12 rows (24 accumulators; bf16 key tiles: 12 rows x 2 chains), P.V 8 rows x 2 vectors (16 accumulators).
+// Beyond the AVX2 path: bf16 key tiles' Q.K by vdpbf16ps against a broadcast pair of Q (Raw, set1_raw_pair,
+// dot_bf16: decode_core.h's Bf16Dot), four score sums and maxima at once (hsum4, hmax4), and
 // int8 caches' Q.K by vpdpwssd on int16 codes (I, dot_i16: decode_core.h's I16Dot; a 4-row tile's sums for four keys
 // at once by reduce16) and P.V by vpdpbusd on bytes (interleave4, untangle4: U8Dot), int4 KIVI's both on nibbles
 // widened to int16 (widen_u4, zip_u4, bf16_columns: U4Dot). The tests run it wherever the CPU has AVX-512 BF16 +
@@ -44,8 +45,10 @@ struct V : ::talklab::cpu::attention::avx512::V {
   // bf16 dot products (decode_core.h's Bf16Dot): 32 raw bf16, two per float32 lane.
   using Raw = __m512bh;
   static Raw load_raw(const uint16_t* p) { return Raw(_mm512_loadu_si512(p)); }
-  static Raw load_raw_n(const uint16_t* p, int n) {  // n < 32 elements, zeros after
-    return Raw(_mm512_maskz_loadu_epi16(__mmask32((1ull << n) - 1), p));
+  static Raw set1_raw_pair(const uint16_t* p) {  // the pair at p in every 32-bit lane (a broadcast load)
+    int32_t x;
+    std::memcpy(&x, p, 4);
+    return Raw(_mm512_set1_epi32(x));
   }
   static R dot_bf16(R acc, Raw x, Raw y) { return _mm512_dpbf16_ps(acc, x, y); }
   // int16 dot products (decode_core.h's I16Dot): vpdpwssd on 32 int16 lanes, two products per int32 lane.
@@ -203,7 +206,7 @@ static_assert(core::I16Dot<V, core::Int8TokenCodec<V>::Row> && core::I16Dot<V, c
 static_assert(core::U8Dot<V, core::Int8TokenCodec<V>::Row> && core::U8Dot<V, core::StaticScaleCodec<V, false>::Row>);
 static_assert(!core::I16Dot<V, core::StaticScaleCodec<V, true>::Row>);
 static_assert(core::U4Dot<V, core::Int4KiviCodec<V, 32>::Row> && core::U4Dot<V, core::Int4KiviCodec<V, 64>::Row>);
-static_assert(core::Bf16Dot<V, core::Bf16Codec<V>::Row>);
+static_assert(core::Bf16Dot<V>);
 
 }  // namespace
 

@@ -8,7 +8,8 @@
 //   scores  S[r][j] = q_r . k_j: two cache rows at a time (four for 4-row integer tiles, Reduce16) against up to
 //           kQkRows query rows held in registers, each K vector dequantized ONCE in registers (codec.at) and used by
 //           every row of the group: the K bytes are read once per group, which is what makes GQA decode
-//           memory-bound-efficient;
+//           memory-bound-efficient; bf16 keys are tiles of the block's 16 tokens (qk_key_tile: a channel pair of
+//           all 16 per vector, the scores come out as vectors);
 //   mods    only on blocks at a window edge or among the new tokens, or when a score mod is on (apply_block_mods);
 //   softmax online, per row, 16 scores wide in vectors (exp2 polynomial), running max m and sum l in float32;
 //   P.V     O[r] = alpha_r O[r] + sum_j p_rj v_j with kPvRows x kPvVecs accumulators; each V vector is dequantized
@@ -83,6 +84,7 @@ namespace {
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 constexpr int kTok = kTokBlock;
+static_assert(kTok == kKeyTile, "a token block is one bf16 key tile (kv_cache.h)");
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 inline float maxf(float a, float b) { return a > b ? a : b; }
@@ -100,7 +102,8 @@ inline uint16_t float_to_bf16_bits(float f) {  // round to nearest even; outputs
 }
 
 // ---- codecs: one cache row of K or V as float32 vectors of CODES, decoded in registers --------------------------
-// k_row / v_row(ph, slot): ph = page * H_kv + kv head. at(d): lanes d .. d + L of the row (d a multiple of L).
+// k_row / v_row(ph, slot): ph = page * H_kv + kv head (bf16 keys: k_tile instead, kv_cache.h's key tiles).
+// at(d): lanes d .. d + L of the row (d a multiple of L).
 // Scales never enter the vector loops; they are folded where they cost least:
 //   k_fold / v_fold   a per-head constant: into Q (keys) or the final normalization (values);
 //   Fold::token       a per-token scale: K's multiplies the token's scores, V's the token's probabilities;
@@ -126,7 +129,14 @@ struct Bf16Codec {
     R even(int d) const { return V::load_bf16_even(p + d); }
     R odd(int d) const { return V::load_bf16_odd(p + d); }
   };
-  Row k_row(int64_t ph, int64_t slot) const { return {k + (ph * ps + slot) * D}; }
+  // Keys in tiles of kTok tokens (kv_cache.h): the tile holding (ph, slot), and slot's lane in it. Read by
+  // qk_key_tile, never as rows.
+  static constexpr bool kKeyTiles = true;
+  struct KeyTile {
+    const uint16_t* p;
+    int lane;
+  };
+  KeyTile k_tile(int64_t ph, int64_t slot) const { return {k + (ph * ps + slot - slot % kTok) * D, int(slot % kTok)}; }
   Row v_row(int64_t ph, int64_t slot) const { return {v + (ph * ps + slot) * D}; }
   float k_fold(int64_t) const { return 1.0f; }
   float v_fold(int64_t) const { return 1.0f; }
@@ -144,6 +154,10 @@ inline int64_t pair_order(int64_t pos, int64_t D) {
   if (b + P > D) return pos;
   return b + (k < V::L ? 2 * k : 2 * (k - V::L) + 1);
 }
+
+// Codecs whose keys are tiles (Bf16Codec): k_tile instead of k_row.
+template <class C>
+concept KeyTiles = C::kKeyTiles;
 
 template <class V>
 struct Int8TokenCodec {
@@ -247,6 +261,7 @@ struct Int4KiviCodec {
 // contiguous cache (4.0-4.1 against 3.1-3.8 ms, alternated bench runs); for paged ones, paired against contiguous
 // (the decode experiment's paged_over_contiguous), two or four blocks changed nothing beyond the pairs' spread.
 // Every line needs its own prefetch: one per 128 bytes (relying on an adjacent-line fetch) made bf16 32k 2-3x slower.
+// bf16 key tiles prefetch their keys ahead in Q.K and their values ahead in P.V (qk_key_tile says why).
 inline constexpr int kAheadTokens = kTok;
 // Plain data, the prefetch loop written out in qk_tile: GCC's IPA judges a function whose only effect is a
 // prefetch free of side effects and deletes the calls to it.
@@ -281,7 +296,8 @@ struct Rows {
   float* m = nullptr;      // (R) running max, log2 units
   float* l = nullptr;      // (R) running sum
   float* alpha = nullptr;  // (R) rescale of the last block
-  float* qk = nullptr;     // (R, D) queries times the key group's channel scales (Fold::channel_group)
+  float* qk = nullptr;     // (R, D) queries times the key group's channel scales (Fold::channel_group); bf16 key
+                           // tiles without Bf16Dot: the scaled queries in natural order (qk_key_tile)
   float* bias = nullptr;   // (R) q . the key group's zeros
   float* w = nullptr;      // (kMaxGroups, R, kTok) P times the values' scales (Fold::token, channel_group)
   float* zs = nullptr;     // (kMaxGroups, R) sum_j P zero_j per value channel group
@@ -362,16 +378,17 @@ inline void with_rows(int n, F&& f) {
   }
 }
 
-// bf16 keys on a CPU with a bf16 dot product (AVX-512 BF16's vdpbf16ps): Q.K multiplies the raw bf16 key pairs by
-// Q rounded to bf16 (natural order), two products per float32 lane, half the instructions of widening both keys to
-// float32 and no widening at all. Q's rounding (2^-9 relative per element, the scale folded in first) is what
-// LibTorch's bf16 SDPA does to Q too; the bf16-KV bound of decode_tolerances.h holds it with margin.
-template <class V, class KRow>
-concept Bf16Dot = requires(typename V::R acc, typename V::Raw x, const uint16_t* p) {
+// bf16 keys on a CPU with a bf16 dot product (AVX-512 BF16's vdpbf16ps) and a tile's 16 tokens in one vector:
+// Q.K multiplies the raw bf16 key pairs by Q rounded to bf16 (natural order), two products per float32 lane, half
+// the instructions of widening the keys to float32 and no widening at all. Q's rounding (2^-9 relative per element,
+// the scale folded in first) is what LibTorch's bf16 SDPA does to Q too; the bf16-KV bound of decode_tolerances.h
+// holds it with margin.
+template <class V>
+concept Bf16Dot = V::L == kTok && requires(typename V::R acc, typename V::Raw x, const uint16_t* p) {
   { V::load_raw(p) } -> std::same_as<typename V::Raw>;
-  { V::load_raw_n(p, 1) } -> std::same_as<typename V::Raw>;
+  { V::set1_raw_pair(p) } -> std::same_as<typename V::Raw>;
   { V::dot_bf16(acc, x, x) } -> std::same_as<typename V::R>;
-} && std::same_as<decltype(KRow::p), const uint16_t*>;
+};
 
 // The int16 products I16Dot and U4Dot share: Q's int16 codes (store_i16, load_i16), vpdpwssd, int32 -> float32.
 template <class V>
@@ -476,16 +493,16 @@ inline typename V::R max_abs(typename V::R acc, typename V::R x) {
 // int8_head 0.093-0.099 -> 0.085-0.091 ms, int8_token 0.098 -> 0.086, int4 G 32 0.146-0.152 -> 0.130-0.145, G 64
 // 0.135 -> 0.123; 32k, two threads, int8_token 1.65-1.71 -> 1.45-1.54 ms, int8_head 1.64-1.71 -> 1.50-1.53,
 // int4 G 32 2.51-2.59 -> 2.30-2.41, G 64 2.06 -> 1.89-1.97. The four-key pass alone changed int8 by nothing and
-// int4 by 2%; bf16 (float sums) on four keys ran 5% slower in cache and keeps two, at any head dim.
+// int4 by 2%; bf16 (float sums) on four keys ran 5% slower in cache (its keys are now tiles: qk_key_tile).
 template <class V>
 concept Reduce16 = requires(const typename V::I* x, float* out) { V::reduce16(x, out); };
 
 // S[r][j] for rows r0 .. r0 + NR and tokens j < n: KP keys per pass (4 on the integer dot-product paths where V
 // has reduce16 and the tile is 4 rows, else 2) share the Q loads.
-// qb, qi: the same rows as bf16 (read only on the Bf16Dot path) and as int16 codes (I16Dot: the scores come out in
-// units of the row's step).
+// qi: the same rows as int16 codes (I16Dot, U4Dot: the scores come out in units of the row's step). bf16 keys are
+// tiles: qk_key_tile.
 template <class V, int NR, int kD, class KRow>
-[[gnu::always_inline]] inline void qk_tile_d(float* s, const float* qf, const uint16_t* qb, const int16_t* qi,
+[[gnu::always_inline]] inline void qk_tile_d(float* s, const float* qf, const int16_t* qi,
                                              int64_t D_, const KRow* kr, int n, const Ahead& ahead) {
   const int64_t D = kD ? kD : D_;
   using R = typename V::R;
@@ -516,28 +533,7 @@ template <class V, int NR, int kD, class KRow>
 #pragma GCC unroll 16
       for (int r = 0; r < NR; ++r) a[i][r] = V::zero();
     int d = 0;
-    if constexpr (Bf16Dot<V, KRow>) {
-      using X = typename V::Raw;
-      auto dots = [&](const X* x, auto load_q) {
-#pragma GCC unroll 16
-        for (int r = 0; r < NR; ++r) {
-          const X qr = load_q(qb + r * D + d);
-#pragma GCC unroll 4
-          for (int i = 0; i < KP; ++i) a[i][r] = V::dot_bf16(a[i][r], x[i], qr);
-        }
-      };
-      X x[KP];
-      for (; d + 2 * V::L <= int(D); d += 2 * V::L) {
-#pragma GCC unroll 4
-        for (int i = 0; i < KP; ++i) x[i] = V::load_raw(k[i].p + d);
-        dots(x, [](const uint16_t* q) { return V::load_raw(q); });
-      }
-      if (const int rest = int(D) - d; rest > 0) {  // zeros past the row in both operands: products of 0
-#pragma GCC unroll 4
-        for (int i = 0; i < KP; ++i) x[i] = V::load_raw_n(k[i].p + d, rest);
-        dots(x, [rest](const uint16_t* q) { return V::load_raw_n(q, rest); });
-      }
-    } else if constexpr (I16Dot<V, KRow> || U4Dot<V, KRow>) {
+    if constexpr (I16Dot<V, KRow> || U4Dot<V, KRow>) {
       using I = typename V::I;
       constexpr int W = 2 * V::L;  // int16 lanes
       I acc[KP][NR];
@@ -640,19 +636,143 @@ template <class V, int NR, int kD, class KRow>
 // qk_tile_d with head dim 128 as a constant on the integer paths (see Reduce16); always inlined into it, so the
 // per-NR instances GCC keeps out of line stay one call deep.
 template <class V, int NR, class KRow>
-inline void qk_tile(float* s, const float* qf, const uint16_t* qb, const int16_t* qi, int64_t D, const KRow* kr,
-                    int n, const Ahead& ahead) {
+inline void qk_tile(float* s, const float* qf, const int16_t* qi, int64_t D, const KRow* kr, int n,
+                    const Ahead& ahead) {
   if constexpr (I16Dot<V, KRow> || U4Dot<V, KRow>) {
-    if (D == 128) return qk_tile_d<V, NR, 128>(s, qf, qb, qi, D, kr, n, ahead);
+    if (D == 128) return qk_tile_d<V, NR, 128>(s, qf, qi, D, kr, n, ahead);
   }
-  qk_tile_d<V, NR, 0>(s, qf, qb, qi, D, kr, n, ahead);
+  qk_tile_d<V, NR, 0>(s, qf, qi, D, kr, n, ahead);
+}
+
+// Rows per qk_key_tile call: all of qk_tile's on the dot-product path (one accumulator vector per row and chain) and
+// on one lane; the float vectors' path holds kTok / L of them per row, so AVX2 takes 4 rows (8 accumulators of its
+// 16 registers).
+template <class V>
+inline constexpr int kKeyTileRows = Bf16Dot<V> || V::L == 1 ? V::kQkRows : 4;
+
+// S[r][j] = q_r . k_{lane + j}, rows r < NR, tokens j < n of a bf16 key tile (kv_cache.h: channel pair c of the
+// tile's 16 tokens is one 64-byte line, token t's pair in 32-bit lane t), lane + n <= kTok. Per pair, each row's two
+// Q elements broadcast against the 16 tokens' pairs: the scores come out as vectors of 16 tokens, with no horizontal
+// sums (the token-major rows took two keys x two rows per hsum4: 52 shuffles and adds per 16 scores).
+//   Bf16Dot: one vdpbf16ps per (pair, row) against Q in bf16 (qb, natural order), P chains per row.
+//   else:    float FMAs, the tokens' even and odd channels by a shift and a mask of the pair's line
+//            (load_bf16_even / odd), Q's two floats broadcast from qn (float32, natural order: with Q in pair
+//            order, finding a pair's two positions per step cost AVX2 16% in cache).
+// The key rows ahead (Ahead: two per key pair, as qk_tile_d) are prefetched spread over the channel pairs' steps, the
+// value rows by P.V (pv_tile's vpf), so the next block's lines are requested all through this one. Measured (driver:
+// bf16, 32k, 32:8, two threads, each step alternated with a read of the same bytes, medians of 20): the next block's
+// K and V as one burst when the block starts left bf16 half as fast (a prototype of this tile); spread over Q.K's
+// steps (as qk_tile_d does) 0.75-0.79 -> 0.79-0.86 of the read, decided per run of steps rather than per step 3%
+// faster in L3 (2k tokens, one thread); the values' part moved into P.V another +3% (0.75-0.83 -> 0.80-0.86 in 8
+// pairs, 7 higher; paged 64: 0.73-0.77 -> 0.78-0.82).
+// Scores past n are written too where lane is 0 (run_block makes them -inf).
+template <class V, int NR>
+[[gnu::always_inline]] inline void qk_key_tile(float* s, const float* qn, const uint16_t* qb, int64_t D,
+                                               const uint16_t* tile, int lane, int n, const Ahead& ahead) {
+  using R = typename V::R;
+  constexpr int H = kTok / V::L;  // vectors per row of 16 scores
+  constexpr int P = Bf16Dot<V> ? (NR <= 2 ? 8 : NR <= 4 ? 4 : 2) : 1;  // pairs per step, one chain each
+  const int steps = int(D) / 2 / P;  // D % 16 == 0, P <= 8
+  // The steps in kTok / 2 runs, one per key pair ahead, that pair's rows prefetched as its run starts.
+  constexpr int kRuns = kTok / 2;
+  const int ahead_pairs = (int(min64(n, ahead.keys)) + 1) / 2, per_run = (steps + kRuns - 1) / kRuns;
+  auto prefetch = [&](int run) {
+    if (run >= ahead_pairs) return;
+    const int64_t at = (2 * run < ahead.split ? ahead.here : ahead.next) + int64_t(2 * run) * ahead.row_bytes;
+    for (int i = 0; i < 2 * ahead.row_bytes; i += 64) {
+      __builtin_prefetch(ahead.k + at + i, 0, 3);
+    }
+  };
+  R acc[NR][H * P];
+#pragma GCC unroll 16
+  for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 16
+    for (int i = 0; i < H * P; ++i) acc[r][i] = V::zero();
+  if constexpr (Bf16Dot<V>) {
+    for (int run = 0; run < kRuns; ++run) {
+      prefetch(run);
+      for (int step = run * per_run; step < min64(steps, (run + 1) * per_run); ++step) {
+#pragma GCC unroll 8
+        for (int p = 0; p < P; ++p) {
+          const int c = step * P + p;
+          const typename V::Raw x = V::load_raw(tile + c * 2 * kTok);
+#pragma GCC unroll 16
+          for (int r = 0; r < NR; ++r) acc[r][p] = V::dot_bf16(acc[r][p], x, V::set1_raw_pair(qb + r * D + 2 * c));
+        }
+      }
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 8
+      for (int p = 1; p < P; ++p) acc[r][0] = V::add(acc[r][0], acc[r][p]);
+  } else if constexpr (V::L == 1) {
+    // One lane: two tokens at a time against the rows (2 NR chains), the tile read with a stride. Pairs outer, as
+    // below, held 16 NR accumulators and ran the scalar path 40% slower than its token-major rows.
+    for (int t = 0; t < kTok; t += 2) {
+      prefetch(t / 2);
+      R a0[NR], a1[NR];
+#pragma GCC unroll 16
+      for (int r = 0; r < NR; ++r) a0[r] = a1[r] = V::zero();
+      for (int c = 0; c < int(D) / 2; ++c) {
+        const uint16_t* k = tile + (c * kTok + t) * 2;
+        const R k0e = V::load_bf16_even(k), k0o = V::load_bf16_odd(k);
+        const R k1e = V::load_bf16_even(k + 2), k1o = V::load_bf16_odd(k + 2);
+#pragma GCC unroll 16
+        for (int r = 0; r < NR; ++r) {
+          const R q0 = V::set1(qn[r * D + 2 * c]), q1 = V::set1(qn[r * D + 2 * c + 1]);
+          a0[r] = V::fma(k0o, q1, V::fma(k0e, q0, a0[r]));
+          a1[r] = V::fma(k1o, q1, V::fma(k1e, q0, a1[r]));
+        }
+      }
+#pragma GCC unroll 16
+      for (int r = 0; r < NR; ++r) {
+        acc[r][t] = a0[r];
+        acc[r][t + 1] = a1[r];
+      }
+    }
+  } else {
+    for (int run = 0; run < kRuns; ++run) {
+      prefetch(run);
+      for (int c = run * per_run; c < min64(steps, (run + 1) * per_run); ++c) {
+      R e[H], o[H];
+#pragma GCC unroll 16
+      for (int h = 0; h < H; ++h) {
+        const uint16_t* line = tile + c * 2 * kTok + h * 2 * V::L;
+        e[h] = V::load_bf16_even(line);
+        o[h] = V::load_bf16_odd(line);
+      }
+      // Row by row, so only one row's two broadcasts are live (AVX2: 8 accumulators, 4 key vectors, 2 of Q).
+#pragma GCC unroll 16
+      for (int r = 0; r < NR; ++r) {
+        const R q0 = V::set1(qn[r * D + 2 * c]), q1 = V::set1(qn[r * D + 2 * c + 1]);
+#pragma GCC unroll 16
+        for (int h = 0; h < H; ++h) acc[r][h] = V::fma(o[h], q1, V::fma(e[h], q0, acc[r][h]));
+      }
+      }
+    }
+  }
+  // Per row the H vectors of its 16 scores: acc[r][h], h < H (P == 1 there, or acc[r][0] the sum of the chains).
+#pragma GCC unroll 16
+  for (int r = 0; r < NR; ++r) {
+    if (lane == 0) {
+#pragma GCC unroll 16
+      for (int h = 0; h < H; ++h) V::store(s + r * kTok + h * V::L, acc[r][h]);
+    } else {  // a window's first block: the tile's lanes from `lane` on
+      alignas(64) float t[kTok];
+#pragma GCC unroll 16
+      for (int h = 0; h < H; ++h) V::store(t + h * V::L, acc[r][h]);
+      std::memcpy(s + r * kTok, t + lane, size_t(n) * sizeof(float));
+    }
+  }
 }
 
 // O[r][d0 .. d0 + NV L] = alpha_r O[r] + add_r + sum_j w[r][j] v_j[d0 ..] for rows r0 .. r0 + NR (w: the
-// probabilities, with the values' scales folded in; add: the values' zero points, or null).
+// probabilities, with the values' scales folded in; add: the values' zero points, or null). vpf (bf16 rows, or null):
+// the value rows a block ahead, vpf[j] null where there is none; each call prefetches their line holding element d0,
+// token by token, so a block's P.V spreads the next block's value lines over its loop (qk_key_tile).
 template <class V, int NR, int NV, class VRow>
 inline void pv_tile(float* o, const float* w, const float* add, const float* alpha, int64_t D, int d0,
-                    const VRow* vr, int n) {
+                    const VRow* vr, int n, const char* const* vpf = nullptr) {
   using R = typename V::R;
   R acc[NR][NV];
 #pragma GCC unroll 16
@@ -663,6 +783,7 @@ inline void pv_tile(float* o, const float* w, const float* add, const float* alp
     for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(V::load(o + r * D + d0 + v * V::L), a, z);
   }
   for (int j = 0; j < n; ++j) {
+    if (vpf && vpf[j] && 2 * d0 % 64 == 0) __builtin_prefetch(vpf[j] + 2 * d0, 0, 3);
     R x[NV];
     if constexpr (PairRow<VRow> && NV == 2) {  // a whole pair block (d0 is a multiple of 2 L)
       x[0] = vr[j].even(d0);
@@ -879,17 +1000,27 @@ template <class V, class C>
 inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows, int64_t hk, int64_t len,
                       int64_t t, int64_t ph, int64_t slot, int n, bool natural, const float* qk, const Ahead& ahead) {
   const int64_t D = a.shape.D;
-  using Row = decltype(c.k_row(0, 0));
-  Row kr[kTok], vr[kTok];
-  for (int j = 0; j < n; ++j) {
-    kr[j] = c.k_row(ph, slot + j);
-    vr[j] = c.v_row(ph, slot + j);
-  }
-  for (int64_t r0 = 0; r0 < rows; r0 += V::kQkRows) {
-    with_rows<V::kQkRows>(int(min64(V::kQkRows, rows - r0)), [&](auto nr) {
-      qk_tile<V, decltype(nr)::value>(sc.s + r0 * kTok, qk + r0 * D, sc.qb + r0 * D, sc.qi + r0 * D, D, kr, n,
-                                      r0 == 0 ? ahead : Ahead{});
-    });
+  using Row = decltype(c.v_row(0, 0));
+  Row vr[kTok];
+  for (int j = 0; j < n; ++j) vr[j] = c.v_row(ph, slot + j);
+  if constexpr (KeyTiles<C>) {
+    const auto tile = c.k_tile(ph, slot);
+    constexpr int TR = kKeyTileRows<V>;
+    for (int64_t r0 = 0; r0 < rows; r0 += TR) {
+      with_rows<TR>(int(min64(TR, rows - r0)), [&](auto nr) {
+        qk_key_tile<V, decltype(nr)::value>(sc.s + r0 * kTok, sc.qk + r0 * D, sc.qb + r0 * D, D, tile.p, tile.lane,
+                                            n, r0 == 0 ? ahead : Ahead{});
+      });
+    }
+  } else {
+    Row kr[kTok];
+    for (int j = 0; j < n; ++j) kr[j] = c.k_row(ph, slot + j);
+    for (int64_t r0 = 0; r0 < rows; r0 += V::kQkRows) {
+      with_rows<V::kQkRows>(int(min64(V::kQkRows, rows - r0)), [&](auto nr) {
+        qk_tile<V, decltype(nr)::value>(sc.s + r0 * kTok, qk + r0 * D, sc.qi + r0 * D, D, kr, n,
+                                        r0 == 0 ? ahead : Ahead{});
+      });
+    }
   }
   // Per-block loops run the full 16 tokens (padded operands; scores past n become -inf below) so they vectorize.
   constexpr bool kInt = I16Dot<V, Row>, kNib = U4Dot<V, Row>;
@@ -1027,6 +1158,10 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
     return;
   }
   static_assert(!kInt || U8Dot<V, Row>, "int8's integer P.V is the 8-bit one");
+  const char* vpf[kTok] = {};  // bf16: the value rows ahead, prefetched by P.V (pv_tile)
+  if constexpr (KeyTiles<C>)
+    for (int j = 0; j < min64(n, ahead.keys); ++j)
+      vpf[j] = ahead.v + (j < ahead.split ? ahead.here : ahead.next) + int64_t(j) * ahead.row_bytes;
   constexpr int NV = V::kPvVecs;
   for (int64_t r0 = 0; r0 < rows; r0 += V::kPvRows) {
     with_rows<V::kPvRows>(int(min64(V::kPvRows, rows - r0)), [&](auto nr) {
@@ -1038,7 +1173,7 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
       auto tile_add = [&](int d0) { return zs ? zs + (d0 >> group_shift) * rows + r0 : nullptr; };
       int d0 = 0;
       for (; d0 + NV * V::L <= int(D); d0 += NV * V::L)
-        pv_tile<V, NR, NV>(o, tile_w(d0), tile_add(d0), al, D, d0, vr, n);
+        pv_tile<V, NR, NV>(o, tile_w(d0), tile_add(d0), al, D, d0, vr, n, r0 == 0 && KeyTiles<C> ? vpf : nullptr);
       for (; d0 < int(D); d0 += V::L) pv_tile<V, NR, 1>(o, tile_w(d0), tile_add(d0), al, D, d0, vr, n);
     });
   }
@@ -1048,7 +1183,7 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
 // parts (tokens), then its output (finish). run_task interleaves the heads of a group page by page.
 template <class V, class C>
 struct HeadPass {
-  using Row = decltype(std::declval<const C&>().k_row(0, 0));
+  using Row = decltype(std::declval<const C&>().v_row(0, 0));  // every codec's K rows are of this type, or tiles
   // Pair-order rows (bf16 and int4 caches; V::kPvVecs == 2 or L == 1, so P.V's tiles are pair blocks): Q packed in
   // pair order, O accumulated in it and written back in the natural order.
   static constexpr bool kPaired = PairRow<Row> && (V::kPvVecs == 2 || V::L == 1);
@@ -1085,9 +1220,12 @@ struct HeadPass {
         const uint16_t* src = static_cast<const uint16_t*>(a.q) + (qrow0 + r) * D;
         for (int64_t d = 0; d < D; ++d) dst[d] = bf16_bits_to_float(src[element(d)]) * qk_mul;
       }
-      if constexpr (Bf16Dot<V, Row>) {
+      if constexpr (KeyTiles<C> && Bf16Dot<V>) {
         uint16_t* qb = sc.qb + r * D;
         for (int64_t d = 0; d < D; ++d) qb[element(d)] = float_to_bf16_bits(dst[d]);  // back to natural order
+      } else if constexpr (KeyTiles<C>) {
+        float* qn = sc.qk + r * D;  // qk_key_tile's float32 Q, natural order
+        for (int64_t d = 0; d < D; ++d) qn[element(d)] = dst[d];
       }
       if constexpr (I16Dot<V, Row>) {  // int16 codes, natural order (int8 rows are never paired); D % L == 0
         typename V::R mx = V::zero();

@@ -128,6 +128,9 @@ KvCache::KvCache(const KvFormat& format, int64_t num_pages, int64_t page_size, i
   if (format.dtype == KvDtype::int4_kivi && page_size % format.group != 0)
     fail("int4_kivi needs page_size % group == 0 (page " + std::to_string(page_size) + ", group " +
          std::to_string(format.group) + ")");
+  if (format.dtype == KvDtype::bf16 && page_size % kKeyTile != 0)
+    fail("bf16 needs page_size % " + std::to_string(kKeyTile) + " == 0 (its key tiles; page " +
+         std::to_string(page_size) + ")");
   row_bytes_ = format.dtype == KvDtype::bf16 ? 2 * D : format.dtype == KvDtype::int4_kivi ? D / 2 : D;
   const size_t rows = size_t(num_pages * H_kv * page_size);
   k_.assign(rows * size_t(row_bytes_), 0);
@@ -207,11 +210,16 @@ void KvCache::quantize_rows(int64_t page, int64_t h, int64_t slot0, int64_t n, c
   uint8_t* vc = v_.data() + row0 * row_bytes_;
   switch (format_.dtype) {
     case KvDtype::bf16: {
-      uint16_t* k16 = reinterpret_cast<uint16_t*>(kc);
+      // Keys into their tiles (kv_cache.h): slot s is lane s % 16 of the tile at slot s - s % 16.
+      uint16_t* k16 = reinterpret_cast<uint16_t*>(k_.data() + (row0 - slot0) * row_bytes_);
       uint16_t* v16 = reinterpret_cast<uint16_t*>(vc);
-      for (int64_t i = 0; i < n * D; ++i) {
-        k16[i] = quant::float_to_bf16(k[i]);
-        v16[i] = quant::float_to_bf16(v[i]);
+      for (int64_t t = 0; t < n; ++t) {
+        const int64_t slot = slot0 + t, lane = slot % kKeyTile;
+        uint16_t* tile = k16 + (slot - lane) * D;
+        for (int64_t d = 0; d < D; ++d) {
+          tile[(d / 2 * kKeyTile + lane) * 2 + d % 2] = quant::float_to_bf16(k[t * D + d]);
+          v16[t * D + d] = quant::float_to_bf16(v[t * D + d]);
+        }
       }
       return;
     }

@@ -9,7 +9,11 @@
 // the hardware prefetcher streams it whole.
 //
 // Formats (x: the value the kernel dequantizes in registers, inside its loop):
-//   bf16                 raw bf16 bits; row_bytes 2 D.
+//   bf16                 raw bf16 bits; row_bytes 2 D. Keys in tiles of kKeyTile tokens (values stay token rows):
+//                        the tile of slots 16 i .. 16 i + 15 takes those 16 rows' bytes, channel pair c of token
+//                        t at element (c * 16 + t) * 2, so one 64-byte line holds a channel pair of all 16 tokens
+//                        and a dot-product instruction against Q's broadcast pair yields 16 partial scores, with no
+//                        horizontal sums (decode_core.h's qk_key_tile). Needs page_size % 16 == 0.
 //   int8 per_token       x = code * scale[p][h][slot], one float per token and head (K and V each); row_bytes D.
 //   int8 per_head        x = code * scale[h]: static scales from the amax of everything stored (symmetric, 127).
 //   fp8_e4m3 per_tensor  x = e4m3(code) * scale (one for K, one for V); per_head: scale[h]. Saturating casts of
@@ -32,6 +36,9 @@
 namespace talklab::cpu::decode {
 
 enum class KvDtype { bf16, int8, fp8_e4m3, int4_kivi };
+
+// Tokens per bf16 key tile (the layout above); the kernel's token block (decode_kernel.h's kTokBlock) is one tile.
+inline constexpr int64_t kKeyTile = 16;
 enum class KvScale { none, per_token, per_head, per_tensor, per_group };
 
 struct KvFormat {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 #include <set>
+#include <vector>
 
 #include "kernels/cpu/decode/kv_cache.h"
 #include "tests/message_of.h"
@@ -42,6 +43,45 @@ TEST(KvCache, BadFormatsNameTheValue) {
   EXPECT_NE(test::message_of([] { KvCache({KvDtype::fp8_e4m3, KvScale::per_token, 0}, 1, 16, 1, 64); })
                 .find("scale granularity"),
             std::string::npos);
+  EXPECT_NE(test::message_of([] { KvCache({KvDtype::bf16, KvScale::none, 0}, 1, 24, 1, 64); })
+                .find("bf16 needs page_size % 16 == 0 (its key tiles; page 24)"),
+            std::string::npos);
+}
+
+// bf16 keys are tiles of 16 tokens (kv_cache.h): channel pair c of a tile's tokens is one 64-byte line, token t's
+// pair in its 32-bit lane t; values stay token rows. Two pages of 32 slots, 2 heads, a length ending mid-tile, the
+// pages swapped in the pool, every stored element found where the layout says.
+TEST(KvCache, Bf16KeysAreTilesOf16Tokens) {
+  const int64_t S = 45, D = 80, H = 2, ps = 32;
+  std::vector<float> k(size_t(H * S * D)), v(k.size());
+  for (size_t i = 0; i < k.size(); ++i) {  // exact in bf16: small integers
+    k[i] = float(int(i % 251) - 125);
+    v[i] = float(int(i % 241) - 120);
+  }
+  PageTable t = make_page_table(1, S, ps, 0);
+  std::swap(t.block_table[0], t.block_table[1]);
+  KvCache c(format_from_name("bf16"), t.num_pages, ps, H, D);
+  const std::vector<int32_t> len = {int32_t(S)};
+  c.fill(t.seqs(len), k.data(), v.data(), S);
+  const KvCacheView w = c.view();
+  const auto* kb = reinterpret_cast<const uint16_t*>(w.k);
+  const auto* vb = reinterpret_cast<const uint16_t*>(w.v);
+  auto bf16 = [](uint16_t x) {
+    const uint32_t u = uint32_t(x) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+  };
+  for (int64_t h = 0; h < H; ++h)
+    for (int64_t tok = 0; tok < S; ++tok) {
+      const int64_t page = t.block_table[size_t(tok / ps)], slot = tok % ps, lane = slot % kKeyTile;
+      const int64_t tile = ((page * H + h) * ps + slot - lane) * D;
+      for (int64_t d = 0; d < D; ++d) {
+        const size_t at = size_t((h * S + tok) * D + d);
+        ASSERT_EQ(bf16(kb[tile + (d / 2 * kKeyTile + lane) * 2 + d % 2]), k[at]) << h << " " << tok << " " << d;
+        ASSERT_EQ(bf16(vb[((page * H + h) * ps + slot) * D + d]), v[at]) << h << " " << tok << " " << d;
+      }
+    }
 }
 
 TEST(KvCache, PageTableShapes) {
