@@ -706,8 +706,9 @@ template <class V, int NR>
 #pragma GCC unroll 8
       for (int p = 1; p < P; ++p) acc[r][0] = V::add(acc[r][0], acc[r][p]);
   } else if constexpr (V::L == 1) {
-    // One lane: two tokens at a time against the rows (2 NR chains), the tile read with a stride. Pairs outer, as
-    // below, held 16 NR accumulators and ran the scalar path 40% slower than its token-major rows.
+    // One lane: two tokens at a time against the rows (2 NR chains), the tile read with a stride: 17% slower in
+    // cache than the token-major rows were (1k tokens, 2 threads); pairs outer, as below, held 16 NR accumulators
+    // and ran 40% slower.
     for (int t = 0; t < kTok; t += 2) {
       prefetch(t / 2);
       R a0[NR], a1[NR];
@@ -734,20 +735,20 @@ template <class V, int NR>
     for (int run = 0; run < kRuns; ++run) {
       prefetch(run);
       for (int c = run * per_run; c < min64(steps, (run + 1) * per_run); ++c) {
-      R e[H], o[H];
+        R e[H], o[H];
 #pragma GCC unroll 16
-      for (int h = 0; h < H; ++h) {
-        const uint16_t* line = tile + c * 2 * kTok + h * 2 * V::L;
-        e[h] = V::load_bf16_even(line);
-        o[h] = V::load_bf16_odd(line);
-      }
-      // Row by row, so only one row's two broadcasts are live (AVX2: 8 accumulators, 4 key vectors, 2 of Q).
+        for (int h = 0; h < H; ++h) {
+          const uint16_t* line = tile + c * 2 * kTok + h * 2 * V::L;
+          e[h] = V::load_bf16_even(line);
+          o[h] = V::load_bf16_odd(line);
+        }
+        // Row by row, so only one row's two broadcasts are live (AVX2: 8 accumulators, 4 key vectors, 2 of Q).
 #pragma GCC unroll 16
-      for (int r = 0; r < NR; ++r) {
-        const R q0 = V::set1(qn[r * D + 2 * c]), q1 = V::set1(qn[r * D + 2 * c + 1]);
+        for (int r = 0; r < NR; ++r) {
+          const R q0 = V::set1(qn[r * D + 2 * c]), q1 = V::set1(qn[r * D + 2 * c + 1]);
 #pragma GCC unroll 16
-        for (int h = 0; h < H; ++h) acc[r][h] = V::fma(o[h], q1, V::fma(e[h], q0, acc[r][h]));
-      }
+          for (int h = 0; h < H; ++h) acc[r][h] = V::fma(o[h], q1, V::fma(e[h], q0, acc[r][h]));
+        }
       }
     }
   }
@@ -1174,7 +1175,8 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
       int d0 = 0;
       for (; d0 + NV * V::L <= int(D); d0 += NV * V::L)
         pv_tile<V, NR, NV>(o, tile_w(d0), tile_add(d0), al, D, d0, vr, n, r0 == 0 && KeyTiles<C> ? vpf : nullptr);
-      for (; d0 < int(D); d0 += V::L) pv_tile<V, NR, 1>(o, tile_w(d0), tile_add(d0), al, D, d0, vr, n);
+      for (; d0 < int(D); d0 += V::L)
+        pv_tile<V, NR, 1>(o, tile_w(d0), tile_add(d0), al, D, d0, vr, n, r0 == 0 && KeyTiles<C> ? vpf : nullptr);
     });
   }
 }
