@@ -281,6 +281,8 @@ struct Ahead {
   const char* ks = nullptr;
   const char* vs = nullptr;
   int64_t scale_at = 0;
+  // The byte offset, in either pool, of the row ahead of key j (j < keys).
+  int64_t row_at(int j) const { return (j < split ? here : next) + int64_t(j) * row_bytes; }
 };
 
 // ---- per-thread scratch ---------------------------------------------------------------------------------
@@ -520,7 +522,7 @@ template <class V, int NR, int kD, class KRow>
     for (int jj = j; jj < j + KP; jj += 2) {
       if (jj < ahead.keys) {  // rows jj + kAheadTokens and the next one, K and V (both on one side of a page end
         // when the block starts at an even slot, as every block but a window's first does)
-        const int64_t at = (jj < ahead.split ? ahead.here : ahead.next) + int64_t(jj) * ahead.row_bytes;
+        const int64_t at = ahead.row_at(jj);
         for (int i = 0; i < 2 * ahead.row_bytes; i += 64) {
           __builtin_prefetch(ahead.k + at + i, 0, 3);
           __builtin_prefetch(ahead.v + at + i, 0, 3);
@@ -678,7 +680,7 @@ template <class V, int NR>
   const int ahead_pairs = (int(min64(n, ahead.keys)) + 1) / 2, per_run = (steps + kRuns - 1) / kRuns;
   auto prefetch = [&](int run) {
     if (run >= ahead_pairs) return;
-    const int64_t at = (2 * run < ahead.split ? ahead.here : ahead.next) + int64_t(2 * run) * ahead.row_bytes;
+    const int64_t at = ahead.row_at(2 * run);
     for (int i = 0; i < 2 * ahead.row_bytes; i += 64) {
       __builtin_prefetch(ahead.k + at + i, 0, 3);
     }
@@ -1162,7 +1164,7 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
   const char* vpf[kTok] = {};  // bf16: the value rows ahead, prefetched by P.V (pv_tile)
   if constexpr (KeyTiles<C>)
     for (int j = 0; j < min64(n, ahead.keys); ++j)
-      vpf[j] = ahead.v + (j < ahead.split ? ahead.here : ahead.next) + int64_t(j) * ahead.row_bytes;
+      vpf[j] = ahead.v + ahead.row_at(j);
   constexpr int NV = V::kPvVecs;
   for (int64_t r0 = 0; r0 < rows; r0 += V::kPvRows) {
     with_rows<V::kPvRows>(int(min64(V::kPvRows, rows - r0)), [&](auto nr) {

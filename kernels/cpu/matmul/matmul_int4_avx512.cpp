@@ -74,6 +74,9 @@ NibbleTable nibble_to_bf16_table() {
   return t;
 }
 
+// 16 bf16 as float32: each zero-extended into the high half of its 32-bit lane (exact).
+inline __m512 bf16_to_ps(__m256i x) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(x), 16)); }
+
 // Where a micro-tile reads and writes. a: the tile's packed A (dword (g, r) at g * MR + r); codes / scales: the
 // panel's; c: row 0, column 0 of the tile in C.
 struct Tile {
@@ -125,9 +128,7 @@ void micro_tile(const Tile& t, const NibbleTable& nibbles) {
       }
     }
     const __m512i s16 = _mm512_load_si512(t.scales + size_t(gi) * kPanelN);  // 32 bf16: one line
-    const __m512 s0 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(s16)), 16));
-    const __m512 s1 =
-        _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(s16, 1)), 16));
+    const __m512 s0 = bf16_to_ps(_mm512_castsi512_si256(s16)), s1 = bf16_to_ps(_mm512_extracti64x4_epi64(s16, 1));
 #pragma GCC unroll 6
     for (int r = 0; r < MR; ++r) {
       __m512 p0 = part[r][0][0], p1 = part[r][0][1];

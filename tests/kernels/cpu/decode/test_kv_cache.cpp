@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/cpu/decode/kv_cache.h"
+#include "kernels/cpu/quant/bf16.h"
 #include "tests/message_of.h"
 
 namespace talklab::cpu::decode {
@@ -66,20 +67,16 @@ TEST(KvCache, Bf16KeysAreTilesOf16Tokens) {
   const KvCacheView w = c.view();
   const auto* kb = reinterpret_cast<const uint16_t*>(w.k);
   const auto* vb = reinterpret_cast<const uint16_t*>(w.v);
-  auto bf16 = [](uint16_t x) {
-    const uint32_t u = uint32_t(x) << 16;
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-  };
   for (int64_t h = 0; h < H; ++h)
     for (int64_t tok = 0; tok < S; ++tok) {
       const int64_t page = t.block_table[size_t(tok / ps)], slot = tok % ps, lane = slot % kKeyTile;
       const int64_t tile = ((page * H + h) * ps + slot - lane) * D;
       for (int64_t d = 0; d < D; ++d) {
         const size_t at = size_t((h * S + tok) * D + d);
-        ASSERT_EQ(bf16(kb[tile + (d / 2 * kKeyTile + lane) * 2 + d % 2]), k[at]) << h << " " << tok << " " << d;
-        ASSERT_EQ(bf16(vb[((page * H + h) * ps + slot) * D + d]), v[at]) << h << " " << tok << " " << d;
+        const uint16_t key = kb[tile + (d / 2 * kKeyTile + lane) * 2 + d % 2];
+        const uint16_t value = vb[((page * H + h) * ps + slot) * D + d];
+        ASSERT_EQ(quant::bf16_to_float(key), k[at]) << h << " " << tok << " " << d;
+        ASSERT_EQ(quant::bf16_to_float(value), v[at]) << h << " " << tok << " " << d;
       }
     }
 }
