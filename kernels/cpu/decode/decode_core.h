@@ -1207,10 +1207,11 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
     return;
   }
   static_assert(!kInt || U8Dot<V, Row>, "int8's integer P.V is the 8-bit one");
-  // bf16: the value lines ahead, requested by the first rows' P.V calls (ValueLinesAhead).
+  // bf16: the value lines ahead, requested by the first rows' P.V calls, `per` lines each (ValueLinesAhead).
   const ValueLinesAhead vla = KeyTiles<C> ? ValueLinesAhead(ahead, n) : ValueLinesAhead();
   constexpr int NV = V::kPvVecs;
   const int pv_calls = int(D) / (NV * V::L) + int(D) % (NV * V::L) / V::L;
+  const int per = (vla.count() + pv_calls - 1) / pv_calls;
   for (int64_t r0 = 0; r0 < rows; r0 += V::kPvRows) {
     with_rows<V::kPvRows>(int(min64(V::kPvRows, rows - r0)), [&](auto nr) {
       constexpr int NR = decltype(nr)::value;
@@ -1220,7 +1221,7 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
       auto tile_w = [&](int d0) { return w + ((d0 >> group_shift) * rows + r0) * kTok; };
       auto tile_add = [&](int d0) { return zs ? zs + (d0 >> group_shift) * rows + r0 : nullptr; };
       const ValueLinesAhead* pf = r0 == 0 && vla.count() > 0 ? &vla : nullptr;
-      auto share = [&](int call) { return int(int64_t(vla.count()) * call / pv_calls); };
+      auto share = [&](int call) { return int(min64(int64_t(call) * per, vla.count())); };
       int d0 = 0, call = 0;
       for (; d0 + NV * V::L <= int(D); d0 += NV * V::L, ++call)
         pv_tile<V, NR, NV>(o, tile_w(d0), tile_add(d0), al, D, d0, vr, n, pf, share(call), share(call + 1));
