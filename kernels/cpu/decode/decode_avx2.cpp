@@ -1,5 +1,6 @@
 // decode_attention on AVX2 + FMA: decode_core.h over 8-lane ymm traits, with the KV codecs' widening in registers
-// (bf16: 16 elements per load, even ones by a shift and odd ones by a mask, Q and O in that pair order; int8: sign-extend and convert; fp8 e4m3: exponent rebias, subnormals by a blend;
+// (bf16: 16 elements per load, even ones by a shift and odd ones by a mask, Q and O in that pair order; int8: sign-extend and convert,
+// its key quad tiles a channel per shift pair (quad_channels); fp8 e4m3: exponent rebias, subnormals by a blend;
 // int4: 16 nibbles from 8 bytes widened once, even ones by a mask and odd ones by a shift, pair order as bf16).
 // 16 ymm registers: Q.K^T 2 keys x 6 rows (12 accumulators + 2 keys + 1 query), P.V 4 rows x 2 vectors
 // (8 accumulators + 2 values + 1 broadcast). Compute-bound on this host (decode_core.h, "Measured").
@@ -60,6 +61,16 @@ struct V {
   static R load_bf16_odd(const uint16_t* p) {
     const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
     return _mm256_castsi256_ps(_mm256_and_si256(x, _mm256_set1_epi32(int32_t(0xFFFF0000u))));
+  }
+  // int8 key quad tiles (decode_core.h's QuadFloat): 8 tokens' quads (32 bytes, token t's 4 codes in 32-bit lane
+  // t) as 4 vectors, channel e of the 8 tokens in x[e], by a shift of each lane's byte e to the top and an arithmetic
+  // shift back (sign-extended), then converted.
+  static void quad_channels(const uint8_t* p, R* x) {
+    const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    x[0] = _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(w, 24), 24));
+    x[1] = _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(w, 16), 24));
+    x[2] = _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(w, 8), 24));
+    x[3] = _mm256_cvtepi32_ps(_mm256_srai_epi32(w, 24));
   }
   static R load_i8(const int8_t* p) {
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));

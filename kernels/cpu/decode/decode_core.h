@@ -9,7 +9,8 @@
 //           kQkRows query rows held in registers, each K vector dequantized ONCE in registers (codec.at) and used by
 //           every row of the group: the K bytes are read once per group, which is what makes GQA decode
 //           memory-bound-efficient; bf16 keys are tiles of the block's 16 tokens (qk_key_tile: a channel pair of
-//           all 16 per vector, the scores come out as vectors);
+//           all 16 per vector, the scores come out as vectors), int8 keys the same by channel quads (qk_quad_tile,
+//           qk_quad_float);
 //   mods    only on blocks at a window edge or among the new tokens, or when a score mod is on (apply_block_mods);
 //   softmax online, per row, 16 scores wide in vectors (exp2 polynomial), running max m and sum l in float32;
 //   P.V     O[r] = alpha_r O[r] + sum_j p_rj v_j with kPvRows x kPvVecs accumulators; each V vector is dequantized
@@ -39,7 +40,7 @@
 // each block starts (Ahead below). Software prefetch one block ahead: 3.2-4.2 ms; then Q.K by vdpbf16ps on bf16 Q and
 // four horizontal sums at once (hsum4): 15 ns per token in cache, 2.5-2.9 ms at 32k (47-53 GB/s). int8, fp8 and int4
 // gained 0-10% (compute-bound: they widen every code to float32 for both products).
-// int8 by int16 dot products (I16Dot, AVX-512 VNNI) and the softmax of four rows at once (online_softmax4), same
+// int8 by int16 dot products (vpdpwssd, AVX-512 VNNI; its keys now quad tiles, qk_quad_tile) and the softmax of four rows at once (online_softmax4), same
 // driver, runs alternated with the previous kernel: 256 tokens in cache, one thread, int8_head 14 -> 12.7 ns per token
 // and kv head (bf16 18.5 -> 17.6); 32k, 2 threads: int8_head 2.3-2.7 -> 1.8-2.3 ms, int8_token 2.5-2.8 -> 2.2-2.6 ms.
 // What is left is not only the products: with both Q.K and P.V removed the kernel still took ~40% of the time
@@ -158,6 +159,16 @@ inline int64_t pair_order(int64_t pos, int64_t D) {
 // Codecs whose keys are tiles (Bf16Codec): k_tile instead of k_row.
 template <class C>
 concept KeyTiles = C::kKeyTiles;
+// Codecs whose keys are quad tiles (int8): k_quads instead of k_row.
+template <class C>
+concept KeyQuads = C::kKeyQuads;
+
+// int8 keys in tiles of kTok tokens by channel quads (kv_cache.h): the tile holding a block's first slot, and that
+// slot's lane in it.
+struct QuadTile {
+  const uint8_t* p;
+  int lane;
+};
 
 template <class V>
 struct Int8TokenCodec {
@@ -173,9 +184,13 @@ struct Int8TokenCodec {
   struct Row {
     const int8_t* p;
     R at(int d) const { return V::load_i8(p + d); }
-    const int8_t* codes() const { return p; }  // the integer dot product's operand (I16Dot)
+    const int8_t* codes() const { return p; }  // the integer dot product's operand (U8Dot)
   };
-  Row k_row(int64_t ph, int64_t slot) const { return {k + (ph * ps + slot) * D}; }
+  // Keys in quad tiles (kv_cache.h): read by qk_quad_tile, or copied back to token rows (quad_rows).
+  static constexpr bool kKeyQuads = true;
+  QuadTile k_quads(int64_t ph, int64_t slot) const {
+    return {reinterpret_cast<const uint8_t*>(k) + (ph * ps + slot - slot % kTok) * D, int(slot % kTok)};
+  }
   Row v_row(int64_t ph, int64_t slot) const { return {v + (ph * ps + slot) * D}; }
   const float* k_scales(int64_t ph, int64_t slot) const { return ks + ph * ps + slot; }  // consecutive slots
   const float* v_scales(int64_t ph, int64_t slot) const { return vs + ph * ps + slot; }
@@ -208,7 +223,18 @@ struct StaticScaleCodec {
       return reinterpret_cast<const int8_t*>(p);
     }
   };
-  Row k_row(int64_t ph, int64_t slot) const { return {k + (ph * ps + slot) * D}; }
+  Row k_row(int64_t ph, int64_t slot) const
+    requires kFp8
+  {
+    return {k + (ph * ps + slot) * D};
+  }
+  // int8 keys in quad tiles (kv_cache.h), as Int8TokenCodec's; fp8 keys are token rows.
+  static constexpr bool kKeyQuads = !kFp8;
+  QuadTile k_quads(int64_t ph, int64_t slot) const
+    requires(!kFp8)
+  {
+    return {k + (ph * ps + slot - slot % kTok) * D, int(slot % kTok)};
+  }
   Row v_row(int64_t ph, int64_t slot) const { return {v + (ph * ps + slot) * D}; }
   float k_fold(int64_t hk) const { return ks[per_head ? hk : 0]; }
   float v_fold(int64_t hk) const { return vs[per_head ? hk : 0]; }
@@ -331,9 +357,11 @@ struct Rows {
   float* w = nullptr;      // (kMaxGroups, R, kTok) P times the values' scales (Fold::token, channel_group)
   float* zs = nullptr;     // (kMaxGroups, R) sum_j P zero_j per value channel group
   uint16_t* qb = nullptr;  // (R, D) scaled queries rounded to bf16, natural order (the bf16 dot-product Q.K)
-  int16_t* qi = nullptr;   // (R, D) scaled queries as int16 codes, natural order (the int16 dot products, I16Dot)
+  int16_t* qi = nullptr;   // (R, D) scaled queries as int16 codes, natural order (I16Dot, U4Dot)
   float* qinv = nullptr;   // (R) qi's step: q = qi * qinv
-  int16_t* wq = nullptr;   // (kMaxGroups, R, kTok) the block's P.V weights as int16 codes (I16Dot, U4Dot)
+  int8_t* qq = nullptr;    // (R, 2 D) qi split into bytes, hi then lo per row (int8 quad tiles: QuadDot)
+  int32_t* qcor = nullptr; // (R) 128 sum_d qi_d per row (QuadDot)
+  int16_t* wq = nullptr;   // (kMaxGroups, R, kTok) the block's P.V weights as int16 codes (U4Dot), or bytes (U8Dot)
   float* wsc = nullptr;    // (kMaxGroups, R) wq's step
   static constexpr size_t kMaxGroups = 8;  // D / G <= 256 / 32
 };
@@ -361,6 +389,8 @@ struct Scratch : Rows<V> {
     h.alpha += r;
     h.bias += r;
     h.qinv += r;
+    h.qq += 2 * rd;
+    h.qcor += r;
     return h;
   }
   void reserve(int64_t rows, int64_t D) {
@@ -368,7 +398,7 @@ struct Scratch : Rows<V> {
     Rows<V>& t = *this;
     const size_t r = size_t(rows);
     const size_t need = 3 * r * size_t(D) + 2 * r * kTok + 5 * r + kMaxGroups * r * (kTok + 2) + r * size_t(D) +
-                        kMaxGroups * r * kTok / 2 + 128;
+                        kMaxGroups * r * kTok / 2 + r * size_t(D) / 2 + r + 160;
     if (need > cap) {
       std::free(buf);
       const size_t bytes = (need * 4 + 63) / 64 * 64;
@@ -395,6 +425,8 @@ struct Scratch : Rows<V> {
     t.qb = reinterpret_cast<uint16_t*>(aligned(t.wsc + kMaxGroups * r));
     t.qi = reinterpret_cast<int16_t*>(aligned(t.qb + r * size_t(D)));
     t.wq = reinterpret_cast<int16_t*>(aligned(t.qi + r * size_t(D)));
+    t.qq = reinterpret_cast<int8_t*>(aligned(t.wq + kMaxGroups * r * kTok));
+    t.qcor = reinterpret_cast<int32_t*>(aligned(t.qq + 2 * r * size_t(D)));
   }
 };
 
@@ -430,18 +462,34 @@ concept Int16Products = requires(typename V::I acc, typename V::R x, const int16
   { V::store_i16(nullptr, x) };
 };
 
-// int8 codes on a CPU with an int16 dot product (AVX-512 VNNI's vpdpwssd: two int16 products summed into each
-// int32 lane). Q.K runs on integers, the keys widened once (int8 -> int16, one instruction for 32 codes) instead of
-// to float32 (two instructions for 16), each instruction 32 multiply-adds, an FMA 16: Q as int16 codes, per row:
-// qi = round(q * 32767 / amax |q|), so a score is qinv * sum_d qi_d k_d with qinv = amax / 32767, the row's step.
-// |sum| <= D * 32767 * 128 < 2^31 for D <= 256: no overflow. Q's rounding is 2^-16 of the row's largest (~-96 dB)
-// against int8's ~-41 dB. P.V: U8Dot below. (It ran on int16 too, weights per row and block against two tokens'
-// rows zipped, until the 8-bit version: 9-10% faster, int8_token 32k 1.73-1.77 -> 1.57-1.61 ms.)
+// int8 key tiles on a CPU with an 8-bit dot product (AVX-512 VNNI's vpdpbusd: four u8 x s8 products summed into
+// each int32 lane) and a tile's 16 tokens in one vector: per channel quad, one instruction multiplies the 16 tokens'
+// 4 codes by Q's 4 codes broadcast, 16 partial scores with no widening and no horizontal sums (the token-major rows
+// took per token 4 widenings, 16 vpdpwssd and a share of a 45-op add tree). vpdpbusd wants one unsigned operand:
+// the keys, their sign bits flipped as loaded (code + 128, load_u8_flipped). Q keeps int16's precision in two
+// signed bytes: the row's codes c on 15 bits (|c| <= kQuadMaxCode), c = 256 hi + lo, hi and lo in [-128, 127], each
+// against the keys in its own accumulator; the score is 256 A_hi + A_lo - 128 sum_d c_d (hi_lo; the correction per
+// row in qcor), exact in int32 (|score| <= 256 x 127 x 32639 < 2^31, and the intermediate wraps back into range).
+template <class V>
+concept QuadDot = V::L == kTok && requires(typename V::I i, const uint8_t* u) {
+  { V::load_u8_flipped(u) } -> std::same_as<typename V::I>;
+  { V::dot_u8s8_bcast(i, i, u) } -> std::same_as<typename V::I>;
+  { V::iadd(i, i) } -> std::same_as<typename V::I>;
+  { V::hi_lo(i, i, int32_t(0)) } -> std::same_as<typename V::I>;
+  { V::to_float(i) } -> std::same_as<typename V::R>;
+};
+// Q's largest code on the quad path: 127 x 256 + 127, so hi = (c + 128) >> 8 stays a signed byte.
+inline constexpr float kQuadMaxCode = 32639.0f;
+
+// int8 caches on the integer products (AVX-512 VNNI): Q.K on the key quad tiles (QuadDot), P.V on bytes (U8Dot
+// below). Q per row as int16 codes first, qi = round(q * kQuadMaxCode / amax |q|), so a score is qinv * sum_d qi_d
+// k_d with qinv = amax / kQuadMaxCode, the row's step; Q's rounding is 2^-16 of the row's largest (~-96 dB) against
+// int8's ~-41 dB. (Until 2026-12-05 the keys were token rows widened to int16 against qi by vpdpwssd, four keys'
+// sums added by reduce16: see qk_quad_tile for what the tiles bought. Before that P.V ran on int16 too, weights per
+// row and block against two tokens' rows zipped, until the 8-bit version: 9-10% faster, int8_token 32k 1.73-1.77 ->
+// 1.57-1.61 ms.)
 template <class V, class KRow>
-concept I16Dot = Int16Products<V> && requires(const int8_t* c) {
-  { V::widen_i8(c) } -> std::same_as<typename V::I>;
-  { V::widen_i8_n(c, 1) } -> std::same_as<typename V::I>;
-} && requires(const KRow& r) {
+concept I16Dot = Int16Products<V> && QuadDot<V> && requires(const KRow& r) {
   { r.codes() } -> std::same_as<const int8_t*>;
 };
 
@@ -500,11 +548,12 @@ concept U8Dot = I16Dot<V, VRow> && requires(typename V::I i, typename V::I* ip, 
 // x[0 .. n) (n % L == 0) as int16 codes of amax, its largest magnitude: out = round(x * 32767 / amax). Returns the
 // step (amax / 32767) a code is multiplied by: int8's Q rows and int4's P.V weights. (int4's Q rows per key group
 // go to nibble order in a loop of their own: this encoder with a destination order cost int4 G 32 ~4% in cache.)
+// (The quad path's Q: max_code kQuadMaxCode.)
 template <class V>
-inline float encode_i16(const float* x, int64_t n, float amax, int16_t* out) {
-  const typename V::R inv = V::set1(amax > 0.0f ? 32767.0f / amax : 0.0f);
+inline float encode_i16(const float* x, int64_t n, float amax, int16_t* out, float max_code = 32767.0f) {
+  const typename V::R inv = V::set1(amax > 0.0f ? max_code / amax : 0.0f);
   for (int64_t i = 0; i < n; i += V::L) V::store_i16(out + i, V::mul(V::load(x + i), inv));
-  return amax / 32767.0f;
+  return amax / max_code;
 }
 
 // acc, and the lanes' magnitudes of x, whichever is larger: a running largest magnitude.
@@ -528,14 +577,14 @@ concept Reduce16 = requires(const typename V::I* x, float* out) { V::reduce16(x,
 
 // S[r][j] for rows r0 .. r0 + NR and tokens j < n: KP keys per pass (4 on the integer dot-product paths where V
 // has reduce16 and the tile is 4 rows, else 2) share the Q loads.
-// qi: the same rows as int16 codes (I16Dot, U4Dot: the scores come out in units of the row's step). bf16 keys are
-// tiles: qk_key_tile.
+// qi: the same rows as int16 codes (U4Dot: the scores come out in units of the row's step). bf16 and int8 keys are
+// tiles: qk_key_tile, qk_quad_tile.
 template <class V, int NR, int kD, class KRow>
 [[gnu::always_inline]] inline void qk_tile_d(float* s, const float* qf, const int16_t* qi,
                                              int64_t D_, const KRow* kr, int n, const Ahead& ahead) {
   const int64_t D = kD ? kD : D_;
   using R = typename V::R;
-  constexpr int KP = NR == 4 && Reduce16<V> && (I16Dot<V, KRow> || U4Dot<V, KRow>) ? 4 : 2;
+  constexpr int KP = NR == 4 && Reduce16<V> && U4Dot<V, KRow> ? 4 : 2;
   static_assert(kTok % KP == 0);
   if (ahead.ks && ahead.keys > 0) {  // the block ahead's per-token scales: one line each
     __builtin_prefetch(ahead.ks + ahead.scale_at, 0, 3);
@@ -562,7 +611,7 @@ template <class V, int NR, int kD, class KRow>
 #pragma GCC unroll 16
       for (int r = 0; r < NR; ++r) a[i][r] = V::zero();
     int d = 0;
-    if constexpr (I16Dot<V, KRow> || U4Dot<V, KRow>) {
+    if constexpr (U4Dot<V, KRow>) {
       using I = typename V::I;
       constexpr int W = 2 * V::L;  // int16 lanes
       I acc[KP][NR];
@@ -570,27 +619,7 @@ template <class V, int NR, int kD, class KRow>
       for (int i = 0; i < KP; ++i)
 #pragma GCC unroll 16
         for (int r = 0; r < NR; ++r) acc[i][r] = V::izero();
-      if constexpr (I16Dot<V, KRow>) {
-        auto dots = [&](const I* x, auto load_q) {
-#pragma GCC unroll 16
-          for (int r = 0; r < NR; ++r) {
-            const I qr = load_q(qi + r * D + d);
-#pragma GCC unroll 4
-            for (int i = 0; i < KP; ++i) acc[i][r] = V::dot_i16(acc[i][r], x[i], qr);
-          }
-        };
-        I x[KP];
-        for (; d + W <= int(D); d += W) {
-#pragma GCC unroll 4
-          for (int i = 0; i < KP; ++i) x[i] = V::widen_i8(k[i].codes() + d);
-          dots(x, [](const int16_t* q) { return V::load_i16(q); });
-        }
-        if (const int rest = int(D) - d; rest > 0) {
-#pragma GCC unroll 4
-          for (int i = 0; i < KP; ++i) x[i] = V::widen_i8_n(k[i].codes() + d, rest);
-          dots(x, [rest](const int16_t* q) { return V::load_i16_n(q, rest); });
-        }
-      } else {
+      {
         // The even and odd elements of the keys against the rows' codes at qi + d (even) and + d + half (odd).
         auto dots = [&](const I* e, const I* o, int half, auto load_q) {
 #pragma GCC unroll 16
@@ -667,7 +696,7 @@ template <class V, int NR, int kD, class KRow>
 template <class V, int NR, class KRow>
 inline void qk_tile(float* s, const float* qf, const int16_t* qi, int64_t D, const KRow* kr, int n,
                     const Ahead& ahead) {
-  if constexpr (I16Dot<V, KRow> || U4Dot<V, KRow>) {
+  if constexpr (U4Dot<V, KRow>) {
     if (D == 128) return qk_tile_d<V, NR, 128>(s, qf, qi, D, kr, n, ahead);
   }
   qk_tile_d<V, NR, 0>(s, qf, qi, D, kr, n, ahead);
@@ -796,6 +825,153 @@ template <class V, int NR>
       std::memcpy(s + r * kTok, t + lane, size_t(n) * sizeof(float));
     }
   }
+}
+
+// Rows per qk_quad_tile call: two accumulators (hi, lo) per row and chain, 16 of the 32 registers at 8 rows (one
+// chain) or at 4 (two).
+inline constexpr int kQuadRows = 8;
+
+// S[r][j] = sum_d c_rd k_{lane + j, d} (in units of the row's step qinv), rows r < NR, tokens j < n of an int8 quad
+// tile (kv_cache.h: channel quad c of the tile's 16 tokens is one 64-byte line), lane + n <= kTok. qq: per row its
+// hi codes (D bytes) then its lo codes (D bytes), natural order; qcor: 128 sum_d c_rd per row. The K and V rows
+// ahead are prefetched spread over the quads' steps, a key pair's two rows per run (as qk_key_tile), and the block
+// ahead's per-token scales as it starts (as qk_tile_d). Scores past n are written too where lane is 0.
+template <class V, int NR, int kD>
+[[gnu::always_inline]] inline void qk_quad_tile_d(float* s, const int8_t* qq, const int32_t* qcor, int64_t D_,
+                                                  const uint8_t* tile, int lane, int n, const Ahead& ahead) {
+  const int64_t D = kD ? kD : D_;
+  using I = typename V::I;
+  constexpr int P = NR <= 4 ? 2 : 1;  // quads per step, one chain each
+  const int steps = int(D) / 4 / P;   // D % 16 == 0
+  constexpr int kRuns = kTok / 2;
+  const int ahead_pairs = (int(min64(n, ahead.keys)) + 1) / 2, per_run = (steps + kRuns - 1) / kRuns;
+  if (ahead.ks && ahead.keys > 0) {  // the block ahead's per-token scales: one line each
+    __builtin_prefetch(ahead.ks + ahead.scale_at, 0, 3);
+    __builtin_prefetch(ahead.vs + ahead.scale_at, 0, 3);
+  }
+  I hi[NR][P], lo[NR][P];
+#pragma GCC unroll 16
+  for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 2
+    for (int p = 0; p < P; ++p) hi[r][p] = lo[r][p] = V::izero();
+  for (int step = 0, run = 0; step < steps; ++step) {
+    if (step == run * per_run) {
+      if (run < ahead_pairs) {
+        const int64_t at = ahead.row_at(2 * run);
+        for (int i = 0; i < 2 * ahead.row_bytes; i += 64) {
+          __builtin_prefetch(ahead.k + at + i, 0, 3);
+          __builtin_prefetch(ahead.v + at + i, 0, 3);
+        }
+      }
+      ++run;
+    }
+    {
+#pragma GCC unroll 2
+      for (int p = 0; p < P; ++p) {
+        const int c = step * P + p;
+        const I x = V::load_u8_flipped(tile + c * 4 * kTok);
+#pragma GCC unroll 16
+        for (int r = 0; r < NR; ++r) {
+          const int8_t* q = qq + r * 2 * D + 4 * c;
+          hi[r][p] = V::dot_u8s8_bcast(hi[r][p], x, q);
+          lo[r][p] = V::dot_u8s8_bcast(lo[r][p], x, q + D);
+        }
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < NR; ++r) {
+#pragma GCC unroll 2
+    for (int p = 1; p < P; ++p) {
+      hi[r][0] = V::iadd(hi[r][0], hi[r][p]);
+      lo[r][0] = V::iadd(lo[r][0], lo[r][p]);
+    }
+    const typename V::R score = V::to_float(V::hi_lo(hi[r][0], lo[r][0], qcor[r]));
+    if (lane == 0) {
+      V::store(s + r * kTok, score);
+    } else {  // a window's first block: the tile's lanes from `lane` on
+      alignas(64) float t[kTok];
+      V::store(t, score);
+      std::memcpy(s + r * kTok, t + lane, size_t(n) * sizeof(float));
+    }
+  }
+}
+
+// qk_quad_tile_d with head dim 128 as a constant: Q's rows at constant offsets from one register, where a head dim
+// known only at run time took a register per row and spilled (GCC copied the accumulators on every step).
+template <class V, int NR>
+inline void qk_quad_tile(float* s, const int8_t* qq, const int32_t* qcor, int64_t D, const uint8_t* tile, int lane,
+                         int n, const Ahead& ahead) {
+  if (D == 128) return qk_quad_tile_d<V, NR, 128>(s, qq, qcor, D, tile, lane, n, ahead);
+  qk_quad_tile_d<V, NR, 0>(s, qq, qcor, D, tile, lane, n, ahead);
+}
+
+// int8 quad tiles on CPUs without the 8-bit dot product but with L-lane vectors (AVX2): per channel quad and L tokens,
+// one load gives the 4 channels' codes as 4 float vectors of L tokens (quad_channels), each multiplied by one
+// broadcast element of Q (float32, natural order): the scores come out as vectors of tokens, no horizontal sums.
+template <class V>
+concept QuadFloat = V::L > 1 && requires(const uint8_t* p, typename V::R* x) { V::quad_channels(p, x); };
+
+// S[r][j] = q_r . k_{lane + j} in float32 (qn: the scaled queries, natural order), rows r < NR, tokens j < n of an
+// int8 quad tile; the rows ahead prefetched as qk_quad_tile does. Scores past n are written too where lane is 0.
+template <class V, int NR>
+inline void qk_quad_float(float* s, const float* qn, int64_t D, const uint8_t* tile, int lane, int n,
+                          const Ahead& ahead) {
+  using R = typename V::R;
+  constexpr int H = kTok / V::L;  // vectors per row of 16 scores
+  const int quads = int(D) / 4;
+  constexpr int kRuns = kTok / 2;
+  const int ahead_pairs = (int(min64(n, ahead.keys)) + 1) / 2, per_run = (quads + kRuns - 1) / kRuns;
+  if (ahead.ks && ahead.keys > 0) {
+    __builtin_prefetch(ahead.ks + ahead.scale_at, 0, 3);
+    __builtin_prefetch(ahead.vs + ahead.scale_at, 0, 3);
+  }
+  R acc[NR][H];
+#pragma GCC unroll 16
+  for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 4
+    for (int h = 0; h < H; ++h) acc[r][h] = V::zero();
+  for (int run = 0; run < kRuns; ++run) {
+    if (run < ahead_pairs) {
+      const int64_t at = ahead.row_at(2 * run);
+      for (int i = 0; i < 2 * ahead.row_bytes; i += 64) {
+        __builtin_prefetch(ahead.k + at + i, 0, 3);
+        __builtin_prefetch(ahead.v + at + i, 0, 3);
+      }
+    }
+    for (int c = run * per_run; c < min64(quads, (run + 1) * per_run); ++c) {
+#pragma GCC unroll 4
+      for (int h = 0; h < H; ++h) {  // h outer: 4 channel vectors live, one row's broadcast at a time
+        R x[4];
+        V::quad_channels(tile + (c * kTok + h * V::L) * 4, x);
+#pragma GCC unroll 16
+        for (int r = 0; r < NR; ++r) {
+          const float* q = qn + r * D + 4 * c;
+#pragma GCC unroll 4
+          for (int e = 0; e < 4; ++e) acc[r][h] = V::fma(x[e], V::set1(q[e]), acc[r][h]);
+        }
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < NR; ++r) {
+    if (lane == 0) {
+#pragma GCC unroll 4
+      for (int h = 0; h < H; ++h) V::store(s + r * kTok + h * V::L, acc[r][h]);
+    } else {
+      alignas(64) float t[kTok];
+#pragma GCC unroll 4
+      for (int h = 0; h < H; ++h) V::store(t + h * V::L, acc[r][h]);
+      std::memcpy(s + r * kTok, t + lane, size_t(n) * sizeof(float));
+    }
+  }
+}
+
+// Tokens lane .. lane + n of an int8 quad tile as n token rows of D bytes: the one-lane path (scalar) reads the
+// block's keys as rows, as before the tiles.
+inline void quad_rows(const uint8_t* tile, int lane, int n, int64_t D, uint8_t* rows) {
+  for (int64_t c = 0; c < D / 4; ++c)
+    for (int j = 0; j < n; ++j) std::memcpy(rows + j * D + 4 * c, tile + (c * kTok + lane + j) * 4, 4);
 }
 
 // O[r][d0 .. d0 + NV L] = alpha_r O[r] + add_r + sum_j w[r][j] v_j[d0 ..] for rows r0 .. r0 + NR (w: the
@@ -1061,9 +1237,33 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
                                             n, r0 == 0 ? ahead : Ahead{});
       });
     }
+  } else if constexpr (KeyQuads<C> && QuadDot<V>) {
+    const QuadTile tile = c.k_quads(ph, slot);
+    for (int64_t r0 = 0; r0 < rows; r0 += kQuadRows) {
+      with_rows<kQuadRows>(int(min64(kQuadRows, rows - r0)), [&](auto nr) {
+        qk_quad_tile<V, decltype(nr)::value>(sc.s + r0 * kTok, sc.qq + r0 * 2 * D, sc.qcor + r0, D, tile.p, tile.lane,
+                                             n, r0 == 0 ? ahead : Ahead{});
+      });
+    }
+  } else if constexpr (KeyQuads<C> && QuadFloat<V>) {
+    const QuadTile tile = c.k_quads(ph, slot);
+    constexpr int TR = kKeyTileRows<V>;
+    for (int64_t r0 = 0; r0 < rows; r0 += TR) {
+      with_rows<TR>(int(min64(TR, rows - r0)), [&](auto nr) {
+        qk_quad_float<V, decltype(nr)::value>(sc.s + r0 * kTok, qk + r0 * D, D, tile.p, tile.lane, n,
+                                              r0 == 0 ? ahead : Ahead{});
+      });
+    }
   } else {
     Row kr[kTok];
-    for (int j = 0; j < n; ++j) kr[j] = c.k_row(ph, slot + j);
+    alignas(64) uint8_t key_rows[KeyQuads<C> ? kTok * 256 : 1];
+    if constexpr (KeyQuads<C>) {  // int8 quad tiles on one lane: back to token rows (quad_rows)
+      const QuadTile tile = c.k_quads(ph, slot);
+      quad_rows(tile.p, tile.lane, n, D, key_rows);
+      for (int j = 0; j < n; ++j) kr[j] = Row{reinterpret_cast<decltype(Row::p)>(key_rows + j * D)};
+    } else {
+      for (int j = 0; j < n; ++j) kr[j] = c.k_row(ph, slot + j);
+    }
     for (int64_t r0 = 0; r0 < rows; r0 += V::kQkRows) {
       with_rows<V::kQkRows>(int(min64(V::kQkRows, rows - r0)), [&](auto nr) {
         qk_tile<V, decltype(nr)::value>(sc.s + r0 * kTok, qk + r0 * D, sc.qi + r0 * D, D, kr, n,
@@ -1279,10 +1479,22 @@ struct HeadPass {
         float* qn = sc.qk + r * D;  // qk_key_tile's float32 Q, natural order
         for (int64_t d = 0; d < D; ++d) qn[element(d)] = dst[d];
       }
-      if constexpr (I16Dot<V, Row>) {  // int16 codes, natural order (int8 rows are never paired); D % L == 0
+      if constexpr (I16Dot<V, Row>) {  // int16 codes (natural order: int8 rows are never paired; D % L == 0), then
+        // split into bytes, c = 256 hi + lo, for qk_quad_tile
+        static_assert(KeyQuads<C>, "int8 keys on the integer path are quad tiles");
         typename V::R mx = V::zero();
         for (int64_t d = 0; d < D; d += V::L) mx = max_abs<V>(mx, V::load(dst + d));
-        sc.qinv[r] = encode_i16<V>(dst, D, V::hmax(mx), sc.qi + r * D);
+        sc.qinv[r] = encode_i16<V>(dst, D, V::hmax(mx), sc.qi + r * D, kQuadMaxCode);
+        const int16_t* qi = sc.qi + r * D;
+        int8_t* qq = sc.qq + r * 2 * D;
+        int32_t sum = 0;
+        for (int64_t d = 0; d < D; ++d) {
+          const int32_t hi = (int32_t(qi[d]) + 128) >> 8;
+          qq[d] = int8_t(hi);
+          qq[D + d] = int8_t(qi[d] - 256 * hi);
+          sum += qi[d];
+        }
+        sc.qcor[r] = 128 * sum;
       }
       sc.m[r] = kNegInf;
       sc.l[r] = 0.0f;

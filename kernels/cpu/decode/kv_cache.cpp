@@ -128,8 +128,8 @@ KvCache::KvCache(const KvFormat& format, int64_t num_pages, int64_t page_size, i
   if (format.dtype == KvDtype::int4_kivi && page_size % format.group != 0)
     fail("int4_kivi needs page_size % group == 0 (page " + std::to_string(page_size) + ", group " +
          std::to_string(format.group) + ")");
-  if (format.dtype == KvDtype::bf16 && page_size % kKeyTile != 0)
-    fail("bf16 needs page_size % " + std::to_string(kKeyTile) + " == 0 (its key tiles; page " +
+  if ((format.dtype == KvDtype::bf16 || format.dtype == KvDtype::int8) && page_size % kKeyTile != 0)
+    fail(format_name(format) + " needs page_size % " + std::to_string(kKeyTile) + " == 0 (its key tiles; page " +
          std::to_string(page_size) + ")");
   row_bytes_ = format.dtype == KvDtype::bf16 ? 2 * D : format.dtype == KvDtype::int4_kivi ? D / 2 : D;
   const size_t rows = size_t(num_pages * H_kv * page_size);
@@ -226,7 +226,11 @@ void KvCache::quantize_rows(int64_t page, int64_t h, int64_t slot0, int64_t n, c
     case KvDtype::int8:
     case KvDtype::fp8_e4m3: {
       const bool int8 = format_.dtype == KvDtype::int8;
+      // int8 keys into their tiles by channel quads (kv_cache.h); fp8 keys stay token rows.
+      uint8_t* k_tiles = k_.data() + (row0 - slot0) * row_bytes_;
       for (int64_t t = 0; t < n; ++t) {
+        const int64_t slot = slot0 + t, lane = slot % kKeyTile;
+        uint8_t* k_row = int8 ? nullptr : kc + t * D;
         float ks, vs;
         if (format_.scale == KvScale::per_token) {
           float ka = 0, va = 0;
@@ -243,8 +247,10 @@ void KvCache::quantize_rows(int64_t page, int64_t h, int64_t slot0, int64_t n, c
         }
         for (int64_t d = 0; d < D; ++d) {
           const float kx = k[t * D + d], vx = v[t * D + d];
-          kc[t * D + d] = int8 ? uint8_t(quant::quantize_int8(kx, ks))
-                               : quant::float_to_e4m3fn(kx / ks, quant::Fp8Cast::saturating);
+          if (int8)
+            k_tiles[(slot - lane) * D + (d / 4 * kKeyTile + lane) * 4 + d % 4] = uint8_t(quant::quantize_int8(kx, ks));
+          else
+            k_row[d] = quant::float_to_e4m3fn(kx / ks, quant::Fp8Cast::saturating);
           vc[t * D + d] = int8 ? uint8_t(quant::quantize_int8(vx, vs))
                                : quant::float_to_e4m3fn(vx / vs, quant::Fp8Cast::saturating);
         }

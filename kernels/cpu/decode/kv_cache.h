@@ -16,6 +16,10 @@
 //                        horizontal sums (decode_core.h's qk_key_tile). Needs page_size % 16 == 0.
 //   int8 per_token       x = code * scale[p][h][slot], one float per token and head (K and V each); row_bytes D.
 //   int8 per_head        x = code * scale[h]: static scales from the amax of everything stored (symmetric, 127).
+//                        Keys of both in tiles of kKeyTile tokens too, by channel QUADS: channel quad c of token t of
+//                        the tile at byte (c * 16 + t) * 4, so one 64-byte line holds 4 channels of all 16 tokens
+//                        and an 8-bit dot-product instruction (vpdpbusd) against Q's broadcast quad yields 16
+//                        partial scores (decode_core.h's qk_quad_tile). Needs page_size % 16 == 0.
 //   fp8_e4m3 per_tensor  x = e4m3(code) * scale (one for K, one for V); per_head: scale[h]. Saturating casts of
 //                        kernels/cpu/quant/fp8.h, scale = amax / 448.
 //   int4_kivi            KIVI (Liu et al., 2024): asymmetric 4-bit codes u in [0, 15], x = u * scale + zero,
@@ -37,7 +41,8 @@ namespace talklab::cpu::decode {
 
 enum class KvDtype { bf16, int8, fp8_e4m3, int4_kivi };
 
-// Tokens per bf16 key tile (the layout above); the kernel's token block (decode_kernel.h's kTokBlock) is one tile.
+// Tokens per bf16 or int8 key tile (the layout above); the kernel's token block (decode_kernel.h's kTokBlock) is one
+// tile.
 inline constexpr int64_t kKeyTile = 16;
 enum class KvScale { none, per_token, per_head, per_tensor, per_group };
 

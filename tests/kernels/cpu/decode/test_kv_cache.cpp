@@ -7,11 +7,13 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <random>
 #include <set>
 #include <vector>
 
 #include "kernels/cpu/decode/kv_cache.h"
 #include "kernels/cpu/quant/bf16.h"
+#include "kernels/cpu/quant/int_quant.h"
 #include "tests/message_of.h"
 
 namespace talklab::cpu::decode {
@@ -47,6 +49,9 @@ TEST(KvCache, BadFormatsNameTheValue) {
   EXPECT_NE(test::message_of([] { KvCache({KvDtype::bf16, KvScale::none, 0}, 1, 24, 1, 64); })
                 .find("bf16 needs page_size % 16 == 0 (its key tiles; page 24)"),
             std::string::npos);
+  EXPECT_NE(test::message_of([] { KvCache({KvDtype::int8, KvScale::per_token, 0}, 1, 40, 1, 64); })
+                .find("int8_token needs page_size % 16 == 0 (its key tiles; page 40)"),
+            std::string::npos);
 }
 
 // bf16 keys are tiles of 16 tokens (kv_cache.h): channel pair c of a tile's tokens is one 64-byte line, token t's
@@ -77,6 +82,39 @@ TEST(KvCache, Bf16KeysAreTilesOf16Tokens) {
         const uint16_t value = vb[((page * H + h) * ps + slot) * D + d];
         ASSERT_EQ(quant::bf16_to_float(key), k[at]) << h << " " << tok << " " << d;
         ASSERT_EQ(quant::bf16_to_float(value), v[at]) << h << " " << tok << " " << d;
+      }
+    }
+}
+
+// int8 keys are tiles of 16 tokens by channel quads (kv_cache.h): channel quad c of a tile's tokens is one 64-byte
+// line, token t's 4 codes in its 32-bit lane t; values stay token rows. The same pages, heads and length as above,
+// every code found where the layout says and equal to the quantizer's code under the stored per-token scale.
+TEST(KvCache, Int8KeysAreQuadTilesOf16Tokens) {
+  const int64_t S = 45, D = 80, H = 2, ps = 32;
+  std::vector<float> k(size_t(H * S * D)), v(k.size());
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal;
+  for (size_t i = 0; i < k.size(); ++i) {
+    k[i] = normal(rng);
+    v[i] = normal(rng);
+  }
+  PageTable t = make_page_table(1, S, ps, 0);
+  std::swap(t.block_table[0], t.block_table[1]);
+  KvCache c(format_from_name("int8_token"), t.num_pages, ps, H, D);
+  const std::vector<int32_t> len = {int32_t(S)};
+  c.fill(t.seqs(len), k.data(), v.data(), S);
+  const KvCacheView w = c.view();
+  const auto* kb = reinterpret_cast<const int8_t*>(w.k);
+  const auto* vb = reinterpret_cast<const int8_t*>(w.v);
+  for (int64_t h = 0; h < H; ++h)
+    for (int64_t tok = 0; tok < S; ++tok) {
+      const int64_t page = t.block_table[size_t(tok / ps)], slot = tok % ps, lane = slot % kKeyTile;
+      const int64_t row = (page * H + h) * ps + slot, tile = (row - lane) * D;
+      for (int64_t d = 0; d < D; ++d) {
+        const size_t at = size_t((h * S + tok) * D + d);
+        const int8_t key = kb[tile + (d / 4 * kKeyTile + lane) * 4 + d % 4];
+        ASSERT_EQ(key, quant::quantize_int8(k[at], w.k_scale[row])) << h << " " << tok << " " << d;
+        ASSERT_EQ(vb[row * D + d], quant::quantize_int8(v[at], w.v_scale[row])) << h << " " << tok << " " << d;
       }
     }
 }
