@@ -72,6 +72,31 @@ struct V {
     x[2] = _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(w, 8), 24));
     x[3] = _mm256_cvtepi32_ps(_mm256_srai_epi32(w, 24));
   }
+  // int8 P.V on int16 products (decode_core.h's I16Pv): the values of 8 channels of a token quad (32 bytes of a quad
+  // tile, channel c's 4 tokens at bytes 4 c .. 4 c + 3) sign-extended to int16, channels 0-3 in lo and 4-7 in hi;
+  // vpmaddwd against the quad's 4 int16 weights broadcast sums two tokens per int32 lane (two lanes a channel), and
+  // pair_sums adds each channel's two lanes and puts the 8 channels in order.
+  using I = __m256i;
+  static I izero() { return _mm256_setzero_si256(); }
+  static void quad_pairs(const uint8_t* p, I& lo, I& hi) {
+    lo = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    hi = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)));
+  }
+  static I set1_u64(const int16_t* w) {  // 4 int16 weights in every 64-bit lane
+    int64_t x;
+    std::memcpy(&x, w, 8);
+    return _mm256_set1_epi64x(x);
+  }
+  static I madd16(I acc, I x, I w) { return _mm256_add_epi32(acc, _mm256_madd_epi16(x, w)); }
+  static R pair_sums(I lo, I hi) {
+    const I h = _mm256_hadd_epi32(lo, hi);                          // channels 0 1 4 5 | 2 3 6 7
+    return _mm256_cvtepi32_ps(_mm256_permute4x64_epi64(h, 0xD8));  // 0 1 2 3 | 4 5 6 7
+  }
+  static void store_i16(int16_t* p, R x) {  // 8 floats rounded to int16 (|x| <= 32767)
+    const __m256i i = _mm256_cvtps_epi32(x);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p),
+                     _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1)));
+  }
   static R load_i8(const int8_t* p) {
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
   }

@@ -4,7 +4,7 @@
 // Beyond the AVX2 path: bf16 key tiles' Q.K by vdpbf16ps against a broadcast pair of Q (Raw, set1_raw_pair,
 // dot_bf16: decode_core.h's Bf16Dot), four score sums and maxima at once (hsum4, hmax4), and
 // int8 caches' Q.K by vpdpbusd on their key quad tiles against Q's codes split in two bytes (load_u8_flipped, hi_lo:
-// decode_core.h's QuadDot) and P.V by vpdpbusd on bytes (interleave4, untangle4: U8Dot), int4 KIVI's both on nibbles
+// decode_core.h's QuadDot) and P.V by vpdpbusd on their value quad tiles (U8Dot), int4 KIVI's both on nibbles
 // widened to int16 (widen_u4, zip_u4, bf16_columns: U4Dot). The tests run it wherever the CPU has AVX-512 BF16 +
 // VNNI (the Zen 4 / Zen 5 guests).
 // GCC 12's _mm512_reduce_*_ps start from _mm512_undefined_ps(): a false positive, as vec_avx512.h says.
@@ -123,30 +123,9 @@ struct V : ::talklab::cpu::attention::avx512::V {
       _mm512_storeu_ps(out + c * 16, _mm512_castsi512_ps(_mm512_slli_epi32(x, 16)));
     }
   }
-  // int8 P.V by vpdpbusd (decode_core.h's U8Dot): P.V weights as unsigned bytes against signed value bytes, four
-  // tokens per int32 lane. interleave4: 64 bytes (elements) of four tokens' rows as x[q], whose int32 lane i of
-  // 128-bit block k holds element 16 k + 4 q + i of the four tokens; untangle4 puts four such float vectors back in
-  // element order (a 4 x 4 transpose of 128-bit blocks).
-  static void interleave4(I a, I b, I c, I d, I* x) {
-    const I ab_lo = _mm512_unpacklo_epi8(a, b), ab_hi = _mm512_unpackhi_epi8(a, b);
-    const I cd_lo = _mm512_unpacklo_epi8(c, d), cd_hi = _mm512_unpackhi_epi8(c, d);
-    x[0] = _mm512_unpacklo_epi16(ab_lo, cd_lo);
-    x[1] = _mm512_unpackhi_epi16(ab_lo, cd_lo);
-    x[2] = _mm512_unpacklo_epi16(ab_hi, cd_hi);
-    x[3] = _mm512_unpackhi_epi16(ab_hi, cd_hi);
-  }
-  static void untangle4(R* x) {
-    const R t0 = _mm512_shuffle_f32x4(x[0], x[1], 0x44), t1 = _mm512_shuffle_f32x4(x[0], x[1], 0xEE);
-    const R t2 = _mm512_shuffle_f32x4(x[2], x[3], 0x44), t3 = _mm512_shuffle_f32x4(x[2], x[3], 0xEE);
-    x[0] = _mm512_shuffle_f32x4(t0, t2, 0x88);
-    x[1] = _mm512_shuffle_f32x4(t0, t2, 0xDD);
-    x[2] = _mm512_shuffle_f32x4(t1, t3, 0x88);
-    x[3] = _mm512_shuffle_f32x4(t1, t3, 0xDD);
-  }
+  // int8 P.V by vpdpbusd (decode_core.h's U8Dot): P.V weights as unsigned bytes against the signed value bytes of a
+  // quad tile's line, four tokens per int32 lane.
   static I load_i8x64(const int8_t* p) { return _mm512_loadu_si512(p); }
-  static I load_i8x64_n(const int8_t* p, int n) {  // n < 64 codes, zeros after
-    return _mm512_maskz_loadu_epi8(__mmask64(n >= 64 ? ~0ull : (1ull << n) - 1), p);
-  }
   static I dot_u8s8(I acc, I u, I s) { return _mm512_dpbusd_epi32(acc, u, s); }
   // int8 key quad tiles (decode_core.h's QuadDot): a tile's 64-byte line with its sign bits flipped (code + 128,
   // unsigned), and a score from Q's hi and lo sums: 256 hi + lo - cor.

@@ -14,7 +14,9 @@
 //   mods    only on blocks at a window edge or among the new tokens, or when a score mod is on (apply_block_mods);
 //   softmax online, per row, 16 scores wide in vectors (exp2 polynomial), running max m and sum l in float32;
 //   P.V     O[r] = alpha_r O[r] + sum_j p_rj v_j with kPvRows x kPvVecs accumulators; each V vector is dequantized
-//           once per (row tile, token) in registers: for GQA 32:8 at q_len 1, R = 4 rows share one decode.
+//           once per (row tile, token) in registers: for GQA 32:8 at q_len 1, R = 4 rows share one decode; int8
+//           values are tiles by token quads (pv_quad_u8, pv_quad_i16, pv_quad_float: 16 or 8 channels of 4 tokens
+//           per load, the sums in the channels' order).
 // No per-token call: row pointers are computed per block, the codec's at() inlines.
 // Measured (issue 21, this 2-vCPU Zen 2 guest, batch 1, 32:8 heads, hd128, q_len 1, context 32k; `bench run --profile
 // default --filter '^decode/decode_cpu/context=32768/batch=1/heads=32/kv_heads=8/head_dim=128/page_size=0/
@@ -159,9 +161,9 @@ inline int64_t pair_order(int64_t pos, int64_t D) {
 // Codecs whose keys are tiles (Bf16Codec): k_tile instead of k_row.
 template <class C>
 concept KeyTiles = C::kKeyTiles;
-// Codecs whose keys are quad tiles (int8): k_quads instead of k_row.
+// Codecs whose keys and values are quad tiles (int8): k_quads and v_quads instead of k_row and v_row.
 template <class C>
-concept KeyQuads = C::kKeyQuads;
+concept QuadTiles = C::kQuadTiles;
 
 // int8 keys in tiles of kTok tokens by channel quads (kv_cache.h): the tile holding a block's first slot, and that
 // slot's lane in it.
@@ -186,12 +188,15 @@ struct Int8TokenCodec {
     R at(int d) const { return V::load_i8(p + d); }
     const int8_t* codes() const { return p; }  // the integer dot product's operand (U8Dot)
   };
-  // Keys in quad tiles (kv_cache.h): read by qk_quad_tile, or copied back to token rows (quad_rows).
-  static constexpr bool kKeyQuads = true;
+  // Keys and values in quad tiles (kv_cache.h): Q.K by qk_quad_tile / qk_quad_float, P.V by pv_quad_u8 /
+  // pv_quad_float. Row is the type the concepts test (I16Dot, U8Dot), never built from the cache.
+  static constexpr bool kQuadTiles = true;
   QuadTile k_quads(int64_t ph, int64_t slot) const {
     return {reinterpret_cast<const uint8_t*>(k) + (ph * ps + slot - slot % kTok) * D, int(slot % kTok)};
   }
-  Row v_row(int64_t ph, int64_t slot) const { return {v + (ph * ps + slot) * D}; }
+  QuadTile v_quads(int64_t ph, int64_t slot) const {
+    return {reinterpret_cast<const uint8_t*>(v) + (ph * ps + slot - slot % kTok) * D, int(slot % kTok)};
+  }
   const float* k_scales(int64_t ph, int64_t slot) const { return ks + ph * ps + slot; }  // consecutive slots
   const float* v_scales(int64_t ph, int64_t slot) const { return vs + ph * ps + slot; }
   float k_fold(int64_t) const { return 1.0f; }
@@ -228,14 +233,23 @@ struct StaticScaleCodec {
   {
     return {k + (ph * ps + slot) * D};
   }
-  // int8 keys in quad tiles (kv_cache.h), as Int8TokenCodec's; fp8 keys are token rows.
-  static constexpr bool kKeyQuads = !kFp8;
+  Row v_row(int64_t ph, int64_t slot) const
+    requires kFp8
+  {
+    return {v + (ph * ps + slot) * D};
+  }
+  // int8 keys and values in quad tiles (kv_cache.h), as Int8TokenCodec's; fp8's are token rows.
+  static constexpr bool kQuadTiles = !kFp8;
   QuadTile k_quads(int64_t ph, int64_t slot) const
     requires(!kFp8)
   {
     return {k + (ph * ps + slot - slot % kTok) * D, int(slot % kTok)};
   }
-  Row v_row(int64_t ph, int64_t slot) const { return {v + (ph * ps + slot) * D}; }
+  QuadTile v_quads(int64_t ph, int64_t slot) const
+    requires(!kFp8)
+  {
+    return {v + (ph * ps + slot - slot % kTok) * D, int(slot % kTok)};
+  }
   float k_fold(int64_t hk) const { return ks[per_head ? hk : 0]; }
   float v_fold(int64_t hk) const { return vs[per_head ? hk : 0]; }
 };
@@ -528,18 +542,16 @@ inline int64_t nibble_order_vec(int64_t i, int64_t D) {
 
 // int8 P.V by 8-bit dot products (AVX-512 VNNI's vpdpbusd: four u8 x s8 products summed into each int32 lane, 64
 // multiply-adds an instruction, twice vpdpwssd's at the same issue rate here): the block's weights (P times the
-// values' per-token scales, never negative) as unsigned bytes per row (step wmax / 255), four tokens' value rows
-// interleaved byte by byte (interleave4) against them; the block's int32 sums are put back in element order
-// (untangle4) into float32 O. |sum| <= 16 * 255 * 128 < 2^31. The weights' rounding is 2^-9 of the row's largest
-// (int16: 2^-16): the output moves by ~1e-3 of its largest element against the float path, a tenth of int8's own
-// error; the SQNR against float64 by ~0.1 dB (decode_tolerances.h).
+// values' per-token scales, never negative) as unsigned bytes per row (step wmax / 255), against the value quad tiles
+// (kv_cache.h: a 64-byte line holds 16 channels of 4 tokens, each channel's 4 codes in one int32 lane), so one
+// instruction per row, 4 tokens and 16 channels, the sums in the channels' order (pv_quad_u8). |sum| <= 16 * 255 *
+// 128 < 2^31. The weights' rounding is 2^-9 of the row's largest (int16: 2^-16): the output moves by ~1e-3 of its
+// largest element against the float path, a tenth of int8's own error; the SQNR against float64 by ~0.1 dB
+// (decode_tolerances.h).
 template <class V, class VRow>
-concept U8Dot = I16Dot<V, VRow> && requires(typename V::I i, typename V::I* ip, typename V::R* rp, const int8_t* c,
-                                            const uint8_t* u, uint8_t* q, typename V::R r) {
-  V::interleave4(i, i, i, i, ip);
-  V::untangle4(rp);
+concept U8Dot = I16Dot<V, VRow> && requires(typename V::I i, const int8_t* c, const uint8_t* u, uint8_t* q,
+                                            typename V::R r) {
   { V::load_i8x64(c) } -> std::same_as<typename V::I>;
-  { V::load_i8x64_n(c, 1) } -> std::same_as<typename V::I>;
   { V::set1_u32(u) } -> std::same_as<typename V::I>;
   { V::dot_u8s8(i, i, i) } -> std::same_as<typename V::I>;
   V::store_u8(q, r);
@@ -906,11 +918,11 @@ inline void qk_quad_tile(float* s, const int8_t* qq, const int32_t* qcor, int64_
   qk_quad_tile_d<V, NR, 0>(s, qq, qcor, D, tile, lane, n, ahead);
 }
 
-// int8 quad tiles on CPUs without the 8-bit dot product but with L-lane vectors (AVX2): per channel quad and L tokens,
+// int8 quad tiles on CPUs without the 8-bit dot product (AVX2, scalar): per channel quad and L tokens,
 // one load gives the 4 channels' codes as 4 float vectors of L tokens (quad_channels), each multiplied by one
 // broadcast element of Q (float32, natural order): the scores come out as vectors of tokens, no horizontal sums.
 template <class V>
-concept QuadFloat = V::L > 1 && requires(const uint8_t* p, typename V::R* x) { V::quad_channels(p, x); };
+concept QuadFloat = requires(const uint8_t* p, typename V::R* x) { V::quad_channels(p, x); };
 
 // S[r][j] = q_r . k_{lane + j} in float32 (qn: the scaled queries, natural order), rows r < NR, tokens j < n of an
 // int8 quad tile; the rows ahead prefetched as qk_quad_tile does. Scores past n are written too where lane is 0.
@@ -965,13 +977,6 @@ inline void qk_quad_float(float* s, const float* qn, int64_t D, const uint8_t* t
       std::memcpy(s + r * kTok, t + lane, size_t(n) * sizeof(float));
     }
   }
-}
-
-// Tokens lane .. lane + n of an int8 quad tile as n token rows of D bytes: the one-lane path (scalar) reads the
-// block's keys as rows, as before the tiles.
-inline void quad_rows(const uint8_t* tile, int lane, int n, int64_t D, uint8_t* rows) {
-  for (int64_t c = 0; c < D / 4; ++c)
-    for (int j = 0; j < n; ++j) std::memcpy(rows + j * D + 4 * c, tile + (c * kTok + lane + j) * 4, 4);
 }
 
 // O[r][d0 .. d0 + NV L] = alpha_r O[r] + add_r + sum_j w[r][j] v_j[d0 ..] for rows r0 .. r0 + NR (w: the
@@ -1058,44 +1063,112 @@ inline void encode_weights(const float* w, int64_t n, int16_t* wq, float* wsc) {
   }
 }
 
-// The U8Dot P.V: O[r][d0 .. d0 + width] = alpha_r O[r] + wsc_r sum_j wb[r][j] v_j[d0 ..] for rows r0 .. r0 + NR,
-// width <= 4 L (64 elements; the tail of a head dim: masked loads, only width elements stored). Tokens in fours; the
-// ones past n repeat token j at weight wb[r][j'] = 0.
-template <class V, int NR, class VRow>
-inline void pv_tile_u8(float* o, const uint8_t* wb, const float* wsc, const float* alpha, int64_t D, int d0, int width,
-                       const VRow* vr, int n) {
+// The U8Dot P.V over a value quad tile: O[r][d0 .. d0 + NQ L] = alpha_r O[r] + wsc_r sum_j wb[r][j] v_j[d0 ..] for
+// rows r < NR, NQ <= 4 vectors of L = 16 channels, tokens j of the tile's quads g0 .. g1 (wb indexed by the tile's
+// lanes, 0 outside the block). Until 2026-12-05 the values were token rows, four tokens' 64 bytes interleaved byte by
+// byte per instruction (4 loads, 8 unpacks) and the sums put back in element order per block (a 4 x 4 transpose of
+// 128-bit blocks per row): what the quad tiles store already.
+template <class V, int NR, int NQ>
+inline void pv_quad_u8(float* o, const uint8_t* wb, const float* wsc, const float* alpha, int64_t D, int d0,
+                       const uint8_t* tile, int g0, int g1) {
   using I = typename V::I;
-  using R = typename V::R;
-  I acc[NR][4];
+  I acc[NR][NQ];
 #pragma GCC unroll 16
   for (int r = 0; r < NR; ++r)
 #pragma GCC unroll 4
-    for (int q = 0; q < 4; ++q) acc[r][q] = V::izero();
-  const bool whole = width == 4 * V::L;
-  auto row = [&](int j) {
-    return whole ? V::load_i8x64(vr[j].codes() + d0) : V::load_i8x64_n(vr[j].codes() + d0, width);
-  };
-  for (int j = 0; j < n; j += 4) {
-    I x[4];
-    V::interleave4(row(j), row(j + 1 < n ? j + 1 : j), row(j + 2 < n ? j + 2 : j), row(j + 3 < n ? j + 3 : j), x);
+    for (int q = 0; q < NQ; ++q) acc[r][q] = V::izero();
+  for (int g = g0; g <= g1; ++g) {
+    I x[NQ];
+#pragma GCC unroll 4
+    for (int q = 0; q < NQ; ++q)
+      x[q] = V::load_i8x64(reinterpret_cast<const int8_t*>(tile) + (g * D + d0 + q * V::L) * 4);
 #pragma GCC unroll 16
     for (int r = 0; r < NR; ++r) {
-      const I w = V::set1_u32(wb + r * kTok + j);
+      const I w = V::set1_u32(wb + r * kTok + 4 * g);
 #pragma GCC unroll 4
-      for (int q = 0; q < 4; ++q) acc[r][q] = V::dot_u8s8(acc[r][q], w, x[q]);
+      for (int q = 0; q < NQ; ++q) acc[r][q] = V::dot_u8s8(acc[r][q], w, x[q]);
     }
   }
 #pragma GCC unroll 16
   for (int r = 0; r < NR; ++r) {
-    R y[4];
-#pragma GCC unroll 4
-    for (int q = 0; q < 4; ++q) y[q] = V::to_float(acc[r][q]);
-    V::untangle4(y);
-    const R a = V::set1(alpha[r]), step = V::set1(wsc[r]);
+    const typename V::R a = V::set1(alpha[r]), step = V::set1(wsc[r]);
     float* dst = o + r * D + d0;
-    for (int q = 0; q < 4 && q * V::L < width; ++q)
-      V::store(dst + q * V::L, V::fma(y[q], step, V::mul(V::load(dst + q * V::L), a)));
+#pragma GCC unroll 4
+    for (int q = 0; q < NQ; ++q)
+      V::store(dst + q * V::L, V::fma(V::to_float(acc[r][q]), step, V::mul(V::load(dst + q * V::L), a)));
   }
+}
+
+// int8 P.V on CPUs with an int16 multiply-add but no 8-bit dot product (AVX2's vpmaddwd): per token quad and 8
+// channels, two sign-extensions of the values to int16 (shared by the rows) and per row two multiply-adds against the
+// quad's 4 weights as int16 codes (per row and block, step wmax / 32767, as int4's), each int32 lane the sum of two
+// tokens; the channel's two lanes added once per block (pair_sums). |lane| <= 4 x 2 x 32767 x 127 < 2^31.
+template <class V>
+concept I16Pv = V::L == 8 && requires(typename V::I i, const uint8_t* p, const int16_t* w, int16_t* q,
+                                      typename V::R r) {
+  V::quad_pairs(p, i, i);
+  { V::izero() } -> std::same_as<typename V::I>;
+  { V::set1_u64(w) } -> std::same_as<typename V::I>;
+  { V::madd16(i, i, i) } -> std::same_as<typename V::I>;
+  { V::pair_sums(i, i) } -> std::same_as<typename V::R>;
+  V::store_i16(q, r);
+};
+
+// The I16Pv P.V over a value quad tile: O[r][d0 .. d0 + 8] = alpha_r O[r] + wsc_r sum_j wq[r][j] v_j[d0 ..], rows
+// r < NR, tokens of quads g0 .. g1 (wq indexed by the tile's lanes, 0 outside the block).
+template <class V, int NR>
+inline void pv_quad_i16(float* o, const int16_t* wq, const float* wsc, const float* alpha, int64_t D, int d0,
+                        const uint8_t* tile, int g0, int g1) {
+  using I = typename V::I;
+  I lo[NR], hi[NR];
+#pragma GCC unroll 16
+  for (int r = 0; r < NR; ++r) lo[r] = hi[r] = V::izero();
+  for (int g = g0; g <= g1; ++g) {
+    I xl, xh;
+    V::quad_pairs(tile + (g * D + d0) * 4, xl, xh);
+#pragma GCC unroll 16
+    for (int r = 0; r < NR; ++r) {
+      const I w = V::set1_u64(wq + r * kTok + 4 * g);
+      lo[r] = V::madd16(lo[r], xl, w);
+      hi[r] = V::madd16(hi[r], xh, w);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < NR; ++r) {
+    float* dst = o + r * D + d0;
+    V::store(dst, V::fma(V::pair_sums(lo[r], hi[r]), V::set1(wsc[r]), V::mul(V::load(dst), V::set1(alpha[r]))));
+  }
+}
+
+// The float P.V over a value quad tile (QuadFloat: scalar): O[r][d0 .. d0 + NV L] = alpha_r O[r] + sum_j
+// w[r][j] v_j[d0 ..], rows r < NR, tokens of quads g0 .. g1 (w indexed by the tile's lanes, 0 outside the block).
+// Per quad and L channels one load gives the 4 tokens' vectors (quad_channels), each against its weight broadcast.
+template <class V, int NR, int NV>
+inline void pv_quad_float(float* o, const float* w, const float* alpha, int64_t D, int d0, const uint8_t* tile, int g0,
+                          int g1) {
+  using R = typename V::R;
+  R acc[NR][NV];
+#pragma GCC unroll 16
+  for (int r = 0; r < NR; ++r) {
+    const R a = V::set1(alpha[r]);
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = V::mul(V::load(o + r * D + d0 + v * V::L), a);
+  }
+  for (int g = g0; g <= g1; ++g) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {  // v outer: 4 token vectors live, one broadcast at a time
+      R x[4];
+      V::quad_channels(tile + (g * D + d0 + v * V::L) * 4, x);
+#pragma GCC unroll 16
+      for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 4
+        for (int e = 0; e < 4; ++e) acc[r][v] = V::fma(V::set1(w[r * kTok + 4 * g + e]), x[e], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) V::store(o + r * D + d0 + v * V::L, acc[r][v]);
 }
 
 // The U4Dot P.V of one value channel group's 2 L lanes d0 .. d0 + 2 L (pair order): O[r] = alpha_r O[r] + add_r +
@@ -1225,9 +1298,10 @@ template <class V, class C>
 inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows, int64_t hk, int64_t len,
                       int64_t t, int64_t ph, int64_t slot, int n, bool natural, const float* qk, const Ahead& ahead) {
   const int64_t D = a.shape.D;
-  using Row = decltype(c.v_row(0, 0));
+  using Row = typename C::Row;
   Row vr[kTok];
-  for (int j = 0; j < n; ++j) vr[j] = c.v_row(ph, slot + j);
+  if constexpr (!QuadTiles<C>)
+    for (int j = 0; j < n; ++j) vr[j] = c.v_row(ph, slot + j);
   if constexpr (KeyTiles<C>) {
     const auto tile = c.k_tile(ph, slot);
     constexpr int TR = kKeyTileRows<V>;
@@ -1237,7 +1311,7 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
                                             n, r0 == 0 ? ahead : Ahead{});
       });
     }
-  } else if constexpr (KeyQuads<C> && QuadDot<V>) {
+  } else if constexpr (QuadTiles<C> && QuadDot<V>) {
     const QuadTile tile = c.k_quads(ph, slot);
     for (int64_t r0 = 0; r0 < rows; r0 += kQuadRows) {
       with_rows<kQuadRows>(int(min64(kQuadRows, rows - r0)), [&](auto nr) {
@@ -1245,7 +1319,7 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
                                              n, r0 == 0 ? ahead : Ahead{});
       });
     }
-  } else if constexpr (KeyQuads<C> && QuadFloat<V>) {
+  } else if constexpr (QuadTiles<C> && QuadFloat<V>) {
     const QuadTile tile = c.k_quads(ph, slot);
     constexpr int TR = kKeyTileRows<V>;
     for (int64_t r0 = 0; r0 < rows; r0 += TR) {
@@ -1255,15 +1329,9 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
       });
     }
   } else {
+    static_assert(!QuadTiles<C>, "quad tiles need QuadDot or QuadFloat");
     Row kr[kTok];
-    alignas(64) uint8_t key_rows[KeyQuads<C> ? kTok * 256 : 1];
-    if constexpr (KeyQuads<C>) {  // int8 quad tiles on one lane: back to token rows (quad_rows)
-      const QuadTile tile = c.k_quads(ph, slot);
-      quad_rows(tile.p, tile.lane, n, D, key_rows);
-      for (int j = 0; j < n; ++j) kr[j] = Row{reinterpret_cast<decltype(Row::p)>(key_rows + j * D)};
-    } else {
-      for (int j = 0; j < n; ++j) kr[j] = c.k_row(ph, slot + j);
-    }
+    for (int j = 0; j < n; ++j) kr[j] = c.k_row(ph, slot + j);
     for (int64_t r0 = 0; r0 < rows; r0 += V::kQkRows) {
       with_rows<V::kQkRows>(int(min64(V::kQkRows, rows - r0)), [&](auto nr) {
         qk_tile<V, decltype(nr)::value>(sc.s + r0 * kTok, qk + r0 * D, sc.qi + r0 * D, D, kr, n,
@@ -1381,28 +1449,77 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
     }
     return;
   }
-  if constexpr (U8Dot<V, Row>) {
-    // The weights as unsigned bytes per row: step = the row's largest weight / 255 (P >= 0, scales > 0).
-    uint8_t* const wb = reinterpret_cast<uint8_t*>(sc.wq);
-    float* const wsc = sc.wsc;
-    static_assert(kTok == V::L);  // a row of weights is one vector
-    for (int64_t r0 = 0; r0 < rows; r0 += 4) {
-      typename V::R mx[4];
-      alignas(16) float wmax[4];
-#pragma GCC unroll 4
-      for (int i = 0; i < 4; ++i) mx[i] = r0 + i < rows ? V::load(w + (r0 + i) * kTok) : V::zero();
-      V::hmax4(mx[0], mx[1], mx[2], mx[3], wmax);
-      for (int64_t i = 0; i < min64(4, rows - r0); ++i) {
-        V::store_u8(wb + (r0 + i) * kTok, V::mul(mx[i], V::set1(wmax[i] > 0.0f ? 255.0f / wmax[i] : 0.0f)));
-        wsc[r0 + i] = wmax[i] / 255.0f;
+  if constexpr (QuadTiles<C>) {
+    // The weights by the tile's lanes: a window's first block (lane > 0) shifted into place, zeros around it.
+    const QuadTile tile = c.v_quads(ph, slot);
+    if (tile.lane > 0) {
+      float* shifted = sc.w + rows * kTok;  // the second value group's weights: unused without groups
+      for (int64_t r = 0; r < rows; ++r) {
+        float* dst = shifted + r * kTok;
+        for (int j = 0; j < kTok; ++j) dst[j] = 0.0f;
+        std::memcpy(dst + tile.lane, w + r * kTok, size_t(n) * sizeof(float));
       }
+      w = shifted;
     }
-    for (int64_t r0 = 0; r0 < rows; r0 += 4) {  // 4 rows x 4 accumulators: 16 of the 32 registers
-      with_rows<4>(int(min64(4, rows - r0)), [&](auto nr) {
-        for (int d0 = 0; d0 < int(D); d0 += 4 * V::L)
-          pv_tile_u8<V, decltype(nr)::value>(sc.o + r0 * D, wb + r0 * kTok, wsc + r0, sc.alpha + r0, D, d0,
-                                             int(min64(4 * V::L, D - d0)), vr, n);
-      });
+    const int g0 = tile.lane / 4, g1 = (tile.lane + n - 1) / 4;
+    if constexpr (U8Dot<V, Row>) {
+      // The weights as unsigned bytes per row: step = the row's largest weight / 255 (P >= 0, scales > 0).
+      uint8_t* const wb = reinterpret_cast<uint8_t*>(sc.wq);
+      float* const wsc = sc.wsc;
+      static_assert(kTok == V::L);  // a row of weights is one vector
+      for (int64_t r0 = 0; r0 < rows; r0 += 4) {
+        typename V::R mx[4];
+        alignas(16) float wmax[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; ++i) mx[i] = r0 + i < rows ? V::load(w + (r0 + i) * kTok) : V::zero();
+        V::hmax4(mx[0], mx[1], mx[2], mx[3], wmax);
+        for (int64_t i = 0; i < min64(4, rows - r0); ++i) {
+          V::store_u8(wb + (r0 + i) * kTok, V::mul(mx[i], V::set1(wmax[i] > 0.0f ? 255.0f / wmax[i] : 0.0f)));
+          wsc[r0 + i] = wmax[i] / 255.0f;
+        }
+      }
+      for (int64_t r0 = 0; r0 < rows; r0 += 4) {  // 4 rows x 4 accumulators: 16 of the 32 registers
+        with_rows<4>(int(min64(4, rows - r0)), [&](auto nr) {
+          constexpr int NR = decltype(nr)::value;
+          float* o = sc.o + r0 * D;
+          int d0 = 0;
+          for (; d0 + 4 * V::L <= int(D); d0 += 4 * V::L)
+            pv_quad_u8<V, NR, 4>(o, wb + r0 * kTok, wsc + r0, sc.alpha + r0, D, d0, tile.p, g0, g1);
+          switch ((int(D) - d0) / V::L) {  // the head dim's tail: 1 to 3 vectors
+            case 1: pv_quad_u8<V, NR, 1>(o, wb + r0 * kTok, wsc + r0, sc.alpha + r0, D, d0, tile.p, g0, g1); break;
+            case 2: pv_quad_u8<V, NR, 2>(o, wb + r0 * kTok, wsc + r0, sc.alpha + r0, D, d0, tile.p, g0, g1); break;
+            case 3: pv_quad_u8<V, NR, 3>(o, wb + r0 * kTok, wsc + r0, sc.alpha + r0, D, d0, tile.p, g0, g1); break;
+            default: break;
+          }
+        });
+      }
+    } else if constexpr (I16Pv<V>) {
+      // The weights as int16 codes per row: step = the row's largest weight / 32767.
+      int16_t* const wq = sc.wq;
+      float* const wsc = sc.wsc;
+      for (int64_t r = 0; r < rows; ++r)
+        wsc[r] = encode_i16<V>(w + r * kTok, kTok, V::hmax(block_max<V>(w + r * kTok)), wq + r * kTok);
+      for (int64_t r0 = 0; r0 < rows; r0 += V::kPvRows) {
+        with_rows<V::kPvRows>(int(min64(V::kPvRows, rows - r0)), [&](auto nr) {
+          for (int d0 = 0; d0 < int(D); d0 += V::L)
+            pv_quad_i16<V, decltype(nr)::value>(sc.o + r0 * D, wq + r0 * kTok, wsc + r0, sc.alpha + r0, D, d0, tile.p,
+                                                g0, g1);
+        });
+      }
+    } else {
+      static_assert(QuadFloat<V>, "quad tiles need QuadDot or QuadFloat");
+      constexpr int NV = V::kPvVecs;
+      for (int64_t r0 = 0; r0 < rows; r0 += V::kPvRows) {
+        with_rows<V::kPvRows>(int(min64(V::kPvRows, rows - r0)), [&](auto nr) {
+          constexpr int NR = decltype(nr)::value;
+          float* o = sc.o + r0 * D;
+          const float* wr = w + r0 * kTok;
+          int d0 = 0;
+          for (; d0 + NV * V::L <= int(D); d0 += NV * V::L)
+            pv_quad_float<V, NR, NV>(o, wr, sc.alpha + r0, D, d0, tile.p, g0, g1);
+          for (; d0 < int(D); d0 += V::L) pv_quad_float<V, NR, 1>(o, wr, sc.alpha + r0, D, d0, tile.p, g0, g1);
+        });
+      }
     }
     return;
   }
@@ -1435,7 +1552,7 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
 // parts (tokens), then its output (finish). run_task interleaves the heads of a group page by page.
 template <class V, class C>
 struct HeadPass {
-  using Row = decltype(std::declval<const C&>().v_row(0, 0));  // every codec's K rows are of this type, or tiles
+  using Row = typename C::Row;  // the codec's rows (K and V), where its keys and values are rows
   // Pair-order rows (bf16 and int4 caches; V::kPvVecs == 2 or L == 1, so P.V's tiles are pair blocks): Q packed in
   // pair order, O accumulated in it and written back in the natural order.
   static constexpr bool kPaired = PairRow<Row> && (V::kPvVecs == 2 || V::L == 1);
@@ -1481,7 +1598,7 @@ struct HeadPass {
       }
       if constexpr (I16Dot<V, Row>) {  // int16 codes (natural order: int8 rows are never paired; D % L == 0), then
         // split into bytes, c = 256 hi + lo, for qk_quad_tile
-        static_assert(KeyQuads<C>, "int8 keys on the integer path are quad tiles");
+        static_assert(QuadTiles<C>, "int8 keys on the integer path are quad tiles");
         typename V::R mx = V::zero();
         for (int64_t d = 0; d < D; d += V::L) mx = max_abs<V>(mx, V::load(dst + d));
         sc.qinv[r] = encode_i16<V>(dst, D, V::hmax(mx), sc.qi + r * D, kQuadMaxCode);

@@ -39,6 +39,9 @@ struct V {
   static R load_bf16_even(const uint16_t* p) { return core::bf16_bits_to_float(p[0]); }  // L = 1: pairs in order
   static R load_bf16_odd(const uint16_t* p) { return core::bf16_bits_to_float(p[1]); }
   static R load_i8(const int8_t* p) { return float(*p); }
+  static void quad_channels(const uint8_t* p, R* x) {  // int8 quad tiles (decode_core.h's QuadFloat): one lane
+    for (int e = 0; e < 4; ++e) x[e] = float(int8_t(p[e]));
+  }
   static R load_e4m3(const uint8_t* p) { return quant::e4m3fn_to_float(*p); }
   static R load_u4_even(const uint8_t* p) { return float(*p & 0xF); }  // L = 1: pairs in order
   static R load_u4_odd(const uint8_t* p) { return float(*p >> 4); }

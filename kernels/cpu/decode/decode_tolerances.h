@@ -39,11 +39,11 @@ inline constexpr double kInt4MinSqnrDb = 15.0;
 // on the same data: the same blocks in the same order, so bit-identical (0).
 inline constexpr double kSplitMaxRelDiff = 1e-5;
 
-// int8 and int4 KIVI by int16 dot products (decode_core.h's I16Dot, U4Dot) against the float32 path on the same cache:
-// Q (for int4: Q times a key group's channel scales) and the P.V weights (per value channel group for int4) rounded
-// to int16 codes of their row's largest element, an error of at most 2^-16 of it per element: measured int8
-// 2e-5..4.2e-5 (while its P.V ran on int16; now kInt8U8PvMaxRelDiff), int4 4.8e-5..1.2e-4 of the output's
-// largest element (IntegerCachesAcrossShapesMatchFloatPath, Zen 5;
+// int8 and int4 KIVI on integer products (decode_core.h's I16Dot, U4Dot, I16Pv) against the float32 path on the same
+// cache: Q (for int4: Q times a key group's channel scales) and the P.V weights (per value channel group for int4)
+// rounded to int16 codes of their row's largest element, an error of at most 2^-16 of it per element: measured int8
+// 2e-5..4.2e-5 (while its AVX-512 P.V ran on int16; now kInt8U8PvMaxRelDiff) and on AVX2 (I16Pv, Q.K in float)
+// 1.4e-5..4e-5, int4 4.8e-5..1.2e-4 of the output's largest element (IntegerCachesAcrossShapesMatchFloatPath, Zen 5;
 // int4's scores sum unsigned codes 0..15, so a score is larger against its spread than int8's; the float paths of
 // the other ISAs differ by < 2.5e-6, summation order only). 5e-4: 4x margin over int4, far below an indexing or
 // pairing bug (O(1)) and the formats' own error (int8 ~1e-2, int4 ~1e-1 of the largest element); the SQNR against
@@ -53,8 +53,9 @@ inline constexpr double kIntDotMaxRelDiff = 5e-4;
 // row's largest, 2^-9 of it, so a small weight (P far below the block's largest) can move by its whole size: measured
 // 2.0e-3 .. 4.4e-3 of the output's largest element against the float path, and the SQNR against float64 40.4 ->
 // 39.8 dB (int8_token), 36.4 -> 36.2 (int8_head) on the tests' caches, both floors kept. Bound 1e-2: int8's own
-// error level (~1e-2 of the largest element), still far below a bug in the byte interleave, the 128-bit transpose
-// or the padding of a block's last tokens (O(1), and O(1) relative for the 1- and 7-token cases).
+// error level (~1e-2 of the largest element), still far below a bug in the quad tiles' addressing, a window's
+// weights shifted to the tile's lanes or the padding of a block's last tokens (O(1), and O(1) relative for the 1- and
+// 7-token cases). The same bound measured the same (2.0e-3 .. 5.5e-3) after the values became quad tiles.
 inline constexpr double kInt8U8PvMaxRelDiff = 1e-2;
 
 // The floor of a format (bf16: none, it is held to kBf16MaxRelError instead).

@@ -226,11 +226,13 @@ void KvCache::quantize_rows(int64_t page, int64_t h, int64_t slot0, int64_t n, c
     case KvDtype::int8:
     case KvDtype::fp8_e4m3: {
       const bool int8 = format_.dtype == KvDtype::int8;
-      // int8 keys into their tiles by channel quads (kv_cache.h); fp8 keys stay token rows.
+      // int8 keys and values into their quad tiles (kv_cache.h); fp8's stay token rows.
       uint8_t* k_tiles = k_.data() + (row0 - slot0) * row_bytes_;
+      uint8_t* v_tiles = v_.data() + (row0 - slot0) * row_bytes_;
       for (int64_t t = 0; t < n; ++t) {
         const int64_t slot = slot0 + t, lane = slot % kKeyTile;
         uint8_t* k_row = int8 ? nullptr : kc + t * D;
+        uint8_t* v_row = int8 ? nullptr : vc + t * D;
         float ks, vs;
         if (format_.scale == KvScale::per_token) {
           float ka = 0, va = 0;
@@ -247,12 +249,13 @@ void KvCache::quantize_rows(int64_t page, int64_t h, int64_t slot0, int64_t n, c
         }
         for (int64_t d = 0; d < D; ++d) {
           const float kx = k[t * D + d], vx = v[t * D + d];
-          if (int8)
+          if (int8) {
             k_tiles[(slot - lane) * D + (d / 4 * kKeyTile + lane) * 4 + d % 4] = uint8_t(quant::quantize_int8(kx, ks));
-          else
+            v_tiles[(slot - lane) * D + (lane / 4 * D + d) * 4 + lane % 4] = uint8_t(quant::quantize_int8(vx, vs));
+          } else {
             k_row[d] = quant::float_to_e4m3fn(kx / ks, quant::Fp8Cast::saturating);
-          vc[t * D + d] = int8 ? uint8_t(quant::quantize_int8(vx, vs))
-                               : quant::float_to_e4m3fn(vx / vs, quant::Fp8Cast::saturating);
+            v_row[d] = quant::float_to_e4m3fn(vx / vs, quant::Fp8Cast::saturating);
+          }
         }
       }
       return;

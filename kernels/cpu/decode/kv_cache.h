@@ -16,10 +16,14 @@
 //                        horizontal sums (decode_core.h's qk_key_tile). Needs page_size % 16 == 0.
 //   int8 per_token       x = code * scale[p][h][slot], one float per token and head (K and V each); row_bytes D.
 //   int8 per_head        x = code * scale[h]: static scales from the amax of everything stored (symmetric, 127).
-//                        Keys of both in tiles of kKeyTile tokens too, by channel QUADS: channel quad c of token t of
-//                        the tile at byte (c * 16 + t) * 4, so one 64-byte line holds 4 channels of all 16 tokens
-//                        and an 8-bit dot-product instruction (vpdpbusd) against Q's broadcast quad yields 16
-//                        partial scores (decode_core.h's qk_quad_tile). Needs page_size % 16 == 0.
+//                        Keys and values of both in QUAD TILES of kKeyTile tokens, so that an 8-bit dot-product
+//                        instruction (vpdpbusd: 4 byte products per 32-bit lane) yields 16 sums with no shuffles:
+//                        keys by channel quads, channel quad c of token t of the tile at byte (c * 16 + t) * 4 (a
+//                        64-byte line holds 4 channels of all 16 tokens: against Q's broadcast quad, 16 partial
+//                        scores; decode_core.h's qk_quad_tile); values by token quads, channel d of token t at
+//                        byte ((t / 4) * D + d) * 4 + t % 4 (a line holds 16 channels of 4 tokens: against the 4
+//                        tokens' weights broadcast, 16 channels' sums in order; pv_quad_u8). Needs page_size % 16
+//                        == 0.
 //   fp8_e4m3 per_tensor  x = e4m3(code) * scale (one for K, one for V); per_head: scale[h]. Saturating casts of
 //                        kernels/cpu/quant/fp8.h, scale = amax / 448.
 //   int4_kivi            KIVI (Liu et al., 2024): asymmetric 4-bit codes u in [0, 15], x = u * scale + zero,

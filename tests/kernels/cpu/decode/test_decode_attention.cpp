@@ -91,8 +91,8 @@ TEST_P(DecodeIsa, QuantizedFormatsAboveSqnrFloors) {
 }
 
 // The integer caches on every shape family, against the scalar ISA's float32 path on the same cache: where the CPU has
-// AVX-512 VNNI, Q.K and P.V run as integer dot products (decode_core.h's I16Dot and U8Dot for int8, U4Dot for int4),
-// including the tails of head dims 80 (int8: half a vector) and 96 / 160 (int4: half a nibble block), lone last
+// AVX-512 VNNI, Q.K and P.V run as integer dot products (decode_core.h's I16Dot and U8Dot for int8, U4Dot for int4;
+// on AVX2 int8's P.V on int16, I16Pv), including the tails of head dims 80 (int8: half a vector) and 96 / 160 (int4: half a nibble block), lone last
 // tokens (odd lengths), blocks that start mid-pair (windows) and key groups split by a window's start; and above the
 // floor against float64. int4 needs head dims its group divides and pages its group divides.
 TEST_P(DecodeIsa, IntegerCachesAcrossShapesMatchFloatPath) {
@@ -127,7 +127,7 @@ TEST_P(DecodeIsa, IntegerCachesAcrossShapesMatchFloatPath) {
                        std::to_string(sh.D) + " q_len " + std::to_string(sh.q_len) + " len[0] " +
                        std::to_string(sh.lengths[0]) + " window " + std::to_string(window));
           EXPECT_TRUE(e.finite);
-          // int8 on AVX-512 VNNI runs its P.V on 8-bit weights (U8Dot), int4 on int16 ones.
+          // int8 on AVX-512 VNNI runs its P.V on 8-bit weights (U8Dot), on AVX2 and int4 on int16 ones.
           const bool u8_pv = f.dtype == KvDtype::int8 && GetParam() == Isa::avx512;
           EXPECT_LE(e.max_rel, u8_pv ? kInt8U8PvMaxRelDiff : kIntDotMaxRelDiff);
           if (std::getenv("TALKLAB_PRINT_SQNR"))

@@ -86,10 +86,11 @@ TEST(KvCache, Bf16KeysAreTilesOf16Tokens) {
     }
 }
 
-// int8 keys are tiles of 16 tokens by channel quads (kv_cache.h): channel quad c of a tile's tokens is one 64-byte
-// line, token t's 4 codes in its 32-bit lane t; values stay token rows. The same pages, heads and length as above,
-// every code found where the layout says and equal to the quantizer's code under the stored per-token scale.
-TEST(KvCache, Int8KeysAreQuadTilesOf16Tokens) {
+// int8 keys and values are quad tiles of 16 tokens (kv_cache.h): channel quad c of a tile's keys is one 64-byte
+// line, token t's 4 codes in its 32-bit lane t; 16 channels of a token quad's values are one line, channel d's 4
+// codes in its lane d % 16. The same pages, heads and length as above, every code found where the layout says and
+// equal to the quantizer's code under the stored per-token scale.
+TEST(KvCache, Int8KeysAndValuesAreQuadTiles) {
   const int64_t S = 45, D = 80, H = 2, ps = 32;
   std::vector<float> k(size_t(H * S * D)), v(k.size());
   std::mt19937 rng(11);
@@ -114,7 +115,8 @@ TEST(KvCache, Int8KeysAreQuadTilesOf16Tokens) {
         const size_t at = size_t((h * S + tok) * D + d);
         const int8_t key = kb[tile + (d / 4 * kKeyTile + lane) * 4 + d % 4];
         ASSERT_EQ(key, quant::quantize_int8(k[at], w.k_scale[row])) << h << " " << tok << " " << d;
-        ASSERT_EQ(vb[row * D + d], quant::quantize_int8(v[at], w.v_scale[row])) << h << " " << tok << " " << d;
+        const int8_t value = vb[tile + (lane / 4 * D + d) * 4 + lane % 4];
+        ASSERT_EQ(value, quant::quantize_int8(v[at], w.v_scale[row])) << h << " " << tok << " " << d;
       }
     }
 }
