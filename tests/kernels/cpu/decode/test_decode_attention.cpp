@@ -141,6 +141,36 @@ TEST_P(DecodeIsa, IntegerCachesAcrossShapesMatchFloatPath) {
   }
 }
 
+// int8's conditional rescaling (decode_core.h's online_softmax4, kLazy): keys that grow along the sequence, so the
+// running max moves past the threshold (kLazyMax) in some blocks and by less in others, and a late key 300x the
+// others (its scores hundreds of log2 units above the running max: without the rescale the exponentials overflow);
+// against the scalar ISA's exact online softmax on the same cache, split and unsplit, the integer products' bound.
+// (Checked to fail with no threshold, and with a stale alpha left from the block before.)
+TEST_P(DecodeIsa, Int8RescalesWhereTheMaxGrows) {
+  const DecodeShape s{2, 32, 8, 1, 128};
+  Problem p = make_problem(s, {1000, 333}, 77);
+  for (int64_t b = 0; b < s.B; ++b)
+    for (int64_t h = 0; h < s.H_kv; ++h)
+      for (int64_t t = 0; t < p.S_max; ++t) {
+        const float grow = 1.0f + float(t) / 64.0f + (t == 900 ? 300.0f : 0.0f);
+        for (int64_t d = 0; d < s.D; ++d) p.k[size_t(((b * s.H_kv + h) * p.S_max + t) * s.D + d)] *= grow;
+      }
+  for (const char* name : {"int8_token", "int8_head"}) {
+    const Built c(p, format_from_name(name), 64, 3);
+    DecodeOptions scalar = opts();
+    scalar.isa = Isa::scalar;
+    const auto base = run(p, c, scalar);
+    for (int splits : {1, 4}) {
+      DecodeOptions o = opts();
+      o.splits = splits;
+      const auto e = compare(run(p, c, o).o, std::vector<double>(base.o.begin(), base.o.end()));
+      SCOPED_TRACE(std::string(name) + " splits " + std::to_string(splits));
+      EXPECT_TRUE(e.finite);
+      EXPECT_LE(e.max_rel, GetParam() == Isa::avx512 ? kInt8U8PvMaxRelDiff : kIntDotMaxRelDiff);
+    }
+  }
+}
+
 // The same data paged (any page size, shuffled) and contiguous: the same blocks in the same order, so bit-identical.
 TEST_P(DecodeIsa, PagedEqualsContiguousBitForBit) {
   const DecodeShape s{3, 8, 2, 2, 64};  // int4 groups must divide D (hd 80 paged: Bf16MatchesReferenceAcrossShapes)
