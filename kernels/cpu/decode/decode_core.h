@@ -848,7 +848,7 @@ inline constexpr int kQuadRows = 8;
 // hi codes (D bytes) then its lo codes (D bytes), natural order; qcor: 128 sum_d c_rd per row. The K and V rows
 // ahead are prefetched spread over the quads' steps, a key pair's two rows per run (as qk_key_tile), and the block
 // ahead's per-token scales as it starts (as qk_tile_d). Scores past n are written too where lane is 0.
-template <class V, int NR, int kD>
+template <class V, int NR, int kD, int LD>
 [[gnu::always_inline]] inline void qk_quad_tile_d(float* s, const int8_t* qq, const int32_t* qcor, int64_t D_,
                                                   const uint8_t* tile, int lane, int n, const Ahead& ahead) {
   const int64_t D = kD ? kD : D_;
@@ -900,22 +900,23 @@ template <class V, int NR, int kD>
     }
     const typename V::R score = V::to_float(V::hi_lo(hi[r][0], lo[r][0], qcor[r]));
     if (lane == 0) {
-      V::store(s + r * kTok, score);
+      V::store(s + r * LD, score);
     } else {  // a window's first block: the tile's lanes from `lane` on
       alignas(64) float t[kTok];
       V::store(t, score);
-      std::memcpy(s + r * kTok, t + lane, size_t(n) * sizeof(float));
+      std::memcpy(s + r * LD, t + lane, size_t(n) * sizeof(float));
     }
   }
 }
 
 // qk_quad_tile_d with head dim 128 as a constant: Q's rows at constant offsets from one register, where a head dim
 // known only at run time took a register per row and spilled (GCC copied the accumulators on every step).
-template <class V, int NR>
+// LD: the score rows' stride (kTok, or run_pair's two tiles).
+template <class V, int NR, int LD = kTok>
 inline void qk_quad_tile(float* s, const int8_t* qq, const int32_t* qcor, int64_t D, const uint8_t* tile, int lane,
                          int n, const Ahead& ahead) {
-  if (D == 128) return qk_quad_tile_d<V, NR, 128>(s, qq, qcor, D, tile, lane, n, ahead);
-  qk_quad_tile_d<V, NR, 0>(s, qq, qcor, D, tile, lane, n, ahead);
+  if (D == 128) return qk_quad_tile_d<V, NR, 128, LD>(s, qq, qcor, D, tile, lane, n, ahead);
+  qk_quad_tile_d<V, NR, 0, LD>(s, qq, qcor, D, tile, lane, n, ahead);
 }
 
 // int8 quad tiles on CPUs without the 8-bit dot product (AVX2, scalar): per channel quad and L tokens,
@@ -1035,12 +1036,12 @@ inline void pv_tile(float* o, const float* w, const float* add, const float* alp
     for (int v = 0; v < NV; ++v) V::store(o + r * D + d0 + v * V::L, acc[r][v]);
 }
 
-// The lanes' maxima of one kTok-wide row (of scores or weights): a vector, reduced by the caller (hmax, hmax4).
-template <class V>
+// The lanes' maxima of one W-wide row (of scores or weights): a vector, reduced by the caller (hmax, hmax4).
+template <class V, int W = kTok>
 inline typename V::R block_max(const float* row) {
   typename V::R mx = V::load(row);
 #pragma GCC unroll 16
-  for (int j = V::L; j < kTok; j += V::L) mx = V::max(mx, V::load(row + j));
+  for (int j = V::L; j < W; j += V::L) mx = V::max(mx, V::load(row + j));
   return mx;
 }
 
@@ -1065,10 +1066,10 @@ inline void encode_weights(const float* w, int64_t n, int16_t* wq, float* wsc) {
 
 // The U8Dot P.V over a value quad tile: O[r][d0 .. d0 + NQ L] = alpha_r O[r] + wsc_r sum_j wb[r][j] v_j[d0 ..] for
 // rows r < NR, NQ <= 4 vectors of L = 16 channels, tokens j of the tile's quads g0 .. g1 (wb indexed by the tile's
-// lanes, 0 outside the block). Until 2026-12-05 the values were token rows, four tokens' 64 bytes interleaved byte by
+// lanes, 0 outside the block, rows LW apart; run_pair's g1 = 7 runs on into the next tile, 16 D bytes on). Until 2026-12-05 the values were token rows, four tokens' 64 bytes interleaved byte by
 // byte per instruction (4 loads, 8 unpacks) and the sums put back in element order per block (a 4 x 4 transpose of
 // 128-bit blocks per row): what the quad tiles store already.
-template <class V, int NR, int NQ>
+template <class V, int NR, int NQ, int LW = kTok>
 inline void pv_quad_u8(float* o, const uint8_t* wb, const float* wsc, const float* alpha, int64_t D, int d0,
                        const uint8_t* tile, int g0, int g1) {
   using I = typename V::I;
@@ -1084,7 +1085,7 @@ inline void pv_quad_u8(float* o, const uint8_t* wb, const float* wsc, const floa
       x[q] = V::load_i8x64(reinterpret_cast<const int8_t*>(tile) + (g * D + d0 + q * V::L) * 4);
 #pragma GCC unroll 16
     for (int r = 0; r < NR; ++r) {
-      const I w = V::set1_u32(wb + r * kTok + 4 * g);
+      const I w = V::set1_u32(wb + r * LW + 4 * g);
 #pragma GCC unroll 4
       for (int q = 0; q < NQ; ++q) acc[r][q] = V::dot_u8s8(acc[r][q], w, x[q]);
     }
@@ -1216,22 +1217,24 @@ inline void pv_tile_u4(float* o, const int16_t* wq, const float* wsc, const floa
 // 0.074-0.076 -> 0.072; bf16 no change (0.104-0.105), fp8 -2%, int4 G 64 -4% but G 32 +6% (0.129-0.131 ->
 // 0.136-0.139, every one of four pairs), so only int8 takes it.
 inline constexpr float kLazyMax = 8.0f;
-template <class V, bool kLazy>
-inline void online_softmax4(Rows<V>& t, int64_t r0) {
+// W: the rows' width (scores s and probabilities p, row r0 + i at r0 + i times W): kTok, or run_pair's two tiles.
+template <class V, bool kLazy, int W = kTok>
+inline void online_softmax4(Rows<V>& t, int64_t r0, const float* s_rows, float* p_rows) {
   using R = typename V::R;
-  const float* s = t.s + r0 * kTok;
+  const float* s = s_rows + r0 * W;
   alignas(64) float m_new[V::L > 4 ? V::L : 4] = {}, delta[V::L > 4 ? V::L : 4] = {}, alpha[V::L > 4 ? V::L : 4];
-  V::hmax4(block_max<V>(s), block_max<V>(s + kTok), block_max<V>(s + 2 * kTok), block_max<V>(s + 3 * kTok), m_new);
+  V::hmax4(block_max<V, W>(s), block_max<V, W>(s + W), block_max<V, W>(s + 2 * W), block_max<V, W>(s + 3 * W),
+           m_new);
   if constexpr (kLazy) {
-    R e[4][kTok / V::L], sum[4];
+    R e[4][W / V::L], sum[4];
     const bool finite = t.m[r0] > kNegInf && t.m[r0 + 1] > kNegInf && t.m[r0 + 2] > kNegInf && t.m[r0 + 3] > kNegInf;
 #pragma GCC unroll 4
     for (int i = 0; i < 4; ++i) {
-      const float* sr = t.s + (r0 + i) * kTok;
+      const float* sr = s_rows + (r0 + i) * W;
       const R neg = V::set1(-t.m[r0 + i]);
       sum[i] = V::zero();
 #pragma GCC unroll 16
-      for (int j = 0; j < kTok; j += V::L) {
+      for (int j = 0; j < W; j += V::L) {
         e[i][j / V::L] = V::exp2(V::add(V::load(sr + j), neg));
         sum[i] = V::add(sum[i], e[i][j / V::L]);
       }
@@ -1242,7 +1245,7 @@ inline void online_softmax4(Rows<V>& t, int64_t r0) {
       V::hsum4(sum[0], sum[1], sum[2], sum[3], sums);
       for (int i = 0; i < 4; ++i) {
 #pragma GCC unroll 16
-        for (int j = 0; j < kTok; j += V::L) V::store(t.p + (r0 + i) * kTok + j, e[i][j / V::L]);
+        for (int j = 0; j < W; j += V::L) V::store(p_rows + (r0 + i) * W + j, e[i][j / V::L]);
         t.l[r0 + i] += sums[i];
         t.alpha[r0 + i] = 1.0f;
       }
@@ -1257,12 +1260,12 @@ inline void online_softmax4(Rows<V>& t, int64_t r0) {
   R sum[4];
 #pragma GCC unroll 4
   for (int i = 0; i < 4; ++i) {
-    const float* sr = t.s + (r0 + i) * kTok;
-    float* pr = t.p + (r0 + i) * kTok;
+    const float* sr = s_rows + (r0 + i) * W;
+    float* pr = p_rows + (r0 + i) * W;
     const R neg = V::set1(-m_new[i]);
     sum[i] = V::zero();
 #pragma GCC unroll 16
-    for (int j = 0; j < kTok; j += V::L) {
+    for (int j = 0; j < W; j += V::L) {
       const R e = V::exp2(V::add(V::load(sr + j), neg));
       V::store(pr + j, e);
       sum[i] = V::add(sum[i], e);
@@ -1287,7 +1290,7 @@ inline void online_softmax(Rows<V>& t, int64_t rows) {
                   V::hmax4(x, x, x, x, out);
                   V::hsum4(x, x, x, x, out);
                 }) {
-    for (; r + 4 <= rows; r += 4) online_softmax4<V, kLazy>(t, r);
+    for (; r + 4 <= rows; r += 4) online_softmax4<V, kLazy>(t, r, t.s, t.p);
   }
   for (; r < rows; ++r) {
     const float* sr = t.s + r * kTok;
@@ -1326,6 +1329,45 @@ inline void load_block(const float* src, int n, typename V::R* out) {
     float padded[kTok];
     for (int j = 0; j < kTok; ++j) padded[j] = j < n ? src[j] : 0.0f;
     for (int j = 0; j < kTok; j += V::L) out[j / V::L] = V::load(padded + j);
+  }
+}
+
+// The U8Dot P.V of a block (W = kTok) or of run_pair's two tiles (W = 2 kTok) of an int8 cache: the weights w (rows x
+// W, by the tiles' lanes) as unsigned bytes per row, step = the row's largest weight / 255 (P >= 0, scales > 0), then
+// pv_quad_u8 over the value tile's quads g0 .. g1.
+template <class V, int W>
+inline void pv_u8_block(Rows<V>& sc, const float* w, int64_t rows, int64_t D, const uint8_t* tile, int g0, int g1) {
+  using R = typename V::R;
+  uint8_t* const wb = reinterpret_cast<uint8_t*>(sc.wq);
+  float* const wsc = sc.wsc;
+  for (int64_t r0 = 0; r0 < rows; r0 += 4) {
+    R mx[4];
+    alignas(16) float wmax[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) mx[i] = r0 + i < rows ? block_max<V, W>(w + (r0 + i) * W) : V::zero();
+    V::hmax4(mx[0], mx[1], mx[2], mx[3], wmax);
+    for (int64_t i = 0; i < min64(4, rows - r0); ++i) {
+      const R inv = V::set1(wmax[i] > 0.0f ? 255.0f / wmax[i] : 0.0f);
+#pragma GCC unroll 2
+      for (int j = 0; j < W; j += V::L) V::store_u8(wb + (r0 + i) * W + j, V::mul(V::load(w + (r0 + i) * W + j), inv));
+      wsc[r0 + i] = wmax[i] / 255.0f;
+    }
+  }
+  for (int64_t r0 = 0; r0 < rows; r0 += 4) {  // 4 rows x 4 accumulators: 16 of the 32 registers
+    with_rows<4>(int(min64(4, rows - r0)), [&](auto nr) {
+      constexpr int NR = decltype(nr)::value;
+      float* o = sc.o + r0 * D;
+      const uint8_t* wr = wb + r0 * W;
+      int d0 = 0;
+      for (; d0 + 4 * V::L <= int(D); d0 += 4 * V::L)
+        pv_quad_u8<V, NR, 4, W>(o, wr, wsc + r0, sc.alpha + r0, D, d0, tile, g0, g1);
+      switch ((int(D) - d0) / V::L) {  // the head dim's tail: 1 to 3 vectors
+        case 1: pv_quad_u8<V, NR, 1, W>(o, wr, wsc + r0, sc.alpha + r0, D, d0, tile, g0, g1); break;
+        case 2: pv_quad_u8<V, NR, 2, W>(o, wr, wsc + r0, sc.alpha + r0, D, d0, tile, g0, g1); break;
+        case 3: pv_quad_u8<V, NR, 3, W>(o, wr, wsc + r0, sc.alpha + r0, D, d0, tile, g0, g1); break;
+        default: break;
+      }
+    });
   }
 }
 
@@ -1500,36 +1542,7 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
     }
     const int g0 = tile.lane / 4, g1 = (tile.lane + n - 1) / 4;
     if constexpr (U8Dot<V, Row>) {
-      // The weights as unsigned bytes per row: step = the row's largest weight / 255 (P >= 0, scales > 0).
-      uint8_t* const wb = reinterpret_cast<uint8_t*>(sc.wq);
-      float* const wsc = sc.wsc;
-      static_assert(kTok == V::L);  // a row of weights is one vector
-      for (int64_t r0 = 0; r0 < rows; r0 += 4) {
-        typename V::R mx[4];
-        alignas(16) float wmax[4];
-#pragma GCC unroll 4
-        for (int i = 0; i < 4; ++i) mx[i] = r0 + i < rows ? V::load(w + (r0 + i) * kTok) : V::zero();
-        V::hmax4(mx[0], mx[1], mx[2], mx[3], wmax);
-        for (int64_t i = 0; i < min64(4, rows - r0); ++i) {
-          V::store_u8(wb + (r0 + i) * kTok, V::mul(mx[i], V::set1(wmax[i] > 0.0f ? 255.0f / wmax[i] : 0.0f)));
-          wsc[r0 + i] = wmax[i] / 255.0f;
-        }
-      }
-      for (int64_t r0 = 0; r0 < rows; r0 += 4) {  // 4 rows x 4 accumulators: 16 of the 32 registers
-        with_rows<4>(int(min64(4, rows - r0)), [&](auto nr) {
-          constexpr int NR = decltype(nr)::value;
-          float* o = sc.o + r0 * D;
-          int d0 = 0;
-          for (; d0 + 4 * V::L <= int(D); d0 += 4 * V::L)
-            pv_quad_u8<V, NR, 4>(o, wb + r0 * kTok, wsc + r0, sc.alpha + r0, D, d0, tile.p, g0, g1);
-          switch ((int(D) - d0) / V::L) {  // the head dim's tail: 1 to 3 vectors
-            case 1: pv_quad_u8<V, NR, 1>(o, wb + r0 * kTok, wsc + r0, sc.alpha + r0, D, d0, tile.p, g0, g1); break;
-            case 2: pv_quad_u8<V, NR, 2>(o, wb + r0 * kTok, wsc + r0, sc.alpha + r0, D, d0, tile.p, g0, g1); break;
-            case 3: pv_quad_u8<V, NR, 3>(o, wb + r0 * kTok, wsc + r0, sc.alpha + r0, D, d0, tile.p, g0, g1); break;
-            default: break;
-          }
-        });
-      }
+      pv_u8_block<V, kTok>(sc, w, rows, D, tile.p, g0, g1);
     } else if constexpr (I16Pv<V>) {
       // The weights as int16 codes per row: step = the row's largest weight / 32767.
       int16_t* const wq = sc.wq;
@@ -1583,6 +1596,55 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
         pv_tile<V, NR, 1>(o, tile_w(d0), tile_add(d0), al, D, d0, vr, n, pf, share(call), share(call + 1));
     });
   }
+}
+
+// Two whole tiles of one page part (32 tokens from a multiple of 32, no mask, no score mod) of an int8 cache on
+// AVX-512 (QuadDot, U8Dot): one softmax step, one weight encoding and one P.V pass (one O update) for both, where two
+// run_blocks take one each. Pairs start at multiples of 32 tokens and end where run_block's blocks would, so a
+// contiguous cache and pages of 32 tokens or more still run the same steps in the same order (pages of 16 take
+// single blocks: the same result to rounding, not to the bit). The scores, probabilities and weights of the pair
+// live in the value groups' weight buffer (sc.w: 8 kTok floats a row, 6 kTok used).
+template <class V, class C>
+inline void run_pair(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows, int64_t ph, int64_t slot,
+                     const Ahead& ahead0, const Ahead& ahead1) {
+  using R = typename V::R;
+  constexpr int W = 2 * kTok;
+  static_assert(kTok == V::L && Rows<V>::kMaxGroups * kTok >= 3 * W);
+  const int64_t D = a.shape.D;
+  float* const s = sc.w;
+  float* const p = s + rows * W;
+  float* const wv = p + rows * W;
+  const QuadTile kt = c.k_quads(ph, slot);
+  for (int64_t r0 = 0; r0 < rows; r0 += kQuadRows) {
+    with_rows<kQuadRows>(int(min64(kQuadRows, rows - r0)), [&](auto nr) {
+      constexpr int NR = decltype(nr)::value;
+      const int8_t* qq = sc.qq + r0 * 2 * D;
+      qk_quad_tile<V, NR, W>(s + r0 * W, qq, sc.qcor + r0, D, kt.p, 0, kTok, r0 == 0 ? ahead0 : Ahead{});
+      qk_quad_tile<V, NR, W>(s + r0 * W + kTok, qq, sc.qcor + r0, D, kt.p + kTok * D, 0, kTok,
+                             r0 == 0 ? ahead1 : Ahead{});
+    });
+  }
+  // Scores in units of the row's step (and, per token, of the key's scale) to log2 units.
+  R ks[2] = {V::set1(1.0f), V::set1(1.0f)};
+  if constexpr (C::kKFold == Fold::token) {
+    ks[0] = V::load(c.k_scales(ph, slot));
+    ks[1] = V::load(c.k_scales(ph, slot + kTok));
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    const R step = V::set1(sc.qinv[r]);
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) V::store(s + r * W + h * kTok, V::mul(V::load(s + r * W + h * kTok), V::mul(ks[h], step)));
+  }
+  for (int64_t r0 = 0; r0 < rows; r0 += 4) online_softmax4<V, true, W>(sc, r0, s, p);
+  const float* w = p;
+  if constexpr (C::kVFold == Fold::token) {
+    const R vs[2] = {V::load(c.v_scales(ph, slot)), V::load(c.v_scales(ph, slot + kTok))};
+    for (int64_t r = 0; r < rows; ++r)
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) V::store(wv + r * W + h * kTok, V::mul(V::load(p + r * W + h * kTok), vs[h]));
+    w = wv;
+  }
+  pv_u8_block<V, W>(sc, w, rows, D, c.v_quads(ph, slot).p, 0, 2 * kTok / 4 - 1);
 }
 
 // One kv head's share of a task: its rows' state in a Rows view, its pass over the task's tokens in page-sized
@@ -1666,24 +1728,38 @@ struct HeadPass {
       const int64_t slot = t % ps;
       const int n = int(min64(min64(kTok - t % kTok, ps - slot), to - t));
       const int64_t ph = int64_t(table[t / ps]) * H_kv + hk;
-      Ahead ahead;
-      // Keys j < split have their row ahead in this part; the others in the next one.
-      const int64_t split = to - t - kAheadTokens;
-      if (const int64_t keys = next_ph >= 0 ? n : min64(n, split - 1); keys > 0) {
-        const int64_t rb = a.cache.row_bytes;
-        ahead.k = reinterpret_cast<const char*>(a.cache.k);
-        ahead.v = reinterpret_cast<const char*>(a.cache.v);
-        ahead.row_bytes = int(rb);
-        ahead.keys = int(keys);
-        ahead.split = int(split < 0 ? 0 : min64(split, keys));
-        ahead.here = (ph * ps + slot + kAheadTokens) * rb;
-        if (split < keys) ahead.next = (next_ph * ps + next_slot + t + kAheadTokens - to) * rb;
-        if (a.cache.format.scale == KvScale::per_token) {
-          ahead.ks = reinterpret_cast<const char*>(a.cache.k_scale);
-          ahead.vs = reinterpret_cast<const char*>(a.cache.v_scale);
-          ahead.scale_at = (ahead.split > 0 ? ahead.here : ahead.next) / rb * int64_t(sizeof(float));
+      // The rows ahead of the block of n tokens from t (slot s of page row ph).
+      auto ahead_of = [&](int64_t t, int64_t s, int n) {
+        Ahead ahead;
+        // Keys j < split have their row ahead in this part; the others in the next one.
+        const int64_t split = to - t - kAheadTokens;
+        if (const int64_t keys = next_ph >= 0 ? n : min64(n, split - 1); keys > 0) {
+          const int64_t rb = a.cache.row_bytes;
+          ahead.k = reinterpret_cast<const char*>(a.cache.k);
+          ahead.v = reinterpret_cast<const char*>(a.cache.v);
+          ahead.row_bytes = int(rb);
+          ahead.keys = int(keys);
+          ahead.split = int(split < 0 ? 0 : min64(split, keys));
+          ahead.here = (ph * ps + s + kAheadTokens) * rb;
+          if (split < keys) ahead.next = (next_ph * ps + next_slot + t + kAheadTokens - to) * rb;
+          if (a.cache.format.scale == KvScale::per_token) {
+            ahead.ks = reinterpret_cast<const char*>(a.cache.k_scale);
+            ahead.vs = reinterpret_cast<const char*>(a.cache.v_scale);
+            ahead.scale_at = (ahead.split > 0 ? ahead.here : ahead.next) / rb * int64_t(sizeof(float));
+          }
+        }
+        return ahead;
+      };
+      if constexpr (QuadTiles<C> && U8Dot<V, Row>) {
+        // Two whole tiles from a multiple of 2 kTok within this part, no mask, no score mod: run_pair.
+        if (t % (2 * kTok) == 0 && t + 2 * kTok <= to && slot + 2 * kTok <= ps && rows % 4 == 0 && !natural &&
+            !block_needs_mask(a, len, t, 2 * kTok)) {
+          run_pair<V>(a, c, sc, rows, ph, slot, ahead_of(t, slot, kTok), ahead_of(t + kTok, slot + kTok, kTok));
+          t += 2 * kTok;
+          continue;
         }
       }
+      const Ahead ahead = ahead_of(t, slot, n);
       const float* qk = sc.qf;
       if constexpr (C::kKFold == Fold::channel_group) {
         // Once per key group (every G / 16 blocks): q' = q * scale per channel, bias = q . zero.

@@ -106,7 +106,9 @@ TEST_P(DecodeIsa, IntegerCachesAcrossShapesMatchFloatPath) {
     int64_t page;
   };
   uint64_t seed = 400;
+  // int8 in pages of 16 (single blocks) and 64 (pairs of tiles where no mask cuts them: decode_core.h's run_pair).
   for (const Family& fam : {Family{{"int8_token", "int8_head"}, &int8_shapes, 16},
+                            Family{{"int8_token", "int8_head"}, &int8_shapes, 64},
                             Family{{"int4_g32", "int4_g64"}, &int4_shapes, 64}}) {
     for (const Shape& sh : *fam.shapes) {
       const DecodeShape s{int64_t(sh.lengths.size()), sh.H, sh.H_kv, sh.q_len, sh.D};
@@ -125,13 +127,15 @@ TEST_P(DecodeIsa, IntegerCachesAcrossShapesMatchFloatPath) {
           const auto e = compare(r.o, std::vector<double>(base.o.begin(), base.o.end()));
           SCOPED_TRACE(std::string(name) + " H " + std::to_string(sh.H) + ":" + std::to_string(sh.H_kv) + " D " +
                        std::to_string(sh.D) + " q_len " + std::to_string(sh.q_len) + " len[0] " +
-                       std::to_string(sh.lengths[0]) + " window " + std::to_string(window));
+                       std::to_string(sh.lengths[0]) + " window " + std::to_string(window) + " page " +
+                       std::to_string(fam.page));
           EXPECT_TRUE(e.finite);
           // int8 on AVX-512 VNNI runs its P.V on 8-bit weights (U8Dot), on AVX2 and int4 on int16 ones.
           const bool u8_pv = f.dtype == KvDtype::int8 && GetParam() == Isa::avx512;
           EXPECT_LE(e.max_rel, u8_pv ? kInt8U8PvMaxRelDiff : kIntDotMaxRelDiff);
           if (std::getenv("TALKLAB_PRINT_SQNR"))
-            std::printf("%s D %ld window %ld: vs float path %.2e\n", name, long(sh.D), long(window), e.max_rel);
+            std::printf("%s D %ld window %ld page %ld: vs float path %.2e\n", name, long(sh.D), long(window),
+                        long(fam.page), e.max_rel);
           if (window == 0) {
             EXPECT_GE(compare(r.o, ref).sqnr_db, min_sqnr_db(f));
           }
