@@ -911,7 +911,7 @@ template <class V, int NR, int kD, int LD>
 
 // qk_quad_tile_d with head dim 128 as a constant: Q's rows at constant offsets from one register, where a head dim
 // known only at run time took a register per row and spilled (GCC copied the accumulators on every step).
-// LD: the score rows' stride (kTok, or run_pair's two tiles).
+// LD: the score rows' stride (kTok, or run_tiles' group).
 template <class V, int NR, int LD = kTok>
 inline void qk_quad_tile(float* s, const int8_t* qq, const int32_t* qcor, int64_t D, const uint8_t* tile, int lane,
                          int n, const Ahead& ahead) {
@@ -1066,9 +1066,10 @@ inline void encode_weights(const float* w, int64_t n, int16_t* wq, float* wsc) {
 
 // The U8Dot P.V over a value quad tile: O[r][d0 .. d0 + NQ L] = alpha_r O[r] + wsc_r sum_j wb[r][j] v_j[d0 ..] for
 // rows r < NR, NQ <= 4 vectors of L = 16 channels, tokens j of the tile's quads g0 .. g1 (wb indexed by the tile's
-// lanes, 0 outside the block, rows LW apart; run_pair's g1 = 7 runs on into the next tile, 16 D bytes on). Until 2026-12-05 the values were token rows, four tokens' 64 bytes interleaved byte by
-// byte per instruction (4 loads, 8 unpacks) and the sums put back in element order per block (a 4 x 4 transpose of
-// 128-bit blocks per row): what the quad tiles store already.
+// lanes, 0 outside the block, rows LW apart; run_tiles' g1 = 4 NT - 1 runs on into the next tiles, 16 D bytes a
+// tile). Until 2026-12-05 the values were token rows, four tokens' 64 bytes interleaved byte by byte per instruction
+// (4 loads, 8 unpacks) and the sums put back in element order per block (a 4 x 4 transpose of 128-bit blocks per
+// row): what the quad tiles store already.
 template <class V, int NR, int NQ, int LW = kTok>
 inline void pv_quad_u8(float* o, const uint8_t* wb, const float* wsc, const float* alpha, int64_t D, int d0,
                        const uint8_t* tile, int g0, int g1) {
@@ -1217,7 +1218,7 @@ inline void pv_tile_u4(float* o, const int16_t* wq, const float* wsc, const floa
 // 0.074-0.076 -> 0.072; bf16 no change (0.104-0.105), fp8 -2%, int4 G 64 -4% but G 32 +6% (0.129-0.131 ->
 // 0.136-0.139, every one of four pairs), so only int8 takes it.
 inline constexpr float kLazyMax = 8.0f;
-// W: the rows' width (scores s and probabilities p, row r0 + i at r0 + i times W): kTok, or run_pair's two tiles.
+// W: the rows' width (scores s and probabilities p, row r0 + i at r0 + i times W): kTok, or run_tiles' group.
 template <class V, bool kLazy, int W = kTok>
 inline void online_softmax4(Rows<V>& t, int64_t r0, const float* s_rows, float* p_rows) {
   using R = typename V::R;
@@ -1332,7 +1333,7 @@ inline void load_block(const float* src, int n, typename V::R* out) {
   }
 }
 
-// The U8Dot P.V of a block (W = kTok) or of run_pair's two tiles (W = 2 kTok) of an int8 cache: the weights w (rows x
+// The U8Dot P.V of a block (W = kTok) or of run_tiles' group (W = NT kTok) of an int8 cache: the weights w (rows x
 // W, by the tiles' lanes) as unsigned bytes per row, step = the row's largest weight / 255 (P >= 0, scales > 0), then
 // pv_quad_u8 over the value tile's quads g0 .. g1.
 template <class V, int W>
@@ -1598,53 +1599,67 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
   }
 }
 
-// Two whole tiles of one page part (32 tokens from a multiple of 32, no mask, no score mod) of an int8 cache on
-// AVX-512 (QuadDot, U8Dot): one softmax step, one weight encoding and one P.V pass (one O update) for both, where two
-// run_blocks take one each. Pairs start at multiples of 32 tokens and end where run_block's blocks would, so a
-// contiguous cache and pages of 32 tokens or more still run the same steps in the same order (pages of 16 take
-// single blocks: the same result to rounding, not to the bit). The scores, probabilities and weights of the pair
-// live in the value groups' weight buffer (sc.w: 8 kTok floats a row, 6 kTok used).
-template <class V, class C>
-inline void run_pair(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows, int64_t ph, int64_t slot,
-                     const Ahead& ahead0, const Ahead& ahead1) {
+// NT whole tiles of one page part (NT kTok tokens from a multiple of that, no mask, no score mod) of an int8 cache on
+// AVX-512 (QuadDot, U8Dot): one softmax step, one weight encoding and one P.V pass (one O update) for all, where
+// run_block takes one tile at a time; the rows ahead are prefetched one group ahead. Groups start at multiples of
+// NT kTok tokens and end where run_block's blocks would, so a contiguous cache and pages of NT kTok tokens or more
+// still run the same steps in the same order (smaller pages take single blocks: the same result to rounding, not to
+// the bit). The group's scores, probabilities and weights live in the value groups' weight buffer (sc.w: 8 kTok
+// floats a row, 2 NT kTok used).
+// Measured (driver, 32:8, hd128, alternated): pairs, 1k in cache on one thread, int8_head 0.070-0.072 -> 0.054-0.057
+// ms, int8_token 0.072-0.080 -> 0.054-0.059; at 32k on two threads their prefetch one block ahead (the pair's own
+// second tile, read right after the first) left the read fraction at 0.59-0.73 in the faster memory state, one pair
+// ahead 0.70-0.82 (1.05-1.19 against 1.20-1.30 ms). Four tiles ran 8% faster in cache (0.051-0.053 ms) but read at
+// 0.58-0.76 (fast) and 0.77-0.86 (slow state) against the pairs' 0.72-0.78 and 0.86-0.95, prefetched four or two
+// tiles ahead alike: pairs it is.
+inline constexpr int kGroupTiles = 2;
+
+template <class V, int NT, class C>
+inline void run_tiles(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows, int64_t ph, int64_t slot,
+                      const Ahead* ahead) {
   using R = typename V::R;
-  constexpr int W = 2 * kTok;
-  static_assert(kTok == V::L && Rows<V>::kMaxGroups * kTok >= 3 * W);
+  constexpr int W = NT * kTok;
+  static_assert(kTok == V::L && Rows<V>::kMaxGroups * kTok >= 2 * W);
   const int64_t D = a.shape.D;
   float* const s = sc.w;
   float* const p = s + rows * W;
-  float* const wv = p + rows * W;
+  float* const wv = s;  // the weights where the scores were
   const QuadTile kt = c.k_quads(ph, slot);
   for (int64_t r0 = 0; r0 < rows; r0 += kQuadRows) {
     with_rows<kQuadRows>(int(min64(kQuadRows, rows - r0)), [&](auto nr) {
       constexpr int NR = decltype(nr)::value;
       const int8_t* qq = sc.qq + r0 * 2 * D;
-      qk_quad_tile<V, NR, W>(s + r0 * W, qq, sc.qcor + r0, D, kt.p, 0, kTok, r0 == 0 ? ahead0 : Ahead{});
-      qk_quad_tile<V, NR, W>(s + r0 * W + kTok, qq, sc.qcor + r0, D, kt.p + kTok * D, 0, kTok,
-                             r0 == 0 ? ahead1 : Ahead{});
+#pragma GCC unroll 4
+      for (int i = 0; i < NT; ++i)
+        qk_quad_tile<V, NR, W>(s + r0 * W + i * kTok, qq, sc.qcor + r0, D, kt.p + i * kTok * D, 0, kTok,
+                               r0 == 0 ? ahead[i] : Ahead{});
     });
   }
   // Scores in units of the row's step (and, per token, of the key's scale) to log2 units.
-  R ks[2] = {V::set1(1.0f), V::set1(1.0f)};
-  if constexpr (C::kKFold == Fold::token) {
-    ks[0] = V::load(c.k_scales(ph, slot));
-    ks[1] = V::load(c.k_scales(ph, slot + kTok));
+  R ks[NT];
+#pragma GCC unroll 4
+  for (int i = 0; i < NT; ++i) {
+    if constexpr (C::kKFold == Fold::token) ks[i] = V::load(c.k_scales(ph, slot + i * kTok));
+    else ks[i] = V::set1(1.0f);
   }
   for (int64_t r = 0; r < rows; ++r) {
     const R step = V::set1(sc.qinv[r]);
-#pragma GCC unroll 2
-    for (int h = 0; h < 2; ++h) V::store(s + r * W + h * kTok, V::mul(V::load(s + r * W + h * kTok), V::mul(ks[h], step)));
+#pragma GCC unroll 4
+    for (int i = 0; i < NT; ++i)
+      V::store(s + r * W + i * kTok, V::mul(V::load(s + r * W + i * kTok), V::mul(ks[i], step)));
   }
   for (int64_t r0 = 0; r0 < rows; r0 += 4) online_softmax4<V, true, W>(sc, r0, s, p);
   const float* w = p;
   if constexpr (C::kVFold == Fold::token) {
-    const R vs[2] = {V::load(c.v_scales(ph, slot)), V::load(c.v_scales(ph, slot + kTok))};
+    R vs[NT];
+#pragma GCC unroll 4
+    for (int i = 0; i < NT; ++i) vs[i] = V::load(c.v_scales(ph, slot + i * kTok));
     for (int64_t r = 0; r < rows; ++r)
-#pragma GCC unroll 2
-      for (int h = 0; h < 2; ++h) V::store(wv + r * W + h * kTok, V::mul(V::load(p + r * W + h * kTok), vs[h]));
+#pragma GCC unroll 4
+      for (int i = 0; i < NT; ++i) V::store(wv + r * W + i * kTok, V::mul(V::load(p + r * W + i * kTok), vs[i]));
     w = wv;
   }
-  pv_u8_block<V, W>(sc, w, rows, D, c.v_quads(ph, slot).p, 0, 2 * kTok / 4 - 1);
+  pv_u8_block<V, W>(sc, w, rows, D, c.v_quads(ph, slot).p, 0, W / 4 - 1);
 }
 
 // One kv head's share of a task: its rows' state in a Rows view, its pass over the task's tokens in page-sized
@@ -1751,11 +1766,18 @@ struct HeadPass {
         return ahead;
       };
       if constexpr (QuadTiles<C> && U8Dot<V, Row>) {
-        // Two whole tiles from a multiple of 2 kTok within this part, no mask, no score mod: run_pair.
-        if (t % (2 * kTok) == 0 && t + 2 * kTok <= to && slot + 2 * kTok <= ps && rows % 4 == 0 && !natural &&
-            !block_needs_mask(a, len, t, 2 * kTok)) {
-          run_pair<V>(a, c, sc, rows, ph, slot, ahead_of(t, slot, kTok), ahead_of(t + kTok, slot + kTok, kTok));
-          t += 2 * kTok;
+        // kGroupTiles whole tiles from a multiple of their tokens within this part, no mask, no score mod:
+        // run_tiles, its rows ahead one group ahead.
+        constexpr int NT = kGroupTiles;
+        if (t % (NT * kTok) == 0 && t + NT * kTok <= to && slot + NT * kTok <= ps && rows % 4 == 0 && !natural &&
+            !block_needs_mask(a, len, t, NT * kTok)) {
+          Ahead ahead[NT];
+          for (int i = 0; i < NT; ++i) {
+            const int64_t d = (NT + i) * kTok - kAheadTokens;
+            ahead[i] = ahead_of(t + d, slot + d, kTok);
+          }
+          run_tiles<V, NT>(a, c, sc, rows, ph, slot, ahead);
+          t += NT * kTok;
           continue;
         }
       }

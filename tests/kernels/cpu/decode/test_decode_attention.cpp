@@ -106,7 +106,7 @@ TEST_P(DecodeIsa, IntegerCachesAcrossShapesMatchFloatPath) {
     int64_t page;
   };
   uint64_t seed = 400;
-  // int8 in pages of 16 (single blocks) and 64 (pairs of tiles where no mask cuts them: decode_core.h's run_pair).
+  // int8 in pages of 16 (single blocks) and 64 (pairs of tiles where no mask cuts them: decode_core.h's run_tiles).
   for (const Family& fam : {Family{{"int8_token", "int8_head"}, &int8_shapes, 16},
                             Family{{"int8_token", "int8_head"}, &int8_shapes, 64},
                             Family{{"int4_g32", "int4_g64"}, &int4_shapes, 64}}) {
