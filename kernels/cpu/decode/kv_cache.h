@@ -137,7 +137,8 @@ class KvCache {
   KvFormat format_;
   int64_t num_pages_, page_size_, H_kv_, D_, row_bytes_;
   PoolBytes k_, v_;
-  std::vector<float> k_scale_, v_scale_;
+  // Per-token scales 64-byte aligned too: a tile's 16 are then one line, which the kernel prefetches as one.
+  std::vector<float, PoolAllocator<float>> k_scale_, v_scale_;
   std::vector<uint16_t> k_qs_, k_qz_, v_qs_, v_qz_;
 };
 

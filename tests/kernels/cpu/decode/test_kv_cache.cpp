@@ -143,6 +143,13 @@ TEST(KvCache, PoolsAreAligned) {
     EXPECT_EQ(reinterpret_cast<uintptr_t>(v.k) % want, 0u) << pages << " pages";
     EXPECT_EQ(reinterpret_cast<uintptr_t>(v.v) % want, 0u) << pages << " pages";
   }
+  // int8's per-token scales: a tile's 16 are one cache line (the kernel prefetches one line per tile and stream).
+  for (const int64_t pages : {int64_t(1), int64_t(1024)}) {  // scales: 64 floats, 64 Ki floats
+    KvCache c(format_from_name("int8_token"), pages, 32, 2, 64);
+    const KvCacheView v = c.view();
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(v.k_scale) % 64, 0u) << pages << " pages";
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(v.v_scale) % 64, 0u) << pages << " pages";
+  }
 }
 
 // int4 KIVI: every stored value decodes within half a step of the original (per channel for keys, per token for
