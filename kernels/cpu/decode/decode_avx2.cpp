@@ -1,6 +1,7 @@
 // decode_attention on AVX2 + FMA: decode_core.h over 8-lane ymm traits, with the KV codecs' widening in registers
-// (bf16: 16 elements per load, even ones by a shift and odd ones by a mask, Q and O in that pair order; int8: sign-extend and convert,
-// its key quad tiles a channel per shift pair (quad_channels); fp8 e4m3: exponent rebias, subnormals by a blend;
+// (bf16: 16 elements per load, even ones by a shift and odd ones by a mask, Q and O in that pair order; int8's quad
+// tiles a channel per shift pair (quad_channels), its P.V on int16 weights (I16Pv); fp8 e4m3: exponent rebias,
+// subnormals by a blend;
 // int4: 16 nibbles from 8 bytes widened once, even ones by a mask and odd ones by a shift, pair order as bf16).
 // 16 ymm registers: Q.K^T 2 keys x 6 rows (12 accumulators + 2 keys + 1 query), P.V 4 rows x 2 vectors
 // (8 accumulators + 2 values + 1 broadcast). Compute-bound on this host (decode_core.h, "Measured").

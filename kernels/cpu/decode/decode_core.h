@@ -42,9 +42,10 @@
 // each block starts (Ahead below). Software prefetch one block ahead: 3.2-4.2 ms; then Q.K by vdpbf16ps on bf16 Q and
 // four horizontal sums at once (hsum4): 15 ns per token in cache, 2.5-2.9 ms at 32k (47-53 GB/s). int8, fp8 and int4
 // gained 0-10% (compute-bound: they widen every code to float32 for both products).
-// int8 by int16 dot products (vpdpwssd, AVX-512 VNNI; its keys now quad tiles, qk_quad_tile) and the softmax of four rows at once (online_softmax4), same
-// driver, runs alternated with the previous kernel: 256 tokens in cache, one thread, int8_head 14 -> 12.7 ns per token
-// and kv head (bf16 18.5 -> 17.6); 32k, 2 threads: int8_head 2.3-2.7 -> 1.8-2.3 ms, int8_token 2.5-2.8 -> 2.2-2.6 ms.
+// int8 by int16 dot products (vpdpwssd, AVX-512 VNNI; since 2026-12-05 quad tiles, qk_quad_tile) and the softmax of
+// four rows at once (online_softmax4), same driver, runs alternated with the previous kernel: 256 tokens in cache,
+// one thread, int8_head 14 -> 12.7 ns per token and kv head (bf16 18.5 -> 17.6); 32k, 2 threads: int8_head 2.3-2.7 ->
+// 1.8-2.3 ms, int8_token 2.5-2.8 -> 2.2-2.6 ms.
 // What is left is not only the products: with both Q.K and P.V removed the kernel still took ~40% of the time
 // (per-block work: row pointers, score scaling, the mods check, softmax, O tiles' loads and stores).
 // int4 KIVI by int16 dot products too (U4Dot: nibbles widened to int16, Q folded with a key group's scales as int16
@@ -877,17 +878,15 @@ template <class V, int NR, int kD, int LD>
       }
       ++run;
     }
-    {
 #pragma GCC unroll 2
-      for (int p = 0; p < P; ++p) {
-        const int c = step * P + p;
-        const I x = V::load_u8_flipped(tile + c * 4 * kTok);
+    for (int p = 0; p < P; ++p) {
+      const int c = step * P + p;
+      const I x = V::load_u8_flipped(tile + c * 4 * kTok);
 #pragma GCC unroll 16
-        for (int r = 0; r < NR; ++r) {
-          const int8_t* q = qq + r * 2 * D + 4 * c;
-          hi[r][p] = V::dot_u8s8_bcast(hi[r][p], x, q);
-          lo[r][p] = V::dot_u8s8_bcast(lo[r][p], x, q + D);
-        }
+      for (int r = 0; r < NR; ++r) {
+        const int8_t* q = qq + r * 2 * D + 4 * c;
+        hi[r][p] = V::dot_u8s8_bcast(hi[r][p], x, q);
+        lo[r][p] = V::dot_u8s8_bcast(lo[r][p], x, q + D);
       }
     }
   }

@@ -56,8 +56,8 @@ inline constexpr double kIntDotMaxRelDiff = 5e-4;
 // error level (~1e-2 of the largest element), still far below a bug in the quad tiles' addressing, a window's
 // weights shifted to the tile's lanes or the padding of a block's last tokens (O(1), and O(1) relative for the 1- and
 // 7-token cases). The same bound measured the same (2.0e-3 .. 5.5e-3) after the values became quad tiles; with
-// run_tiles' weights (pairs) a byte of the largest of 32 tokens instead of 16, 2.3e-3 .. 6.1e-3 (pages of 64), and the SQNR
-// 39.8 -> 39.5 dB (int8_token, q_len 1) and 36.2 -> 36.0 (int8_head).
+// run_tiles' weights (pairs) a byte of the largest of 32 tokens instead of 16, 2.3e-3 .. 6.1e-3 (pages of 64), and
+// the SQNR 39.8 -> 39.5 dB (int8_token, q_len 1) and 36.2 -> 36.0 (int8_head).
 inline constexpr double kInt8U8PvMaxRelDiff = 1e-2;
 
 // The floor of a format (bf16: none, it is held to kBf16MaxRelError instead).

@@ -92,9 +92,10 @@ TEST_P(DecodeIsa, QuantizedFormatsAboveSqnrFloors) {
 
 // The integer caches on every shape family, against the scalar ISA's float32 path on the same cache: where the CPU has
 // AVX-512 VNNI, Q.K and P.V run as integer dot products (decode_core.h's I16Dot and U8Dot for int8, U4Dot for int4;
-// on AVX2 int8's P.V on int16, I16Pv), including the tails of head dims 80 (int8: half a vector) and 96 / 160 (int4: half a nibble block), lone last
-// tokens (odd lengths), blocks that start mid-pair (windows) and key groups split by a window's start; and above the
-// floor against float64. int4 needs head dims its group divides and pages its group divides.
+// on AVX2 int8's P.V on int16, I16Pv), including the tails of head dims 80 (int8: half a vector) and 96 / 160 (int4:
+// half a nibble block), lone last tokens (odd lengths), blocks that start mid-pair (windows) and key groups split by
+// a window's start; and above the floor against float64. int4 needs head dims its group divides and pages its group
+// divides.
 TEST_P(DecodeIsa, IntegerCachesAcrossShapesMatchFloatPath) {
   const std::vector<Shape> int8_shapes = {{32, 8, 128, 1, {4097}}, {8, 1, 80, 2, {7}},   {8, 1, 80, 1, {1000}},
                                           {8, 1, 64, 1, {1}},      {4, 4, 64, 3, {999}}, {16, 8, 128, 16, {1000, 33}}};
