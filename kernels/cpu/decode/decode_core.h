@@ -1364,6 +1364,20 @@ inline void pv_u8_block(Rows<V>& sc, const float* w, int64_t rows, int64_t D, co
   }
 }
 
+// dst[r][j] = src[r][j] x per_token[j] x per_row[r] (1 where per_row is null), rows r < rows of W floats, per_token
+// as W / L vectors: the per-token scales (and the rows' steps) folded into a block's scores or probabilities
+// (run_block's W = kTok, run_tiles' group). dst may be src.
+template <class V, int W>
+inline void scale_rows(float* dst, const float* src, int64_t rows, const typename V::R* per_token,
+                       const float* per_row) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const typename V::R step = V::set1(per_row ? per_row[r] : 1.0f);  // before the stores, which may alias per_row
+#pragma GCC unroll 4
+    for (int j = 0; j < W; j += V::L)
+      V::store(dst + r * W + j, V::mul(V::load(src + r * W + j), V::mul(per_token[j / V::L], step)));
+  }
+}
+
 // One block of n tokens starting at cache token t (page row ph, slot): scores, mods, softmax, P.V. qk: the rows'
 // queries (with a key group's channel scales folded in, for KIVI; bias then holds q . zero).
 template <class V, class C>
@@ -1413,19 +1427,12 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
   }
   // Per-block loops run the full 16 tokens (padded operands; scores past n become -inf below) so they vectorize.
   constexpr bool kInt = I16Dot<V, Row>, kNib = U4Dot<V, Row>;
-  if constexpr (C::kKFold == Fold::token) {
+  if constexpr (C::kKFold == Fold::token || kInt) {  // the keys' per-token scales, the rows' steps
     typename V::R ks[kTok / V::L];
-    load_block<V>(c.k_scales(ph, slot), n, ks);
-    for (int64_t r = 0; r < rows; ++r) {
-      const typename V::R step = V::set1(kInt ? sc.qinv[r] : 1.0f);
-      for (int j = 0; j < kTok; j += V::L)
-        V::store(sc.s + r * kTok + j, V::mul(V::load(sc.s + r * kTok + j), V::mul(ks[j / V::L], step)));
-    }
-  } else if constexpr (kInt) {
-    for (int64_t r = 0; r < rows; ++r) {
-      const float step = sc.qinv[r];  // a local: the store to s may alias qinv as far as the compiler knows
-      for (int j = 0; j < kTok; ++j) sc.s[r * kTok + j] *= step;
-    }
+    if constexpr (C::kKFold == Fold::token) load_block<V>(c.k_scales(ph, slot), n, ks);
+    else
+      for (auto& x : ks) x = V::set1(1.0f);
+    scale_rows<V, kTok>(sc.s, sc.s, rows, ks, kInt ? sc.qinv : nullptr);
   } else if constexpr (C::kKFold == Fold::channel_group) {
     for (int64_t r = 0; r < rows; ++r) {
       const typename V::R step = V::set1(kNib ? sc.qinv[r] : 1.0f), bias = V::set1(sc.bias[r]);
@@ -1445,9 +1452,7 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
   if constexpr (C::kVFold == Fold::token) {
     typename V::R vs[kTok / V::L];
     load_block<V>(c.v_scales(ph, slot), n, vs);
-    for (int64_t r = 0; r < rows; ++r)
-      for (int j = 0; j < kTok; j += V::L)
-        V::store(sc.w + r * kTok + j, V::mul(V::load(sc.p + r * kTok + j), vs[j / V::L]));
+    scale_rows<V, kTok>(sc.w, sc.p, rows, vs, nullptr);
     w = sc.w;
   } else if constexpr (C::kVFold == Fold::channel_group) {
     const int64_t groups = D / C::kGroup;
@@ -1634,21 +1639,14 @@ inline void run_tiles(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
     if constexpr (C::kKFold == Fold::token) ks[i] = V::load(c.k_scales(ph, slot + i * kTok));
     else ks[i] = V::set1(1.0f);
   }
-  for (int64_t r = 0; r < rows; ++r) {
-    const R step = V::set1(sc.qinv[r]);
-#pragma GCC unroll 4
-    for (int i = 0; i < NT; ++i)
-      V::store(s + r * W + i * kTok, V::mul(V::load(s + r * W + i * kTok), V::mul(ks[i], step)));
-  }
+  scale_rows<V, W>(s, s, rows, ks, sc.qinv);
   for (int64_t r0 = 0; r0 < rows; r0 += 4) online_softmax4<V, true, W>(sc, r0, s, p);
   const float* w = p;
   if constexpr (C::kVFold == Fold::token) {
     R vs[NT];
 #pragma GCC unroll 4
     for (int i = 0; i < NT; ++i) vs[i] = V::load(c.v_scales(ph, slot + i * kTok));
-    for (int64_t r = 0; r < rows; ++r)
-#pragma GCC unroll 4
-      for (int i = 0; i < NT; ++i) V::store(wv + r * W + i * kTok, V::mul(V::load(p + r * W + i * kTok), vs[i]));
+    scale_rows<V, W>(wv, p, rows, vs, nullptr);
     w = wv;
   }
   pv_u8_block<V, W>(sc, w, rows, D, c.v_quads(ph, slot).p, 0, W / 4 - 1);
