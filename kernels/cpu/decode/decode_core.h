@@ -1571,7 +1571,6 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
     }
     return;
   }
-  static_assert(!kInt || U8Dot<V, Row>, "int8's integer P.V is the 8-bit one");
   // bf16: the value lines ahead, requested by the first rows' P.V calls, `per` lines each (ValueLinesAhead).
   const ValueLinesAhead vla = KeyTiles<C> ? ValueLinesAhead(ahead, n) : ValueLinesAhead();
   constexpr int NV = V::kPvVecs;
