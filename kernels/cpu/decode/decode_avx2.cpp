@@ -1,8 +1,7 @@
 // decode_attention on AVX2 + FMA: decode_core.h over 8-lane ymm traits, with the KV codecs' widening in registers
 // (bf16: 16 elements per load, even ones by a shift and odd ones by a mask, Q and O in that pair order; int8's quad
 // tiles a channel per shift pair (quad_channels), its P.V on int16 weights (I16Pv); fp8 e4m3: exponent rebias,
-// subnormals by a blend;
-// int4: 16 nibbles from 8 bytes widened once, even ones by a mask and odd ones by a shift, pair order as bf16).
+// subnormals by a blend; int4's nibble tiles a channel (or token) per shift and mask, octet_channels).
 // 16 ymm registers: Q.K^T 2 keys x 6 rows (12 accumulators + 2 keys + 1 query), P.V 4 rows x 2 vectors
 // (8 accumulators + 2 values + 1 broadcast). Compute-bound on this host (decode_core.h, "Measured").
 #include <immintrin.h>
@@ -73,6 +72,13 @@ struct V {
     x[2] = _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(w, 8), 24));
     x[3] = _mm256_cvtepi32_ps(_mm256_srai_epi32(w, 24));
   }
+  // int4 nibble tiles (QuadFloat too): 8 tokens' octets (32 bytes) as 8 vectors, the low nibble of each lane's byte e
+  // in x[e] and its high nibble in x[4 + e] (a shift and a mask each, then converted).
+  static void octet_channels(const uint8_t* p, R* x) {
+    const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)), mask = _mm256_set1_epi32(0xF);
+    for (int e = 0; e < 8; ++e)
+      x[e] = _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(w, 8 * (e % 4) + 4 * (e / 4)), mask));
+  }
   // int8 P.V on int16 products (decode_core.h's I16Pv): the values of 8 channels of a token quad (32 bytes of a quad
   // tile, channel c's 4 tokens at bytes 4 c .. 4 c + 3) sign-extended to int16, channels 0-3 in lo and 4-7 in hi;
   // vpmaddwd against the quad's 4 int16 weights broadcast sums two tokens per int32 lane (two lanes a channel), and
@@ -111,23 +117,6 @@ struct V {
     const R sub = _mm256_mul_ps(_mm256_cvtepi32_ps(mag), set1(1.0f / 512.0f));
     const R is_sub = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(8), mag));
     return _mm256_or_ps(_mm256_blendv_ps(normal, sub, is_sub), _mm256_castsi256_ps(sign));
-  }
-  // 16 nibbles from 8 bytes, widened once (the compiler shares it between the two): the even elements (low nibbles)
-  // masked, the odd ones (high nibbles) shifted down. Half the work per element of load_u4.
-  static __m256i widen_u8(const uint8_t* p) {
-    return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
-  }
-  static R load_u4_even(const uint8_t* p) {
-    return _mm256_cvtepi32_ps(_mm256_and_si256(widen_u8(p), _mm256_set1_epi32(0xF)));
-  }
-  static R load_u4_odd(const uint8_t* p) { return _mm256_cvtepi32_ps(_mm256_srli_epi32(widen_u8(p), 4)); }
-  // Nibbles d .. d + 8 of a row (low nibble first): the 4 bytes as one 32-bit word in every lane, lane i shifted
-  // right by 4 i and masked (broadcast, shift, and, convert).
-  static R load_u4(const uint8_t* row, int d) {
-    int32_t w;
-    std::memcpy(&w, row + d / 2, 4);
-    const __m256i u = _mm256_srlv_epi32(_mm256_set1_epi32(w), _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28));
-    return _mm256_cvtepi32_ps(_mm256_and_si256(u, _mm256_set1_epi32(0xF)));
   }
 };
 

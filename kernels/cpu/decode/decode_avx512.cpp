@@ -4,9 +4,9 @@
 // Beyond the AVX2 path: bf16 key tiles' Q.K by vdpbf16ps against a broadcast pair of Q (Raw, set1_raw_pair,
 // dot_bf16: decode_core.h's Bf16Dot), four score sums and maxima at once (hsum4, hmax4), and
 // int8 caches' Q.K by vpdpbusd on their key quad tiles against Q's codes split in two bytes (load_u8_flipped, hi_lo:
-// decode_core.h's QuadDot) and P.V by vpdpbusd on their value quad tiles (U8Dot), int4 KIVI's both on nibbles
-// widened to int16 (widen_u4, zip_u4, bf16_columns: U4Dot). The tests run it wherever the CPU has AVX-512 BF16 +
-// VNNI (the Zen 4 / Zen 5 guests).
+// decode_core.h's QuadDot) and P.V by vpdpbusd on their value quad tiles (U8Dot), int4 KIVI's both by vpdpbusd on
+// its nibble tiles (nibble_lines, store_i8: NibDot). The tests run it wherever the CPU has AVX-512 BF16 + VNNI
+// (the Zen 4 / Zen 5 guests).
 // GCC 12's _mm512_reduce_*_ps start from _mm512_undefined_ps(): a false positive, as vec_avx512.h says.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include "kernels/cpu/attention/vec_avx512.h"  // first: its pragma must precede <immintrin.h>
@@ -51,77 +51,17 @@ struct V : ::talklab::cpu::attention::avx512::V {
     return Raw(_mm512_set1_epi32(x));
   }
   static R dot_bf16(R acc, Raw x, Raw y) { return _mm512_dpbf16_ps(acc, x, y); }
-  // int16 dot products (decode_core.h's Int16Products: int4 KIVI's both products): vpdpwssd on 32 int16 lanes, two
-  // products per int32 lane.
+  // The integer paths (decode_core.h's QuadDot, U8Dot, NibDot): int32 lanes.
   using I = __m512i;
   static I izero() { return _mm512_setzero_si512(); }
-  static I load_i16(const int16_t* p) { return _mm512_loadu_si512(p); }
-  static I load_i16_n(const int16_t* p, int n) { return _mm512_maskz_loadu_epi16(__mmask32((1ull << n) - 1), p); }
-  static I dot_i16(I acc, I x, I y) { return _mm512_dpwssd_epi32(acc, x, y); }
-  static I set1_u32(const void* p) {  // the 4 bytes at p in every int32 lane: a pair of int16 weights, four u8 ones
+  static I set1_u32(const void* p) {  // the 4 bytes at p in every int32 lane: four u8 P.V weights
     int32_t x;
     std::memcpy(&x, p, 4);
     return _mm512_set1_epi32(x);
   }
   static R to_float(I x) { return _mm512_cvtepi32_ps(x); }
-  // out[4 r + k] = the lanes' sum of x[4 k + r] (k, r < 4: a 4-row tile's int32 accumulators for 4 keys,
-  // key-major; decode_core.h's Reduce16), as float: per row, its keys' vectors interleaved and added twice (32,
-  // then 64 bits) leave each 128-bit block holding the row's 4 partial sums; the 4 rows' vectors are then folded
-  // across blocks so block r holds row r's totals. 45 shuffles and adds, one conversion.
-  static void reduce16(const I* x, float* out) {
-    auto pair = [](I a, I b) { return _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b)); };
-    I u[4];
-    for (int r = 0; r < 4; ++r) {
-      const I a = pair(x[r], x[4 + r]), b = pair(x[8 + r], x[12 + r]);  // keys 0 1 0 1, 2 3 2 3 per block
-      u[r] = _mm512_add_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b));  // 0 1 2 3
-    }
-    const I s01 = _mm512_add_epi32(_mm512_shuffle_i32x4(u[0], u[1], 0x44), _mm512_shuffle_i32x4(u[0], u[1], 0xEE));
-    const I s23 = _mm512_add_epi32(_mm512_shuffle_i32x4(u[2], u[3], 0x44), _mm512_shuffle_i32x4(u[2], u[3], 0xEE));
-    _mm512_storeu_ps(out, to_float(_mm512_add_epi32(_mm512_shuffle_i32x4(s01, s23, 0x88),
-                                                    _mm512_shuffle_i32x4(s01, s23, 0xDD))));
-  }
   static void store_i16(int16_t* p, R x) {  // 16 floats rounded to int16 (|x| <= 32767)
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(x)));
-  }
-  // KIVI's 4-bit codes as int16 (decode_core.h's U4Dot). A byte holds elements 2 b (low nibble) and 2 b + 1 (high).
-  // widen_u4: 32 bytes, 64 elements of one row, as the even elements (lo) and the odd ones (hi), 32 lanes each.
-  static void widen_u4(const uint8_t* p, I& lo, I& hi) {
-    nibbles(_mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), lo, hi);
-  }
-  static void widen_u4_n(const uint8_t* p, int bytes, I& lo, I& hi) {  // bytes < 32, zeros after
-    nibbles(_mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(__mmask32((1ull << bytes) - 1), p)), lo, hi);
-  }
-  // zip_u4: 16 bytes (32 elements) of two tokens' rows a, b, zipped lane by lane: int16
-  // lanes 2 i, 2 i + 1 hold element 2 i of a and of b (even), element 2 i + 1 of a and of b (odd), so a dot
-  // product's int32 lane i sums the pair for element 2 i (even) or 2 i + 1 (odd): pair order, as the float path.
-  static void zip_u4(const uint8_t* a, const uint8_t* b, I& even, I& odd) {
-    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a));
-    const __m128i y = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b));
-    const __m256i ab =
-        _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi8(x, y)), _mm_unpackhi_epi8(x, y), 1);
-    nibbles(_mm512_cvtepu8_epi16(ab), even, odd);
-  }
-  // out[c * 16 + j] = p[j * cols + c] as float for tokens j < n, 0 for j >= n: a block's per-(token, group) bf16
-  // scales or zeros as one vector per group (cols = D / G <= 8), by int16 permutes of the block's n * cols values.
-  static void bf16_columns(const uint16_t* p, int cols, int n, float* out) {
-    const int total = n * cols;
-    if (total > 64) {  // cols 8 (head dim 256, G 32): element by element
-      for (int c = 0; c < cols; ++c)
-        for (int j = 0; j < 16; ++j) out[c * 16 + j] = j < n ? core::bf16_bits_to_float(p[j * cols + c]) : 0.0f;
-      return;
-    }
-    auto mask = [](int k) { return __mmask32(k >= 32 ? ~0u : k <= 0 ? 0u : (1u << k) - 1); };
-    const __m512i a = _mm512_maskz_loadu_epi16(mask(total), p);
-    const __m512i b = total > 32 ? _mm512_maskz_loadu_epi16(mask(total - 32), p + 32) : _mm512_setzero_si512();
-    const __m512i j_cols = _mm512_mullo_epi16(
-        _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7,
-                         6, 5, 4, 3, 2, 1, 0),
-        _mm512_set1_epi16(int16_t(cols)));
-    for (int c = 0; c < cols; ++c) {  // lanes j >= n pick loaded zeros (index < 64 while n * cols <= 64)
-      const __m512i col = _mm512_permutex2var_epi16(a, _mm512_add_epi16(j_cols, _mm512_set1_epi16(int16_t(c))), b);
-      const __m512i x = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(col));
-      _mm512_storeu_ps(out + c * 16, _mm512_castsi512_ps(_mm512_slli_epi32(x, 16)));
-    }
   }
   // int8 P.V by vpdpbusd (decode_core.h's U8Dot): P.V weights as unsigned bytes against the signed value bytes of a
   // quad tile's line, four tokens per int32 lane.
@@ -148,9 +88,22 @@ struct V : ::talklab::cpu::attention::avx512::V {
   static void store_u8(uint8_t* p, R x) {  // 16 floats in [0, 255] rounded to bytes
     _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm512_cvtusepi32_epi8(_mm512_cvtps_epu32(x)));
   }
-  static void nibbles(I bytes, I& lo, I& hi) {
-    lo = _mm512_and_si512(bytes, _mm512_set1_epi16(0xF));
-    hi = _mm512_srli_epi16(bytes, 4);
+  // int4 nibble tiles (decode_core.h's NibDot): a 64-byte line's low nibbles and high nibbles, each byte 0 .. 15.
+  static void nibble_lines(const uint8_t* p, I& lo, I& hi) {
+    const I x = _mm512_loadu_si512(p), mask = _mm512_set1_epi8(0x0F);
+    lo = _mm512_and_si512(x, mask);
+    hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), mask);
+  }
+  static void nibble_lines_centered(const uint8_t* p, I& lo, I& hi) {  // the same, minus 8: -8 .. 7
+    nibble_lines(p, lo, hi);
+    lo = _mm512_sub_epi8(lo, _mm512_set1_epi8(8));
+    hi = _mm512_sub_epi8(hi, _mm512_set1_epi8(8));
+  }
+  // 16 floats in [-127, 127] rounded to signed bytes at p; returns the rounded values.
+  static R store_i8(int8_t* p, R x) {
+    const I c = _mm512_cvtps_epi32(x);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm512_cvtepi32_epi8(c));
+    return _mm512_cvtepi32_ps(c);
   }
   static float hmax(R x) { return _mm512_reduce_max_ps(x); }
   static R load_bf16(const uint16_t* p) {
@@ -176,28 +129,13 @@ struct V : ::talklab::cpu::attention::avx512::V {
     const R v = _mm512_mask_blend_ps(is_sub, normal, sub);
     return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(v), sign));
   }
-  static R load_u4_even(const uint8_t* p) {  // 32 nibbles from 16 bytes, as decode_avx2.cpp
-    const __m512i x = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-    return _mm512_cvtepi32_ps(_mm512_and_si512(x, _mm512_set1_epi32(0xF)));
-  }
-  static R load_u4_odd(const uint8_t* p) {
-    const __m512i x = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-    return _mm512_cvtepi32_ps(_mm512_srli_epi32(x, 4));
-  }
-  static R load_u4(const uint8_t* row, int d) {  // nibbles d .. d + 16: two 32-bit words, as decode_avx2.cpp
-    int32_t w[2];
-    std::memcpy(w, row + d / 2, 8);
-    const __m512i x = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(w[0])), _mm256_set1_epi32(w[1]), 1);
-    const __m512i u = _mm512_srlv_epi32(x, _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28));
-    return _mm512_cvtepi32_ps(_mm512_and_si512(u, _mm512_set1_epi32(0xF)));
-  }
 };
 
 // The integer paths must not fall back to float32 silently (a concept that stops matching would).
 static_assert(core::I16Dot<V, core::Int8TokenCodec<V>::Row> && core::I16Dot<V, core::StaticScaleCodec<V, false>::Row>);
 static_assert(core::U8Dot<V, core::Int8TokenCodec<V>::Row> && core::U8Dot<V, core::StaticScaleCodec<V, false>::Row>);
 static_assert(!core::I16Dot<V, core::StaticScaleCodec<V, true>::Row>);
-static_assert(core::U4Dot<V, core::Int4KiviCodec<V, 32>::Row> && core::U4Dot<V, core::Int4KiviCodec<V, 64>::Row>);
+static_assert(core::NibDot<V>);
 static_assert(core::Bf16Dot<V>);
 static_assert(core::QuadDot<V>);
 

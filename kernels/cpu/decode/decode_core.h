@@ -5,18 +5,18 @@
 // One task = one (sequence b, group of heads_per_task kv heads, chunk of its visible tokens), its heads run page by
 // page (run_task). A kv head's rows are its group's H / H_kv query heads times q_len: R rows of Q, consecutive in
 // memory, packed once as float32 with the scale folded in. Per block of up to 16 tokens (never crossing a page):
-//   scores  S[r][j] = q_r . k_j: two cache rows at a time (four for 4-row integer tiles, Reduce16) against up to
-//           kQkRows query rows held in registers, each K vector dequantized ONCE in registers (codec.at) and used by
-//           every row of the group: the K bytes are read once per group, which is what makes GQA decode
-//           memory-bound-efficient; bf16 keys are tiles of the block's 16 tokens (qk_key_tile: a channel pair of
-//           all 16 per vector, the scores come out as vectors), int8 keys the same by channel quads (qk_quad_tile,
-//           qk_quad_float);
+//   scores  S[r][j] = q_r . k_j: two cache rows at a time (fp8) against up to kQkRows query rows held in
+//           registers, each K vector dequantized ONCE in registers (codec.at) and used by every row of the group:
+//           the K bytes are read once per group, which is what makes GQA decode memory-bound-efficient; bf16 keys
+//           are tiles of the block's 16 tokens (qk_key_tile: a channel pair of all 16 per vector, the scores come
+//           out as vectors), int8 keys the same by channel quads (qk_quad_tile, qk_quad_float), int4 keys by
+//           channel octets (qk_nib_tile, qk_quad_float);
 //   mods    only on blocks at a window edge or among the new tokens, or when a score mod is on (apply_block_mods);
 //   softmax online, per row, 16 scores wide in vectors (exp2 polynomial), running max m and sum l in float32;
 //   P.V     O[r] = alpha_r O[r] + sum_j p_rj v_j with kPvRows x kPvVecs accumulators; each V vector is dequantized
 //           once per (row tile, token) in registers: for GQA 32:8 at q_len 1, R = 4 rows share one decode; int8
 //           values are tiles by token quads (pv_quad_u8, pv_quad_i16, pv_quad_float: 16 or 8 channels of 4 tokens
-//           per load, the sums in the channels' order).
+//           per load, the sums in the channels' order), int4 values by token octets (pv_nib_block, pv_quad_float).
 // No per-token call: row pointers are computed per block, the codec's at() inlines.
 // Measured (issue 21, this 2-vCPU Zen 2 guest, batch 1, 32:8 heads, hd128, q_len 1, context 32k; `bench run --profile
 // default --filter '^decode/decode_cpu/context=32768/batch=1/heads=32/kv_heads=8/head_dim=128/page_size=0/
@@ -48,14 +48,20 @@
 // 1.8-2.3 ms, int8_token 2.5-2.8 -> 2.2-2.6 ms.
 // What is left is not only the products: with both Q.K and P.V removed the kernel still took ~40% of the time
 // (per-block work: row pointers, score scaling, the mods check, softmax, O tiles' loads and stores).
-// int4 KIVI by int16 dot products too (U4Dot: nibbles widened to int16, Q folded with a key group's scales as int16
-// codes, P.V weights per value channel group), same driver, 1k tokens in cache, one thread: G 32 0.189 -> 0.134 ms,
-// G 64 0.156 -> 0.120 ms (int8_token 0.100: int4 reads half the bytes but folds its groups per block and per key
-// group). Of that, vectorizing the key group's scale loads (a scalar pair_order per channel) took 12%, and keeping
-// the Scratch's pointers out of the int16-store loops another 15%. With both products removed, int4 G 32 still took
-// 0.101 of 0.182 ms: its cost is the group folds, not the products. 32k, 2 threads: 2.6-2.8 / 2.0-2.1 ms. One P.V
-// step per row over all its value groups instead of per (group, row) (4 maxima and divisions to 1) was no faster
-// (G 32 0.134-0.141 against 0.132-0.134 ms, alternated) and rounded coarser (1.7e-4 against 1.2e-4): not kept.
+// int4 KIVI by int16 dot products too (until 2026-12-05: token rows of packed nibbles widened to int16, Q folded with
+// a key group's scales as int16 codes, P.V weights per value channel group), same driver, 1k tokens in cache, one
+// thread: G 32 0.189 -> 0.134 ms, G 64 0.156 -> 0.120 ms. One P.V step per row over all its value groups instead of
+// per (group, row) was no faster and rounded coarser: not kept.
+// int4 KIVI in nibble tiles on vpdpbusd (2026-12-05; NibDot, run_nib), same driver, alternated with the int16 rows:
+// 1k tokens in cache, one thread, G 32 0.121-0.122 -> 0.067-0.070 ms, G 64 0.104-0.105 -> 0.053-0.058 (int8_head
+// 0.052-0.055); 32k, two threads, G 32 2.07-2.14 -> 1.16-1.26 ms, G 64 1.71-2.40 -> 0.93-1.14, bf16 2.80-2.95 in the
+// same minutes. Steps: the tiles with Q as int16 codes in two bytes (four vpdpbusd a line and row) 0.074; the fold
+// with no member reloads 0.072; Q as one byte 0.062; the P.V codes centred (no time) and the Q codes' mean rounding
+// put back (decode_tolerances.h's kInt4NibDotMaxRelDiff: +0.004 ms, SQNR within 0.1 dB of the int16 products
+// instead of 0.35 below). What one tile pair costs (ablations, G 32, in cache, of 0.070 ms): the key group's fold
+// 0.016, Q.K 0.015, P.V 0.014, the weights' encoding 0.012, the softmax 0.009. vpdpbusd issues two a cycle here (a
+// 12-chain loop: 0.12 ns each), so neither product is at its bound; separate chains for the high nibbles (one
+// vpdpbusd latency a step instead of two) changed nothing, nor did int8's conditional rescaling (kLazyMax).
 //
 // Tried and not kept: bf16 P.V by vdpbf16ps along token pairs (P rounded to bf16 per block, two tokens' value rows
 // zipped): 1k tokens in cache 0.114 -> 0.107 ms, 32k no change beyond noise, and the output's SQNR 49.8 -> 48.7 dB
@@ -165,9 +171,12 @@ concept KeyTiles = C::kKeyTiles;
 // Codecs whose keys and values are quad tiles (int8): k_quads and v_quads instead of k_row and v_row.
 template <class C>
 concept QuadTiles = C::kQuadTiles;
+// Codecs whose keys and values are nibble tiles (int4 KIVI): k_octets and v_octets.
+template <class C>
+concept OctetTiles = C::kOctetTiles;
 
-// int8 keys in tiles of kTok tokens by channel quads (kv_cache.h): the tile holding a block's first slot, and that
-// slot's lane in it.
+// int8 or int4 codes in tiles of kTok tokens (kv_cache.h's quad and nibble tiles): the tile holding a block's first
+// slot, and that slot's lane in it.
 struct QuadTile {
   const uint8_t* p;
   int lane;
@@ -256,7 +265,8 @@ struct StaticScaleCodec {
 };
 
 // KIVI int4: keys x = u * scale[c] + zero[c] per channel c of the row's key group of kG tokens, values
-// x = u * scale[g] + zero[g] per group g of kG channels of the row. Rows are the bare 4-bit codes.
+// x = u * scale[g] + zero[g] per group g of kG channels of the token. Codes in nibble tiles (kv_cache.h): Q.K by
+// qk_nib_tile / qk_quad_float, P.V by pv_nib_block / pv_quad_float.
 template <class V, int kG>
 struct Int4KiviCodec {
   using R = typename V::R;
@@ -267,24 +277,26 @@ struct Int4KiviCodec {
   int64_t ps, D;
   explicit Int4KiviCodec(const KvCacheView& c)
       : k(c.k), v(c.v), kqs(c.k_qs), kqz(c.k_qz), vqs(c.v_qs), vqz(c.v_qz), ps(c.page_size), D(c.D) {}
-  struct Row {
+  struct Row {  // the concepts' row type: never built from the cache (the codes are tiles)
     const uint8_t* p;
-    R at(int d) const { return V::load_u4(p, d); }
-    // A pair block of 2 L nibbles is L bytes: byte b holds elements 2b (low) and 2b + 1 (high), so one widening of
-    // the bytes gives the even elements by a mask and the odd ones by a shift (pair order, as bf16).
-    R even(int d) const { return V::load_u4_even(p + d / 2); }
-    R odd(int d) const { return V::load_u4_odd(p + d / 2); }
-    const uint8_t* nibbles() const { return p; }  // the integer dot product's operand (U4Dot)
   };
-  Row k_row(int64_t ph, int64_t slot) const { return {k + (ph * ps + slot) * (D / 2)}; }
-  Row v_row(int64_t ph, int64_t slot) const { return {v + (ph * ps + slot) * (D / 2)}; }
+  static constexpr bool kOctetTiles = true;
+  QuadTile k_octets(int64_t ph, int64_t slot) const {
+    return {k + (ph * ps + slot - slot % kTok) * (D / 2), int(slot % kTok)};
+  }
+  QuadTile v_octets(int64_t ph, int64_t slot) const {
+    return {v + (ph * ps + slot - slot % kTok) * (D / 2), int(slot % kTok)};
+  }
   // The key group of (ph, slot): an id, and its per-channel scale and zero (D each).
   int64_t key_group(int64_t ph, int64_t slot) const { return ph * (ps / kG) + slot / kG; }
   const uint16_t* k_group_scale(int64_t group) const { return kqs + group * D; }
   const uint16_t* k_group_zero(int64_t group) const { return kqz + group * D; }
-  // A value row's scale and zero per channel group (D / kG each).
-  const uint16_t* v_row_scale(int64_t ph, int64_t slot) const { return vqs + (ph * ps + slot) * (D / kG); }
-  const uint16_t* v_row_zero(int64_t ph, int64_t slot) const { return vqz + (ph * ps + slot) * (D / kG); }
+  // The value scales and zeros of the tile holding (ph, slot): D / kG lines of kTok (the tile's lanes), group g's
+  // at g * kTok; the next tile's v_tile_stride() further on.
+  int64_t v_tile_at(int64_t ph, int64_t slot) const { return (ph * ps + slot - slot % kTok) * (D / kG); }
+  const uint16_t* v_tile_scales(int64_t ph, int64_t slot) const { return vqs + v_tile_at(ph, slot); }
+  const uint16_t* v_tile_zeros(int64_t ph, int64_t slot) const { return vqz + v_tile_at(ph, slot); }
+  int64_t v_tile_stride() const { return kTok * (D / kG); }
   float k_fold(int64_t) const { return 1.0f; }
   float v_fold(int64_t) const { return 1.0f; }
 };
@@ -378,8 +390,8 @@ template <class V>
 struct Rows {
   float* qf = nullptr;     // (R, D) packed, scaled queries
   float* o = nullptr;      // (R, D) unnormalized output
-  float* s = nullptr;      // (R, kTok) scores
-  float* p = nullptr;      // (R, kTok) probabilities
+  float* s = nullptr;      // (R, kTok) scores; run_nib's pairs (R, kMaxW)
+  float* p = nullptr;      // (R, kTok) probabilities; run_nib's pairs (R, kMaxW)
   float* m = nullptr;      // (R) running max, log2 units
   float* l = nullptr;      // (R) running sum
   float* alpha = nullptr;  // (R) rescale of the last block
@@ -389,13 +401,16 @@ struct Rows {
   float* w = nullptr;      // (kMaxGroups, R, kTok) P times the values' scales (Fold::token, channel_group)
   float* zs = nullptr;     // (kMaxGroups, R) sum_j P zero_j per value channel group
   uint16_t* qb = nullptr;  // (R, D) scaled queries rounded to bf16, natural order (the bf16 dot-product Q.K)
-  int16_t* qi = nullptr;   // (R, D) scaled queries as int16 codes, natural order (I16Dot, U4Dot)
+  int16_t* qi = nullptr;   // (R, D) scaled queries as int16 codes, natural order (I16Dot)
   float* qinv = nullptr;   // (R) qi's step: q = qi * qinv
-  int8_t* qq = nullptr;    // (R, 2 D) qi split into bytes, hi then lo per row (int8 quad tiles: QuadDot)
+  int8_t* qq = nullptr;    // (R, 2 D) qi split into bytes, hi then lo per row (QuadDot; int4: q times the key
+                           // group's scales, NibDot)
   int32_t* qcor = nullptr; // (R) 128 sum_d qi_d per row (QuadDot)
-  int16_t* wq = nullptr;   // (kMaxGroups, R, kTok) the block's P.V weights as int16 codes (U4Dot), or bytes (U8Dot)
+  int16_t* wq = nullptr;   // (kMaxGroups, R, kTok) the block's P.V weights as int16 codes (I16Pv), or bytes (U8Dot;
+                           // NibDot: (kMaxGroups, R, kMaxW) bytes)
   float* wsc = nullptr;    // (kMaxGroups, R) wq's step
   static constexpr size_t kMaxGroups = 8;  // D / G <= 256 / 32
+  static constexpr int kMaxW = 2 * kTok;     // tokens a row of run_nib's pairs (run_tiles keeps its own in w)
 };
 
 // The owner: a buffer for R = heads_per_task x rows (the per-head state of every head of a task).
@@ -429,8 +444,8 @@ struct Scratch : Rows<V> {
     constexpr size_t kMaxGroups = Rows<V>::kMaxGroups;
     Rows<V>& t = *this;
     const size_t r = size_t(rows);
-    const size_t need = 3 * r * size_t(D) + 2 * r * kTok + 5 * r + kMaxGroups * r * (kTok + 2) + r * size_t(D) +
-                        kMaxGroups * r * kTok / 2 + r * size_t(D) / 2 + r + 160;
+    const size_t need = 3 * r * size_t(D) + 2 * r * Rows<V>::kMaxW + 5 * r + kMaxGroups * r * (kTok + 2) +
+                        r * size_t(D) + kMaxGroups * r * kTok / 2 + r * size_t(D) / 2 + r + 160;
     if (need > cap) {
       std::free(buf);
       const size_t bytes = (need * 4 + 63) / 64 * 64;
@@ -441,8 +456,8 @@ struct Scratch : Rows<V> {
     t.qf = buf;
     t.o = t.qf + r * size_t(D);
     t.s = t.o + r * size_t(D);
-    t.p = t.s + r * kTok;
-    t.m = t.p + r * kTok;
+    t.p = t.s + r * Rows<V>::kMaxW;
+    t.m = t.p + r * Rows<V>::kMaxW;
     t.l = t.m + r;
     t.alpha = t.l + r;
     t.qk = t.alpha + r;
@@ -483,13 +498,10 @@ concept Bf16Dot = V::L == kTok && requires(typename V::R acc, typename V::Raw x,
   { V::dot_bf16(acc, x, x) } -> std::same_as<typename V::R>;
 };
 
-// The int16 products I16Dot and U4Dot share: Q's int16 codes (store_i16, load_i16), vpdpwssd, int32 -> float32.
+// What int8's integer path needs besides its products: Q's int16 codes (store_i16), int32 -> float32.
 template <class V>
-concept Int16Products = requires(typename V::I acc, typename V::R x, const int16_t* w) {
+concept Int16Products = requires(typename V::I acc, typename V::R x) {
   { V::izero() } -> std::same_as<typename V::I>;
-  { V::load_i16(w) } -> std::same_as<typename V::I>;
-  { V::load_i16_n(w, 1) } -> std::same_as<typename V::I>;
-  { V::dot_i16(acc, acc, acc) } -> std::same_as<typename V::I>;
   { V::to_float(acc) } -> std::same_as<typename V::R>;
   { V::store_i16(nullptr, x) };
 };
@@ -525,39 +537,6 @@ concept I16Dot = Int16Products<V> && QuadDot<V> && requires(const KRow& r) {
   { r.codes() } -> std::same_as<const int8_t*>;
 };
 
-// KIVI's 4-bit codes on the same int16 dot product: codes 0 .. 15 widened to int16 in registers (a mask and a shift
-// split a byte's two nibbles), never to float32, the scales and zeros folded outside the loops (Fold::channel_group):
-//   Q.K  per key group of G tokens, q' = q * the group's channel scales as int16 codes per row (step amax |q'| / 32767)
-//        in nibble order: per block of 4 L elements, its even elements then its odd ones (a shorter tail: the same
-//        over its 2 L), as one widening of the key's bytes gives them; score = step * sum + q . zero.
-//   P.V  per value channel group g, the block's weights P_j * scale_jg as int16 codes per (g, row); two tokens'
-//        rows zipped lane by lane (zip_u4), so the int32 lanes come out in pair order (the float path's O order); O
-//        gets step * sum + sum_j P_j zero_jg.
-// |sum| <= 256 * 32767 * 15 (Q.K) and 16 * 32767 * 15 (a block's P.V) < 2^31.
-template <class V, class KRow>
-concept U4Dot = Int16Products<V> && requires(typename V::I& out, const uint8_t* c, const int16_t* w, const uint16_t* h,
-                                             float* f) {
-  { V::set1_u32(w) } -> std::same_as<typename V::I>;
-  V::widen_u4(c, out, out);
-  V::widen_u4_n(c, 1, out, out);
-  V::zip_u4(c, c, out, out);
-  V::hsum4(V::zero(), V::zero(), V::zero(), V::zero(), f);
-  V::hmax4(V::zero(), V::zero(), V::zero(), V::zero(), f);
-  V::bf16_columns(h, 1, 1, f);
-} && requires(const KRow& r) {
-  { r.nibbles() } -> std::same_as<const uint8_t*>;
-};
-
-// Where nibble order (U4Dot) puts the L-element vector that starts at position i of a pair-order row (D % 2 L == 0):
-// per block of 4 L, pair order holds [even, odd] of its first 2 L, then of its second; nibble order wants
-// [even, even, odd, odd]: the middle two swap. A tail of 2 L keeps its place.
-template <class V>
-inline int64_t nibble_order_vec(int64_t i, int64_t D) {
-  const int64_t b = i / (4 * V::L) * (4 * V::L), k = i - b;
-  if (b + 4 * V::L > D || k == 0 || k == 3 * V::L) return i;
-  return k == V::L ? b + 2 * V::L : b + V::L;
-}
-
 // int8 P.V by 8-bit dot products (AVX-512 VNNI's vpdpbusd: four u8 x s8 products summed into each int32 lane, 64
 // multiply-adds an instruction, twice vpdpwssd's at the same issue rate here): the block's weights (P times the
 // values' per-token scales, never negative) as unsigned bytes per row (step wmax / 255), against the value quad tiles
@@ -576,9 +555,7 @@ concept U8Dot = I16Dot<V, VRow> && requires(typename V::I i, const int8_t* c, co
 };
 
 // x[0 .. n) (n % L == 0) as int16 codes of amax, its largest magnitude: out = round(x * 32767 / amax). Returns the
-// step (amax / 32767) a code is multiplied by: int8's Q rows and int4's P.V weights. (int4's Q rows per key group
-// go to nibble order in a loop of their own: this encoder with a destination order cost int4 G 32 ~4% in cache.)
-// (The quad path's Q: max_code kQuadMaxCode.)
+// step (amax / 32767) a code is multiplied by: int8's Q rows (max_code kQuadMaxCode) and AVX2's int8 P.V weights.
 template <class V>
 inline float encode_i16(const float* x, int64_t n, float amax, int16_t* out, float max_code = 32767.0f) {
   const typename V::R inv = V::set1(amax > 0.0f ? max_code / amax : 0.0f);
@@ -592,30 +569,14 @@ inline typename V::R max_abs(typename V::R acc, typename V::R x) {
   return V::max(acc, V::max(x, V::sub(V::zero(), x)));
 }
 
-// Where V can sum 16 int32 vectors at once (reduce16: an add tree over 4 rows x 4 keys), a 4-row tile of
-// the integer products takes four keys per pass: one tree of 45 shuffles and adds gives the 16 scores as a vector,
-// row r's four in its 128-bit block r, where two passes of hsum4 took 52 ops and 16 int32 -> float conversions (the
-// sums are added as int32, exactly, and converted once: the scores are bit-identical). With head dim 128 compiled
-// as a constant (qk_tile), so GCC keeps the 16 accumulators in registers instead of copying them on every 32-element
-// step, alternated with the previous kernel (standalone driver, GQA 32:8): 1k tokens in cache, one thread,
-// int8_head 0.093-0.099 -> 0.085-0.091 ms, int8_token 0.098 -> 0.086, int4 G 32 0.146-0.152 -> 0.130-0.145, G 64
-// 0.135 -> 0.123; 32k, two threads, int8_token 1.65-1.71 -> 1.45-1.54 ms, int8_head 1.64-1.71 -> 1.50-1.53,
-// int4 G 32 2.51-2.59 -> 2.30-2.41, G 64 2.06 -> 1.89-1.97. The four-key pass alone changed int8 by nothing and
-// int4 by 2%; bf16 (float sums) on four keys ran 5% slower in cache (its keys are now tiles: qk_key_tile).
-template <class V>
-concept Reduce16 = requires(const typename V::I* x, float* out) { V::reduce16(x, out); };
-
-// S[r][j] for rows r0 .. r0 + NR and tokens j < n: KP keys per pass (4 on the integer dot-product paths where V
-// has reduce16 and the tile is 4 rows, else 2) share the Q loads.
-// qi: the same rows as int16 codes (U4Dot: the scores come out in units of the row's step). bf16 and int8 keys are
-// tiles: qk_key_tile, qk_quad_tile.
-template <class V, int NR, int kD, class KRow>
-[[gnu::always_inline]] inline void qk_tile_d(float* s, const float* qf, const int16_t* qi,
-                                             int64_t D_, const KRow* kr, int n, const Ahead& ahead) {
-  const int64_t D = kD ? kD : D_;
+// S[r][j] for rows r0 .. r0 + NR and tokens j < n of token-major key rows (fp8): two keys per pass share the Q
+// loads. bf16, int8 and int4 keys are tiles: qk_key_tile, qk_quad_tile, qk_nib_tile, qk_quad_float.
+// (Until 2026-12-05 int4's rows ran here too, on int16 dot products with four keys a pass added by a 45-op tree,
+// reduce16.)
+template <class V, int NR, class KRow>
+inline void qk_tile(float* s, const float* qf, int64_t D, const KRow* kr, int n, const Ahead& ahead) {
   using R = typename V::R;
-  constexpr int KP = NR == 4 && Reduce16<V> && U4Dot<V, KRow> ? 4 : 2;
-  static_assert(kTok % KP == 0);
+  constexpr int KP = 2;
   ahead.prefetch_scales();
   for (int j = 0; j < n; j += KP) {
     KRow k[KP];
@@ -627,73 +588,21 @@ template <class V, int NR, int kD, class KRow>
       // an even slot, as every block but a window's first does).
       if (jj < ahead.keys) ahead.prefetch_pair(jj);
     }
-    R a[KP][NR];  // float sums per key and row (the integer paths convert theirs into it, unless reduced as int32)
+    R a[KP][NR];  // float sums per key and row
 #pragma GCC unroll 4
     for (int i = 0; i < KP; ++i)
 #pragma GCC unroll 16
       for (int r = 0; r < NR; ++r) a[i][r] = V::zero();
-    int d = 0;
-    if constexpr (U4Dot<V, KRow>) {
-      using I = typename V::I;
-      constexpr int W = 2 * V::L;  // int16 lanes
-      I acc[KP][NR];
-#pragma GCC unroll 4
-      for (int i = 0; i < KP; ++i)
+    // The two keys' lanes x0, x1 against the rows' query lanes at q (one load per row, two FMAs).
+    auto lanes = [&](R x0, R x1, const float* q) {
 #pragma GCC unroll 16
-        for (int r = 0; r < NR; ++r) acc[i][r] = V::izero();
-      {
-        // The even and odd elements of the keys against the rows' codes at qi + d (even) and + d + half (odd).
-        auto dots = [&](const I* e, const I* o, int half, auto load_q) {
-#pragma GCC unroll 16
-          for (int r = 0; r < NR; ++r) {
-            const I qe = load_q(qi + r * D + d), qo = load_q(qi + r * D + d + half);
-#pragma GCC unroll 4
-            for (int i = 0; i < KP; ++i) acc[i][r] = V::dot_i16(V::dot_i16(acc[i][r], e[i], qe), o[i], qo);
-          }
-        };
-        I e[KP], o[KP];
-        for (; d + 2 * W <= int(D); d += 2 * W) {  // a block of 2 W elements is W bytes
-#pragma GCC unroll 4
-          for (int i = 0; i < KP; ++i) V::widen_u4(k[i].nibbles() + d / 2, e[i], o[i]);
-          dots(e, o, W, [](const int16_t* q) { return V::load_i16(q); });
-        }
-        if (const int rest = int(D) - d; rest > 0) {  // W elements (D % W == 0 for KIVI): W / 2 bytes
-#pragma GCC unroll 4
-          for (int i = 0; i < KP; ++i) V::widen_u4_n(k[i].nibbles() + d / 2, rest / 2, e[i], o[i]);
-          dots(e, o, rest / 2, [rest](const int16_t* q) { return V::load_i16_n(q, rest / 2); });
-        }
+      for (int r = 0; r < NR; ++r) {
+        const R qr = V::load(q + r * D);
+        a[0][r] = V::fma(x0, qr, a[0][r]);
+        a[1][r] = V::fma(x1, qr, a[1][r]);
       }
-      if constexpr (KP == 4) {  // scores past n are written too (j + KP <= kTok): run_block makes them -inf
-        float t[16];
-        V::reduce16(&acc[0][0], t);
-#pragma GCC unroll 4
-        for (int r = 0; r < NR; ++r) std::memcpy(s + r * kTok + j, t + 4 * r, 4 * sizeof(float));
-        continue;
-      } else {
-#pragma GCC unroll 4
-        for (int i = 0; i < KP; ++i)
-#pragma GCC unroll 16
-          for (int r = 0; r < NR; ++r) a[i][r] = V::to_float(acc[i][r]);
-      }
-    } else {
-      static_assert(KP == 2, "the float path's lanes are written for two keys");
-      // The two keys' lanes x0, x1 against the rows' query lanes at q (one load per row, two FMAs).
-      auto lanes = [&](R x0, R x1, const float* q) {
-#pragma GCC unroll 16
-        for (int r = 0; r < NR; ++r) {
-          const R qr = V::load(q + r * D);
-          a[0][r] = V::fma(x0, qr, a[0][r]);
-          a[1][r] = V::fma(x1, qr, a[1][r]);
-        }
-      };
-      if constexpr (PairRow<KRow>) {
-        for (; d + 2 * V::L <= int(D); d += 2 * V::L) {
-          lanes(k[0].even(d), k[1].even(d), qf + d);
-          lanes(k[0].odd(d), k[1].odd(d), qf + d + V::L);
-        }
-      }
-      for (; d < int(D); d += V::L) lanes(k[0].at(d), k[1].at(d), qf + d);
-    }
+    };
+    for (int d = 0; d < int(D); d += V::L) lanes(k[0].at(d), k[1].at(d), qf + d);
     // Score j + 1 past n is written too (j + 1 < kTok): run_block sets every score past n to -inf.
     int r = 0;
     if constexpr (requires(float* out) { V::hsum4(a[0][0], a[0][0], a[0][0], a[0][0], out); }) {
@@ -713,17 +622,6 @@ template <class V, int NR, int kD, class KRow>
   }
 }
 
-// qk_tile_d with head dim 128 as a constant on the integer paths (see Reduce16); always inlined into it, so the
-// per-NR instances GCC keeps out of line stay one call deep.
-template <class V, int NR, class KRow>
-inline void qk_tile(float* s, const float* qf, const int16_t* qi, int64_t D, const KRow* kr, int n,
-                    const Ahead& ahead) {
-  if constexpr (U4Dot<V, KRow>) {
-    if (D == 128) return qk_tile_d<V, NR, 128>(s, qf, qi, D, kr, n, ahead);
-  }
-  qk_tile_d<V, NR, 0>(s, qf, qi, D, kr, n, ahead);
-}
-
 // Rows per qk_key_tile call: all of qk_tile's on the dot-product path (one accumulator vector per row and chain) and
 // on one lane; the float vectors' path holds kTok / L of them per row, so AVX2 takes 4 rows (8 accumulators of its
 // 16 registers).
@@ -738,12 +636,12 @@ inline constexpr int kKeyTileRows = Bf16Dot<V> || V::L == 1 ? V::kQkRows : 4;
 //   else:    float FMAs, the tokens' even and odd channels by a shift and a mask of the pair's line
 //            (load_bf16_even / odd), Q's two floats broadcast from qn (float32, natural order: with Q in pair
 //            order, finding a pair's two positions per step cost AVX2 16% in cache).
-// The key rows ahead (Ahead: two per key pair, as qk_tile_d) are prefetched spread over the channel pairs' steps, the
+// The key rows ahead (Ahead: two per key pair, as qk_tile) are prefetched spread over the channel pairs' steps, the
 // value rows by P.V in address order (ValueLinesAhead), so the next block's lines are requested all through this
 // one, each stream in the order it lies in memory. Measured (driver: bf16, 32k, 32:8, two threads, each step
 // alternated with a read of the same bytes, medians of 20): the next block's K and V as one burst when the block
 // starts left bf16 half as fast (a prototype of this tile); spread over Q.K's
-// steps (as qk_tile_d does) 0.75-0.79 -> 0.79-0.86 of the read, decided per run of steps rather than per step 3%
+// steps (as qk_tile does) 0.75-0.79 -> 0.79-0.86 of the read, decided per run of steps rather than per step 3%
 // faster in L3 (2k tokens, one thread); the values' part moved into P.V another +3% (0.75-0.83 -> 0.80-0.86 in 8
 // pairs, 7 higher; paged 64: 0.73-0.77 -> 0.78-0.82); the values' lines in address order rather than a line of
 // each row per channel tile, 0.83-0.86 -> 0.96-0.97 (ValueLinesAhead).
@@ -851,30 +749,49 @@ template <class V, int NR>
   }
 }
 
+// One row's 16 scores of a tile (kTok == L) to s: all of them where lane is 0 (those past n are written too), else a
+// window's first block: the tile's lanes lane .. lane + n.
+template <class V>
+[[gnu::always_inline]] inline void store_scores(float* s, typename V::R score, int lane, int n) {
+  if (lane == 0) {
+    V::store(s, score);
+  } else {
+    alignas(64) float t[kTok];
+    V::store(t, score);
+    std::memcpy(s, t + lane, size_t(n) * sizeof(float));
+  }
+}
+
 // Rows per qk_quad_tile call: two accumulators (hi, lo) per row and chain, 16 of the 32 registers at 8 rows (one
 // chain) or at 4 (two).
 inline constexpr int kQuadRows = 8;
 
-// S[r][j] = sum_d c_rd k_{lane + j, d} (in units of the row's step qinv), rows r < NR, tokens j < n of an int8 quad
-// tile (kv_cache.h: channel quad c of the tile's 16 tokens is one 64-byte line), lane + n <= kTok. qq: per row its
-// hi codes (D bytes) then its lo codes (D bytes), natural order; qcor: 128 sum_d c_rd per row. The K and V rows
-// ahead are prefetched spread over the quads' steps, a key pair's two rows per run (as qk_key_tile), and the block
-// ahead's per-token scales as it starts (as qk_tile_d). Scores past n are written too where lane is 0.
-template <class V, int NR, int kD, int LD>
-[[gnu::always_inline]] inline void qk_quad_tile_d(float* s, const int8_t* qq, const int32_t* qcor, int64_t D_,
+// S[r][j] = sum_d c_rd k_{lane + j, d} (in units of the row's step qinv), rows r < NR, tokens j < n of a tile whose
+// 64-byte lines hold E codes of each of its 16 tokens (kv_cache.h), lane + n <= kTok:
+//   E = 4, an int8 quad tile (channel quad c of the tile's tokens is one line): qq per row its hi codes (D bytes) then
+//          its lo codes (D bytes), natural order, each against the keys in its own accumulator; qcor: 128 sum_d c_rd
+//          per row (QuadDot);
+//   E = 8, an int4 nibble tile (channel octet c, the low nibbles channels 8 c .. 8 c + 3, the high ones the next
+//          four): qq per row its D codes, natural order; the low and the high nibbles each in its own accumulator
+//          (NibDot).
+// The K and V rows ahead are prefetched spread over the lines' steps, a key pair's two rows per run (as qk_key_tile),
+// and the block ahead's per-token scales (int8_token) as it starts (as qk_tile). Scores past n are written too where
+// lane is 0.
+template <class V, int NR, int kD, int LD, int E>
+[[gnu::always_inline]] inline void qk_byte_tile_d(float* s, const int8_t* qq, const int32_t* qcor, int64_t D_,
                                                   const uint8_t* tile, int lane, int n, const Ahead& ahead) {
   const int64_t D = kD ? kD : D_;
   using I = typename V::I;
-  constexpr int P = NR <= 4 ? 2 : 1;  // quads per step, one chain each
-  const int steps = int(D) / 4 / P;   // D % 16 == 0
+  constexpr int P = NR <= 4 ? 2 : 1;  // lines per step, one chain each
+  const int steps = int(D) / E / P;   // D % 16 == 0
   constexpr int kRuns = kTok / 2;
   const int ahead_pairs = (int(min64(n, ahead.keys)) + 1) / 2, per_run = (steps + kRuns - 1) / kRuns;
   ahead.prefetch_scales();
-  I hi[NR][P], lo[NR][P];
+  I a0[NR][P], a1[NR][P];  // int8: Q's hi and lo bytes; int4: the low and the high nibbles
 #pragma GCC unroll 16
   for (int r = 0; r < NR; ++r)
 #pragma GCC unroll 2
-    for (int p = 0; p < P; ++p) hi[r][p] = lo[r][p] = V::izero();
+    for (int p = 0; p < P; ++p) a0[r][p] = a1[r][p] = V::izero();
   for (int step = 0, run = 0; step < steps; ++step) {
     if (step == run * per_run) {
       if (run < ahead_pairs) ahead.prefetch_pair(2 * run);
@@ -883,12 +800,23 @@ template <class V, int NR, int kD, int LD>
 #pragma GCC unroll 2
     for (int p = 0; p < P; ++p) {
       const int c = step * P + p;
-      const I x = V::load_u8_flipped(tile + c * 4 * kTok);
+      if constexpr (E == 4) {
+        const I x = V::load_u8_flipped(tile + c * 4 * kTok);
 #pragma GCC unroll 16
-      for (int r = 0; r < NR; ++r) {
-        const int8_t* q = qq + r * 2 * D + 4 * c;
-        hi[r][p] = V::dot_u8s8_bcast(hi[r][p], x, q);
-        lo[r][p] = V::dot_u8s8_bcast(lo[r][p], x, q + D);
+        for (int r = 0; r < NR; ++r) {
+          const int8_t* q = qq + r * 2 * D + 4 * c;
+          a0[r][p] = V::dot_u8s8_bcast(a0[r][p], x, q);
+          a1[r][p] = V::dot_u8s8_bcast(a1[r][p], x, q + D);
+        }
+      } else {
+        I xl, xh;
+        V::nibble_lines(tile + c * 4 * kTok, xl, xh);
+#pragma GCC unroll 16
+        for (int r = 0; r < NR; ++r) {
+          const int8_t* q = qq + r * D + 8 * c;
+          a0[r][p] = V::dot_u8s8_bcast(a0[r][p], xl, q);
+          a1[r][p] = V::dot_u8s8_bcast(a1[r][p], xh, q + 4);
+        }
       }
     }
   }
@@ -896,46 +824,51 @@ template <class V, int NR, int kD, int LD>
   for (int r = 0; r < NR; ++r) {
 #pragma GCC unroll 2
     for (int p = 1; p < P; ++p) {
-      hi[r][0] = V::iadd(hi[r][0], hi[r][p]);
-      lo[r][0] = V::iadd(lo[r][0], lo[r][p]);
+      a0[r][0] = V::iadd(a0[r][0], a0[r][p]);
+      a1[r][0] = V::iadd(a1[r][0], a1[r][p]);
     }
-    const typename V::R score = V::to_float(V::hi_lo(hi[r][0], lo[r][0], qcor[r]));
-    if (lane == 0) {
-      V::store(s + r * LD, score);
-    } else {  // a window's first block: the tile's lanes from `lane` on
-      alignas(64) float t[kTok];
-      V::store(t, score);
-      std::memcpy(s + r * LD, t + lane, size_t(n) * sizeof(float));
-    }
+    const typename V::I sum = E == 4 ? V::hi_lo(a0[r][0], a1[r][0], qcor[r]) : V::iadd(a0[r][0], a1[r][0]);
+    store_scores<V>(s + r * LD, V::to_float(sum), lane, n);
   }
 }
 
-// qk_quad_tile_d with head dim 128 as a constant: Q's rows at constant offsets from one register, where a head dim
-// known only at run time took a register per row and spilled (GCC copied the accumulators on every step).
-// LD: the score rows' stride (kTok, or run_tiles' group).
+// qk_byte_tile_d on int8 quad tiles, with head dim 128 as a constant: Q's rows at constant offsets from one
+// register, where a head dim known only at run time took a register per row and spilled (GCC copied the
+// accumulators on every step). LD: the score rows' stride (kTok, or run_tiles' group).
 template <class V, int NR, int LD = kTok>
 inline void qk_quad_tile(float* s, const int8_t* qq, const int32_t* qcor, int64_t D, const uint8_t* tile, int lane,
                          int n, const Ahead& ahead) {
-  if (D == 128) return qk_quad_tile_d<V, NR, 128, LD>(s, qq, qcor, D, tile, lane, n, ahead);
-  qk_quad_tile_d<V, NR, 0, LD>(s, qq, qcor, D, tile, lane, n, ahead);
+  if (D == 128) return qk_byte_tile_d<V, NR, 128, LD, 4>(s, qq, qcor, D, tile, lane, n, ahead);
+  qk_byte_tile_d<V, NR, 0, LD, 4>(s, qq, qcor, D, tile, lane, n, ahead);
 }
 
-// int8 quad tiles on CPUs without the 8-bit dot product (AVX2, scalar): per channel quad and L tokens,
-// one load gives the 4 channels' codes as 4 float vectors of L tokens (quad_channels), each multiplied by one
-// broadcast element of Q (float32, natural order): the scores come out as vectors of tokens, no horizontal sums.
+// int8 quad tiles and int4 nibble tiles on CPUs without the 8-bit dot product (AVX2, scalar): per 32-bit lane of
+// E codes (4: a quad, 8: an octet) and L tokens, one load gives the E channels' codes as E float vectors of L tokens
+// (quad_channels, octet_channels), each multiplied by one broadcast element of Q (float32, natural order): the
+// scores come out as vectors of tokens, no horizontal sums. The same reader gives a value tile's E tokens of L
+// channels (pv_quad_float).
 template <class V>
-concept QuadFloat = requires(const uint8_t* p, typename V::R* x) { V::quad_channels(p, x); };
+concept QuadFloat = requires(const uint8_t* p, typename V::R* x) {
+  V::quad_channels(p, x);
+  V::octet_channels(p, x);
+};
+template <class V, int E>
+inline void tile_codes(const uint8_t* p, typename V::R* x) {
+  if constexpr (E == 4) V::quad_channels(p, x);
+  else V::octet_channels(p, x);
+}
 
-// S[r][j] = q_r . k_{lane + j} in float32 (qn: the scaled queries, natural order), rows r < NR, tokens j < n of an
-// int8 quad tile; the rows ahead prefetched as qk_quad_tile does. Scores past n are written too where lane is 0.
-template <class V, int NR>
+// S[r][j] = q_r . k_{lane + j} in float32 (qn: the scaled queries, natural order; int4: times the key group's
+// scales), rows r < NR, tokens j < n of an int8 quad tile (E = 4) or int4 nibble tile (E = 8); the rows ahead
+// prefetched as qk_quad_tile does. Scores past n are written too where lane is 0.
+template <class V, int NR, int E>
 inline void qk_quad_float(float* s, const float* qn, int64_t D, const uint8_t* tile, int lane, int n,
                           const Ahead& ahead) {
   using R = typename V::R;
   constexpr int H = kTok / V::L;  // vectors per row of 16 scores
-  const int quads = int(D) / 4;
+  const int lines = int(D) / E;
   constexpr int kRuns = kTok / 2;
-  const int ahead_pairs = (int(min64(n, ahead.keys)) + 1) / 2, per_run = (quads + kRuns - 1) / kRuns;
+  const int ahead_pairs = (int(min64(n, ahead.keys)) + 1) / 2, per_run = (lines + kRuns - 1) / kRuns;
   ahead.prefetch_scales();
   R acc[NR][H];
 #pragma GCC unroll 16
@@ -944,16 +877,16 @@ inline void qk_quad_float(float* s, const float* qn, int64_t D, const uint8_t* t
     for (int h = 0; h < H; ++h) acc[r][h] = V::zero();
   for (int run = 0; run < kRuns; ++run) {
     if (run < ahead_pairs) ahead.prefetch_pair(2 * run);
-    for (int c = run * per_run; c < min64(quads, (run + 1) * per_run); ++c) {
+    for (int c = run * per_run; c < min64(lines, (run + 1) * per_run); ++c) {
 #pragma GCC unroll 4
-      for (int h = 0; h < H; ++h) {  // h outer: 4 channel vectors live, one row's broadcast at a time
-        R x[4];
-        V::quad_channels(tile + (c * kTok + h * V::L) * 4, x);
+      for (int h = 0; h < H; ++h) {  // h outer: E channel vectors live, one row's broadcast at a time
+        R x[E];
+        tile_codes<V, E>(tile + (c * kTok + h * V::L) * 4, x);
 #pragma GCC unroll 16
         for (int r = 0; r < NR; ++r) {
-          const float* q = qn + r * D + 4 * c;
-#pragma GCC unroll 4
-          for (int e = 0; e < 4; ++e) acc[r][h] = V::fma(x[e], V::set1(q[e]), acc[r][h]);
+          const float* q = qn + r * D + E * c;
+#pragma GCC unroll 8
+          for (int e = 0; e < E; ++e) acc[r][h] = V::fma(x[e], V::set1(q[e]), acc[r][h]);
         }
       }
     }
@@ -972,22 +905,21 @@ inline void qk_quad_float(float* s, const float* qn, int64_t D, const uint8_t* t
   }
 }
 
-// O[r][d0 .. d0 + NV L] = alpha_r O[r] + add_r + sum_j w[r][j] v_j[d0 ..] for rows r0 .. r0 + NR (w: the
-// probabilities, with the values' scales folded in; add: the values' zero points, or null). vla (bf16, or null): the
+// O[r][d0 .. d0 + NV L] = alpha_r O[r] + sum_j w[r][j] v_j[d0 ..] for rows r0 .. r0 + NR of token rows (bf16, fp8;
+// w: the probabilities, with the values' scales folded in). vla (bf16, or null): the
 // value lines of the block ahead, of which this call requests lines pf_begin .. pf_end, token j line pf_begin + j
 // (a share longer than n tokens loses its last lines: only rows that are not whole lines, by one), so a block's P.V
 // spreads the next block's value lines over its loop (qk_key_tile).
 template <class V, int NR, int NV, class VRow>
-inline void pv_tile(float* o, const float* w, const float* add, const float* alpha, int64_t D, int d0,
-                    const VRow* vr, int n, const ValueLinesAhead* vla = nullptr, int pf_begin = 0, int pf_end = 0) {
+inline void pv_tile(float* o, const float* w, const float* alpha, int64_t D, int d0, const VRow* vr, int n,
+                    const ValueLinesAhead* vla = nullptr, int pf_begin = 0, int pf_end = 0) {
   using R = typename V::R;
   R acc[NR][NV];
 #pragma GCC unroll 16
   for (int r = 0; r < NR; ++r) {
     const R a = V::set1(alpha[r]);
-    const R z = V::set1(add ? add[r] : 0.0f);
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(V::load(o + r * D + d0 + v * V::L), a, z);
+    for (int v = 0; v < NV; ++v) acc[r][v] = V::mul(V::load(o + r * D + d0 + v * V::L), a);
   }
   // pf: the address of line pf_begin + j, stepped a line a token, onto the second run after token pf_last_first.
   const int pf_lines = vla ? int(min64(pf_end - pf_begin, n)) : 0;
@@ -1037,34 +969,16 @@ inline typename V::R block_max(const float* row) {
   return mx;
 }
 
-// int4's P.V weights: n rows of kTok (P, times the values' scales) as int16 codes per row (encode_i16), step = the
-// row's largest weight / 32767 (P >= 0, scales > 0), four rows' largest at once (hmax4: the U4Dot CPUs have it). The
-// pointers come in as arguments, not through the Scratch: a vector int16 store may alias anything (its type does),
-// and GCC reloaded the Scratch's members, through the thread-local, after every one (int4 in cache: 15% slower).
-// int8's byte weights (U8Dot) are encoded in run_block's own loop: this one with a byte encoder passed in as a lambda
-// cost int8 2-7% at 32k (five alternated driver runs).
-template <class V>
-inline void encode_weights(const float* w, int64_t n, int16_t* wq, float* wsc) {
-  for (int64_t i0 = 0; i0 < n; i0 += 4) {
-    typename V::R mx[4];
-    alignas(16) float wmax[4];
-#pragma GCC unroll 4
-    for (int i = 0; i < 4; ++i) mx[i] = i0 + i < n ? block_max<V>(w + (i0 + i) * kTok) : V::zero();
-    V::hmax4(mx[0], mx[1], mx[2], mx[3], wmax);
-    for (int64_t i = i0; i < min64(i0 + 4, n); ++i)
-      wsc[i] = encode_i16<V>(w + i * kTok, kTok, wmax[i - i0], wq + i * kTok);
-  }
-}
-
 // The U8Dot P.V over a value quad tile: O[r][d0 .. d0 + NQ L] = alpha_r O[r] + wsc_r sum_j wb[r][j] v_j[d0 ..] for
 // rows r < NR, NQ <= 4 vectors of L = 16 channels, tokens j of the tile's quads g0 .. g1 (wb indexed by the tile's
 // lanes, 0 outside the block, rows LW apart; run_tiles' g1 = 4 NT - 1 runs on into the next tiles, 16 D bytes a
-// tile). Until 2026-12-05 the values were token rows, four tokens' 64 bytes interleaved byte by byte per instruction
-// (4 loads, 8 unpacks) and the sums put back in element order per block (a 4 x 4 transpose of 128-bit blocks per
-// row): what the quad tiles store already.
-template <class V, int NR, int NQ, int LW = kTok>
+// tile). E = 8: the same over an int4 value tile's octets (NibDot: 8 D bytes a tile, the codes centred, u - 8), the
+// lanes of one value group, O gets + add_r too (its zero points). Until 2026-12-05 the int8 values were token rows,
+// four tokens' 64 bytes interleaved byte by byte per instruction (4 loads, 8 unpacks) and the sums put back in
+// element order per block (a 4 x 4 transpose of 128-bit blocks per row): what the quad tiles store already.
+template <class V, int NR, int NQ, int LW = kTok, int E = 4>
 inline void pv_quad_u8(float* o, const uint8_t* wb, const float* wsc, const float* alpha, int64_t D, int d0,
-                       const uint8_t* tile, int g0, int g1) {
+                       const uint8_t* tile, int g0, int g1, const float* add = nullptr) {
   using I = typename V::I;
   I acc[NR][NQ];
 #pragma GCC unroll 16
@@ -1072,15 +986,27 @@ inline void pv_quad_u8(float* o, const uint8_t* wb, const float* wsc, const floa
 #pragma GCC unroll 4
     for (int q = 0; q < NQ; ++q) acc[r][q] = V::izero();
   for (int g = g0; g <= g1; ++g) {
-    I x[NQ];
+    if constexpr (E == 4) {
+      I x[NQ];
 #pragma GCC unroll 4
-    for (int q = 0; q < NQ; ++q)
-      x[q] = V::load_i8x64(reinterpret_cast<const int8_t*>(tile) + (g * D + d0 + q * V::L) * 4);
+      for (int q = 0; q < NQ; ++q)
+        x[q] = V::load_i8x64(reinterpret_cast<const int8_t*>(tile) + (g * D + d0 + q * V::L) * 4);
 #pragma GCC unroll 16
-    for (int r = 0; r < NR; ++r) {
-      const I w = V::set1_u32(wb + r * LW + 4 * g);
+      for (int r = 0; r < NR; ++r) {
+        const I w = V::set1_u32(wb + r * LW + 4 * g);
 #pragma GCC unroll 4
-      for (int q = 0; q < NQ; ++q) acc[r][q] = V::dot_u8s8(acc[r][q], w, x[q]);
+        for (int q = 0; q < NQ; ++q) acc[r][q] = V::dot_u8s8(acc[r][q], w, x[q]);
+      }
+    } else {  // int4 (pv_nib_block): an octet's low nibbles are its first 4 tokens, the high ones the next 4
+      I xl[NQ], xh[NQ];
+#pragma GCC unroll 4
+      for (int q = 0; q < NQ; ++q) V::nibble_lines_centered(tile + (g * D + d0 + q * V::L) * 4, xl[q], xh[q]);
+#pragma GCC unroll 16
+      for (int r = 0; r < NR; ++r) {
+        const I wl = V::set1_u32(wb + r * LW + 8 * g), wh = V::set1_u32(wb + r * LW + 8 * g + 4);
+#pragma GCC unroll 4
+        for (int q = 0; q < NQ; ++q) acc[r][q] = V::dot_u8s8(V::dot_u8s8(acc[r][q], wl, xl[q]), wh, xh[q]);
+      }
     }
   }
 #pragma GCC unroll 16
@@ -1088,14 +1014,17 @@ inline void pv_quad_u8(float* o, const uint8_t* wb, const float* wsc, const floa
     const typename V::R a = V::set1(alpha[r]), step = V::set1(wsc[r]);
     float* dst = o + r * D + d0;
 #pragma GCC unroll 4
-    for (int q = 0; q < NQ; ++q)
-      V::store(dst + q * V::L, V::fma(V::to_float(acc[r][q]), step, V::mul(V::load(dst + q * V::L), a)));
+    for (int q = 0; q < NQ; ++q) {
+      const typename V::R old = E == 4 ? V::mul(V::load(dst + q * V::L), a)
+                                       : V::fma(V::load(dst + q * V::L), a, V::set1(add[r]));
+      V::store(dst + q * V::L, V::fma(V::to_float(acc[r][q]), step, old));
+    }
   }
 }
 
 // int8 P.V on CPUs with an int16 multiply-add but no 8-bit dot product (AVX2's vpmaddwd): per token quad and 8
 // channels, two sign-extensions of the values to int16 (shared by the rows) and per row two multiply-adds against the
-// quad's 4 weights as int16 codes (per row and block, step wmax / 32767, as int4's), each int32 lane the sum of two
+// quad's 4 weights as int16 codes (per row and block, step wmax / 32767), each int32 lane the sum of two
 // tokens; the channel's two lanes added once per block (pair_sums). |lane| <= 4 x 2 x 32767 x 127 < 2^31.
 template <class V>
 concept I16Pv = V::L == 8 && requires(typename V::I i, const uint8_t* p, const int16_t* w, int16_t* q,
@@ -1134,67 +1063,37 @@ inline void pv_quad_i16(float* o, const int16_t* wq, const float* wsc, const flo
   }
 }
 
-// The float P.V over a value quad tile (QuadFloat: scalar): O[r][d0 .. d0 + NV L] = alpha_r O[r] + sum_j
-// w[r][j] v_j[d0 ..], rows r < NR, tokens of quads g0 .. g1 (w indexed by the tile's lanes, 0 outside the block).
-// Per quad and L channels one load gives the 4 tokens' vectors (quad_channels), each against its weight broadcast.
-template <class V, int NR, int NV>
-inline void pv_quad_float(float* o, const float* w, const float* alpha, int64_t D, int d0, const uint8_t* tile, int g0,
-                          int g1) {
+// The float P.V over a value quad tile (E = 4; AVX2 runs I16Pv instead) or nibble tile (E = 8): O[r][d0 .. d0 +
+// NV L] = alpha_r O[r] + add_r + sum_j w[r][j] v_j[d0 ..], rows r < NR, tokens of the tile's quads or octets g0 ..
+// g1 (w indexed by the tile's lanes, 0 outside the block; add: int4's zero points, or null). Per quad or octet and L
+// channels one load gives its E tokens' vectors (tile_codes), each against its weight broadcast.
+template <class V, int NR, int NV, int E>
+inline void pv_quad_float(float* o, const float* w, const float* add, const float* alpha, int64_t D, int d0,
+                          const uint8_t* tile, int g0, int g1) {
   using R = typename V::R;
   R acc[NR][NV];
 #pragma GCC unroll 16
   for (int r = 0; r < NR; ++r) {
     const R a = V::set1(alpha[r]);
+    const R z = V::set1(add ? add[r] : 0.0f);
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[r][v] = V::mul(V::load(o + r * D + d0 + v * V::L), a);
+    for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(V::load(o + r * D + d0 + v * V::L), a, z);
   }
   for (int g = g0; g <= g1; ++g) {
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {  // v outer: 4 token vectors live, one broadcast at a time
-      R x[4];
-      V::quad_channels(tile + (g * D + d0 + v * V::L) * 4, x);
+    for (int v = 0; v < NV; ++v) {  // v outer: E token vectors live, one broadcast at a time
+      R x[E];
+      tile_codes<V, E>(tile + (g * D + d0 + v * V::L) * 4, x);
 #pragma GCC unroll 16
       for (int r = 0; r < NR; ++r)
-#pragma GCC unroll 4
-        for (int e = 0; e < 4; ++e) acc[r][v] = V::fma(V::set1(w[r * kTok + 4 * g + e]), x[e], acc[r][v]);
+#pragma GCC unroll 8
+        for (int e = 0; e < E; ++e) acc[r][v] = V::fma(V::set1(w[r * kTok + E * g + e]), x[e], acc[r][v]);
     }
   }
 #pragma GCC unroll 16
   for (int r = 0; r < NR; ++r)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) V::store(o + r * D + d0 + v * V::L, acc[r][v]);
-}
-
-// The U4Dot P.V of one value channel group's 2 L lanes d0 .. d0 + 2 L (pair order): O[r] = alpha_r O[r] + add_r +
-// wsc_r sum_j wq[r][j] v_j[d0 ..] for rows r0 .. r0 + NR, the weights and add of the lanes' group. Tokens in pairs
-// (zip_u4: its sums come out in pair order); a lone last token pairs with itself at weight wq[r][n] = 0. (While
-// int8's P.V ran on int16 with the same token loop, one template for both, the zip and the store as lambdas, cost
-// int8 ~8% at 32k: best of 40, three alternated driver runs, 1.46-1.56 -> 1.64-1.69 ms.)
-template <class V, int NR, class VRow>
-inline void pv_tile_u4(float* o, const int16_t* wq, const float* wsc, const float* add, const float* alpha, int64_t D,
-                       int d0, const VRow* vr, int n) {
-  using I = typename V::I;
-  using R = typename V::R;
-  I ev[NR], od[NR];
-#pragma GCC unroll 16
-  for (int r = 0; r < NR; ++r) ev[r] = od[r] = V::izero();
-  for (int j = 0; j < n; j += 2) {
-    I xe, xo;
-    V::zip_u4(vr[j].nibbles() + d0 / 2, vr[j + 1 < n ? j + 1 : j].nibbles() + d0 / 2, xe, xo);
-#pragma GCC unroll 16
-    for (int r = 0; r < NR; ++r) {
-      const I w = V::set1_u32(wq + r * kTok + j);
-      ev[r] = V::dot_i16(ev[r], xe, w);
-      od[r] = V::dot_i16(od[r], xo, w);
-    }
-  }
-#pragma GCC unroll 16
-  for (int r = 0; r < NR; ++r) {
-    const R a = V::set1(alpha[r]), step = V::set1(wsc[r]), z = V::set1(add[r]);
-    float* dst = o + r * D + d0;
-    V::store(dst, V::fma(V::to_float(ev[r]), step, V::fma(V::load(dst), a, z)));
-    V::store(dst + V::L, V::fma(V::to_float(od[r]), step, V::fma(V::load(dst + V::L), a, z)));
-  }
 }
 
 // Online softmax of rows r0 .. r0 + 4 at once, on a CPU with four-at-once horizontal sums and maxima: the row
@@ -1378,6 +1277,154 @@ inline void scale_rows(float* dst, const float* src, int64_t rows, const typenam
   }
 }
 
+// ---- int4 KIVI on 8-bit dot products (AVX-512 VNNI) ---------------------------------------------------------
+// The nibble tiles (kv_cache.h) against vpdpbusd, as int8's quad tiles: a 64-byte line's 128 codes split by a mask
+// and a shift (nibble_lines: the low nibbles, then the high ones, each byte 0 .. 15), and each half dotted with
+// four bytes broadcast. No widening, no horizontal sums, no int16 and no pair order:
+//   Q.K  per key group of G tokens, q' = q * the group's channel scales as signed bytes (step amax |q'| / 127), so
+//        a line and a row take two instructions (the low and the high nibbles); score = step sum + q . zero, exact
+//        in int32 (|sum| <= D x 15 x 127). Q's rounding adds to each score an error of rms step sqrt(D / 12) times
+//        the codes' rms (~8), against the keys' own rounding, rms sqrt(sum q'^2 / 12) (the codes' half step): for
+//        q' with amax / rms ~3, about 5% of it (+0.2 dB of noise); the int4 key is the error that counts.
+//   P.V  per value channel group g, the weights P_j scale_jg as unsigned bytes of the (g, row)'s largest (step
+//        wmax / 255, as int8's), the codes the signed operand (0 .. 15): a line (16 channels of a token octet) and a
+//        row take two instructions; O gets step sum + sum_j P_j zero_jg.
+// Until 2026-12-05 int4 was token rows of packed nibbles, widened to int16 for vpdpwssd against Q in nibble order
+// and P.V weights on two tokens' rows zipped lane by lane (U4Dot).
+inline constexpr float kNibQMaxCode = 127.0f, kNibMidCode = 7.5f;
+template <class V>
+concept NibDot = QuadDot<V> && requires(typename V::I i, const uint8_t* u, const int8_t* c, int8_t* q, uint8_t* b,
+                                        typename V::R r) {
+  V::nibble_lines(u, i, i);
+  { V::store_i8(q, r) } -> std::same_as<typename V::R>;
+  { V::set1_u32(u) } -> std::same_as<typename V::I>;
+  { V::dot_u8s8(i, i, i) } -> std::same_as<typename V::I>;
+  V::store_u8(b, r);
+  { V::load_bf16(static_cast<const uint16_t*>(nullptr)) } -> std::same_as<typename V::R>;
+};
+
+// qk_byte_tile_d on int4 nibble tiles, head dim 128 a constant as for int8's.
+template <class V, int NR, int LD = kTok>
+inline void qk_nib_tile(float* s, const int8_t* qq, int64_t D, const uint8_t* tile, int lane, int n,
+                        const Ahead& ahead) {
+  if (D == 128) return qk_byte_tile_d<V, NR, 128, LD, 8>(s, qq, nullptr, D, tile, lane, n, ahead);
+  qk_byte_tile_d<V, NR, 0, LD, 8>(s, qq, nullptr, D, tile, lane, n, ahead);
+}
+
+// The P.V of NT tiles (W = NT kTok weights a row, by the tiles' lanes) of an int4 cache: per value group g and row
+// r, the weights P x the tiles' scales of g as bytes (wb, step wsc) and sum_j P_j zero_jg (zs), four rows' maxima and
+// sums at once; then pv_quad_u8 over the tiles' octets g0 .. g1, per group.
+template <class V, int NT, class C>
+inline void pv_nib_block(Rows<V>& sc, const C& c, const float* p, int64_t rows, int64_t D, int64_t ph, int64_t slot,
+                         int g0, int g1) {
+  using R = typename V::R;
+  constexpr int W = NT * kTok, G = C::kGroup;
+  constexpr int NQ = G / 16 < 4 ? G / 16 : 4;
+  static_assert(kTok == V::L && G % (16 * NQ) == 0);
+  const int64_t groups = D / G;
+  const uint16_t* vs = c.v_tile_scales(ph, slot);
+  const uint16_t* vz = c.v_tile_zeros(ph, slot);
+  const int64_t stride = c.v_tile_stride();
+  uint8_t* const wb = reinterpret_cast<uint8_t*>(sc.wq);
+  float* const wsc = sc.wsc;
+  float* const zs = sc.zs;
+  for (int64_t g = 0; g < groups; ++g) {
+    R sv[NT], zv[NT];
+#pragma GCC unroll 4
+    for (int i = 0; i < NT; ++i) {
+      sv[i] = V::load_bf16(vs + i * stride + g * kTok);
+      zv[i] = V::fma(V::set1(8.0f), sv[i], V::load_bf16(vz + i * stride + g * kTok));  // the codes centred: u - 8
+    }
+    for (int64_t r0 = 0; r0 < rows; r0 += 4) {
+      R mx[4], zz[4];
+      alignas(16) float wmax[4], zsum[4];
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) {
+        mx[k] = zz[k] = V::zero();
+        if (r0 + k >= rows) continue;
+#pragma GCC unroll 4
+        for (int i = 0; i < NT; ++i) {
+          const R pr = V::load(p + (r0 + k) * W + i * kTok);
+          mx[k] = V::max(mx[k], V::mul(pr, sv[i]));
+          zz[k] = V::fma(pr, zv[i], zz[k]);
+        }
+      }
+      V::hmax4(mx[0], mx[1], mx[2], mx[3], wmax);
+      V::hsum4(zz[0], zz[1], zz[2], zz[3], zsum);
+      for (int64_t k = 0; k < min64(4, rows - r0); ++k) {
+        const int64_t at = g * rows + r0 + k;
+        const R inv = V::set1(wmax[k] > 0.0f ? 255.0f / wmax[k] : 0.0f);
+#pragma GCC unroll 4
+        for (int i = 0; i < NT; ++i)
+          V::store_u8(wb + at * W + i * kTok, V::mul(V::mul(V::load(p + (r0 + k) * W + i * kTok), sv[i]), inv));
+        wsc[at] = wmax[k] / 255.0f;
+        zs[at] = zsum[k];
+      }
+    }
+  }
+  const uint8_t* tile = c.v_octets(ph, slot).p;
+  for (int64_t r0 = 0; r0 < rows; r0 += 4) {  // 4 rows x NQ accumulators
+    with_rows<4>(int(min64(4, rows - r0)), [&](auto nr) {
+      constexpr int NR = decltype(nr)::value;
+      for (int64_t g = 0; g < groups; ++g) {
+        const int64_t at = g * rows + r0;
+        for (int d0 = int(g * G); d0 < int((g + 1) * G); d0 += NQ * V::L)
+          pv_quad_u8<V, NR, NQ, W, 8>(sc.o + r0 * D, wb + at * W, wsc + at, sc.alpha + r0, D, d0, tile, g0, g1,
+                                      zs + at);
+      }
+    });
+  }
+}
+
+// NT tiles of an int4 cache on NibDot from (page row ph, slot), the key group's Q already folded (HeadPass::tokens):
+// NT = 1, one block of n tokens from the tile's lane slot % 16 (mods where they apply); NT = kGroupTiles, whole
+// tiles with no mask and no score mod (as run_tiles), one softmax step and one P.V pass for all. ahead: per tile.
+template <class V, int NT, class C>
+inline void run_nib(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows, int64_t hk, int64_t len, int64_t t,
+                    int64_t ph, int64_t slot, int n, bool natural, const Ahead* ahead) {
+  using R = typename V::R;
+  constexpr int W = NT * kTok;
+  static_assert(W <= Rows<V>::kMaxW);
+  const int64_t D = a.shape.D;
+  float* const s = sc.s;
+  float* const p = sc.p;
+  const QuadTile kt = c.k_octets(ph, slot);
+  const int lane = NT == 1 ? kt.lane : 0;
+  for (int64_t r0 = 0; r0 < rows; r0 += kQuadRows) {
+    with_rows<kQuadRows>(int(min64(kQuadRows, rows - r0)), [&](auto nr) {
+      constexpr int NR = decltype(nr)::value;
+      const int8_t* qq = sc.qq + r0 * D;
+#pragma GCC unroll 4
+      for (int i = 0; i < NT; ++i)
+        qk_nib_tile<V, NR, W>(s + r0 * W + i * kTok, qq, D, kt.p + i * kTok * D / 2, lane, NT == 1 ? n : kTok,
+                              r0 == 0 ? ahead[i] : Ahead{});
+    });
+  }
+  // Scores in units of the row's step to log2 units (or natural ones), plus q . zero.
+  for (int64_t r = 0; r < rows; ++r) {
+    const R step = V::set1(sc.qinv[r]), bias = V::set1(sc.bias[r]);
+#pragma GCC unroll 4
+    for (int j = 0; j < W; j += V::L) V::store(s + r * W + j, V::fma(V::load(s + r * W + j), step, bias));
+  }
+  if constexpr (NT == 1) {
+    for (int64_t r = 0; r < rows; ++r)
+      for (int j = n; j < kTok; ++j) s[r * kTok + j] = kNegInf;
+    if (natural || block_needs_mask(a, len, t, n)) apply_block_mods(a, s, rows, hk, len, t, n);
+    online_softmax<V>(sc, rows);
+    if (lane > 0) {  // the probabilities by the tile's lanes, zeros around them (the scores' buffer is free)
+      for (int64_t r = 0; r < rows; ++r) {
+        float* dst = s + r * kTok;
+        for (int j = 0; j < kTok; ++j) dst[j] = 0.0f;
+        std::memcpy(dst + lane, p + r * kTok, size_t(n) * sizeof(float));
+      }
+    }
+    pv_nib_block<V, 1>(sc, c, lane > 0 ? s : p, rows, D, ph, slot, lane / 8, (lane + n - 1) / 8);
+  } else {
+    for (int64_t r0 = 0; r0 < rows; r0 += 4) online_softmax4<V, false, W>(sc, r0, s, p);
+    pv_nib_block<V, NT>(sc, c, p, rows, D, ph, slot, 0, W / 8 - 1);
+  }
+}
+
 // One block of n tokens starting at cache token t (page row ph, slot): scores, mods, softmax, P.V. qk: the rows'
 // queries (with a key group's channel scales folded in, for KIVI; bias then holds q . zero).
 template <class V, class C>
@@ -1386,7 +1433,7 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
   const int64_t D = a.shape.D;
   using Row = typename C::Row;
   Row vr[kTok];
-  if constexpr (!QuadTiles<C>)
+  if constexpr (!QuadTiles<C> && !OctetTiles<C>)
     for (int j = 0; j < n; ++j) vr[j] = c.v_row(ph, slot + j);
   if constexpr (KeyTiles<C>) {
     const auto tile = c.k_tile(ph, slot);
@@ -1405,28 +1452,31 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
                                              n, r0 == 0 ? ahead : Ahead{});
       });
     }
-  } else if constexpr (QuadTiles<C> && QuadFloat<V>) {
-    const QuadTile tile = c.k_quads(ph, slot);
+  } else if constexpr ((QuadTiles<C> || OctetTiles<C>) && QuadFloat<V>) {
+    // int8 without QuadDot, int4 without NibDot (HeadPass::tokens runs run_nib where V has it): in float32.
+    constexpr int E = OctetTiles<C> ? 8 : 4;
+    QuadTile tile;
+    if constexpr (OctetTiles<C>) tile = c.k_octets(ph, slot);
+    else tile = c.k_quads(ph, slot);
     constexpr int TR = kKeyTileRows<V>;
     for (int64_t r0 = 0; r0 < rows; r0 += TR) {
       with_rows<TR>(int(min64(TR, rows - r0)), [&](auto nr) {
-        qk_quad_float<V, decltype(nr)::value>(sc.s + r0 * kTok, qk + r0 * D, D, tile.p, tile.lane, n,
-                                              r0 == 0 ? ahead : Ahead{});
+        qk_quad_float<V, decltype(nr)::value, E>(sc.s + r0 * kTok, qk + r0 * D, D, tile.p, tile.lane, n,
+                                                 r0 == 0 ? ahead : Ahead{});
       });
     }
   } else {
-    static_assert(!QuadTiles<C>, "quad tiles need QuadDot or QuadFloat");
+    static_assert(!QuadTiles<C> && !OctetTiles<C>, "int8 and int4 tiles need QuadDot / NibDot or QuadFloat");
     Row kr[kTok];
     for (int j = 0; j < n; ++j) kr[j] = c.k_row(ph, slot + j);
     for (int64_t r0 = 0; r0 < rows; r0 += V::kQkRows) {
       with_rows<V::kQkRows>(int(min64(V::kQkRows, rows - r0)), [&](auto nr) {
-        qk_tile<V, decltype(nr)::value>(sc.s + r0 * kTok, qk + r0 * D, sc.qi + r0 * D, D, kr, n,
-                                        r0 == 0 ? ahead : Ahead{});
+        qk_tile<V, decltype(nr)::value>(sc.s + r0 * kTok, qk + r0 * D, D, kr, n, r0 == 0 ? ahead : Ahead{});
       });
     }
   }
   // Per-block loops run the full 16 tokens (padded operands; scores past n become -inf below) so they vectorize.
-  constexpr bool kInt = I16Dot<V, Row>, kNib = U4Dot<V, Row>;
+  constexpr bool kInt = I16Dot<V, Row>;
   if constexpr (C::kKFold == Fold::token || kInt) {  // the keys' per-token scales, the rows' steps
     typename V::R ks[kTok / V::L];
     if constexpr (C::kKFold == Fold::token) load_block<V>(c.k_scales(ph, slot), n, ks);
@@ -1435,9 +1485,8 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
     scale_rows<V, kTok>(sc.s, sc.s, rows, ks, kInt ? sc.qinv : nullptr);
   } else if constexpr (C::kKFold == Fold::channel_group) {
     for (int64_t r = 0; r < rows; ++r) {
-      const typename V::R step = V::set1(kNib ? sc.qinv[r] : 1.0f), bias = V::set1(sc.bias[r]);
-      for (int j = 0; j < kTok; j += V::L)
-        V::store(sc.s + r * kTok + j, V::fma(V::load(sc.s + r * kTok + j), step, bias));
+      const typename V::R bias = V::set1(sc.bias[r]);
+      for (int j = 0; j < kTok; j += V::L) V::store(sc.s + r * kTok + j, V::add(V::load(sc.s + r * kTok + j), bias));
     }
   }
   for (int64_t r = 0; r < rows; ++r)
@@ -1445,82 +1494,55 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
   if (natural || block_needs_mask(a, len, t, n)) apply_block_mods(a, sc.s, rows, hk, len, t, n);
   online_softmax<V, QuadTiles<C>>(sc, rows);
 
-  // The weights P.V multiplies the codes by, per value channel group (one group unless KIVI).
+  // The weights P.V multiplies the codes by (P, or P times the values' per-token scales; KIVI: per value group).
   const float* w = sc.p;
-  const float* zs = nullptr;
-  int group_shift = 30;  // d0 >> group_shift: the group of lanes d0 (0 for every d0 without groups)
   if constexpr (C::kVFold == Fold::token) {
     typename V::R vs[kTok / V::L];
     load_block<V>(c.v_scales(ph, slot), n, vs);
     scale_rows<V, kTok>(sc.w, sc.p, rows, vs, nullptr);
     w = sc.w;
   } else if constexpr (C::kVFold == Fold::channel_group) {
-    const int64_t groups = D / C::kGroup;
-    alignas(64) float vs[Rows<V>::kMaxGroups][kTok], vz[Rows<V>::kMaxGroups][kTok];  // the block's scales, zeros
-    if constexpr (kNib) {  // in vectors: the block's (token, group) pairs are consecutive within its page
-      V::bf16_columns(c.v_row_scale(ph, slot), int(groups), n, vs[0]);
-      V::bf16_columns(c.v_row_zero(ph, slot), int(groups), n, vz[0]);
-    } else {
-    for (int j = 0; j < n; ++j) {
-      const uint16_t* s16 = c.v_row_scale(ph, slot + j);
-      const uint16_t* z16 = c.v_row_zero(ph, slot + j);
-      for (int64_t g = 0; g < groups; ++g) {
-        vs[g][j] = bf16_bits_to_float(s16[g]);
-        vz[g][j] = bf16_bits_to_float(z16[g]);
+    // int4 without NibDot: per value group g and row, the weights P x the tile's scales of g by the tile's lanes (a
+    // window's first block shifted into place, zeros around it, in the scores' buffer), and sum_j P_j zero_jg; then
+    // P.V per group on the nibble tile (pv_quad_float).
+    static_assert(OctetTiles<C>);
+    constexpr int G = C::kGroup, NV = V::kPvVecs;
+    static_assert(G % (NV * V::L) == 0);
+    const int64_t groups = D / G;
+    const int lane = int(slot % kTok);
+    const float* pl = sc.p;
+    if (lane > 0) {
+      for (int64_t r = 0; r < rows; ++r) {
+        float* dst = sc.s + r * kTok;
+        for (int j = 0; j < kTok; ++j) dst[j] = 0.0f;
+        std::memcpy(dst + lane, sc.p + r * kTok, size_t(n) * sizeof(float));
       }
+      pl = sc.s;
     }
-    for (int j = n; j < kTok; ++j)
-      for (int64_t g = 0; g < groups; ++g) vs[g][j] = vz[g][j] = 0.0f;
-    }
-    if constexpr (kNib) {  // the same, four (group, row) sums at once (kTok == L: a row is one vector)
-      static_assert(kTok == V::L);
-      const float* const p = sc.p;
-      float* const wg = sc.w;
-      float* const zg = sc.zs;
-      const int64_t n_w = groups * rows;
-      for (int64_t i0 = 0; i0 < n_w; i0 += 4) {
-        typename V::R z[4];
-        alignas(16) float sums[4];
-#pragma GCC unroll 4
-        for (int i = 0; i < 4; ++i) {
-          z[i] = V::zero();
-          if (i0 + i < n_w) {
-            const int64_t g = (i0 + i) / rows, r = (i0 + i) % rows;
-            const typename V::R pr = V::load(p + r * kTok);
-            V::store(wg + (i0 + i) * kTok, V::mul(pr, V::load(vs[g])));
-            z[i] = V::mul(pr, V::load(vz[g]));
-          }
-        }
-        V::hsum4(z[0], z[1], z[2], z[3], sums);
-        for (int64_t i = 0; i < min64(4, n_w - i0); ++i) zg[i0 + i] = sums[i];
-      }
-    } else
+    const uint16_t* vs = c.v_tile_scales(ph, slot);
+    const uint16_t* vz = c.v_tile_zeros(ph, slot);
     for (int64_t g = 0; g < groups; ++g)
       for (int64_t r = 0; r < rows; ++r) {
         // In vectors (kTok % L == 0): a scalar sum of p zero is a dependent chain that keeps the loop scalar.
         float* wr = sc.w + (g * rows + r) * kTok;
-        const float* pr = sc.p + r * kTok;
         typename V::R z = V::zero();
         for (int j = 0; j < kTok; j += V::L) {
-          const typename V::R p = V::load(pr + j);
-          V::store(wr + j, V::mul(p, V::load(vs[g] + j)));
-          z = V::fma(p, V::load(vz[g] + j), z);
+          const typename V::R p = V::load(pl + r * kTok + j);
+          V::store(wr + j, V::mul(p, V::load_bf16(vs + g * kTok + j)));
+          z = V::fma(p, V::load_bf16(vz + g * kTok + j), z);
         }
         sc.zs[g * rows + r] = V::hsum(z);
       }
-    w = sc.w;
-    zs = sc.zs;
-    group_shift = C::kGroup == 32 ? 5 : 6;
-  }
-  if constexpr (kNib) {
-    // The weights as int16 codes per (group, row): step = the largest weight / 32767 (P >= 0, scales > 0).
-    encode_weights<V>(w, D / C::kGroup * rows, sc.wq, sc.wsc);
+    const uint8_t* tile = c.v_octets(ph, slot).p;
+    const int g0 = lane / 8, g1 = (lane + n - 1) / 8;
     for (int64_t r0 = 0; r0 < rows; r0 += V::kPvRows) {
       with_rows<V::kPvRows>(int(min64(V::kPvRows, rows - r0)), [&](auto nr) {
-        for (int d0 = 0; d0 < int(D); d0 += 2 * V::L) {
-          const int64_t at = (d0 >> group_shift) * rows + r0;
-          pv_tile_u4<V, decltype(nr)::value>(sc.o + r0 * D, sc.wq + at * kTok, sc.wsc + at, zs + at, sc.alpha + r0, D,
-                                             d0, vr, n);
+        constexpr int NR = decltype(nr)::value;
+        for (int64_t g = 0; g < groups; ++g) {
+          const int64_t at = g * rows + r0;
+          for (int d0 = int(g * G); d0 < int((g + 1) * G); d0 += NV * V::L)
+            pv_quad_float<V, NR, NV, 8>(sc.o + r0 * D, sc.w + at * kTok, sc.zs + at, sc.alpha + r0, D, d0, tile, g0,
+                                        g1);
         }
       });
     }
@@ -1564,34 +1586,35 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
           const float* wr = w + r0 * kTok;
           int d0 = 0;
           for (; d0 + NV * V::L <= int(D); d0 += NV * V::L)
-            pv_quad_float<V, NR, NV>(o, wr, sc.alpha + r0, D, d0, tile.p, g0, g1);
-          for (; d0 < int(D); d0 += V::L) pv_quad_float<V, NR, 1>(o, wr, sc.alpha + r0, D, d0, tile.p, g0, g1);
+            pv_quad_float<V, NR, NV, 4>(o, wr, nullptr, sc.alpha + r0, D, d0, tile.p, g0, g1);
+          for (; d0 < int(D); d0 += V::L)
+            pv_quad_float<V, NR, 1, 4>(o, wr, nullptr, sc.alpha + r0, D, d0, tile.p, g0, g1);
         });
       }
     }
     return;
   }
   // bf16: the value lines ahead, requested by the first rows' P.V calls, `per` lines each (ValueLinesAhead).
-  const ValueLinesAhead vla = KeyTiles<C> ? ValueLinesAhead(ahead, n) : ValueLinesAhead();
-  constexpr int NV = V::kPvVecs;
-  const int pv_calls = int(D) / (NV * V::L) + int(D) % (NV * V::L) / V::L;
-  const int per = (vla.count() + pv_calls - 1) / pv_calls;
-  for (int64_t r0 = 0; r0 < rows; r0 += V::kPvRows) {
-    with_rows<V::kPvRows>(int(min64(V::kPvRows, rows - r0)), [&](auto nr) {
-      constexpr int NR = decltype(nr)::value;
-      float* o = sc.o + r0 * D;
-      const float* al = sc.alpha + r0;
-      // A tile of NV * L <= 32 lanes never straddles a value group (G >= 32, d0 a multiple of NV * L).
-      auto tile_w = [&](int d0) { return w + ((d0 >> group_shift) * rows + r0) * kTok; };
-      auto tile_add = [&](int d0) { return zs ? zs + (d0 >> group_shift) * rows + r0 : nullptr; };
-      const ValueLinesAhead* pf = r0 == 0 && vla.count() > 0 ? &vla : nullptr;
-      auto share = [&](int call) { return int(min64(int64_t(call) * per, vla.count())); };
-      int d0 = 0, call = 0;
-      for (; d0 + NV * V::L <= int(D); d0 += NV * V::L, ++call)
-        pv_tile<V, NR, NV>(o, tile_w(d0), tile_add(d0), al, D, d0, vr, n, pf, share(call), share(call + 1));
-      for (; d0 < int(D); d0 += V::L, ++call)
-        pv_tile<V, NR, 1>(o, tile_w(d0), tile_add(d0), al, D, d0, vr, n, pf, share(call), share(call + 1));
-    });
+  if constexpr (!OctetTiles<C>) {  // (int4 returned above)
+    const ValueLinesAhead vla = KeyTiles<C> ? ValueLinesAhead(ahead, n) : ValueLinesAhead();
+    constexpr int NV = V::kPvVecs;
+    const int pv_calls = int(D) / (NV * V::L) + int(D) % (NV * V::L) / V::L;
+    const int per = (vla.count() + pv_calls - 1) / pv_calls;
+    for (int64_t r0 = 0; r0 < rows; r0 += V::kPvRows) {
+      with_rows<V::kPvRows>(int(min64(V::kPvRows, rows - r0)), [&](auto nr) {
+        constexpr int NR = decltype(nr)::value;
+        float* o = sc.o + r0 * D;
+        const float* al = sc.alpha + r0;
+        const float* wr = w + r0 * kTok;
+        const ValueLinesAhead* pf = r0 == 0 && vla.count() > 0 ? &vla : nullptr;
+        auto share = [&](int call) { return int(min64(int64_t(call) * per, vla.count())); };
+        int d0 = 0, call = 0;
+        for (; d0 + NV * V::L <= int(D); d0 += NV * V::L, ++call)
+          pv_tile<V, NR, NV>(o, wr, al, D, d0, vr, n, pf, share(call), share(call + 1));
+        for (; d0 < int(D); d0 += V::L, ++call)
+          pv_tile<V, NR, 1>(o, wr, al, D, d0, vr, n, pf, share(call), share(call + 1));
+      });
+    }
   }
 }
 
@@ -1754,97 +1777,119 @@ struct HeadPass {
         }
         return ahead;
       };
+      if constexpr (C::kKFold == Fold::channel_group) fold_key_group(ph, slot);
+      // kGroupTiles whole tiles from a multiple of their tokens within this part, no mask, no score mod: run_tiles
+      // (int8) or run_nib (int4) on the 8-bit dot products, their rows ahead one group ahead.
+      constexpr int NT = kGroupTiles;
+      auto group_of_tiles = [&](Ahead* ahead) {
+        if (t % (NT * kTok) != 0 || t + NT * kTok > to || slot + NT * kTok > ps || rows % 4 != 0 || natural ||
+            block_needs_mask(a, len, t, NT * kTok))
+          return false;
+        for (int i = 0; i < NT; ++i) {
+          const int64_t d = (NT + i) * kTok - kAheadTokens;
+          ahead[i] = ahead_of(t + d, slot + d, kTok);
+        }
+        return true;
+      };
       if constexpr (QuadTiles<C> && U8Dot<V, Row>) {
-        // kGroupTiles whole tiles from a multiple of their tokens within this part, no mask, no score mod:
-        // run_tiles, its rows ahead one group ahead.
-        constexpr int NT = kGroupTiles;
-        if (t % (NT * kTok) == 0 && t + NT * kTok <= to && slot + NT * kTok <= ps && rows % 4 == 0 && !natural &&
-            !block_needs_mask(a, len, t, NT * kTok)) {
-          Ahead ahead[NT];
-          for (int i = 0; i < NT; ++i) {
-            const int64_t d = (NT + i) * kTok - kAheadTokens;
-            ahead[i] = ahead_of(t + d, slot + d, kTok);
-          }
+        if (Ahead ahead[NT]; group_of_tiles(ahead)) {
           run_tiles<V, NT>(a, c, sc, rows, ph, slot, ahead);
           t += NT * kTok;
           continue;
         }
       }
-      const Ahead ahead = ahead_of(t, slot, n);
-      const float* qk = sc.qf;
-      if constexpr (C::kKFold == Fold::channel_group) {
-        // Once per key group (every G / 16 blocks): q' = q * scale per channel, bias = q . zero.
-        const int64_t g = c.key_group(ph, slot);
-        if (g != key_group) {
-          const uint16_t* ks = c.k_group_scale(g);
-          const uint16_t* kz = c.k_group_zero(g);
-          alignas(64) float scale[256], zero[256];  // the group's channel scales and zeros in Q's (pair) order
-          int64_t d0 = 0;
-          if constexpr (kPaired) {  // whole pair blocks: the even and odd elements of 2 L, one load each
-            for (; d0 + 2 * V::L <= D; d0 += 2 * V::L) {
-              V::store(scale + d0, V::load_bf16_even(ks + d0));
-              V::store(scale + d0 + V::L, V::load_bf16_odd(ks + d0));
-              V::store(zero + d0, V::load_bf16_even(kz + d0));
-              V::store(zero + d0 + V::L, V::load_bf16_odd(kz + d0));
-            }
-          }
-          for (int64_t d = d0; d < D; ++d) {
-            scale[d] = bf16_bits_to_float(ks[element(d)]);
-            zero[d] = bf16_bits_to_float(kz[element(d)]);
-          }
-          if constexpr (U4Dot<V, Row>) {
-            // q' as int16 codes in nibble order (qk keeps q' in pair order, the codes' source); four rows at once,
-            // their sums and maxima by hsum4 / hmax4.
-            const float* const qf = sc.qf;
-            float* const qk_rows = sc.qk;
-            int16_t* const qi_rows = sc.qi;
-            for (int64_t r0 = 0; r0 < rows; r0 += 4) {
-              const int64_t m = min64(4, rows - r0);
-              typename V::R bias[4], amax[4];
-              alignas(16) float b4[4], mx[4];
-#pragma GCC unroll 4
-              for (int i = 0; i < 4; ++i) {
-                bias[i] = amax[i] = V::zero();
-                if (i >= m) continue;
-                const float* q = qf + (r0 + i) * D;
-                float* qs = qk_rows + (r0 + i) * D;
-                for (int64_t d = 0; d < D; d += V::L) {
-                  const typename V::R x = V::load(q + d), y = V::mul(x, V::load(scale + d));
-                  V::store(qs + d, y);
-                  bias[i] = V::fma(x, V::load(zero + d), bias[i]);
-                  amax[i] = max_abs<V>(amax[i], y);
-                }
-              }
-              V::hsum4(bias[0], bias[1], bias[2], bias[3], b4);
-              V::hmax4(amax[0], amax[1], amax[2], amax[3], mx);
-              for (int64_t i = 0; i < m; ++i) {
-                sc.bias[r0 + i] = b4[i];
-                const typename V::R inv = V::set1(mx[i] > 0.0f ? 32767.0f / mx[i] : 0.0f);
-                const float* qs = qk_rows + (r0 + i) * D;
-                int16_t* qi = qi_rows + (r0 + i) * D;
-                for (int64_t d = 0; d < D; d += V::L)  // encode_i16's loop, into nibble order
-                  V::store_i16(qi + nibble_order_vec<V>(d, D), V::mul(V::load(qs + d), inv));
-                sc.qinv[r0 + i] = mx[i] / 32767.0f;
-              }
-            }
-          } else {
-            // In vectors (D % L == 0): a scalar q . zero is one dependent chain of D adds, per row and key group.
-            for (int64_t r = 0; r < rows; ++r) {
-              typename V::R bias = V::zero();
-              for (int64_t d = 0; d < D; d += V::L) {
-                const typename V::R q = V::load(sc.qf + r * D + d);
-                V::store(sc.qk + r * D + d, V::mul(q, V::load(scale + d)));
-                bias = V::fma(q, V::load(zero + d), bias);
-              }
-              sc.bias[r] = V::hsum(bias);
-            }
-          }
-          key_group = g;
+      if constexpr (OctetTiles<C> && NibDot<V>) {
+        if (Ahead ahead[NT]; group_of_tiles(ahead)) {
+          run_nib<V, NT>(a, c, sc, rows, hk, len, t, ph, slot, NT * kTok, natural, ahead);
+          t += NT * kTok;
+          continue;
         }
-        qk = sc.qk;
+        const Ahead ahead = ahead_of(t, slot, n);
+        run_nib<V, 1>(a, c, sc, rows, hk, len, t, ph, slot, n, natural, &ahead);
+      } else {
+        const Ahead ahead = ahead_of(t, slot, n);
+        run_block<V>(a, c, sc, rows, hk, len, t, ph, slot, n, natural,
+                     C::kKFold == Fold::channel_group ? sc.qk : sc.qf, ahead);
       }
-      run_block<V>(a, c, sc, rows, hk, len, t, ph, slot, n, natural, qk, ahead);
       t += n;
+    }
+  }
+
+  // KIVI, once per key group (every G / 16 blocks): q' = q * the group's channel scales (sc.qk; NibDot: as codes on
+  // 15 bits split into two bytes, sc.qq, step qinv), bias = q . the group's zeros. Four rows at once where V sums
+  // and maxes four vectors at once.
+  void fold_key_group(int64_t ph, int64_t slot)
+    requires(C::kKFold == Fold::channel_group)
+  {
+    const int64_t g = c.key_group(ph, slot);
+    if (g == key_group) return;
+    key_group = g;
+    const uint16_t* ks = c.k_group_scale(g);
+    const uint16_t* kz = c.k_group_zero(g);
+    if constexpr (NibDot<V>) {
+      // Everything the loops use in locals: the byte stores may alias any member, which GCC then reloads after
+      // each. q' is computed twice (for its largest magnitude, then for its codes) rather than stored between.
+      const int64_t D = this->D, R = rows;
+      const float* const qf = sc.qf;
+      int8_t* const qq = sc.qq;
+      float* const bias_rows = sc.bias;
+      float* const qinv = sc.qinv;
+      alignas(64) float scale[256], zero[256];
+      for (int64_t d = 0; d < D; d += V::L) {
+        V::store(scale + d, V::load_bf16(ks + d));
+        V::store(zero + d, V::load_bf16(kz + d));
+      }
+      for (int64_t r0 = 0; r0 < R; r0 += 4) {
+        const int64_t m = min64(4, R - r0);
+        typename V::R bias[4], amax[4];
+        alignas(16) float b4[4], mx[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; ++i) {
+          bias[i] = amax[i] = V::zero();
+          if (i >= m) continue;
+          const float* q = qf + (r0 + i) * D;
+          for (int64_t d = 0; d < D; d += V::L) {
+            const typename V::R x = V::load(q + d);
+            bias[i] = V::fma(x, V::load(zero + d), bias[i]);
+            amax[i] = max_abs<V>(amax[i], V::mul(x, V::load(scale + d)));
+          }
+        }
+        V::hsum4(bias[0], bias[1], bias[2], bias[3], b4);
+        V::hmax4(amax[0], amax[1], amax[2], amax[3], mx);
+        typename V::R residue[4];
+        alignas(16) float res4[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; ++i) {
+          residue[i] = V::zero();
+          if (i >= m) continue;
+          // A group whose keys are all equal has every scale at the quantizer's floor, and then 127 / amax may
+          // overflow: its q' is 0 to float precision, so its codes are 0 (not inf, which the residue makes NaN).
+          const float k = kNibQMaxCode / mx[i];
+          const typename V::R inv = V::set1(k < std::numeric_limits<float>::max() ? k : 0.0f);
+          const float* q = qf + (r0 + i) * D;
+          int8_t* out = qq + (r0 + i) * D;
+          for (int64_t d = 0; d < D; d += V::L) {
+            const typename V::R y = V::mul(V::mul(V::load(q + d), V::load(scale + d)), inv);
+            residue[i] = V::add(residue[i], V::sub(y, V::store_i8(out + d, y)));
+          }
+        }
+        V::hsum4(residue[0], residue[1], residue[2], residue[3], res4);
+        for (int64_t i = 0; i < m; ++i) {
+          qinv[r0 + i] = mx[i] / kNibQMaxCode;
+          bias_rows[r0 + i] = b4[i] + kNibMidCode * qinv[r0 + i] * res4[i];
+        }
+      }
+    } else {
+      // In vectors (D % L == 0): a scalar q . zero is one dependent chain of D adds, per row and key group.
+      for (int64_t r = 0; r < rows; ++r) {
+        typename V::R bias = V::zero();
+        for (int64_t d = 0; d < D; d += V::L) {
+          const typename V::R q = V::load(sc.qf + r * D + d);
+          V::store(sc.qk + r * D + d, V::mul(q, V::load_bf16(ks + d)));
+          bias = V::fma(q, V::load_bf16(kz + d), bias);
+        }
+        sc.bias[r] = V::hsum(bias);
+      }
     }
   }
 

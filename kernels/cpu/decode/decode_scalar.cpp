@@ -43,9 +43,9 @@ struct V {
     for (int e = 0; e < 4; ++e) x[e] = float(int8_t(p[e]));
   }
   static R load_e4m3(const uint8_t* p) { return quant::e4m3fn_to_float(*p); }
-  static R load_u4_even(const uint8_t* p) { return float(*p & 0xF); }  // L = 1: pairs in order
-  static R load_u4_odd(const uint8_t* p) { return float(*p >> 4); }
-  static R load_u4(const uint8_t* row, int d) { return float((row[d / 2] >> (4 * (d & 1))) & 0xF); }
+  static void octet_channels(const uint8_t* p, R* x) {  // int4 nibble tiles: low nibbles, then high ones
+    for (int e = 0; e < 8; ++e) x[e] = float((p[e % 4] >> (4 * (e / 4))) & 0xF);
+  }
 };
 
 }  // namespace

@@ -283,15 +283,27 @@ void KvCache::quantize_rows(int64_t page, int64_t h, int64_t slot0, int64_t n, c
         for (int64_t g = 0; g < D / G; ++g) {
           const float* x = v + t * D + g * G;
           const auto [lo, hi] = std::minmax_element(x, x + G);
-          const size_t at = size_t((row0 + t) * (D / G) + g);
+          // The tile's scale line of group g (kv_cache.h): lane slot % 16 of 16.
+          const int64_t slot = slot0 + t, lane = slot % kKeyTile;
+          const size_t at = size_t(((row0 - slot0 + slot - lane) * (D / G) + g * kKeyTile) + lane);
           kivi_params(*lo, *hi, v_qs_[at], v_qz_[at]);
           for (int64_t d = 0; d < G; ++d) vu[size_t(t * D + g * G + d)] = kivi_code(x[d], v_qs_[at], v_qz_[at]);
         }
-      for (int64_t t = 0; t < n; ++t)
-        for (int64_t j = 0; j < half; ++j) {
-          kc[t * half + j] = uint8_t(ku[size_t(t * D + 2 * j)] | (ku[size_t(t * D + 2 * j + 1)] << 4));
-          vc[t * half + j] = uint8_t(vu[size_t(t * D + 2 * j)] | (vu[size_t(t * D + 2 * j + 1)] << 4));
+      // Both into their nibble tiles (kv_cache.h), a nibble at a time (a refill of part of a tile keeps the rest).
+      uint8_t* k_tiles = k_.data() + (row0 - slot0) * row_bytes_;
+      uint8_t* v_tiles = v_.data() + (row0 - slot0) * row_bytes_;
+      auto put = [](uint8_t& byte, int high, uint8_t code) {
+        byte = high ? uint8_t((byte & 0x0F) | (code << 4)) : uint8_t((byte & 0xF0) | code);
+      };
+      for (int64_t t = 0; t < n; ++t) {
+        const int64_t slot = slot0 + t, lane = slot % kKeyTile;
+        uint8_t* kt = k_tiles + (slot - lane) * half;
+        uint8_t* vt = v_tiles + (slot - lane) * half;
+        for (int64_t d = 0; d < D; ++d) {
+          put(kt[(d / 8 * kKeyTile + lane) * 4 + d % 4], int(d % 8 / 4), ku[size_t(t * D + d)]);
+          put(vt[(lane / 8 * D + d) * 4 + lane % 4], int(lane % 8 / 4), vu[size_t(t * D + d)]);
         }
+      }
       return;
     }
   }

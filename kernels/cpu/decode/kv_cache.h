@@ -30,10 +30,18 @@
 //                        keys per CHANNEL (scale, zero per group of G consecutive tokens and channel: key outliers
 //                        live in channels), values per TOKEN (per token and group of G channels). scale and zero
 //                        are bf16 (4 bytes per group instead of 8: what brings int4 to 3.2x fewer bytes than bf16
-//                        at G 32, hd128). Codes packed two per byte, low nibble first. KIVI also keeps the newest
-//                        tokens of an unfinished key group in full precision; here an unfinished group is quantized
-//                        over the tokens it has (its scales are recomputed when it is refilled).
-//                        Paged int4 needs page_size % G == 0, so key groups never straddle pages.
+//                        at G 32, hd128). KIVI also keeps the newest tokens of an unfinished key group in full
+//                        precision; here an unfinished group is quantized over the tokens it has (its scales are
+//                        recomputed when it is refilled). Paged int4 needs page_size % G == 0, so key groups never
+//                        straddle pages.
+//                        Codes in NIBBLE TILES of kKeyTile tokens (D / 2 bytes a token, as rows would take), for the
+//                        same 8-bit dot product as int8's quad tiles, each 32-bit lane holding 8 codes: keys by
+//                        channel octets, channels 8 c + i (low nibble) and 8 c + 4 + i (high) of token t at byte
+//                        (c * 16 + t) * 4 + i (a 64-byte line holds 8 channels of all 16 tokens: against Q's bytes,
+//                        16 partial scores); values by token octets, tokens 8 o + i (low) and 8 o + 4 + i (high) of
+//                        channel d at byte (o * D + d) * 4 + i (a line holds 16 channels of 8 tokens: against the
+//                        tokens' weights, 16 channels' sums in order). The values' scales and zeros per tile too:
+//                        (P, H_kv, page_size / 16, D / G, 16), a group's 16 tokens in 32 consecutive bytes.
 #pragma once
 
 #include <cstddef>
@@ -95,7 +103,7 @@ struct KvCacheView {
   const float* v_scale = nullptr;
   const uint16_t* k_qs = nullptr;  // int4_kivi keys: bf16 scale and zero, (P, H_kv, page_size / G, D)
   const uint16_t* k_qz = nullptr;
-  const uint16_t* v_qs = nullptr;  // int4_kivi values: bf16 scale and zero, (P, H_kv, page_size, D / G)
+  const uint16_t* v_qs = nullptr;  // int4_kivi values: bf16 scale and zero, (P, H_kv, page_size / 16, D / G, 16)
   const uint16_t* v_qz = nullptr;
 };
 

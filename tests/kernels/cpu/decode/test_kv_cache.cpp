@@ -176,12 +176,14 @@ TEST(KvCache, Int4KiviWithinHalfAStep) {
   for (int64_t tok = 0; tok < S; ++tok) {
     const int64_t page = t.block_table[size_t(tok / 64)], slot = tok % 64;
     for (int64_t d = 0; d < D; ++d) {
-      const int kc = (w.k[(page * 64 + slot) * D / 2 + d / 2] >> (4 * (d & 1))) & 0xF;
+      // The nibble tiles (kv_cache.h): keys by channel octets, values by token octets, 16 tokens a tile.
+      const int64_t lane = slot % 16, tile = (page * 64 + slot - lane) * D / 2;
+      const int kc = (w.k[tile + (d / 8 * 16 + lane) * 4 + d % 4] >> (4 * (d % 8 / 4))) & 0xF;
       const int64_t kq = (page * (64 / G) + slot / G) * D + d;
       const float kx = float(kc) * bf(w.k_qs[kq]) + bf(w.k_qz[kq]);
       EXPECT_LE(std::fabs(kx - k[size_t(tok * D + d)]), 0.5f * bf(w.k_qs[kq]) * 1.01f + std::fabs(bf(w.k_qz[kq])) * 4e-3f) << tok << "," << d;
-      const int vc = (w.v[(page * 64 + slot) * D / 2 + d / 2] >> (4 * (d & 1))) & 0xF;
-      const int64_t vq = (page * 64 + slot) * (D / G) + d / G;
+      const int vc = (w.v[tile + (lane / 8 * D + d) * 4 + lane % 8 % 4] >> (4 * (lane % 8 / 4))) & 0xF;
+      const int64_t vq = (page * 64 + slot - lane) * (D / G) + d / G * 16 + lane;  // per tile: (D / G, 16)
       const float vx = float(vc) * bf(w.v_qs[vq]) + bf(w.v_qz[vq]);
       EXPECT_LE(std::fabs(vx - v[size_t(tok * D + d)]), 0.5f * bf(w.v_qs[vq]) * 1.01f + std::fabs(bf(w.v_qz[vq])) * 4e-3f) << tok << "," << d;
     }
