@@ -58,7 +58,8 @@
 // same minutes. Steps: the tiles with Q as int16 codes in two bytes (four vpdpbusd a line and row) 0.074; the fold
 // with no member reloads 0.072; Q as one byte 0.062; the P.V codes centred (no time) and the Q codes' mean rounding
 // put back (decode_tolerances.h's kInt4NibDotMaxRelDiff: +0.004 ms, SQNR within 0.1 dB of the int16 products
-// instead of 0.35 below). What one tile pair costs (ablations, G 32, in cache, of 0.070 ms): the key group's fold
+// instead of 0.35 below); the next pair's scale lines prefetched (Int4KiviCodec::prefetch_scales) and the fold four
+// rows at once, 0.067-0.068 (32k: G 32 1.11-1.15 ms, G 64 0.94-1.00). What one tile pair costs (ablations, G 32, in cache, of 0.070 ms): the key group's fold
 // 0.016, Q.K 0.015, P.V 0.014, the weights' encoding 0.012, the softmax 0.009. vpdpbusd issues two a cycle here (a
 // 12-chain loop: 0.12 ns each), so neither product is at its bound; separate chains for the high nibbles (one
 // vpdpbusd latency a step instead of two) changed nothing, nor did int8's conditional rescaling (kLazyMax).
