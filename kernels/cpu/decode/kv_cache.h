@@ -53,8 +53,8 @@ namespace talklab::cpu::decode {
 
 enum class KvDtype { bf16, int8, fp8_e4m3, int4_kivi };
 
-// Tokens per bf16 or int8 key tile (the layout above); the kernel's token block (decode_kernel.h's kTokBlock) is one
-// tile.
+// Tokens per bf16 key tile and per int8 or int4 tile (the layout above); the kernel's token block (decode_kernel.h's
+// kTokBlock) is one tile.
 inline constexpr int64_t kKeyTile = 16;
 enum class KvScale { none, per_token, per_head, per_tensor, per_group };
 
