@@ -1,7 +1,7 @@
 // decode_attention on AVX2 + FMA: decode_core.h over 8-lane ymm traits, with the KV codecs' widening in registers
 // (bf16: 16 elements per load, even ones by a shift and odd ones by a mask, Q and O in that pair order; int8's quad
 // tiles a channel per shift pair (quad_channels), its P.V on int16 weights (I16Pv); fp8 e4m3: exponent rebias,
-// subnormals by a blend; int4's nibble tiles a channel (or token) per shift and mask, octet_channels).
+// subnormals by a blend; int4's nibble tiles on byte products, vpmaddubsw + vpmaddwd: NibMadd).
 // 16 ymm registers: Q.K^T 2 keys x 6 rows (12 accumulators + 2 keys + 1 query), P.V 4 rows x 2 vectors
 // (8 accumulators + 2 values + 1 broadcast). Compute-bound on this host (decode_core.h, "Measured").
 #include <immintrin.h>
@@ -27,6 +27,7 @@ struct V {
   static R fma(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
   static R mul(R a, R b) { return _mm256_mul_ps(a, b); }
   static R add(R a, R b) { return _mm256_add_ps(a, b); }
+  static R sub(R a, R b) { return _mm256_sub_ps(a, b); }
   static R max(R a, R b) { return _mm256_max_ps(a, b); }
   static float hsum(R x) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
@@ -72,18 +73,47 @@ struct V {
     x[2] = _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(w, 8), 24));
     x[3] = _mm256_cvtepi32_ps(_mm256_srai_epi32(w, 24));
   }
-  // int4 nibble tiles (QuadFloat too): 8 tokens' octets (32 bytes) as 8 vectors, the low nibble of each lane's byte e
-  // in x[e] and its high nibble in x[4 + e] (a shift and a mask each, then converted).
-  static void octet_channels(const uint8_t* p, R* x) {
-    const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)), mask = _mm256_set1_epi32(0xF);
-    for (int e = 0; e < 8; ++e)
-      x[e] = _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(w, 8 * (e % 4) + 4 * (e / 4)), mask));
+  // int4's byte products (decode_core.h's NibMadd): vpdpbusd as vpmaddubsw (u8 x s8 pairs to int16) and vpmaddwd
+  // against ones (pairs to int32), then an add. Exact for int4's operands: a pair stays within int16 (Q.K: 15 x 127 x
+  // 2; P.V: 255 x 8 x 2).
+  using I = __m256i;
+  static I set1_u32(const void* p) {  // the 4 bytes at p in every int32 lane
+    int32_t x;
+    std::memcpy(&x, p, 4);
+    return _mm256_set1_epi32(x);
+  }
+  static I iadd(I a, I b) { return _mm256_add_epi32(a, b); }
+  static R to_float(I x) { return _mm256_cvtepi32_ps(x); }
+  static I dot_u8s8(I acc, I u, I s) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+  }
+  static I dot_u8s8_bcast(I acc, I u, const void* q) { return dot_u8s8(acc, u, set1_u32(q)); }
+  static void nibble_lines(const uint8_t* p, I& lo, I& hi) {  // 32 bytes' low and high nibbles, each byte 0 .. 15
+    const I x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)), mask = _mm256_set1_epi8(0x0F);
+    lo = _mm256_and_si256(x, mask);
+    hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), mask);
+  }
+  static void nibble_lines_centered(const uint8_t* p, I& lo, I& hi) {  // the same, minus 8: -8 .. 7
+    nibble_lines(p, lo, hi);
+    lo = _mm256_sub_epi8(lo, _mm256_set1_epi8(8));
+    hi = _mm256_sub_epi8(hi, _mm256_set1_epi8(8));
+  }
+  // 8 floats in [-127, 127] rounded to signed bytes at p; returns the rounded values.
+  static R store_i8(int8_t* p, R x) {
+    const I c = _mm256_cvtps_epi32(x);
+    const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(p), _mm_packs_epi16(w, w));
+    return _mm256_cvtepi32_ps(c);
+  }
+  static void store_u8(uint8_t* p, R x) {  // 8 floats in [0, 255] rounded to bytes
+    const I c = _mm256_cvtps_epi32(x);
+    const __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(p), _mm_packus_epi16(w, w));
   }
   // int8 P.V on int16 products (decode_core.h's I16Pv): the values of 8 channels of a token quad (32 bytes of a quad
   // tile, channel c's 4 tokens at bytes 4 c .. 4 c + 3) sign-extended to int16, channels 0-3 in lo and 4-7 in hi;
   // vpmaddwd against the quad's 4 int16 weights broadcast sums two tokens per int32 lane (two lanes a channel), and
   // pair_sums adds each channel's two lanes and puts the 8 channels in order.
-  using I = __m256i;
   static I izero() { return _mm256_setzero_si256(); }
   static void quad_pairs(const uint8_t* p, I& lo, I& hi) {
     lo = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
@@ -119,6 +149,9 @@ struct V {
     return _mm256_or_ps(_mm256_blendv_ps(normal, sub, is_sub), _mm256_castsi256_ps(sign));
   }
 };
+
+// int4's byte products must not fall back to float32 silently (a concept that stops matching would).
+static_assert(core::NibMadd<V>);
 
 }  // namespace
 

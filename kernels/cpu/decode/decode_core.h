@@ -10,7 +10,7 @@
 //           the K bytes are read once per group, which is what makes GQA decode memory-bound-efficient; bf16 keys
 //           are tiles of the block's 16 tokens (qk_key_tile: a channel pair of all 16 per vector, the scores come
 //           out as vectors), int8 keys the same by channel quads (qk_quad_tile, qk_quad_float), int4 keys by
-//           channel octets (qk_nib_tile, qk_quad_float);
+//           channel octets (qk_nib_tile, qk_nib_madd, qk_quad_float);
 //   mods    only on blocks at a window edge or among the new tokens, or when a score mod is on (apply_block_mods);
 //   softmax online, per row, 16 scores wide in vectors (exp2 polynomial), running max m and sum l in float32;
 //   P.V     O[r] = alpha_r O[r] + sum_j p_rj v_j with kPvRows x kPvVecs accumulators; each V vector is dequantized
@@ -63,6 +63,8 @@
 // 0.016, Q.K 0.015, P.V 0.014, the weights' encoding 0.012, the softmax 0.009. vpdpbusd issues two a cycle here (a
 // 12-chain loop: 0.12 ns each), so neither product is at its bound; separate chains for the high nibbles (one
 // vpdpbusd latency a step instead of two) changed nothing, nor did int8's conditional rescaling (kLazyMax).
+// AVX2 (NibMadd, qk_nib_madd) has the same byte products through vpmaddubsw + vpmaddwd, a block at a time: 1k in
+// cache G 32 0.243 -> 0.183-0.192 ms, G 64 0.226-0.235 -> 0.151-0.154 against its float path on int16 rows.
 //
 // Tried and not kept: bf16 P.V by vdpbf16ps along token pairs (P rounded to bf16 per block, two tokens' value rows
 // zipped): 1k tokens in cache 0.114 -> 0.107 ms, 32k no change beyond noise, and the output's SQNR 49.8 -> 48.7 dB
@@ -589,7 +591,8 @@ inline typename V::R max_abs(typename V::R acc, typename V::R x) {
 }
 
 // S[r][j] for rows r0 .. r0 + NR and tokens j < n of token-major key rows (fp8): two keys per pass share the Q
-// loads. bf16, int8 and int4 keys are tiles: qk_key_tile, qk_quad_tile, qk_nib_tile, qk_quad_float.
+// loads. bf16, int8 and int4 keys are tiles: qk_key_tile, qk_quad_tile, qk_nib_tile, qk_nib_madd,
+// qk_quad_float.
 // (Until 2026-12-05 int4's rows ran here too, on int16 dot products with four keys a pass added by a 45-op tree,
 // reduce16.)
 template <class V, int NR, class KRow>
@@ -785,6 +788,64 @@ template <class V>
 // chain) or at 4 (two).
 inline constexpr int kQuadRows = 8;
 
+// The same byte products on a CPU whose vectors hold half a tile line (AVX2, L = 8: vpdpbusd emulated by vpmaddubsw
+// and vpmaddwd, decode_avx2.cpp), inside run_block: Q.K by qk_nib_madd, P.V by pv_quad_u8 per value group, a block
+// at a time (no pairs, no four-row reductions).
+template <class V>
+concept NibMadd = V::L * 2 == kTok && requires(typename V::I i, const uint8_t* u, int8_t* q, uint8_t* b,
+                                               typename V::R r) {
+  { V::izero() } -> std::same_as<typename V::I>;
+  V::nibble_lines(u, i, i);
+  V::nibble_lines_centered(u, i, i);
+  { V::store_i8(q, r) } -> std::same_as<typename V::R>;
+  V::store_u8(b, r);
+  { V::set1_u32(u) } -> std::same_as<typename V::I>;
+  { V::dot_u8s8(i, i, i) } -> std::same_as<typename V::I>;
+  { V::dot_u8s8_bcast(i, i, u) } -> std::same_as<typename V::I>;
+  { V::to_float(i) } -> std::same_as<typename V::R>;
+};
+
+// S[r][j] = sum_d c_rd u_{lane + j, d} in units of the row's step, rows r < NR, tokens j < n of an int4 key tile on
+// NibMadd (qq: per row its D codes, natural order): per channel octet and half line (8 tokens), its low and high
+// nibbles against the row's 4 + 4 codes. The rows ahead prefetched as qk_quad_float does. Scores past n are written
+// too where lane is 0.
+template <class V, int NR>
+inline void qk_nib_madd(float* s, const int8_t* qq, int64_t D, const uint8_t* tile, int lane, int n,
+                        const Ahead& ahead) {
+  using I = typename V::I;
+  constexpr int H = kTok / V::L;  // vectors per row of 16 scores
+  const int lines = int(D) / 8;
+  constexpr int kRuns = kTok / 2;
+  const int ahead_pairs = (int(min64(n, ahead.keys)) + 1) / 2, per_run = (lines + kRuns - 1) / kRuns;
+  I acc[NR][H];
+#pragma GCC unroll 16
+  for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 2
+    for (int h = 0; h < H; ++h) acc[r][h] = V::izero();
+  for (int run = 0; run < kRuns; ++run) {
+    if (run < ahead_pairs) ahead.prefetch_pair(2 * run);
+    for (int c = run * per_run; c < min64(lines, (run + 1) * per_run); ++c) {
+#pragma GCC unroll 2
+      for (int h = 0; h < H; ++h) {
+        I xl, xh;
+        V::nibble_lines(tile + (c * kTok + h * V::L) * 4, xl, xh);
+#pragma GCC unroll 16
+        for (int r = 0; r < NR; ++r) {
+          const int8_t* q = qq + r * D + 8 * c;
+          acc[r][h] = V::dot_u8s8_bcast(V::dot_u8s8_bcast(acc[r][h], xl, q), xh, q + 4);
+        }
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < NR; ++r) {
+    alignas(64) float t[kTok];
+#pragma GCC unroll 2
+    for (int h = 0; h < H; ++h) V::store(t + h * V::L, V::to_float(acc[r][h]));
+    std::memcpy(s + r * kTok, t + lane, size_t(lane == 0 ? kTok : n) * sizeof(float));
+  }
+}
+
 // S[r][j] = sum_d c_rd k_{lane + j, d} (in units of the row's step qinv), rows r < NR, tokens j < n of a tile whose
 // 64-byte lines hold E codes of each of its 16 tokens (kv_cache.h), lane + n <= kTok:
 //   E = 4, an int8 quad tile (channel quad c of the tile's tokens is one line): qq per row its hi codes (D bytes) then
@@ -861,16 +922,15 @@ inline void qk_quad_tile(float* s, const int8_t* qq, const int32_t* qcor, int64_
   qk_byte_tile_d<V, NR, 0, LD, 4>(s, qq, qcor, D, tile, lane, n, ahead);
 }
 
-// int8 quad tiles and int4 nibble tiles on CPUs without the 8-bit dot product (AVX2, scalar): per 32-bit lane of
-// E codes (4: a quad, 8: an octet) and L tokens, one load gives the E channels' codes as E float vectors of L tokens
-// (quad_channels, octet_channels), each multiplied by one broadcast element of Q (float32, natural order): the
-// scores come out as vectors of tokens, no horizontal sums. The same reader gives a value tile's E tokens of L
-// channels (pv_quad_float).
+// int8 quad tiles and int4 nibble tiles on CPUs without the 8-bit dot product (int8: AVX2 and scalar; int4: scalar,
+// AVX2 has NibMadd): per 32-bit lane of E codes (4: a quad, 8: an octet) and L tokens, one load gives the E channels'
+// codes as E float vectors of L tokens (quad_channels, octet_channels), each multiplied by one broadcast element of
+// Q (float32, natural order): the scores come out as vectors of tokens, no horizontal sums. The same reader gives a
+// value tile's E tokens of L channels (pv_quad_float).
 template <class V>
-concept QuadFloat = requires(const uint8_t* p, typename V::R* x) {
-  V::quad_channels(p, x);
-  V::octet_channels(p, x);
-};
+concept QuadFloat = requires(const uint8_t* p, typename V::R* x) { V::quad_channels(p, x); };
+template <class V>
+concept OctetFloat = requires(const uint8_t* p, typename V::R* x) { V::octet_channels(p, x); };
 template <class V, int E>
 inline void tile_codes(const uint8_t* p, typename V::R* x) {
   if constexpr (E == 4) V::quad_channels(p, x);
@@ -1476,7 +1536,16 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
                                              n, r0 == 0 ? ahead : Ahead{});
       });
     }
-  } else if constexpr ((QuadTiles<C> || OctetTiles<C>) && QuadFloat<V>) {
+  } else if constexpr (OctetTiles<C> && NibMadd<V>) {
+    const QuadTile tile = c.k_octets(ph, slot);
+    constexpr int TR = kKeyTileRows<V>;
+    for (int64_t r0 = 0; r0 < rows; r0 += TR) {
+      with_rows<TR>(int(min64(TR, rows - r0)), [&](auto nr) {
+        qk_nib_madd<V, decltype(nr)::value>(sc.s + r0 * kTok, sc.qq + r0 * D, D, tile.p, tile.lane, n,
+                                            r0 == 0 ? ahead : Ahead{});
+      });
+    }
+  } else if constexpr ((QuadTiles<C> && QuadFloat<V>) || (OctetTiles<C> && OctetFloat<V>)) {
     // int8 without QuadDot, int4 without NibDot (HeadPass::tokens runs run_nib where V has it): in float32.
     constexpr int E = OctetTiles<C> ? 8 : 4;
     QuadTile tile;
@@ -1490,7 +1559,7 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
       });
     }
   } else {
-    static_assert(!QuadTiles<C> && !OctetTiles<C>, "int8 and int4 tiles need QuadDot / NibDot or QuadFloat");
+    static_assert(!QuadTiles<C> && !OctetTiles<C>, "int8 / int4 tiles need QuadDot / NibDot, NibMadd or QuadFloat");
     Row kr[kTok];
     for (int j = 0; j < n; ++j) kr[j] = c.k_row(ph, slot + j);
     for (int64_t r0 = 0; r0 < rows; r0 += V::kQkRows) {
@@ -1509,8 +1578,9 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
     scale_rows<V, kTok>(sc.s, sc.s, rows, ks, kInt ? sc.qinv : nullptr);
   } else if constexpr (C::kKFold == Fold::channel_group) {
     for (int64_t r = 0; r < rows; ++r) {
-      const typename V::R bias = V::set1(sc.bias[r]);
-      for (int j = 0; j < kTok; j += V::L) V::store(sc.s + r * kTok + j, V::add(V::load(sc.s + r * kTok + j), bias));
+      const typename V::R step = V::set1(NibMadd<V> ? sc.qinv[r] : 1.0f), bias = V::set1(sc.bias[r]);
+      for (int j = 0; j < kTok; j += V::L)
+        V::store(sc.s + r * kTok + j, V::fma(V::load(sc.s + r * kTok + j), step, bias));
     }
   }
   for (int64_t r = 0; r < rows; ++r)
@@ -1528,8 +1598,10 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
   } else if constexpr (C::kVFold == Fold::channel_group) {
     // int4 without NibDot: per value group g and row, the weights P x the tile's scales of g by the tile's lanes (a
     // window's first block shifted into place, zeros around it, in the scores' buffer), and sum_j P_j zero_jg; then
-    // P.V per group on the nibble tile (pv_quad_float).
+    // P.V per group on the nibble tile: on NibMadd the weights as bytes of the (group, row)'s largest against the
+    // centred codes (pv_quad_u8, as pv_nib_block), else in float32 (pv_quad_float).
     static_assert(OctetTiles<C>);
+    constexpr bool kBytes = NibMadd<V>;
     constexpr int G = C::kGroup, NV = V::kPvVecs;
     static_assert(G % (NV * V::L) == 0);
     const int64_t groups = D / G;
@@ -1549,13 +1621,23 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
       for (int64_t r = 0; r < rows; ++r) {
         // In vectors (kTok % L == 0): a scalar sum of p zero is a dependent chain that keeps the loop scalar.
         float* wr = sc.w + (g * rows + r) * kTok;
-        typename V::R z = V::zero();
+        typename V::R z = V::zero(), mx = V::zero();
         for (int j = 0; j < kTok; j += V::L) {
-          const typename V::R p = V::load(pl + r * kTok + j);
-          V::store(wr + j, V::mul(p, V::load_bf16(vs + g * kTok + j)));
-          z = V::fma(p, V::load_bf16(vz + g * kTok + j), z);
+          const typename V::R p = V::load(pl + r * kTok + j), sv = V::load_bf16(vs + g * kTok + j);
+          const typename V::R w = V::mul(p, sv);
+          V::store(wr + j, w);
+          mx = V::max(mx, w);
+          const typename V::R zv = V::load_bf16(vz + g * kTok + j);
+          z = V::fma(p, kBytes ? V::fma(V::set1(8.0f), sv, zv) : zv, z);  // centred codes: 8 scales back
         }
         sc.zs[g * rows + r] = V::hsum(z);
+        if constexpr (kBytes) {  // the weights as bytes of their largest (P >= 0, scales > 0)
+          const float wmax = V::hmax(mx);
+          const typename V::R inv = V::set1(wmax > 0.0f ? 255.0f / wmax : 0.0f);
+          uint8_t* wb = reinterpret_cast<uint8_t*>(sc.wq) + (g * rows + r) * kTok;
+          for (int j = 0; j < kTok; j += V::L) V::store_u8(wb + j, V::mul(V::load(wr + j), inv));
+          sc.wsc[g * rows + r] = wmax / 255.0f;
+        }
       }
     const uint8_t* tile = c.v_octets(ph, slot).p;
     const int g0 = lane / 8, g1 = (lane + n - 1) / 8;
@@ -1564,9 +1646,14 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
         constexpr int NR = decltype(nr)::value;
         for (int64_t g = 0; g < groups; ++g) {
           const int64_t at = g * rows + r0;
-          for (int d0 = int(g * G); d0 < int((g + 1) * G); d0 += NV * V::L)
-            pv_quad_float<V, NR, NV, 8>(sc.o + r0 * D, sc.w + at * kTok, sc.zs + at, sc.alpha + r0, D, d0, tile, g0,
-                                        g1);
+          for (int d0 = int(g * G); d0 < int((g + 1) * G); d0 += NV * V::L) {
+            if constexpr (kBytes)
+              pv_quad_u8<V, NR, NV, kTok, 8>(sc.o + r0 * D, reinterpret_cast<const uint8_t*>(sc.wq) + at * kTok,
+                                             sc.wsc + at, sc.alpha + r0, D, d0, tile, g0, g1, sc.zs + at);
+            else
+              pv_quad_float<V, NR, NV, 8>(sc.o + r0 * D, sc.w + at * kTok, sc.zs + at, sc.alpha + r0, D, d0, tile, g0,
+                                          g1);
+          }
         }
       });
     }
@@ -1908,6 +1995,32 @@ struct HeadPass {
           qinv[r0 + i] = mx[i] / kNibQMaxCode;
           bias_rows[r0 + i] = b4[i] + kNibMidCode * qinv[r0 + i] * res4[i];
         }
+      }
+    } else if constexpr (NibMadd<V>) {
+      // NibDot's fold a row at a time (no four-vector reductions on these CPUs).
+      const int64_t D = this->D;
+      alignas(64) float scale[256], zero[256];
+      for (int64_t d = 0; d < D; d += V::L) {
+        V::store(scale + d, V::load_bf16(ks + d));
+        V::store(zero + d, V::load_bf16(kz + d));
+      }
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* q = sc.qf + r * D;
+        typename V::R bias = V::zero(), amax = V::zero(), residue = V::zero();
+        for (int64_t d = 0; d < D; d += V::L) {
+          const typename V::R x = V::load(q + d);
+          bias = V::fma(x, V::load(zero + d), bias);
+          amax = max_abs<V>(amax, V::mul(x, V::load(scale + d)));
+        }
+        const float mx = V::hmax(amax), k = kNibQMaxCode / mx;  // the overflow as in NibDot's fold
+        const typename V::R inv = V::set1(k < std::numeric_limits<float>::max() ? k : 0.0f);
+        int8_t* out = sc.qq + r * D;
+        for (int64_t d = 0; d < D; d += V::L) {
+          const typename V::R y = V::mul(V::mul(V::load(q + d), V::load(scale + d)), inv);
+          residue = V::add(residue, V::sub(y, V::store_i8(out + d, y)));
+        }
+        sc.qinv[r] = mx / kNibQMaxCode;
+        sc.bias[r] = V::hsum(bias) + kNibMidCode * sc.qinv[r] * V::hsum(residue);
       }
     } else {
       // In vectors (D % L == 0): a scalar q . zero is one dependent chain of D adds, per row and key group.

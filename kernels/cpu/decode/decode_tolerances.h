@@ -57,7 +57,8 @@ inline constexpr double kIntDotMaxRelDiff = 5e-4;
 // the SQNR 39.8 -> 39.5 dB (int8_token, q_len 1) and 36.2 -> 36.0 (int8_head).
 inline constexpr double kInt8U8PvMaxRelDiff = 1e-2;
 
-// int4 KIVI on 8-bit dot products (decode_core.h's NibDot, AVX-512 VNNI) against the float32 path (the other ISAs):
+// int4 KIVI on 8-bit dot products (decode_core.h's NibDot on AVX-512 VNNI, NibMadd on AVX2) against the float32 path
+// (the scalar ISA):
 // q' = Q times a key group's channel scales rounded to bytes of its row's largest (2^-8 of it; the codes' mean part
 // of that rounding put back into the score's bias), and the P.V weights to bytes of the (value group, row)'s largest
 // (2^-9), against centred codes (u - 8). Measured 6.6e-3 .. 1.14e-2 of the output's largest element on the tests'

@@ -92,10 +92,11 @@ TEST_P(DecodeIsa, QuantizedFormatsAboveSqnrFloors) {
 
 // The integer caches on every shape family, against the scalar ISA's float32 path on the same cache: where the CPU has
 // AVX-512 VNNI, Q.K and P.V run as integer dot products (decode_core.h's QuadDot and U8Dot for int8, NibDot for int4;
-// on AVX2 int8's P.V on int16, I16Pv), including the tails of head dims 80 (int8: half a vector) and 96 / 160 (int4:
-// an odd number of 16-channel lines, value groups of 2 lines), lone last tokens (odd lengths; int4: a key group of one
-// token, every scale at the floor), blocks that start mid-tile (windows) and key groups split by a window's start;
-// and above the floor against float64. int4 needs head dims its group divides and pages its group divides.
+// on AVX2 int8's P.V on int16, I16Pv, and int4's both on bytes, NibMadd), including the tails of head dims 80 (int8:
+// half a vector) and 96 / 160 (int4: an odd number of 16-channel lines, value groups of 2 lines), lone last tokens
+// (odd lengths; int4: a key group of one token, every scale at the floor), blocks that start mid-tile (windows) and
+// key groups split by a window's start; and above the floor against float64. int4 needs head dims its group divides
+// and pages its group divides.
 TEST_P(DecodeIsa, IntegerCachesAcrossShapesMatchFloatPath) {
   const std::vector<Shape> int8_shapes = {{32, 8, 128, 1, {4097}}, {8, 1, 80, 2, {7}},   {8, 1, 80, 1, {1000}},
                                           {8, 1, 64, 1, {1}},      {4, 4, 64, 3, {999}}, {16, 8, 128, 16, {1000, 33}}};
@@ -131,10 +132,10 @@ TEST_P(DecodeIsa, IntegerCachesAcrossShapesMatchFloatPath) {
                        std::to_string(sh.lengths[0]) + " window " + std::to_string(window) + " page " +
                        std::to_string(fam.page));
           EXPECT_TRUE(e.finite);
-          // On AVX-512 VNNI int8 runs its P.V on 8-bit weights (U8Dot) and int4 both products on bytes (NibDot); AVX2
-          // runs int8's P.V on int16 weights and int4 in float32.
-          const bool vnni = GetParam() == Isa::avx512;
-          const double bound = f.dtype == KvDtype::int4_kivi ? (vnni ? kInt4NibDotMaxRelDiff : kIntDotMaxRelDiff)
+          // On AVX-512 VNNI int8 runs its P.V on 8-bit weights (U8Dot); AVX2 on int16 ones. int4 runs both products
+          // on bytes on either (NibDot, NibMadd).
+          const bool vnni = GetParam() == Isa::avx512, simd = GetParam() != Isa::scalar;
+          const double bound = f.dtype == KvDtype::int4_kivi ? (simd ? kInt4NibDotMaxRelDiff : kIntDotMaxRelDiff)
                                                              : (vnni ? kInt8U8PvMaxRelDiff : kIntDotMaxRelDiff);
           EXPECT_LE(e.max_rel, bound);
           if (std::getenv("TALKLAB_PRINT_SQNR"))
