@@ -1342,6 +1342,16 @@ inline void pv_u8_block(Rows<V>& sc, const float* w, int64_t rows, int64_t D, co
   }
 }
 
+// A window's first block: rows of n probabilities (or weights) put at lanes lane .. lane + n of kTok-wide rows at dst,
+// zeros around them, so the P.V over a tile's lanes weighs the tokens before the block by 0.
+inline void to_tile_lanes(float* dst, const float* src, int64_t rows, int lane, int n) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = dst + r * kTok;
+    for (int j = 0; j < kTok; ++j) row[j] = 0.0f;
+    std::memcpy(row + lane, src + r * kTok, size_t(n) * sizeof(float));
+  }
+}
+
 // dst[r][j] = src[r][j] x per_token[j] x per_row[r] (1 where per_row is null), rows r < rows of W floats, per_token
 // as W / L vectors: the per-token scales (and the rows' steps) folded into a block's scores or probabilities
 // (run_block's W = kTok, run_tiles' group). dst may be src.
@@ -1371,6 +1381,21 @@ inline void scale_rows(float* dst, const float* src, int64_t rows, const typenam
 // Until 2026-12-05 int4 was token rows of packed nibbles, widened to int16 for vpdpwssd against Q in nibble order
 // and P.V weights on two tokens' rows zipped lane by lane (U4Dot).
 inline constexpr float kNibQMaxCode = 127.0f, kNibMidCode = 7.5f;
+// The byte folds' (NibDot, NibMadd) scale for q' codes of largest magnitude amax: 127 / amax, or 0 where that
+// overflows. A key group whose keys are all equal has every scale at the quantizer's floor (FLT_MIN): its q' is 0 to
+// float precision, so its codes are 0, not inf (which the rounding's residue made NaN).
+inline float nib_code_inv(float amax) {
+  const float k = kNibQMaxCode / amax;
+  return k < std::numeric_limits<float>::max() ? k : 0.0f;
+}
+// A key group's bf16 channel scales and zeros widened to float32 once per fold (D % L == 0).
+template <class V>
+inline void widen_group(const uint16_t* ks, const uint16_t* kz, int64_t D, float* scale, float* zero) {
+  for (int64_t d = 0; d < D; d += V::L) {
+    V::store(scale + d, V::load_bf16(ks + d));
+    V::store(zero + d, V::load_bf16(kz + d));
+  }
+}
 template <class V>
 concept NibDot = QuadDot<V> && requires(typename V::I i, const uint8_t* u, const int8_t* c, int8_t* q, uint8_t* b,
                                         typename V::R r) {
@@ -1495,13 +1520,7 @@ inline void run_nib(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows, 
       for (int j = n; j < kTok; ++j) s[r * kTok + j] = kNegInf;
     if (natural || block_needs_mask(a, len, t, n)) apply_block_mods(a, s, rows, hk, len, t, n);
     online_softmax<V>(sc, rows);
-    if (lane > 0) {  // the probabilities by the tile's lanes, zeros around them (the scores' buffer is free)
-      for (int64_t r = 0; r < rows; ++r) {
-        float* dst = s + r * kTok;
-        for (int j = 0; j < kTok; ++j) dst[j] = 0.0f;
-        std::memcpy(dst + lane, p + r * kTok, size_t(n) * sizeof(float));
-      }
-    }
+    if (lane > 0) to_tile_lanes(s, p, rows, lane, n);  // into the scores' buffer, free by now
     pv_nib_block<V, 1>(sc, c, lane > 0 ? s : p, rows, D, ph, slot, lane / 8, (lane + n - 1) / 8);
   } else {
     for (int64_t r0 = 0; r0 < rows; r0 += 4) online_softmax4<V, false, W>(sc, r0, s, p);
@@ -1608,11 +1627,7 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
     const int lane = int(slot % kTok);
     const float* pl = sc.p;
     if (lane > 0) {
-      for (int64_t r = 0; r < rows; ++r) {
-        float* dst = sc.s + r * kTok;
-        for (int j = 0; j < kTok; ++j) dst[j] = 0.0f;
-        std::memcpy(dst + lane, sc.p + r * kTok, size_t(n) * sizeof(float));
-      }
+      to_tile_lanes(sc.s, sc.p, rows, lane, n);
       pl = sc.s;
     }
     const uint16_t* vs = c.v_tile_scales(ph, slot);
@@ -1664,11 +1679,7 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
     const QuadTile tile = c.v_quads(ph, slot);
     if (tile.lane > 0) {
       float* shifted = sc.w + rows * kTok;  // the second value group's weights: unused without groups
-      for (int64_t r = 0; r < rows; ++r) {
-        float* dst = shifted + r * kTok;
-        for (int j = 0; j < kTok; ++j) dst[j] = 0.0f;
-        std::memcpy(dst + tile.lane, w + r * kTok, size_t(n) * sizeof(float));
-      }
+      to_tile_lanes(shifted, w, rows, tile.lane, n);
       w = shifted;
     }
     const int g0 = tile.lane / 4, g1 = (tile.lane + n - 1) / 4;
@@ -1947,10 +1958,7 @@ struct HeadPass {
       float* const qinv = sc.qinv;
       alignas(64) float scale[256], zero[256];
       alignas(64) int8_t scratch[256];  // the codes of rows past the last (a group of rows not a multiple of 4)
-      for (int64_t d = 0; d < D; d += V::L) {
-        V::store(scale + d, V::load_bf16(ks + d));
-        V::store(zero + d, V::load_bf16(kz + d));
-      }
+      widen_group<V>(ks, kz, D, scale, zero);
       // Four rows at once, the rows innermost: four independent chains per step (row by row, each row's D / L
       // steps were one dependent chain of fma / max latencies, and the fold took ~0.25 of 1.2 ms at 32k).
       for (int64_t r0 = 0; r0 < R; r0 += 4) {
@@ -1972,14 +1980,11 @@ struct HeadPass {
         }
         V::hsum4(bias[0], bias[1], bias[2], bias[3], b4);
         V::hmax4(amax[0], amax[1], amax[2], amax[3], mx);
-        // A group whose keys are all equal has every scale at the quantizer's floor, and then 127 / amax may
-        // overflow: its q' is 0 to float precision, so its codes are 0 (not inf, which the residue makes NaN).
         typename V::R inv[4];
         int8_t* out[4];
 #pragma GCC unroll 4
         for (int i = 0; i < 4; ++i) {
-          const float k = kNibQMaxCode / mx[i];
-          inv[i] = V::set1(k < std::numeric_limits<float>::max() ? k : 0.0f);
+          inv[i] = V::set1(nib_code_inv(mx[i]));
           out[i] = i < m ? qq + (r0 + i) * D : scratch;
         }
         for (int64_t d = 0; d < D; d += V::L) {
@@ -2000,10 +2005,7 @@ struct HeadPass {
       // NibDot's fold a row at a time (no four-vector reductions on these CPUs).
       const int64_t D = this->D;
       alignas(64) float scale[256], zero[256];
-      for (int64_t d = 0; d < D; d += V::L) {
-        V::store(scale + d, V::load_bf16(ks + d));
-        V::store(zero + d, V::load_bf16(kz + d));
-      }
+      widen_group<V>(ks, kz, D, scale, zero);
       for (int64_t r = 0; r < rows; ++r) {
         const float* q = sc.qf + r * D;
         typename V::R bias = V::zero(), amax = V::zero(), residue = V::zero();
@@ -2012,8 +2014,8 @@ struct HeadPass {
           bias = V::fma(x, V::load(zero + d), bias);
           amax = max_abs<V>(amax, V::mul(x, V::load(scale + d)));
         }
-        const float mx = V::hmax(amax), k = kNibQMaxCode / mx;  // the overflow as in NibDot's fold
-        const typename V::R inv = V::set1(k < std::numeric_limits<float>::max() ? k : 0.0f);
+        const float mx = V::hmax(amax);
+        const typename V::R inv = V::set1(nib_code_inv(mx));
         int8_t* out = sc.qq + r * D;
         for (int64_t d = 0; d < D; d += V::L) {
           const typename V::R y = V::mul(V::mul(V::load(q + d), V::load(scale + d)), inv);
