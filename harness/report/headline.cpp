@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "harness/compare.h"
 #include "harness/report/case_axes.h"
 #include "harness/units.h"
 
@@ -35,10 +36,21 @@ const CaseView* reference(const KeyComparison& k, const CaseView& ours, const st
   return best;
 }
 
+// A VM's brand string ("AMD EPYC") covers several CPU generations, and the kernels' paths follow the ISA: where the
+// file names CPUID, its family and model and the ISA path name the machine too (bench compare tells machines apart
+// by the same fields), so rows from a Zen 2, a Zen 3 and a Zen 5 are not one "AMD EPYC".
 std::string machine(const CaseView& c, const Corpus& corpus) {
-  const json& t = field(corpus.runs[c.run].doc->context, "talklab");
+  const json& context = corpus.runs[c.run].doc->context;
+  const json& t = field(context, "talklab");
   if (c.device == "cuda") return text(field(field(t, "gpu"), "name"));
-  return fmt::format("{}, {} threads", text(field(field(t, "cpu"), "model")), value_text(field(t, "threads")));
+  const json& cpu = field(t, "cpu");
+  std::string name = text(field(cpu, "model"));
+  if (names_cpuid(context)) {
+    const std::string isa = text(field(cpu, "isa"));
+    name += fmt::format(" (family {} model {}{})", value_text(field(cpu, "family")),
+                        value_text(field(cpu, "model_number")), isa.empty() ? "" : ", " + isa);
+  }
+  return fmt::format("{}, {} threads", name, value_text(field(t, "threads")));
 }
 
 std::string times(double ratio, const char* more, const char* less) {

@@ -132,6 +132,32 @@ TEST_F(BenchReportDeclared, ToyExperimentIsReportedFromWhatItsFileDeclares) {
   EXPECT_TRUE(has(page, "<details><summary>18 cases")) << page;
 }
 
+// Two files under one brand string ("AMD EPYC" covers Zen 2 to Zen 5 in a VM) from two CPUs: each headline row names
+// its machine by family, model and ISA path, which a label by brand alone folded into one "machine" for both; one
+// file alone still says its machine once, in the heading.
+TEST_F(BenchReportDeclared, HeadlineNamesEachMachineByCpuidAndIsaUnderOneBrandString) {
+  const auto on = [](int model, const char* isa) {
+    json j = toy_result();
+    j["context"]["talklab"]["cpu"] = {{"model", "AMD EPYC"}, {"vendor", "AuthenticAMD"}, {"family", 25},
+                                      {"model_number", model},  {"stepping", 1},          {"isa", isa}};
+    return j;
+  };
+  const std::string zen3 = write("zen3.json", on(1, "avx2").dump()), zen4 = write("zen4.json", on(17, "avx512").dump());
+  const fs::path out = dir_ / "r";
+  auto o = talklab::testing::run_bench("report " + zen3 + " " + zen4 + " --out " + out.string());
+  ASSERT_EQ(o.code, 0) << o.output;
+  const std::string md = read(out / "flexattention.md");
+  const std::string headline = md.substr(md.find("## Headline"), md.find("## What the lab reproduces") - md.find("## Headline"));
+  EXPECT_TRUE(has(headline, "| machine | case |")) << headline;
+  EXPECT_TRUE(has(headline, "| AMD EPYC (family 25 model 1, avx2), 2 threads | mode=a n=3 |")) << headline;
+  EXPECT_TRUE(has(headline, "| AMD EPYC (family 25 model 17, avx512), 2 threads | mode=a n=3 |")) << headline;
+  const fs::path one = dir_ / "one";
+  o = talklab::testing::run_bench("report " + zen3 + " --out " + one.string());
+  ASSERT_EQ(o.code, 0) << o.output;
+  EXPECT_TRUE(has(read(one / "flexattention.md"), "## Headline, measured on AMD EPYC (family 25 model 1, avx2), 2 threads"))
+      << read(one / "flexattention.md");
+}
+
 // A frontier table: a row per reference case (x ascending), beside our fastest case at any x whose memory is no
 // more than the row's. Ours: (1 MiB, 5 ms) at n = 1, (2 MiB, 2 ms) at 2, (8 MiB, 1 ms) at 3; the reference at n = 1
 // holds 1.5 MiB (only our n = 1 fits), at 2 4 MiB (n = 1 and 2 fit, 2 is faster), at 3 0.5 MiB (none fits).
