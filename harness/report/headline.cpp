@@ -99,7 +99,10 @@ HeadlineRows headline_rows(const std::string& experiment, const std::vector<cons
       }
     }
     for (const CaseView* c : at_largest(compared, k.largest)) {
-      pairs.emplace_back(c, reference_of.at(c));
+      // A pair two comparisons both select (a case matching both's `where`) is one row.
+      const std::pair<const CaseView*, const CaseView*> pair{c, reference_of.at(c)};
+      if (std::find(pairs.begin(), pairs.end(), pair) != pairs.end()) continue;
+      pairs.push_back(pair);
       memory.push_back(k.memory);
     }
     if (compared.empty() && !not_measured.empty()) {

@@ -158,6 +158,28 @@ TEST_F(BenchReportDeclared, HeadlineNamesEachMachineByCpuidAndIsaUnderOneBrandSt
       << read(one / "flexattention.md");
 }
 
+// Two comparisons that both select the pair at n = 3, mode a (the second names mode a): its row once, so the headline
+// has one row per mode, as with the first comparison alone.
+TEST_F(BenchReportDeclared, APairTwoComparisonsSelectIsOneHeadlineRow) {
+  json j = toy_result();
+  json& comparisons = j["context"]["talklab"]["experiments"]["toy"]["headline"]["comparisons"];
+  comparisons.push_back({{"ours", "fast"}, {"largest", "n"}, {"where", {{{"axis", "mode"}, {"values", {"a"}}}}}});
+  const fs::path out = dir_ / "r";
+  const auto o = talklab::testing::run_bench("report " + write("toy.json", j.dump()) + " --out " + out.string());
+  ASSERT_EQ(o.code, 0) << o.output;
+  const std::string md = read(out / "flexattention.md");
+  const size_t from = md.find("## Headline");
+  std::istringstream lines(md.substr(from, md.find("## What the lab reproduces") - from));
+  int rows = 0, mode_a = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (!has(line, "| fast |")) continue;
+    ++rows;
+    mode_a += has(line, "mode=a") ? 1 : 0;
+  }
+  EXPECT_EQ(rows, 2) << md;
+  EXPECT_EQ(mode_a, 1) << md;
+}
+
 // A frontier table: a row per reference case (x ascending), beside our fastest case at any x whose memory is no
 // more than the row's. Ours: (1 MiB, 5 ms) at n = 1, (2 MiB, 2 ms) at 2, (8 MiB, 1 ms) at 3; the reference at n = 1
 // holds 1.5 MiB (only our n = 1 fits), at 2 4 MiB (n = 1 and 2 fit, 2 is faster), at 3 0.5 MiB (none fits).
