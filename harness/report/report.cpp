@@ -74,6 +74,9 @@ void headline_section(Page& p, const std::vector<std::pair<std::string, std::vec
         shown.insert({e, spec.id});
       }
     }
+    if (!rows.elsewhere.empty()) {
+      p.paragraph(fmt::format("Also measured on {} (in the results below).", fmt::join(rows.elsewhere, "; ")));
+    }
     if (!rows.missing.empty()) p.paragraph(fmt::format("Not measured: {}.", fmt::join(rows.missing, "; ")));
   }
   for (const auto& [e, rows] : unmeasured) {

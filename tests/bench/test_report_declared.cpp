@@ -132,30 +132,55 @@ TEST_F(BenchReportDeclared, ToyExperimentIsReportedFromWhatItsFileDeclares) {
   EXPECT_TRUE(has(page, "<details><summary>18 cases")) << page;
 }
 
-// Two files under one brand string ("AMD EPYC" covers Zen 2 to Zen 5 in a VM) from two CPUs: each headline row names
-// its machine by family, model and ISA path, which a label by brand alone folded into one "machine" for both; one
-// file alone still says its machine once, in the heading.
-TEST_F(BenchReportDeclared, HeadlineNamesEachMachineByCpuidAndIsaUnderOneBrandString) {
-  const auto on = [](int model, const char* isa) {
+// Two files under one brand string ("AMD EPYC" covers Zen 2 to Zen 5 in a VM) from two CPUs, told apart by family,
+// model and ISA path (a label by brand alone folded them into one machine). The headline shows one machine's rows:
+// the newer file's, the one with more rows on a tie; the other is named below it with its count. One file alone says
+// its machine once, in the heading.
+TEST_F(BenchReportDeclared, HeadlineShowsOneMachineNamedByCpuidAndIsaAndNamesTheOthers) {
+  const auto on = [](int model, const char* isa, const char* date, bool mode_a_only) {
     json j = toy_result();
+    j["context"]["date"] = date;
     j["context"]["talklab"]["cpu"] = {{"model", "AMD EPYC"}, {"vendor", "AuthenticAMD"}, {"family", 25},
                                       {"model_number", model},  {"stepping", 1},          {"isa", isa}};
+    if (mode_a_only) {
+      json kept = json::array();
+      for (const json& c : j["benchmarks"]) {
+        if (c["talklab"]["params"]["mode"] == "a") kept.push_back(c);
+      }
+      j["benchmarks"] = kept;
+    }
     return j;
   };
-  const std::string zen3 = write("zen3.json", on(1, "avx2").dump()), zen4 = write("zen4.json", on(17, "avx512").dump());
-  const fs::path out = dir_ / "r";
-  auto o = talklab::testing::run_bench("report " + zen3 + " " + zen4 + " --out " + out.string());
-  ASSERT_EQ(o.code, 0) << o.output;
-  const std::string md = read(out / "flexattention.md");
-  const std::string headline = md.substr(md.find("## Headline"), md.find("## What the lab reproduces") - md.find("## Headline"));
-  EXPECT_TRUE(has(headline, "| machine | case |")) << headline;
-  EXPECT_TRUE(has(headline, "| AMD EPYC (family 25 model 1, avx2), 2 threads | mode=a n=3 |")) << headline;
-  EXPECT_TRUE(has(headline, "| AMD EPYC (family 25 model 17, avx512), 2 threads | mode=a n=3 |")) << headline;
-  const fs::path one = dir_ / "one";
-  o = talklab::testing::run_bench("report " + zen3 + " --out " + one.string());
-  ASSERT_EQ(o.code, 0) << o.output;
-  EXPECT_TRUE(has(read(one / "flexattention.md"), "## Headline, measured on AMD EPYC (family 25 model 1, avx2), 2 threads"))
-      << read(one / "flexattention.md");
+  const auto headline_of = [&](const std::string& files, const std::string& name) {
+    const fs::path out = dir_ / name;
+    const auto o = talklab::testing::run_bench("report " + files + " --out " + out.string());
+    EXPECT_EQ(o.code, 0) << o.output;
+    const std::string md = read(out / "flexattention.md");
+    const size_t from = md.find("## Headline");
+    return md.substr(from, md.find("## What the lab reproduces") - from);
+  };
+  const std::string zen3 = "AMD EPYC (family 25 model 1, avx2), 2 threads";
+  const std::string zen4 = "AMD EPYC (family 25 model 17, avx512), 2 threads";
+  const std::string newer = write("zen3.json", on(1, "avx2", "2026-12-05T10:00:00+0000", false).dump());
+  const std::string older = write("zen4.json", on(17, "avx512", "2026-12-04T10:00:00+0000", false).dump());
+  // The newer file's machine, with one row (mode a only) against the older one's two.
+  const std::string partial = write("zen3a.json", on(1, "avx2", "2026-12-05T10:00:00+0000", true).dump());
+  std::string h = headline_of(older + " " + partial, "newer");
+  EXPECT_TRUE(has(h, "## Headline, measured on " + zen3 + "\n")) << h;
+  EXPECT_TRUE(has(h, "| mode=a n=3 | fast | slow |")) << h;
+  EXPECT_FALSE(has(h, "mode=b")) << h;
+  EXPECT_FALSE(has(h, "| machine |")) << h;
+  EXPECT_TRUE(has(h, "Also measured on " + zen4 + ": 2 rows (in the results below).")) << h;
+  // One date: the machine with more rows.
+  const std::string same_day = write("zen4b.json", on(17, "avx512", "2026-12-05T10:00:00+0000", false).dump());
+  h = headline_of(partial + " " + same_day, "more");
+  EXPECT_TRUE(has(h, "## Headline, measured on " + zen4 + "\n")) << h;
+  EXPECT_TRUE(has(h, "| mode=b n=3 knob=7 | fast | slow |")) << h;
+  EXPECT_TRUE(has(h, "Also measured on " + zen3 + ": 1 row (in the results below).")) << h;
+  // One file: its machine in the heading, nothing measured elsewhere.
+  h = headline_of(newer, "one");
+  EXPECT_TRUE(has(h, "## Headline, measured on " + zen3 + "\n")) << h;
+  EXPECT_FALSE(has(h, "Also measured on")) << h;
 }
 
 // Two comparisons that both select the pair at n = 3, mode a (the second names mode a): its row once, so the headline
