@@ -135,7 +135,8 @@ HeadlineRows headline_rows(const std::string& experiment, const std::vector<cons
     if (out.machine.empty() || count > per_machine.at(out.machine)) out.machine = label;
   }
   for (const auto& [label, count] : per_machine) {
-    if (label != out.machine) out.elsewhere.push_back(fmt::format("{}: {} row{}", label, count.second, count.second == 1 ? "" : "s"));
+    if (label == out.machine) continue;
+    out.elsewhere.push_back(fmt::format("{}: {} row{}", label, count.second, count.second == 1 ? "" : "s"));
   }
   out.table.header = {"case", "ours", "against", "median, ours / its", "time", "peak memory, ours / its", "memory"};
   for (size_t i = 0; i < pairs.size(); ++i) {

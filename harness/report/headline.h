@@ -2,8 +2,9 @@
 // KeyComparison), one row each: our implementation against the fastest PyTorch one at the same point (or the one
 // declared), time and peak memory with their ratios, on one machine: where several measured the comparisons, the
 // newest file's (the one with more rows on a tie), the others named below the table (their rows are in the page's
-// results). Rows of two or three CPUs under one brand string, 6-18 of them, put the headline chart below the
-// first screen on 8 of 13 pages of the committed report (tests/bench/check_report.py first-screen).
+// results). With the rows of every machine in one table (a Zen 2, a Zen 3 and a Zen 5, up to 23 rows), the
+// committed report's first-screen check (tests/bench/check_report.py first-screen) found 14 problems; with one
+// machine's, 8 (pages whose headline is long on any one machine).
 #pragma once
 
 #include <string>
