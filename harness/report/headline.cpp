@@ -125,10 +125,14 @@ HeadlineRows headline_rows(const std::string& experiment, const std::vector<cons
     if (fixed) axes.varying.push_back(scope.axis);
   }
   // One machine's rows: the newest file's (ISO 8601 dates: text order is time order), the one with more rows on a tie.
+  // The rows' labels keep the axes that vary over every machine's pairs (a row says its mode even where only one
+  // mode's pair is on the machine shown).
+  std::vector<std::string> machine_of(pairs.size());
   std::map<std::string, std::pair<std::string, int>> per_machine;  // label -> (newest date, rows)
-  for (const auto& [o, r] : pairs) {
-    auto& [date, n] = per_machine[machine(*o, corpus)];
-    date = std::max(date, text(field(corpus.runs[o->run].doc->context, "date")));
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    machine_of[i] = machine(*pairs[i].first, corpus);
+    auto& [date, n] = per_machine[machine_of[i]];
+    date = std::max(date, text(field(corpus.runs[pairs[i].first->run].doc->context, "date")));
     ++n;
   }
   for (const auto& [label, count] : per_machine) {
@@ -140,8 +144,8 @@ HeadlineRows headline_rows(const std::string& experiment, const std::vector<cons
   }
   out.table.header = {"case", "ours", "against", "median, ours / its", "time", "peak memory, ours / its", "memory"};
   for (size_t i = 0; i < pairs.size(); ++i) {
+    if (machine_of[i] != out.machine) continue;
     const auto& [o, r] = pairs[i];
-    if (machine(*o, corpus) != out.machine) continue;
     const auto ours_memory = metric(*o, memory[i]), its_memory = metric(*r, memory[i]);
     std::vector<Cell> row{Cell(case_label(*o, axes.varying, d)), Cell(o->implementation), Cell(r->implementation),
                           Cell(format_seconds(*o->median_s) + " / " + format_seconds(*r->median_s)),
