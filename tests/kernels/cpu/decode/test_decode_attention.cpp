@@ -12,6 +12,7 @@
 
 #include "kernels/common/attention/mask.h"
 #include "kernels/cpu/decode/decode_tolerances.h"
+#include "kernels/cpu/quant/fp8.h"
 #include "tests/kernels/cpu/decode/decode_test_util.h"
 #include "tests/message_of.h"
 
@@ -193,6 +194,30 @@ TEST_P(DecodeIsa, PagedEqualsContiguousBitForBit) {
       const auto paged = run(p, Built(p, f, page, 99), o).o;
       ASSERT_EQ(paged.size(), contiguous.size());
       for (size_t i = 0; i < paged.size(); ++i) ASSERT_EQ(paged[i], contiguous[i]) << name << " page " << page << " at " << i;
+    }
+  }
+}
+
+// Every e4m3 code the cache can hold (all but the two NaNs), subnormals and -0 included (O starts at +0: -0 reads
+// back as 0), read back by each ISA's
+// decoder: one token, so the output is its value row (softmax weight 1, the value scale 448 / 448 = 1), to a
+// float32 rounding of P times V over L. Head 0 holds codes 0x00 .. 0x7E, head 1 0x80 .. 0xFE (the NaN's place
+// takes the smallest subnormal), each with +-448 for its scale.
+TEST_P(DecodeIsa, Fp8EveryCodeReadsBack) {
+  const DecodeShape s{1, 2, 2, 1, 128};
+  Problem p = make_problem(s, {1}, 21);
+  for (int64_t h = 0; h < 2; ++h)
+    for (int64_t d = 0; d < 128; ++d) {
+      uint8_t code = uint8_t(h * 128 + d);
+      if (quant::e4m3fn_is_nan(code)) code = uint8_t(h * 128 + 1);
+      p.v[size_t(h * 128 + d)] = quant::e4m3fn_to_float(code);
+    }
+  for (const char* name : {"fp8_head", "fp8_tensor"}) {
+    const auto r = run(p, Built(p, format_from_name(name), 0, 0), opts());
+    for (size_t i = 0; i < p.v.size(); ++i) {
+      const float want = p.v[i];
+      EXPECT_LE(std::fabs(r.o[i] - want), 2e-7f * std::fabs(want)) << name << " code " << i << " want " << want;
+      if (want != 0.0f) EXPECT_EQ(std::signbit(r.o[i]), std::signbit(want)) << name << " code " << i;
     }
   }
 }
