@@ -57,14 +57,16 @@ std::string times(double ratio, const char* more, const char* less) {
   return ratio >= 1 ? fmt::format("{:.2f}x {}", ratio, more) : fmt::format("{:.2f}x {}", 1 / ratio, less);
 }
 
-// Keeps, per combination of the other axes, the cases at the largest value of `axis`.
-std::vector<const CaseView*> at_largest(const std::vector<const CaseView*>& cases, const std::string& axis) {
+// Keeps, per machine and combination of the other axes, the cases at the largest value of `axis`: over all of a
+// machine's files, so a short run beside a long one (seq 1024 in one file, 4096 in another) gives the 4096 row alone.
+std::vector<const CaseView*> at_largest(const std::vector<const CaseView*>& cases, const std::string& axis,
+                                        const Corpus& corpus) {
   if (axis.empty()) return cases;
   std::map<std::string, double> largest;
   const auto rest = [&](const CaseView* c) {
     json p = c->params;
     p.erase(axis);
-    return fmt::format("{}|{}|{}", c->run, c->device, p.dump());
+    return fmt::format("{}|{}", machine(*c, corpus), p.dump());
   };
   for (const CaseView* c : cases) {
     const double v = number(field(c->params, axis.c_str())).value_or(0);
@@ -85,6 +87,7 @@ HeadlineRows headline_rows(const std::string& experiment, const std::vector<cons
   HeadlineRows out;
   std::vector<std::pair<const CaseView*, const CaseView*>> pairs;  // (ours, reference)
   std::vector<std::string> memory;  // per pair, the memory metric its comparison declares
+  std::vector<const KeyComparison*> by;  // per pair, the comparison that selected it
   for (const KeyComparison& k : d.presentation.headline.comparisons) {
     std::vector<const CaseView*> compared;
     std::map<const CaseView*, const CaseView*> reference_of;
@@ -98,12 +101,13 @@ HeadlineRows headline_rows(const std::string& experiment, const std::vector<cons
         reference_of[c] = r;
       }
     }
-    for (const CaseView* c : at_largest(compared, k.largest)) {
+    for (const CaseView* c : at_largest(compared, k.largest, corpus)) {
       // A pair two comparisons both select (a case matching both's `where`) is one row.
       const std::pair<const CaseView*, const CaseView*> pair{c, reference_of.at(c)};
       if (std::find(pairs.begin(), pairs.end(), pair) != pairs.end()) continue;
       pairs.push_back(pair);
       memory.push_back(k.memory);
+      by.push_back(&k);
     }
     if (compared.empty() && !not_measured.empty()) {
       for (const auto& [why, n] : not_measured) out.missing.push_back(fmt::format("{}: {} ({} case{})", k.ours, why, n, n == 1 ? "" : "s"));
@@ -142,12 +146,17 @@ HeadlineRows headline_rows(const std::string& experiment, const std::vector<cons
     if (label == out.machine) continue;
     out.elsewhere.push_back(fmt::format("{}: {} row{}", label, count.second, count.second == 1 ? "" : "s"));
   }
-  out.table.header = {"case", "ours", "against", "median, ours / its", "time", "peak memory, ours / its", "memory"};
+  out.table.header = {"case", "ours", "against", "median, ours / its", "time", "peak, ours / its", "memory"};
   for (size_t i = 0; i < pairs.size(); ++i) {
     if (machine_of[i] != out.machine) continue;
     const auto& [o, r] = pairs[i];
     const auto ours_memory = metric(*o, memory[i]), its_memory = metric(*r, memory[i]);
-    std::vector<Cell> row{Cell(case_label(*o, axes.varying, d)), Cell(o->implementation), Cell(r->implementation),
+    // A reference taken at another point (a comparison's `across`) says where: "torch_compile_budget at budget=1".
+    std::string against = r->implementation;
+    for (const std::string& axis : by[i]->across) {
+      if (const std::string v = r->param(axis); v != o->param(axis)) against += fmt::format(" at {}={}", axis, v);
+    }
+    std::vector<Cell> row{Cell(case_label(*o, axes.varying, d)), Cell(o->implementation), Cell(against),
                           Cell(format_seconds(*o->median_s) + " / " + format_seconds(*r->median_s)),
                           Cell(times(*r->median_s / *o->median_s, "faster", "slower"))};
     if (ours_memory && its_memory && *ours_memory > 0) {
@@ -157,6 +166,13 @@ HeadlineRows headline_rows(const std::string& experiment, const std::vector<cons
       row.insert(row.end(), {Cell("-"), Cell("-")});
     }
     out.table.rows.push_back(std::move(row));
+  }
+  // The comparisons in their declared order, the first kHeadlineRows above the chart.
+  if (out.table.rows.size() > kHeadlineRows) {
+    out.more.header = out.table.header;
+    out.more.rows.assign(std::make_move_iterator(out.table.rows.begin() + kHeadlineRows),
+                         std::make_move_iterator(out.table.rows.end()));
+    out.table.rows.resize(kHeadlineRows);
   }
   return out;
 }

@@ -27,6 +27,7 @@ std::string html_escape(const std::string& s) {
 std::string to_html(const Table& t, const std::string& css_class) {
   std::string out = t.fold.empty() ? "" : "<details><summary>" + html_escape(t.fold) + "</summary>\n";
   out += css_class.empty() ? "<table>" : "<table class=\"" + css_class + "\">";
+  if (!t.caption.empty()) out += "<caption>" + html_escape(t.caption) + "</caption>";
   out += "\n<thead><tr>";
   for (const auto& h : t.header) out += "<th>" + html_escape(h) + "</th>";
   out += "</tr></thead>\n<tbody>\n";

@@ -9,7 +9,9 @@ padding:0 1rem;color:#1b1b1b;line-height:1.45}table{border-collapse:collapse;mar
 th,td{border:1px solid #d0d7de;padding:0.2rem 0.5rem;text-align:left;vertical-align:top}th{background:#f3f5f7}
 tbody tr:nth-child(even){background:#fafbfc}.chart{margin:0.5rem 0 2rem;overflow-x:auto}nav{font-size:0.9rem;margin-bottom:0.5rem}
 footer{margin-top:3rem;font-size:0.75rem;color:#666}#report-status{white-space:pre-wrap}h1{font-size:1.6rem}
-.caption{font-size:0.85rem;color:#444}table.headline td{white-space:nowrap}h3{margin:0.9rem 0 0.4rem})";
+.caption{font-size:0.85rem;color:#444}table.headline td{white-space:nowrap}table.headline{margin-bottom:0.75rem}h3{margin:0.9rem 0 0.4rem}
+h2{margin:1.2rem 0 0.6rem}
+caption{text-align:left;padding:0 0 0.4rem})";
 
 // The page records its own verdict: how many charts rendered (an SVG with marks in it) and every error thrown or
 // logged, so a headless browser can check it (tests/report/check_report.py).

@@ -17,7 +17,7 @@ std::string md_cell(const std::string& s) {
 
 
 std::string to_markdown(const Table& t) {
-  std::string out = "|";
+  std::string out = t.caption.empty() ? "|" : t.caption + "\n\n|";
   for (const auto& h : t.header) out += fmt::format(" {} |", md_cell(h));
   out += "\n|";
   for (size_t i = 0; i < t.header.size(); ++i) out += "---|";

@@ -21,6 +21,7 @@ struct Table {
   std::vector<std::string> header;
   std::vector<std::vector<Cell>> rows;
   std::string fold;  // HTML: the table folded under <details> with this summary; empty = shown
+  std::string caption;  // a line above the table (HTML: its <caption>, no paragraph's margins); empty = none
 };
 
 // Links: "page" targets get the format's extension; absolute URLs are left as they are.

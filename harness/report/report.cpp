@@ -60,7 +60,7 @@ void headline_section(Page& p, const std::vector<std::pair<std::string, std::vec
   p.heading(2, one_machine ? "Headline, measured on " + measured.front().second.machine : "Headline");
   // What was measured first, each table right above its chart; what could not be, in a line each after them.
   for (auto& [e, rows] : measured) {
-    if (!one_machine && !rows.machine.empty()) p.paragraph("Measured on " + rows.machine + ":");
+    if (!one_machine && !rows.machine.empty()) rows.table.caption = "Measured on " + rows.machine + ":";
     p.table(std::move(rows.table));
     p.blocks.back().headline = true;
     const Headline& h = corpus.declaration(e).presentation.headline;
@@ -73,6 +73,11 @@ void headline_section(Page& p, const std::vector<std::pair<std::string, std::vec
         p.blocks.back().headline = true;
         shown.insert({e, spec.id});
       }
+    }
+    if (!rows.more.rows.empty()) {
+      const size_t n = rows.more.rows.size();
+      p.paragraph(fmt::format("{} more key comparison{}, on the same machine:", n, n == 1 ? "" : "s"));
+      p.table(std::move(rows.more));
     }
     if (!rows.elsewhere.empty()) {
       p.paragraph(fmt::format("Also measured on {} (in the results below).", fmt::join(rows.elsewhere, "; ")));

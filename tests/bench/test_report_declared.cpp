@@ -72,7 +72,15 @@ json toy_result() {
   return j;
 }
 
-class BenchReportDeclared : public talklab::testing::ScratchDirTest {};
+class BenchReportDeclared : public talklab::testing::ScratchDirTest {
+ protected:
+  // The headline section of a report's flexattention.md: from "## Headline" to "## What the lab reproduces".
+  static std::string headline_md(const fs::path& out) {
+    const std::string md = read(out / "flexattention.md");
+    const size_t from = md.find("## Headline");
+    return md.substr(from, md.find("## What the lab reproduces") - from);
+  }
+};
 
 TEST_F(BenchReportDeclared, ToyExperimentIsReportedFromWhatItsFileDeclares) {
   const fs::path out = dir_ / "r";
@@ -203,6 +211,66 @@ TEST_F(BenchReportDeclared, APairTwoComparisonsSelectIsOneHeadlineRow) {
   }
   EXPECT_EQ(rows, 2) << md;
   EXPECT_EQ(mode_a, 1) << md;
+}
+
+// `largest` over all of one machine's files: an older file up to n = 3 and a newer one up to n = 2 (its n = 1, 2
+// supersede the older figures) give the n = 3 rows alone, not the newer file's n = 2 beside them.
+TEST_F(BenchReportDeclared, HeadlineTakesTheLargestSizeOverAMachinesFiles) {
+  json older = toy_result(), newer = toy_result();
+  older["context"]["date"] = "2026-12-04T10:00:00+0000";
+  newer["context"]["date"] = "2026-12-05T10:00:00+0000";
+  json kept = json::array();
+  for (const json& c : newer["benchmarks"]) {
+    if (c["talklab"]["params"]["n"] != 3) kept.push_back(c);
+  }
+  newer["benchmarks"] = kept;
+  const fs::path out = dir_ / "r";
+  const auto o = talklab::testing::run_bench("report " + write("older.json", older.dump()) + " " +
+                                             write("newer.json", newer.dump()) + " --out " + out.string());
+  ASSERT_EQ(o.code, 0) << o.output;
+  std::istringstream lines(headline_md(out));
+  int rows = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (!has(line, "| fast |")) continue;
+    ++rows;
+    EXPECT_TRUE(has(line, "n=3")) << line;
+  }
+  EXPECT_EQ(rows, 2);
+}
+
+// Six key comparisons (no `largest`: every n and mode): the first four above the chart, in the declared order, and
+// the other two right after it, in the same columns. A reference at another point (`across`) says where.
+TEST_F(BenchReportDeclared, HeadlineShowsFourRowsAboveItsChartAndTheRestAfterIt) {
+  json j = toy_result();
+  json& comparisons = j["context"]["talklab"]["experiments"]["toy"]["headline"]["comparisons"];
+  comparisons = {{{"ours", "fast"}}};
+  const fs::path out = dir_ / "r";
+  auto o = talklab::testing::run_bench("report " + write("toy.json", j.dump()) + " --out " + out.string());
+  ASSERT_EQ(o.code, 0) << o.output;
+  std::string h = headline_md(out);
+  const size_t chart = h.find("![Toy time against n]");
+  ASSERT_NE(chart, std::string::npos) << h;
+  const auto rows_in = [](const std::string& text) {
+    int n = 0;
+    for (size_t at = text.find("| fast |"); at != std::string::npos; at = text.find("| fast |", at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(rows_in(h.substr(0, chart)), 4) << h;
+  EXPECT_EQ(rows_in(h.substr(chart)), 2) << h;
+  EXPECT_LT(chart, h.find("2 more key comparisons, on the same machine:")) << h;
+  EXPECT_LT(h.find("mode=a n=1"), chart) << h;
+  EXPECT_GT(h.find("mode=b n=3"), chart) << h;
+  // The reference may sit at another n, where slow is fastest (n = 1): the row names it there.
+  for (json& c : j["benchmarks"]) {
+    if (c["talklab"]["implementation"] == "slow" && c["talklab"]["params"]["n"] == 1) {
+      c["talklab"]["time"]["median_s"] = 2e-3;
+    }
+  }
+  comparisons = {{{"ours", "fast"}, {"against", "slow"}, {"largest", "n"}, {"across", {"n"}}}};
+  o = talklab::testing::run_bench("report " + write("across.json", j.dump()) + " --out " + (dir_ / "a").string());
+  ASSERT_EQ(o.code, 0) << o.output;
+  h = headline_md(dir_ / "a");
+  EXPECT_TRUE(has(h, "| fast | slow at n=1 | 1.000 ms / 2.000 ms | 2.00x faster |")) << h;
 }
 
 // A frontier table: a row per reference case (x ascending), beside our fastest case at any x whose memory is no
