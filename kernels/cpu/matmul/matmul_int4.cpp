@@ -5,6 +5,7 @@
 #include "kernels/cpu/matmul/matmul_int4.h"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
@@ -30,6 +31,21 @@ int8_t PackedBInt4::code(int k, int n) const {
 }
 float PackedBInt4::scale(int k, int n) const {
   return quant::bf16_to_float(scales[scale_index(groups, k / group, n)]);
+}
+
+void round_a_int16(const uint16_t* A, int K, int group, int16_t* codes, float* scales) {
+  constexpr float kMaxCode = 32767.0f;
+  for (int g = 0; g < K / group; ++g) {
+    const uint16_t* a = A + size_t(g) * group;
+    float amax = 0.0f;
+    for (int k = 0; k < group; ++k) amax = std::max(amax, std::abs(quant::bf16_to_float(a[k])));
+    const float inv = amax > 0.0f ? kMaxCode / amax : 0.0f;
+    for (int k = 0; k < group; ++k) {
+      const float c = std::nearbyint(quant::bf16_to_float(a[k]) * inv);  // the default rounding: half to even
+      codes[size_t(g) * group + k] = int16_t(std::clamp(c, -kMaxCode, kMaxCode));
+    }
+    scales[g] = amax / kMaxCode;
+  }
 }
 
 void check_int4_group(int K, int group) {

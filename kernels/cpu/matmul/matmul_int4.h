@@ -32,8 +32,10 @@
 // Measured (Zen 4, 2 threads, K = 4096, N = 14336, g = 128; details and the variants tried in
 // matmul_int4_avx512.cpp): M = 1 0.76-0.93 ms median = 33-41 GB/s of weights, 78-97% of the copy bandwidth
 // (42.7 GB/s), 25-40x LibTorch's bf16 and ~10x our bf16; M = 16 and 128 about as fast as our bf16 (1 thread: 9.0
-// vs 11.0 ms, 69 vs 73 ms). AVX2 (Zen 2, matmul_int4_avx2.cpp): not measured yet; it sums a * (q + 8) per group
-// and subtracts 8 * sum(a) (exact products, fp32 sums a few times noisier than summing a * q; see its header).
+// vs 11.0 ms, 69 vs 73 ms). AVX2 (matmul_int4_avx2.cpp): at M > 1 it sums a * (q + 8) per group and subtracts
+// 8 * sum(a) (exact products, fp32 sums a few times noisier than summing a * q); at M = 1 it rounds A to int16 per
+// group (round_a_int16) for exact int32 sums on vpmaddwd: 0.89-0.92 ms on a Zen 3 guest, 2.2x its fp32 path, at
+// the read bandwidth (see its header).
 // Bench: `bench --filter matmul/int4_w4a16`.
 #pragma once
 
@@ -69,9 +71,19 @@ PackedBInt4 pack_b_int4(const uint8_t* codes, const float* scales, int K, int N,
 // quantize_groupwise(B, Operand::B, K, N, group, int4) then pack_b_int4. B: K x N fp32, finite.
 PackedBInt4 quantize_pack_b_int4(const float* B, int K, int N, int group);
 
+// One row of A (K bf16) rounded to int16 per group of `group` k, for the AVX2 path at M = 1 (matmul_int4_avx2.cpp):
+// scales[g] = amax_g / 32767 (amax_g: the group's largest magnitude; 0 for a group of zeros, its codes 0) and
+// codes[k] = round_half_even(a_k * 32767 / amax_g) in [-32767, 32767], computed in fp32. Then a group's sum of
+// code x int4 code is an exact int32 (|sum| <= 128 x 32767 x 8 < 2^25), and a_k = codes[k] scales[g] + e_k with
+// |e_k| <= scales[g] / 2 (plus fp32's 2^-24 of a_k): amax_g 2^-16, ~-96 dB of the group's largest element, where
+// bf16 has already rounded each element by up to 2^-9 of itself. Public so the tests can rebuild what the kernel
+// multiplies. K must be a multiple of group.
+void round_a_int16(const uint16_t* A, int K, int group, int16_t* codes, float* scales);
+
 // C: M x N fp32, fully overwritten. A: M x K bf16 (raw uint16_t). isa must be in supported_isas()
 // (std::invalid_argument otherwise). AVX-512: matmul_int4_avx512.cpp (vpermw + vdpbf16ps); AVX2: matmul_int4_avx2.cpp
-// (nibbles to fp32 with vpand + vcvtdq2ps, FMA); scalar: below, reading the packing through code().
+// (M = 1: A rounded to int16 per group, round_a_int16, and vpmaddwd on the sign-extended nibbles; M > 1: nibbles
+// to fp32 with vpand + vcvtdq2ps, FMA); scalar: below, reading the packing through code().
 void matmul_int4_w4a16(float* C, const uint16_t* A, const PackedBInt4& B, int M, Isa isa);
 
 namespace scalar {

@@ -1,6 +1,7 @@
 // AVX2 + FMA int4 w4a16 matmul (matmul_int4.h) for CPUs without AVX512_BF16: reads the same packed codes and
-// scales as the AVX-512 kernel (no new packing), converts the nibbles to fp32 in registers and FMAs them against A
-// in fp32 (bf16 A widened once per call).
+// scales as the AVX-512 kernel (no new packing). M = 1 (a decode step's GEMV): A rounded to int16 per group
+// (round_a_int16) and vpmaddwd on the sign-extended nibbles (gemv, panel_gemv below). M > 1: converts the nibbles
+// to fp32 in registers and FMAs them against A in fp32 (bf16 A widened once per call), as follows.
 //
 // Decode with 2 ALU ops per 8 weights, exact:
 //   * x ^ 0x88888888 turns every two's-complement nibble q into offset binary u = q + 8 in [0, 15] (one op per 8
@@ -41,6 +42,13 @@
 // whatever the decode: the 58.7 M products alone, 8 per FMA and 2 FMAs a cycle on one core at ~2.5 GHz, take
 // ~1.5 ms. Next: int16 activations through vpmaddwd (16 products per instruction, no convert).
 // Prefetching 1 KiB instead of 2 KiB ahead changed nothing here (4.85-4.90 vs 4.94-4.96 ms): compute-bound.
+// That next step (2026-12-05, Zen 3 guest, 2 cores, AVX2; `bench run --profile default --seed 2024 --passes 3
+// --filter '^matmul/(bf16|int8_w8a8|int4_w4a16|torch_int4_weight|...)/M=1/...'`, one run each, minutes apart): M = 1
+// (4096, 14336) / (14336, 4096) 2.007 / 2.112 ms -> 0.888 / 0.915 ms, 0.39 / 0.43 -> 0.74 / 0.92 of a read of the
+// same bytes alternated with the step (34 GB/s of weights, the roofline's read ceiling 32.4 GB/s), 4.6x / 4.5x
+// PyTorch's _weight_int4pack_mm_for_cpu (4.12 / 4.09 ms); our bf16 3.2-3.7 ms and int8 1.7 ms in the same runs. The
+// cost: A is rounded to int16 per group (matmul_int4.h, round_a_int16: amax_g 2^-16, ~-96 dB), where the fp32 path
+// multiplies the bf16 A exactly; int4's own rounding of the weights is ~-20 dB.
 // Bench: `bench run --filter 'matmul/(int4_w4a16|torch_int4_weight)/M=1/'`.
 #include <immintrin.h>
 #include <omp.h>
@@ -48,6 +56,7 @@
 #include <algorithm>
 #include <array>
 #include <utility>
+#include <vector>
 
 #include "kernels/cpu/matmul/matmul_int4.h"
 #include "kernels/cpu/quant/bf16.h"
@@ -146,6 +155,76 @@ constexpr std::array<MicroFn, kMr> micro_table(std::index_sequence<I...>) {
   return {&micro_tile<int(I) + 1, 1>...};
 }
 
+// M = 1 (a decode step's GEMV) on int16 products: A rounded to int16 per group (round_a_int16), and per 32-bit lane
+// of a packed dword the int4 pair (k = 8o + 2i in the low word, 8o + 2i + 1 in the high one) at position i
+// sign-extended into two int16 by two shifts (one for i = 3), then vpmaddwd against A's int16 pair broadcast (16
+// products an instruction, summed in pairs into int32) and vpaddd: per 64 weights 7 shifts, 4 vpmaddwd and 4 vpaddd
+// (15 ops, no convert) where the fp32 path takes 26 (8 converts). A group's int32 sums are exact; per group and
+// column one convert and one FMA by the two scales. A panel's four 8-column strips side by side, so each octet row
+// (128 bytes, the panel's 32 columns) is read once, in address order along the panel.
+void panel_gemv(float* c, int cols, const uint32_t* codes, const uint16_t* scales, const int32_t* pairs,
+                const float* a_scale, int groups, int octets_per_group) {
+  constexpr int kStrips = kPanelN / kLanes;
+  __m256 out[kStrips];
+#pragma GCC unroll 4
+  for (int s = 0; s < kStrips; ++s) out[s] = _mm256_setzero_ps();
+  for (int gi = 0; gi < groups; ++gi) {
+    __m256i acc[kStrips];
+#pragma GCC unroll 4
+    for (int s = 0; s < kStrips; ++s) acc[s] = _mm256_setzero_si256();
+    for (int o = 0; o < octets_per_group; ++o, codes += kPanelN, pairs += kPairsPerOctet) {
+      _mm_prefetch(reinterpret_cast<const char*>(codes) + kPrefetchBytes, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(codes) + kPrefetchBytes + 64, _MM_HINT_T0);
+      __m256i x[kStrips];
+#pragma GCC unroll 4
+      for (int s = 0; s < kStrips; ++s) x[s] = _mm256_load_si256(reinterpret_cast<const __m256i*>(codes + kLanes * s));
+#pragma GCC unroll 4
+      for (int i = 0; i < kPairsPerOctet; ++i) {
+        const __m256i a = _mm256_set1_epi32(pairs[i]);
+#pragma GCC unroll 4
+        for (int s = 0; s < kStrips; ++s) {
+          const __m256i top = i == kPairsPerOctet - 1 ? x[s] : _mm256_slli_epi16(x[s], 12 - kNibbleBits * i);
+          acc[s] = _mm256_add_epi32(acc[s], _mm256_madd_epi16(_mm256_srai_epi16(top, 12), a));
+        }
+      }
+    }
+    const __m256 sa = _mm256_set1_ps(a_scale[gi]);
+#pragma GCC unroll 4
+    for (int s = 0; s < kStrips; ++s) {
+      const __m256 sw = _mm256_castsi256_ps(_mm256_slli_epi32(
+          _mm256_cvtepu16_epi32(
+              _mm_load_si128(reinterpret_cast<const __m128i*>(scales + size_t(gi) * kPanelN + kLanes * s))),
+          16));
+      out[s] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[s]), _mm256_mul_ps(sw, sa), out[s]);
+    }
+  }
+  alignas(32) float tile[kPanelN];
+#pragma GCC unroll 4
+  for (int s = 0; s < kStrips; ++s) _mm256_store_ps(tile + kLanes * s, out[s]);
+  std::copy(tile, tile + cols, c);
+}
+
+void gemv(float* C, const uint16_t* A, const PackedBInt4& B) {
+  const int K = B.K, N = B.N, octets = K / kInt4KPerDword;
+  AlignedVector<int16_t> a16(static_cast<size_t>(K));
+  std::vector<float> a_scale(size_t(B.groups));
+  round_a_int16(A, K, B.group, a16.data(), a_scale.data());
+  const int32_t* pairs = reinterpret_cast<const int32_t*>(a16.data());  // (a[2j], a[2j + 1]) at j
+#pragma omp parallel
+  {
+    const PanelChunks work(B.panels, 1, omp_get_num_threads());
+#pragma omp for schedule(dynamic)
+    for (int item = 0; item < work.items(); ++item) {
+      const PanelChunks::Range w = work.range(item);
+      for (int p = w.p0; p < w.p1; ++p) {
+        panel_gemv(C + size_t(p) * kPanelN, std::min(kPanelN, N - p * kPanelN),
+                   B.codes.data() + size_t(p) * octets * kPanelN, B.scales.data() + size_t(p) * B.groups * kPanelN,
+                   pairs, a_scale.data(), B.groups, B.group / kInt4KPerDword);
+      }
+    }
+  }
+}
+
 // Rows of tile it of `tiles` over M rows, spread evenly (17 rows: 4 + 4 + 4 + 5 -> 3, 3, 4, 3, 4 in 5 tiles).
 int tile_row(int M, int tiles, int it) { return int(int64_t(M) * it / tiles); }
 
@@ -153,6 +232,7 @@ int tile_row(int M, int tiles, int it) { return int(int64_t(M) * it / tiles); }
 
 void matmul_int4_w4a16(float* C, const uint16_t* A, const PackedBInt4& B, int M) {
   if (M <= 0 || B.N <= 0) return;
+  if (M == 1) return gemv(C, A, B);
   static constexpr auto micro = micro_table(std::make_index_sequence<kMr>{});
   const int K = B.K, N = B.N, panels = B.panels, octets = K / kInt4KPerDword;
   const int tiles = (M + kMr - 1) / kMr;

@@ -1,8 +1,8 @@
 // int4 w4a16 (kernels/cpu/matmul/matmul_int4.h) on every ISA this CPU supports, threads 1 and 2, M in {1, 2, 3,
 // 5, 17, 64, 130} (AVX2: 8-column tiles of 1 to 6 rows), N not a multiple of the 32-column panel nor of the
 // 16-column half (7, 33, 45, 100, 257, 4097), K in {128, 384, 4096} with groups 32, 64 and 128, against a float64
-// reference on the same bf16 activations and the dequantized int4 weights (code * scale, exact in float64). C is
-// poisoned with NaN before each call; no NaN may remain.
+// reference on the same bf16 activations (AVX2 at M = 1: as rounded to int16 per group) and the dequantized int4
+// weights (code * scale, exact in float64). C is poisoned with NaN before each call; no NaN may remain.
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -32,7 +32,9 @@ using talklab::Tolerance;
 // N = 7, M = 1). The AVX2 path sums a * (q + 8) and subtracts 8 * sum(a) per group (matmul_int4_avx2.cpp): the
 // same exact products, larger sums; measured under 0.1 u sqrt(K) on every shape here. Headroom 2 over the bound;
 // one wrong code (off by 1) moves the norm by >= 1e-4 at these sizes, over 10x the largest tolerance (7.6e-6 at
-// K = 4096).
+// K = 4096). AVX2 at M = 1 multiplies A rounded to int16 per group (round_a_int16; exact int32 sums, then one
+// convert and FMA per group): held to the same bound against the product of that rounded A, which is checked
+// against the exact one by the rounding's own bound (check_shape).
 constexpr double kUnitRoundoff = 0x1p-24;
 constexpr double kNormwiseHeadroom = 2.0;
 // As the harness's SQNR floor: ||C - ref|| / ||ref|| <= e is SQNR >= -20 log10(e).
@@ -94,6 +96,25 @@ void check_shape(const Shape& s, int group, std::mt19937& rng) {
         for (int k = 0; k < K; ++k) acc += double(quant::bf16_to_float(A[size_t(m) * K + k])) * w[size_t(n) * K + k];
         ref[size_t(m) * N + n] = acc;
       }
+    // AVX2 at M = 1 multiplies A rounded to int16 per group (round_a_int16): its reference is that A's product, and
+    // that product stays within the rounding's bound of the exact one: |ref16 - ref| <= sum_k (scale_g / 2) |w_kn|
+    // (fp32's 2^-24 of each a_k on top: a factor 1 + 2^-20 covers it).
+    std::vector<double> ref16;
+    if (M == 1) {
+      std::vector<int16_t> codes(static_cast<size_t>(K));
+      std::vector<float> scales(static_cast<size_t>(K / group));
+      round_a_int16(A.data(), K, group, codes.data(), scales.data());
+      ref16.assign(size_t(N), 0.0);
+      for (int n = 0; n < N; ++n) {
+        double acc = 0, bound = 0;
+        for (int k = 0; k < K; ++k) {
+          acc += double(codes[size_t(k)]) * double(scales[size_t(k / group)]) * w[size_t(n) * K + k];
+          bound += 0.5 * double(scales[size_t(k / group)]) * std::abs(w[size_t(n) * K + k]);
+        }
+        ref16[size_t(n)] = acc;
+        EXPECT_LE(std::abs(acc - ref[size_t(n)]), bound * (1 + 0x1p-20)) << "n=" << n << " K=" << K;
+      }
+    }
     for (Isa isa : supported_isas())
       for (int threads : kThreads) {
         SCOPED_TRACE(testing::Message() << "M=" << M << " N=" << N << " K=" << K << " group=" << group
@@ -105,7 +126,7 @@ void check_shape(const Shape& s, int group, std::mt19937& rng) {
         matmul_int4_w4a16(C.data(), A.data(), packed, M, isa);
         set_threads_for(saved);
         // The harness's gate: fails on any NaN left, and its SQNR is the normwise error in dB.
-        const Accuracy acc = compare<float>(C, ref, normwise_tolerance(K));
+        const Accuracy acc = compare<float>(C, isa == Isa::avx2 && M == 1 ? ref16 : ref, normwise_tolerance(K));
         EXPECT_TRUE(acc.passed) << acc.error;
       }
   }
