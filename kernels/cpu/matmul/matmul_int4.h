@@ -34,8 +34,8 @@
 // (42.7 GB/s), 25-40x LibTorch's bf16 and ~10x our bf16; M = 16 and 128 about as fast as our bf16 (1 thread: 9.0
 // vs 11.0 ms, 69 vs 73 ms). AVX2 (matmul_int4_avx2.cpp): at M > 1 it sums a * (q + 8) per group and subtracts
 // 8 * sum(a) (exact products, fp32 sums a few times noisier than summing a * q); at M = 1 it rounds A to int16 per
-// group (round_a_int16) for exact int32 sums on vpmaddwd: 0.89-0.92 ms on a Zen 3 guest, 2.2x its fp32 path, at
-// the read bandwidth (see its header).
+// group (round_a_int16) for exact int32 sums on vpmaddwd: 0.80-1.01 ms over four runs on a Zen 3 guest, about 2.2x
+// its fp32 path, at the read bandwidth (see its header).
 // Bench: `bench --filter matmul/int4_w4a16`.
 #pragma once
 
@@ -77,7 +77,7 @@ PackedBInt4 quantize_pack_b_int4(const float* B, int K, int N, int group);
 // code x int4 code is an exact int32 (|sum| <= 128 x 32767 x 8 < 2^25), and a_k = codes[k] scales[g] + e_k with
 // |e_k| <= scales[g] / 2 (plus fp32's 2^-24 of a_k): amax_g 2^-16, ~-96 dB of the group's largest element, where
 // bf16 has already rounded each element by up to 2^-9 of itself. Public so the tests can rebuild what the kernel
-// multiplies. K must be a multiple of group.
+// multiplies. K must be a multiple of group, and A finite.
 void round_a_int16(const uint16_t* A, int K, int group, int16_t* codes, float* scales);
 
 // C: M x N fp32, fully overwritten. A: M x K bf16 (raw uint16_t). isa must be in supported_isas()

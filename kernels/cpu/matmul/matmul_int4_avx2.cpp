@@ -42,13 +42,14 @@
 // whatever the decode: the 58.7 M products alone, 8 per FMA and 2 FMAs a cycle on one core at ~2.5 GHz, take
 // ~1.5 ms. Next: int16 activations through vpmaddwd (16 products per instruction, no convert).
 // Prefetching 1 KiB instead of 2 KiB ahead changed nothing here (4.85-4.90 vs 4.94-4.96 ms): compute-bound.
-// That next step (2026-12-05, Zen 3 guest, 2 cores, AVX2; `bench run --profile default --seed 2024 --passes 3
-// --filter '^matmul/(bf16|int8_w8a8|int4_w4a16|torch_int4_weight|...)/M=1/...'`, one run each, minutes apart): M = 1
-// (4096, 14336) / (14336, 4096) 2.007 / 2.112 ms -> 0.888 / 0.915 ms, 0.39 / 0.43 -> 0.74 / 0.92 of a read of the
-// same bytes alternated with the step (34 GB/s of weights, the roofline's read ceiling 32.4 GB/s), 4.6x / 4.5x
+// That next step (2026-12-05, Zen 3 guest, 2 cores, AVX2; the M = 1 part of docs/anchors.md's anchors command, 3
+// passes, one run before and one after, minutes apart): M = 1 (4096, 14336) / (14336, 4096) 2.007 / 2.112 ms ->
+// 0.888 / 0.915 ms, 0.39 / 0.43 -> 0.74 / 0.92 of a read of the same bytes alternated with the step, 4.6x / 4.5x
 // PyTorch's _weight_int4pack_mm_for_cpu (4.12 / 4.09 ms); our bf16 3.2-3.7 ms and int8 1.7 ms in the same runs. The
-// cost: A is rounded to int16 per group (matmul_int4.h, round_a_int16: amax_g 2^-16, ~-96 dB), where the fp32 path
-// multiplies the bf16 A exactly; int4's own rounding of the weights is ~-20 dB.
+// whole command afterwards (results/cpu-default-matmul-avx2-zen3.json): 858 / 795 us, 0.97 / 0.91 of the read
+// (31-35 GB/s of weights, at the roofline's read ceiling), 4.9x / 5.1x PyTorch's. The cost: A is rounded to int16 per
+// group (matmul_int4.h, round_a_int16: amax_g 2^-16, ~-96 dB), where the fp32 path multiplies the bf16 A exactly;
+// int4's own rounding of the weights is ~-20 dB.
 // Bench: `bench run --filter 'matmul/(int4_w4a16|torch_int4_weight)/M=1/'`.
 #include <immintrin.h>
 #include <omp.h>
