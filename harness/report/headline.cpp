@@ -86,8 +86,7 @@ HeadlineRows headline_rows(const std::string& experiment, const std::vector<cons
   const ExperimentDeclaration& d = corpus.declaration(experiment);
   HeadlineRows out;
   std::vector<std::pair<const CaseView*, const CaseView*>> pairs;  // (ours, reference)
-  std::vector<std::string> memory;  // per pair, the memory metric its comparison declares
-  std::vector<const KeyComparison*> by;  // per pair, the comparison that selected it
+  std::vector<const KeyComparison*> by;  // per pair, the comparison that selected it (its memory metric, its across)
   for (const KeyComparison& k : d.presentation.headline.comparisons) {
     std::vector<const CaseView*> compared;
     std::map<const CaseView*, const CaseView*> reference_of;
@@ -106,7 +105,6 @@ HeadlineRows headline_rows(const std::string& experiment, const std::vector<cons
       const std::pair<const CaseView*, const CaseView*> pair{c, reference_of.at(c)};
       if (std::find(pairs.begin(), pairs.end(), pair) != pairs.end()) continue;
       pairs.push_back(pair);
-      memory.push_back(k.memory);
       by.push_back(&k);
     }
     if (compared.empty() && !not_measured.empty()) {
@@ -150,7 +148,7 @@ HeadlineRows headline_rows(const std::string& experiment, const std::vector<cons
   for (size_t i = 0; i < pairs.size(); ++i) {
     if (machine_of[i] != out.machine) continue;
     const auto& [o, r] = pairs[i];
-    const auto ours_memory = metric(*o, memory[i]), its_memory = metric(*r, memory[i]);
+    const auto ours_memory = metric(*o, by[i]->memory), its_memory = metric(*r, by[i]->memory);
     // A reference taken at another point (a comparison's `across`) says where: "torch_compile_budget at budget=1".
     std::string against = r->implementation;
     for (const std::string& axis : by[i]->across) {

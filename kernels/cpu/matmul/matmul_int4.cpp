@@ -12,6 +12,7 @@
 #include "kernels/cpu/quant/bf16.h"
 #include "kernels/cpu/quant/int_quant.h"
 #include "kernels/cpu/quant/scaling.h"
+#include "kernels/cpu/quant/symmetric_scale.h"
 
 namespace talklab::cpu::matmul {
 namespace {
@@ -34,17 +35,12 @@ float PackedBInt4::scale(int k, int n) const {
 }
 
 void round_a_int16(const uint16_t* A, int K, int group, int16_t* codes, float* scales) {
-  constexpr float kMaxCode = 32767.0f;
   for (int g = 0; g < K / group; ++g) {
     const uint16_t* a = A + size_t(g) * group;
     float amax = 0.0f;
     for (int k = 0; k < group; ++k) amax = std::max(amax, std::abs(quant::bf16_to_float(a[k])));
-    const float inv = amax > 0.0f ? kMaxCode / amax : 0.0f;
-    for (int k = 0; k < group; ++k) {
-      const float c = std::nearbyint(quant::bf16_to_float(a[k]) * inv);  // the default rounding: half to even
-      codes[size_t(g) * group + k] = int16_t(std::clamp(c, -kMaxCode, kMaxCode));
-    }
-    scales[g] = amax / kMaxCode;
+    scales[g] = quant::symmetric_scale(amax, float(quant::kInt16Max));
+    for (int k = 0; k < group; ++k) codes[size_t(g) * group + k] = quant::quantize_int16(quant::bf16_to_float(a[k]), scales[g]);
   }
 }
 

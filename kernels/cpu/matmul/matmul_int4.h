@@ -72,8 +72,9 @@ PackedBInt4 pack_b_int4(const uint8_t* codes, const float* scales, int K, int N,
 PackedBInt4 quantize_pack_b_int4(const float* B, int K, int N, int group);
 
 // One row of A (K bf16) rounded to int16 per group of `group` k, for the AVX2 path at M = 1 (matmul_int4_avx2.cpp):
-// scales[g] = amax_g / 32767 (amax_g: the group's largest magnitude; 0 for a group of zeros, its codes 0) and
-// codes[k] = round_half_even(a_k * 32767 / amax_g) in [-32767, 32767], computed in fp32. Then a group's sum of
+// scales[g] = symmetric_scale(amax_g, 32767) (amax_g: the group's largest magnitude; a group of zeros gets the
+// smallest normal float, its codes 0) and codes[k] = quantize_int16(a_k, scales[g]) in [-32767, 32767]
+// (int_quant.h: round half to even of a_k / scale, in fp32). Then a group's sum of
 // code x int4 code is an exact int32 (|sum| <= 128 x 32767 x 8 < 2^25), and a_k = codes[k] scales[g] + e_k with
 // |e_k| <= scales[g] / 2 (plus fp32's 2^-24 of a_k): amax_g 2^-16, ~-96 dB of the group's largest element, where
 // bf16 has already rounded each element by up to 2^-9 of itself. Public so the tests can rebuild what the kernel

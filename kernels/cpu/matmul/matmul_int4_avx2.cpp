@@ -72,6 +72,18 @@ constexpr int kNibbleBits = 4;
 constexpr int kOffset = 8;  // u = q + 8
 constexpr int kPairsPerOctet = kInt4KPerDword / 2;
 
+// Both 64-byte lines of the octet row kPrefetchBytes ahead of `codes` (a panel's 32 columns of one K octet).
+inline void prefetch_octet_row(const uint32_t* codes) {
+  _mm_prefetch(reinterpret_cast<const char*>(codes) + kPrefetchBytes, _MM_HINT_T0);
+  _mm_prefetch(reinterpret_cast<const char*>(codes) + kPrefetchBytes + 64, _MM_HINT_T0);
+}
+
+// 8 bf16 group scales as fp32 (a bf16 is the high half of its fp32).
+inline __m256 load_scales(const uint16_t* p) {
+  return _mm256_castsi256_ps(
+      _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(p))), 16));
+}
+
 // Where a micro-tile reads and writes. a: fp32 (k, r) at k * MR + r (k-th element already times 2^-4i);
 // bias: 8 * sum of the group's a, (group, r) at group * MR + r; codes / scales: the tile's first column in its
 // panel, octets / groups kPanelN apart.
@@ -109,10 +121,7 @@ void micro_tile(const Tile& t) {
 #pragma GCC unroll 16
         for (int s = 0; s < S; ++s) part[r][j][s] = _mm256_setzero_ps();
     for (int o = 0; o < t.octets_per_group; ++o, codes += kPanelN, a += kInt4KPerDword * MR) {
-      if (t.prefetch) {  // the first strip of a panel: both lines of the octet row, for the other strips too
-        _mm_prefetch(reinterpret_cast<const char*>(codes) + kPrefetchBytes, _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(codes) + kPrefetchBytes + 64, _MM_HINT_T0);
-      }
+      if (t.prefetch) prefetch_octet_row(codes);  // the first strip of a panel, for the other strips too
 #pragma GCC unroll 16
       for (int j = 0; j < NV; ++j) {
         const __m256i x = _mm256_load_si256(reinterpret_cast<const __m256i*>(codes + kLanes * j));
@@ -137,10 +146,7 @@ void micro_tile(const Tile& t) {
         __m256 p = part[r][j][0];
 #pragma GCC unroll 16
         for (int s = 1; s < S; ++s) p = _mm256_add_ps(p, part[r][j][s]);
-        const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(
-            _mm256_cvtepu16_epi32(
-                _mm_load_si128(reinterpret_cast<const __m128i*>(t.scales + size_t(gi) * kPanelN + kLanes * j))),
-            16));
+        const __m256 scale = load_scales(t.scales + size_t(gi) * kPanelN + kLanes * j);
         float* o = out[r] + kLanes * j;
         _mm256_store_ps(o, _mm256_fmadd_ps(_mm256_sub_ps(p, bias), scale, _mm256_load_ps(o)));
       }
@@ -174,8 +180,7 @@ void panel_gemv(float* c, int cols, const uint32_t* codes, const uint16_t* scale
 #pragma GCC unroll 4
     for (int s = 0; s < kStrips; ++s) acc[s] = _mm256_setzero_si256();
     for (int o = 0; o < octets_per_group; ++o, codes += kPanelN, pairs += kPairsPerOctet) {
-      _mm_prefetch(reinterpret_cast<const char*>(codes) + kPrefetchBytes, _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(codes) + kPrefetchBytes + 64, _MM_HINT_T0);
+      prefetch_octet_row(codes);
       __m256i x[kStrips];
 #pragma GCC unroll 4
       for (int s = 0; s < kStrips; ++s) x[s] = _mm256_load_si256(reinterpret_cast<const __m256i*>(codes + kLanes * s));
@@ -192,10 +197,7 @@ void panel_gemv(float* c, int cols, const uint32_t* codes, const uint16_t* scale
     const __m256 sa = _mm256_set1_ps(a_scale[gi]);
 #pragma GCC unroll 4
     for (int s = 0; s < kStrips; ++s) {
-      const __m256 sw = _mm256_castsi256_ps(_mm256_slli_epi32(
-          _mm256_cvtepu16_epi32(
-              _mm_load_si128(reinterpret_cast<const __m128i*>(scales + size_t(gi) * kPanelN + kLanes * s))),
-          16));
+      const __m256 sw = load_scales(scales + size_t(gi) * kPanelN + kLanes * s);
       out[s] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[s]), _mm256_mul_ps(sw, sa), out[s]);
     }
   }

@@ -1,4 +1,4 @@
-// Symmetric int8 / int4 quantization and int4 packing; definitions and conventions in int_quant.h.
+// Symmetric int16 / int8 / int4 quantization and int4 packing; definitions and conventions in int_quant.h.
 #include "kernels/cpu/quant/int_quant.h"
 
 #include <cmath>
@@ -25,6 +25,8 @@ float round_half_even(float v) {
   if (d < 0.5f) return r;
   return std::fmod(r, 2.0f) == 0.0f ? r : r + 1.0f;
 }
+
+int16_t quantize_int16(float x, float scale) { return int16_t(quantize_clamped(x, scale, -kInt16Max, kInt16Max)); }
 
 int8_t quantize_int8(float x, float scale) { return int8_t(quantize_clamped(x, scale, -kInt8Max, kInt8Max)); }
 

@@ -1,4 +1,6 @@
 // Symmetric integer codes with a float scale and no zero point: x ~ q * scale.
+//   int16 q = clamp(round_half_even(x / scale), -32767, 32767), scale = amax / 32767: as int8, one step finer
+//         (the AVX2 int4 matmul's activations at M = 1, matmul_int4.h's round_a_int16).
 //   int8  q = clamp(round_half_even(x / scale), -127, 127), scale = amax / 127 (symmetric_scale.h).
 //         -128 is never produced. The grid stays symmetric (q and -q both exist, so negating a tensor is exact),
 //         and the AVX2 int8 x int8 dot, maddubs(|a|, sign(b, a)), negates b where a < 0: -(-128) wraps to -128
@@ -19,12 +21,14 @@
 
 namespace talklab::cpu::quant {
 
+inline constexpr int kInt16Max = 32767;
 inline constexpr int kInt8Max = 127;
 inline constexpr int kInt4Max = 7;
 inline constexpr int kInt4Min = -8;
 
 float round_half_even(float v);
 
+int16_t quantize_int16(float x, float scale);
 int8_t quantize_int8(float x, float scale);
 int8_t quantize_int4(float x, float scale);  // in [-8, 7], unpacked
 
