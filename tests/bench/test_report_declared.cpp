@@ -163,9 +163,7 @@ TEST_F(BenchReportDeclared, HeadlineShowsOneMachineNamedByCpuidAndIsaAndNamesThe
     const fs::path out = dir_ / name;
     const auto o = talklab::testing::run_bench("report " + files + " --out " + out.string());
     EXPECT_EQ(o.code, 0) << o.output;
-    const std::string md = read(out / "flexattention.md");
-    const size_t from = md.find("## Headline");
-    return md.substr(from, md.find("## What the lab reproduces") - from);
+    return headline_md(out);
   };
   const std::string zen3 = "AMD EPYC (family 25 model 1, avx2), 2 threads";
   const std::string zen4 = "AMD EPYC (family 25 model 17, avx512), 2 threads";
@@ -200,17 +198,16 @@ TEST_F(BenchReportDeclared, APairTwoComparisonsSelectIsOneHeadlineRow) {
   const fs::path out = dir_ / "r";
   const auto o = talklab::testing::run_bench("report " + write("toy.json", j.dump()) + " --out " + out.string());
   ASSERT_EQ(o.code, 0) << o.output;
-  const std::string md = read(out / "flexattention.md");
-  const size_t from = md.find("## Headline");
-  std::istringstream lines(md.substr(from, md.find("## What the lab reproduces") - from));
+  const std::string h = headline_md(out);
+  std::istringstream lines(h);
   int rows = 0, mode_a = 0;
   for (std::string line; std::getline(lines, line);) {
     if (!has(line, "| fast |")) continue;
     ++rows;
     mode_a += has(line, "mode=a") ? 1 : 0;
   }
-  EXPECT_EQ(rows, 2) << md;
-  EXPECT_EQ(mode_a, 1) << md;
+  EXPECT_EQ(rows, 2) << h;
+  EXPECT_EQ(mode_a, 1) << h;
 }
 
 // `largest` over all of one machine's files: an older file up to n = 3 and a newer one up to n = 2 (its n = 1, 2
