@@ -1,6 +1,7 @@
 // decode_attention on AVX2 + FMA: decode_core.h over 8-lane ymm traits, with the KV codecs' widening in registers
 // (bf16: 16 elements per load, even ones by a shift and odd ones by a mask, Q and O in that pair order; int8's quad
-// tiles a channel per shift pair (quad_channels), its P.V on int16 weights (I16Pv); fp8 e4m3: its bits moved into
+// tiles on int16 products, Q.K against Q's int16 codes (quad_words: QuadMadd) and P.V against int16 weights (I16Pv),
+// a tile pair at a time (run_tiles); fp8 e4m3: its bits moved into
 // float32's and one multiply by 2^120; int4's nibble tiles on byte products, vpmaddubsw + vpmaddwd: NibMadd).
 // 16 ymm registers: Q.K^T 2 keys x 6 rows (12 accumulators + 2 keys + 1 query), P.V 4 rows x 2 vectors
 // (8 accumulators + 2 values + 1 broadcast). Compute-bound on this host (decode_core.h, "Measured").
@@ -41,6 +42,27 @@ struct V {
     s = _mm_max_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
   }
+  // Four sums (maxima) at once (the softmax's 4 rows, fp8's Q.K 2 keys x 2 rows): 9 shuffles and ops instead of 4 x 5.
+  template <class Op>
+  static void reduce4(R a, R b, R c, R d, float* out, Op op) {
+    const R ab = op(_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b));  // per 128 bits: a b a b
+    const R cd = op(_mm256_unpacklo_ps(c, d), _mm256_unpackhi_ps(c, d));
+    const R t = op(_mm256_shuffle_ps(ab, cd, 0x44), _mm256_shuffle_ps(ab, cd, 0xEE));  // a b c d | a b c d
+    _mm_storeu_ps(out, op(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1)));
+  }
+  // Lambdas, not function pointers (decode_avx512.cpp says why).
+  static void hsum4(R a, R b, R c, R d, float* out) {
+    reduce4(a, b, c, d, out, [](auto x, auto y) {
+      if constexpr (sizeof(x) == 32) return _mm256_add_ps(x, y);
+      else return _mm_add_ps(x, y);
+    });
+  }
+  static void hmax4(R a, R b, R c, R d, float* out) {
+    reduce4(a, b, c, d, out, [](auto x, auto y) {
+      if constexpr (sizeof(x) == 32) return _mm256_max_ps(x, y);
+      else return _mm_max_ps(x, y);
+    });
+  }
   // 2^x for x <= 0 (-inf included): 2^n built in the exponent bits, so x <= -127 gives exactly 0.
   static R exp2(R x) {
     x = _mm256_max_ps(x, set1(-127.0f));
@@ -62,16 +84,6 @@ struct V {
   static R load_bf16_odd(const uint16_t* p) {
     const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
     return _mm256_castsi256_ps(_mm256_and_si256(x, _mm256_set1_epi32(int32_t(0xFFFF0000u))));
-  }
-  // int8 key quad tiles (decode_core.h's QuadFloat): 8 tokens' quads (32 bytes, token t's 4 codes in 32-bit lane
-  // t) as 4 vectors, channel e of the 8 tokens in x[e], by a shift of each lane's byte e to the top and an arithmetic
-  // shift back (sign-extended), then converted.
-  static void quad_channels(const uint8_t* p, R* x) {
-    const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-    x[0] = _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(w, 24), 24));
-    x[1] = _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(w, 16), 24));
-    x[2] = _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(w, 8), 24));
-    x[3] = _mm256_cvtepi32_ps(_mm256_srai_epi32(w, 24));
   }
   // int4's byte products (decode_core.h's NibMadd): vpdpbusd as vpmaddubsw (u8 x s8 pairs to int16) and vpmaddwd
   // against ones (pairs to int32), then an add. Exact for int4's operands: a pair stays within int16 (Q.K: 15 x 127 x
@@ -119,6 +131,14 @@ struct V {
     lo = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
     hi = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)));
   }
+  // int8 key quad tiles on int16 products (decode_core.h's QuadMadd): 8 tokens' quads (32 bytes, token t's 4 codes in
+  // 32-bit lane t) as int16 pairs, channels 0 and 2 of each token in c02 (each 16-bit half's low byte, sign-extended
+  // by a shift up and an arithmetic shift back), channels 1 and 3 in c13 (the high bytes, one arithmetic shift).
+  static void quad_words(const uint8_t* p, I& c02, I& c13) {
+    const I w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    c02 = _mm256_srai_epi16(_mm256_slli_epi16(w, 8), 8);
+    c13 = _mm256_srai_epi16(w, 8);
+  }
   static I set1_u64(const int16_t* w) {  // 4 int16 weights in every 64-bit lane
     int64_t x;
     std::memcpy(&x, w, 8);
@@ -152,8 +172,10 @@ struct V {
   }
 };
 
-// int4's byte products must not fall back to float32 silently (a concept that stops matching would).
+// int4's byte products and int8's int16 Q.K must not fall back to float32 silently (a concept that stops matching
+// would).
 static_assert(core::NibMadd<V>);
+static_assert(core::QuadMadd<V>);
 
 }  // namespace
 

@@ -9,8 +9,8 @@
 //           registers, each K vector dequantized ONCE in registers (codec.at) and used by every row of the group:
 //           the K bytes are read once per group, which is what makes GQA decode memory-bound-efficient; bf16 keys
 //           are tiles of the block's 16 tokens (qk_key_tile: a channel pair of all 16 per vector, the scores come
-//           out as vectors), int8 keys the same by channel quads (qk_quad_tile, qk_quad_float), int4 keys by
-//           channel octets (qk_nib_tile, qk_nib_madd, qk_quad_float);
+//           out as vectors), int8 keys the same by channel quads (qk_quad_tile, qk_half_tile, qk_quad_float),
+//           int4 keys by channel octets (qk_nib_tile, qk_half_tile, qk_quad_float);
 //   mods    only on blocks at a window edge or among the new tokens, or when a score mod is on (apply_block_mods);
 //   softmax online, per row, 16 scores wide in vectors (exp2 polynomial), running max m and sum l in float32;
 //   P.V     O[r] = alpha_r O[r] + sum_j p_rj v_j with kPvRows x kPvVecs accumulators; each V vector is dequantized
@@ -63,8 +63,17 @@
 // 0.016, Q.K 0.015, P.V 0.014, the weights' encoding 0.012, the softmax 0.009. vpdpbusd issues two a cycle here (a
 // 12-chain loop: 0.12 ns each), so neither product is at its bound; separate chains for the high nibbles (one
 // vpdpbusd latency a step instead of two) changed nothing, nor did int8's conditional rescaling (kLazyMax).
-// AVX2 (NibMadd, qk_nib_madd) has the same byte products through vpmaddubsw + vpmaddwd, a block at a time: 1k in
+// AVX2 (NibMadd, qk_half_tile) has the same byte products through vpmaddubsw + vpmaddwd, a block at a time: 1k in
 // cache G 32 0.243 -> 0.183-0.192 ms, G 64 0.226-0.235 -> 0.151-0.154 against its float path on int16 rows.
+// AVX2 on the Zen 3 guest (2026-12-05, same driver, 1k tokens in cache, one thread, medians of alternated runs, the
+// host's disturbed runs left out): int8 was slower than bf16 (int8_head 0.303, int8_token 0.311 ms against 0.292),
+// its Q.K in float32 on codes widened by 13 operations a line. Q.K on int16 products (QuadMadd: vpmaddwd issues two a
+// cycle here, as the FMA does, with twice its products; three shifts a line), int8_head 0.237-0.238, int8_token
+// 0.245; then hsum4 and hmax4 on AVX2, so its softmax takes four rows at once (online_softmax4; libm's exp2f was 2% of
+// the profile): bf16 0.290 -> 0.282, fp8_head 0.358 -> 0.332, int4 G 64 0.256 -> 0.248, int8 -4%; then int8 by
+// tile pairs (run_tiles, one softmax and one P.V pass for 32 tokens), int8_head 0.227 -> 0.217. All three against the
+// start: int8_head 0.303 -> 0.218, int8_token 0.311 -> 0.222 (1.4x), bf16 0.292 -> 0.277, fp8_head 0.358 -> 0.332.
+// Not kept: int4's value-group sums and maxima four rows at once (1.5%, 0.302 -> 0.297 ms, for 40 more lines).
 //
 // Tried and not kept: bf16 P.V by vdpbf16ps along token pairs (P rounded to bf16 per block, two tokens' value rows
 // zipped): 1k tokens in cache 0.114 -> 0.107 ms, 32k no change beyond noise, and the output's SQNR 49.8 -> 48.7 dB
@@ -591,7 +600,7 @@ inline typename V::R max_abs(typename V::R acc, typename V::R x) {
 }
 
 // S[r][j] for rows r0 .. r0 + NR and tokens j < n of token-major key rows (fp8): two keys per pass share the Q
-// loads. bf16, int8 and int4 keys are tiles: qk_key_tile, qk_quad_tile, qk_nib_tile, qk_nib_madd,
+// loads. bf16, int8 and int4 keys are tiles: qk_key_tile, qk_quad_tile, qk_nib_tile, qk_half_tile,
 // qk_quad_float.
 // (Until 2026-12-05 int4's rows ran here too, on int16 dot products with four keys a pass added by a 45-op tree,
 // reduce16.)
@@ -789,7 +798,7 @@ template <class V>
 inline constexpr int kQuadRows = 8;
 
 // The same byte products on a CPU whose vectors hold half a tile line (AVX2, L = 8: vpdpbusd emulated by vpmaddubsw
-// and vpmaddwd, decode_avx2.cpp), inside run_block: Q.K by qk_nib_madd, P.V by pv_quad_u8 per value group, a block
+// and vpmaddwd, decode_avx2.cpp), inside run_block: Q.K by qk_half_tile, P.V by pv_quad_u8 per value group, a block
 // at a time (no pairs, no four-row reductions).
 template <class V>
 concept NibMadd = V::L * 2 == kTok && requires(typename V::I i, const uint8_t* u, int8_t* q, uint8_t* b,
@@ -804,47 +813,6 @@ concept NibMadd = V::L * 2 == kTok && requires(typename V::I i, const uint8_t* u
   { V::dot_u8s8_bcast(i, i, u) } -> std::same_as<typename V::I>;
   { V::to_float(i) } -> std::same_as<typename V::R>;
 };
-
-// S[r][j] = sum_d c_rd u_{lane + j, d} in units of the row's step, rows r < NR, tokens j < n of an int4 key tile on
-// NibMadd (qq: per row its D codes, natural order): per channel octet and half line (8 tokens), its low and high
-// nibbles against the row's 4 + 4 codes. The rows ahead prefetched as qk_quad_float does. Scores past n are written
-// too where lane is 0.
-template <class V, int NR>
-inline void qk_nib_madd(float* s, const int8_t* qq, int64_t D, const uint8_t* tile, int lane, int n,
-                        const Ahead& ahead) {
-  using I = typename V::I;
-  constexpr int H = kTok / V::L;  // vectors per row of 16 scores
-  const int lines = int(D) / 8;
-  constexpr int kRuns = kTok / 2;
-  const int ahead_pairs = (int(min64(n, ahead.keys)) + 1) / 2, per_run = (lines + kRuns - 1) / kRuns;
-  I acc[NR][H];
-#pragma GCC unroll 16
-  for (int r = 0; r < NR; ++r)
-#pragma GCC unroll 2
-    for (int h = 0; h < H; ++h) acc[r][h] = V::izero();
-  for (int run = 0; run < kRuns; ++run) {
-    if (run < ahead_pairs) ahead.prefetch_pair(2 * run);
-    for (int c = run * per_run; c < min64(lines, (run + 1) * per_run); ++c) {
-#pragma GCC unroll 2
-      for (int h = 0; h < H; ++h) {
-        I xl, xh;
-        V::nibble_lines(tile + (c * kTok + h * V::L) * 4, xl, xh);
-#pragma GCC unroll 16
-        for (int r = 0; r < NR; ++r) {
-          const int8_t* q = qq + r * D + 8 * c;
-          acc[r][h] = V::dot_u8s8_bcast(V::dot_u8s8_bcast(acc[r][h], xl, q), xh, q + 4);
-        }
-      }
-    }
-  }
-#pragma GCC unroll 16
-  for (int r = 0; r < NR; ++r) {
-    alignas(64) float t[kTok];
-#pragma GCC unroll 2
-    for (int h = 0; h < H; ++h) V::store(t + h * V::L, V::to_float(acc[r][h]));
-    std::memcpy(s + r * kTok, t + lane, size_t(lane == 0 ? kTok : n) * sizeof(float));
-  }
-}
 
 // S[r][j] = sum_d c_rd k_{lane + j, d} (in units of the row's step qinv), rows r < NR, tokens j < n of a tile whose
 // 64-byte lines hold E codes of each of its 16 tokens (kv_cache.h), lane + n <= kTok:
@@ -922,11 +890,75 @@ inline void qk_quad_tile(float* s, const int8_t* qq, const int32_t* qcor, int64_
   qk_byte_tile_d<V, NR, 0, LD, 4>(s, qq, qcor, D, tile, lane, n, ahead);
 }
 
-// int8 quad tiles and int4 nibble tiles on CPUs without the 8-bit dot product (int8: AVX2 and scalar; int4: scalar,
-// AVX2 has NibMadd): per 32-bit lane of E codes (4: a quad, 8: an octet) and L tokens, one load gives the E channels'
-// codes as E float vectors of L tokens (quad_channels, octet_channels), each multiplied by one broadcast element of
-// Q (float32, natural order): the scores come out as vectors of tokens, no horizontal sums. The same reader gives a
-// value tile's E tokens of L channels (pv_quad_float).
+// int8 key quad tiles on a CPU whose vectors hold half a tile line and which has an int16 multiply-add but no 8-bit dot
+// product (AVX2's vpmaddwd: 16 products an instruction, at the FMA's issue rate on Zen 3, twice its 8): per channel
+// quad and 8 tokens, one load split into two vectors of int16 pairs, channels (0, 2) and (1, 3) of each token in its
+// 32-bit lane (quad_words: three shifts, shared by the rows), and per row two multiply-adds against Q's int16 codes of
+// the same pairs broadcast (qk_half_tile, E = 4). The score is qinv sum_d qi_d k_d in int32: |sum| <= D x 32767 x 128 <
+// 2^31 for D <= 256 (kv_cache.cpp's limit). Q's rounding is 2^-16 of the row's largest, as I16Dot's.
+template <class V>
+concept QuadMadd = V::L * 2 == kTok && Int16Products<V> && requires(typename V::I i, const uint8_t* u) {
+  V::quad_words(u, i, i);
+  { V::set1_u32(u) } -> std::same_as<typename V::I>;
+  { V::madd16(i, i, i) } -> std::same_as<typename V::I>;
+};
+
+// S[r][j] = sum_d c_rd k_{lane + j, d} in units of the row's step, rows r < NR, tokens j < n of a tile on a CPU whose
+// vectors hold half its line (AVX2): per line and half (8 tokens), the line's codes as two vectors, each against the
+// row's codes of the same channels broadcast:
+//   E = 4, an int8 quad tile on QuadMadd: qc per row its D int16 codes, each quad stored 0 2 1 3 (quad_words' pairs);
+//   E = 8, an int4 nibble tile on NibMadd: qc per row its D byte codes, natural order, the low nibbles against
+//          channels 8 c .. 8 c + 3, the high ones against the next four.
+// The rows ahead and the per-token scales (int8_token) prefetched as qk_quad_float does. Scores past n are written
+// too where lane is 0; the rows LD apart.
+template <class V, int NR, int E, int LD = kTok, class Code>
+inline void qk_half_tile(float* s, const Code* qc, int64_t D, const uint8_t* tile, int lane, int n,
+                         const Ahead& ahead) {
+  using I = typename V::I;
+  constexpr int H = kTok / V::L;  // vectors per row of 16 scores
+  const int lines = int(D) / E;
+  constexpr int kRuns = kTok / 2;
+  const int ahead_pairs = (int(min64(n, ahead.keys)) + 1) / 2, per_run = (lines + kRuns - 1) / kRuns;
+  ahead.prefetch_scales();
+  I acc[NR][H];
+#pragma GCC unroll 16
+  for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 2
+    for (int h = 0; h < H; ++h) acc[r][h] = V::izero();
+  for (int run = 0; run < kRuns; ++run) {
+    if (run < ahead_pairs) ahead.prefetch_pair(2 * run);
+    for (int c = run * per_run; c < min64(lines, (run + 1) * per_run); ++c) {
+#pragma GCC unroll 2
+      for (int h = 0; h < H; ++h) {
+        const uint8_t* line = tile + (c * kTok + h * V::L) * 4;
+        I x0, x1;
+        if constexpr (E == 4) V::quad_words(line, x0, x1);
+        else V::nibble_lines(line, x0, x1);
+#pragma GCC unroll 16
+        for (int r = 0; r < NR; ++r) {
+          const Code* q = qc + r * D + E * c;
+          if constexpr (E == 4)
+            acc[r][h] = V::madd16(V::madd16(acc[r][h], x0, V::set1_u32(q)), x1, V::set1_u32(q + 2));
+          else
+            acc[r][h] = V::dot_u8s8_bcast(V::dot_u8s8_bcast(acc[r][h], x0, q), x1, q + 4);
+        }
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < NR; ++r) {
+    alignas(64) float t[kTok];
+#pragma GCC unroll 2
+    for (int h = 0; h < H; ++h) V::store(t + h * V::L, V::to_float(acc[r][h]));
+    std::memcpy(s + r * LD, t + lane, size_t(lane == 0 ? kTok : n) * sizeof(float));
+  }
+}
+
+// int8 quad tiles and int4 nibble tiles on CPUs without the 8-bit dot product or int16 products (the scalar ISA; AVX2
+// has QuadMadd and NibMadd): per 32-bit lane of E codes (4: a quad, 8: an octet) and L tokens, one load gives the E
+// channels' codes as E float vectors of L tokens (quad_channels, octet_channels), each multiplied by one broadcast
+// element of Q (float32, natural order): the scores come out as vectors of tokens, no horizontal sums. The same reader
+// gives a value tile's E tokens of L channels (pv_quad_float).
 template <class V>
 concept QuadFloat = requires(const uint8_t* p, typename V::R* x) { V::quad_channels(p, x); };
 template <class V>
@@ -1117,8 +1149,9 @@ concept I16Pv = V::L == 8 && requires(typename V::I i, const uint8_t* p, const i
 };
 
 // The I16Pv P.V over a value quad tile: O[r][d0 .. d0 + 8] = alpha_r O[r] + wsc_r sum_j wq[r][j] v_j[d0 ..], rows
-// r < NR, tokens of quads g0 .. g1 (wq indexed by the tile's lanes, 0 outside the block).
-template <class V, int NR>
+// r < NR, tokens of quads g0 .. g1 (wq indexed by the tile's lanes, 0 outside the block, rows LW apart; run_tiles'
+// g1 = 4 NT - 1 runs on into the next tiles, as pv_quad_u8's).
+template <class V, int NR, int LW = kTok>
 inline void pv_quad_i16(float* o, const int16_t* wq, const float* wsc, const float* alpha, int64_t D, int d0,
                         const uint8_t* tile, int g0, int g1) {
   using I = typename V::I;
@@ -1130,7 +1163,7 @@ inline void pv_quad_i16(float* o, const int16_t* wq, const float* wsc, const flo
     V::quad_pairs(tile + (g * D + d0) * 4, xl, xh);
 #pragma GCC unroll 16
     for (int r = 0; r < NR; ++r) {
-      const I w = V::set1_u64(wq + r * kTok + 4 * g);
+      const I w = V::set1_u64(wq + r * LW + 4 * g);
       lo[r] = V::madd16(lo[r], xl, w);
       hi[r] = V::madd16(hi[r], xh, w);
     }
@@ -1338,6 +1371,24 @@ inline void pv_u8_block(Rows<V>& sc, const float* w, int64_t rows, int64_t D, co
         case 3: pv_quad_u8<V, NR, 3, W>(o, wr, wsc + r0, sc.alpha + r0, D, d0, tile, g0, g1); break;
         default: break;
       }
+    });
+  }
+}
+
+// The I16Pv P.V of a block (W = kTok) or of run_tiles' group (W = NT kTok) of an int8 cache: the weights w (rows x
+// W, by the tiles' lanes) as int16 codes per row, step = the row's largest weight / 32767, then pv_quad_i16 over
+// the value tile's quads g0 .. g1, 8 channels a call.
+template <class V, int W>
+inline void pv_i16_block(Rows<V>& sc, const float* w, int64_t rows, int64_t D, const uint8_t* tile, int g0, int g1) {
+  int16_t* const wq = sc.wq;
+  float* const wsc = sc.wsc;
+  for (int64_t r = 0; r < rows; ++r)
+    wsc[r] = encode_i16<V>(w + r * W, W, V::hmax(block_max<V, W>(w + r * W)), wq + r * W);
+  for (int64_t r0 = 0; r0 < rows; r0 += V::kPvRows) {
+    with_rows<V::kPvRows>(int(min64(V::kPvRows, rows - r0)), [&](auto nr) {
+      for (int d0 = 0; d0 < int(D); d0 += V::L)
+        pv_quad_i16<V, decltype(nr)::value, W>(sc.o + r0 * D, wq + r0 * W, wsc + r0, sc.alpha + r0, D, d0, tile, g0,
+                                               g1);
     });
   }
 }
@@ -1560,12 +1611,21 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
     constexpr int TR = kKeyTileRows<V>;
     for (int64_t r0 = 0; r0 < rows; r0 += TR) {
       with_rows<TR>(int(min64(TR, rows - r0)), [&](auto nr) {
-        qk_nib_madd<V, decltype(nr)::value>(sc.s + r0 * kTok, sc.qq + r0 * D, D, tile.p, tile.lane, n,
-                                            r0 == 0 ? ahead : Ahead{});
+        qk_half_tile<V, decltype(nr)::value, 8>(sc.s + r0 * kTok, sc.qq + r0 * D, D, tile.p, tile.lane, n,
+                                                r0 == 0 ? ahead : Ahead{});
+      });
+    }
+  } else if constexpr (QuadTiles<C> && QuadMadd<V>) {
+    const QuadTile tile = c.k_quads(ph, slot);
+    constexpr int TR = kKeyTileRows<V>;
+    for (int64_t r0 = 0; r0 < rows; r0 += TR) {
+      with_rows<TR>(int(min64(TR, rows - r0)), [&](auto nr) {
+        qk_half_tile<V, decltype(nr)::value, 4>(sc.s + r0 * kTok, sc.qi + r0 * D, D, tile.p, tile.lane, n,
+                                                r0 == 0 ? ahead : Ahead{});
       });
     }
   } else if constexpr ((QuadTiles<C> && QuadFloat<V>) || (OctetTiles<C> && OctetFloat<V>)) {
-    // int8 without QuadDot, int4 without NibDot (HeadPass::tokens runs run_nib where V has it): in float32.
+    // int8 without QuadDot or QuadMadd, int4 without NibDot or NibMadd (the scalar ISA): in float32.
     constexpr int E = OctetTiles<C> ? 8 : 4;
     QuadTile tile;
     if constexpr (OctetTiles<C>) tile = c.k_octets(ph, slot);
@@ -1588,7 +1648,7 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
     }
   }
   // Per-block loops run the full 16 tokens (padded operands; scores past n become -inf below) so they vectorize.
-  constexpr bool kInt = I16Dot<V, Row>;
+  constexpr bool kInt = I16Dot<V, Row> || (QuadTiles<C> && QuadMadd<V>);
   if constexpr (C::kKFold == Fold::token || kInt) {  // the keys' per-token scales, the rows' steps
     typename V::R ks[kTok / V::L];
     if constexpr (C::kKFold == Fold::token) load_block<V>(c.k_scales(ph, slot), n, ks);
@@ -1686,18 +1746,7 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
     if constexpr (U8Dot<V, Row>) {
       pv_u8_block<V, kTok>(sc, w, rows, D, tile.p, g0, g1);
     } else if constexpr (I16Pv<V>) {
-      // The weights as int16 codes per row: step = the row's largest weight / 32767.
-      int16_t* const wq = sc.wq;
-      float* const wsc = sc.wsc;
-      for (int64_t r = 0; r < rows; ++r)
-        wsc[r] = encode_i16<V>(w + r * kTok, kTok, V::hmax(block_max<V>(w + r * kTok)), wq + r * kTok);
-      for (int64_t r0 = 0; r0 < rows; r0 += V::kPvRows) {
-        with_rows<V::kPvRows>(int(min64(V::kPvRows, rows - r0)), [&](auto nr) {
-          for (int d0 = 0; d0 < int(D); d0 += V::L)
-            pv_quad_i16<V, decltype(nr)::value>(sc.o + r0 * D, wq + r0 * kTok, wsc + r0, sc.alpha + r0, D, d0, tile.p,
-                                                g0, g1);
-        });
-      }
+      pv_i16_block<V, kTok>(sc, w, rows, D, tile.p, g0, g1);
     } else {
       static_assert(QuadFloat<V>, "quad tiles need QuadDot or QuadFloat");
       constexpr int NV = V::kPvVecs;
@@ -1741,59 +1790,75 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
 }
 
 // NT whole tiles of one page part (NT kTok tokens from a multiple of that, no mask, no score mod) of an int8 cache on
-// AVX-512 (QuadDot, U8Dot): one softmax step, one weight encoding and one P.V pass (one O update) for all, where
-// run_block takes one tile at a time; the rows ahead are prefetched one group ahead. Groups start at multiples of
-// NT kTok tokens and end where run_block's blocks would, so a contiguous cache and pages of NT kTok tokens or more
-// still run the same steps in the same order (smaller pages take single blocks: the same result to rounding, not to
-// the bit). The group's scores, probabilities and weights live in the value groups' weight buffer (sc.w: 8 kTok
-// floats a row, 2 NT kTok used).
+// AVX-512 (QuadDot, U8Dot) or AVX2 (QuadMadd, I16Pv): one softmax step, one weight encoding and one P.V pass (one O
+// update) for all, where run_block takes one tile at a time; the rows ahead are prefetched one group ahead. Groups
+// start at multiples of NT kTok tokens and end where run_block's blocks would, so a contiguous cache and pages of NT
+// kTok tokens or more still run the same steps in the same order (smaller pages take single blocks: the same result to
+// rounding, not to the bit). The group's scores, probabilities and weights live in the value groups' weight buffer
+// (sc.w: 8 kTok floats a row, 2 NT kTok used).
 // Measured (driver, 32:8, hd128, alternated): pairs, 1k in cache on one thread, int8_head 0.070-0.072 -> 0.054-0.057
 // ms, int8_token 0.072-0.080 -> 0.054-0.059; at 32k on two threads their prefetch one block ahead (the pair's own
 // second tile, read right after the first) left the read fraction at 0.59-0.73 in the faster memory state, one pair
 // ahead 0.70-0.82 (1.05-1.19 against 1.20-1.30 ms). Four tiles ran 8% faster in cache (0.051-0.053 ms) but read at
 // 0.58-0.76 (fast) and 0.77-0.86 (slow state) against the pairs' 0.72-0.78 and 0.86-0.95, prefetched four or two
-// tiles ahead alike: pairs it is.
+// tiles ahead alike: pairs it is. On AVX2 (Zen 3, 1k in cache, one thread) pairs took int8_head 0.226-0.227 ->
+// 0.216-0.217 ms, int8_token 0.228-0.233 -> 0.221-0.222.
 inline constexpr int kGroupTiles = 2;
 
 template <class V, int NT, class C>
 inline void run_tiles(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows, int64_t ph, int64_t slot,
                       const Ahead* ahead) {
   using R = typename V::R;
-  constexpr int W = NT * kTok;
-  static_assert(kTok == V::L && Rows<V>::kMaxGroups * kTok >= 2 * W);
+  constexpr int W = NT * kTok, NW = W / V::L;
+  static_assert(Rows<V>::kMaxGroups * kTok >= 2 * W);
   const int64_t D = a.shape.D;
   float* const s = sc.w;
   float* const p = s + rows * W;
   float* const wv = s;  // the weights where the scores were
   const QuadTile kt = c.k_quads(ph, slot);
-  for (int64_t r0 = 0; r0 < rows; r0 += kQuadRows) {
-    with_rows<kQuadRows>(int(min64(kQuadRows, rows - r0)), [&](auto nr) {
-      constexpr int NR = decltype(nr)::value;
-      const int8_t* qq = sc.qq + r0 * 2 * D;
+  if constexpr (QuadDot<V>) {
+    for (int64_t r0 = 0; r0 < rows; r0 += kQuadRows) {
+      with_rows<kQuadRows>(int(min64(kQuadRows, rows - r0)), [&](auto nr) {
+        constexpr int NR = decltype(nr)::value;
+        const int8_t* qq = sc.qq + r0 * 2 * D;
 #pragma GCC unroll 4
-      for (int i = 0; i < NT; ++i)
-        qk_quad_tile<V, NR, W>(s + r0 * W + i * kTok, qq, sc.qcor + r0, D, kt.p + i * kTok * D, 0, kTok,
-                               r0 == 0 ? ahead[i] : Ahead{});
-    });
+        for (int i = 0; i < NT; ++i)
+          qk_quad_tile<V, NR, W>(s + r0 * W + i * kTok, qq, sc.qcor + r0, D, kt.p + i * kTok * D, 0, kTok,
+                                 r0 == 0 ? ahead[i] : Ahead{});
+      });
+    }
+  } else {
+    constexpr int TR = kKeyTileRows<V>;
+    for (int64_t r0 = 0; r0 < rows; r0 += TR) {
+      with_rows<TR>(int(min64(TR, rows - r0)), [&](auto nr) {
+        constexpr int NR = decltype(nr)::value;
+#pragma GCC unroll 4
+        for (int i = 0; i < NT; ++i)
+          qk_half_tile<V, NR, 4, W>(s + r0 * W + i * kTok, sc.qi + r0 * D, D, kt.p + i * kTok * D, 0, kTok,
+                                    r0 == 0 ? ahead[i] : Ahead{});
+      });
+    }
   }
-  // Scores in units of the row's step (and, per token, of the key's scale) to log2 units.
-  R ks[NT];
-#pragma GCC unroll 4
-  for (int i = 0; i < NT; ++i) {
-    if constexpr (C::kKFold == Fold::token) ks[i] = V::load(c.k_scales(ph, slot + i * kTok));
+  // Scores in units of the row's step (and, per token, of the key's scale) to log2 units. A group's tokens are
+  // consecutive slots of one page part, their scales consecutive floats.
+  R ks[NW];
+#pragma GCC unroll 8
+  for (int i = 0; i < NW; ++i) {
+    if constexpr (C::kKFold == Fold::token) ks[i] = V::load(c.k_scales(ph, slot) + i * V::L);
     else ks[i] = V::set1(1.0f);
   }
   scale_rows<V, W>(s, s, rows, ks, sc.qinv);
   for (int64_t r0 = 0; r0 < rows; r0 += 4) online_softmax4<V, true, W>(sc, r0, s, p);
   const float* w = p;
   if constexpr (C::kVFold == Fold::token) {
-    R vs[NT];
-#pragma GCC unroll 4
-    for (int i = 0; i < NT; ++i) vs[i] = V::load(c.v_scales(ph, slot + i * kTok));
+    R vs[NW];
+#pragma GCC unroll 8
+    for (int i = 0; i < NW; ++i) vs[i] = V::load(c.v_scales(ph, slot) + i * V::L);
     scale_rows<V, W>(wv, p, rows, vs, nullptr);
     w = wv;
   }
-  pv_u8_block<V, W>(sc, w, rows, D, c.v_quads(ph, slot).p, 0, W / 4 - 1);
+  if constexpr (QuadDot<V>) pv_u8_block<V, W>(sc, w, rows, D, c.v_quads(ph, slot).p, 0, W / 4 - 1);
+  else pv_i16_block<V, W>(sc, w, rows, D, c.v_quads(ph, slot).p, 0, W / 4 - 1);
 }
 
 // One kv head's share of a task: its rows' state in a Rows view, its pass over the task's tokens in page-sized
@@ -1860,6 +1925,12 @@ struct HeadPass {
           sum += qi[d];
         }
         sc.qcor[r] = 128 * sum;
+      } else if constexpr (QuadTiles<C> && QuadMadd<V>) {  // int16 codes, each quad as 0 2 1 3 (qk_half_tile)
+        typename V::R mx = V::zero();
+        for (int64_t d = 0; d < D; d += V::L) mx = max_abs<V>(mx, V::load(dst + d));
+        int16_t* qi = sc.qi + r * D;
+        sc.qinv[r] = encode_i16<V>(dst, D, V::hmax(mx), qi);
+        for (int64_t d = 0; d < D; d += 4) std::swap(qi[d + 1], qi[d + 2]);
       }
       sc.m[r] = kNegInf;
       sc.l[r] = 0.0f;
@@ -1913,7 +1984,7 @@ struct HeadPass {
         }
         return true;
       };
-      if constexpr (QuadTiles<C> && U8Dot<V, Row>) {
+      if constexpr (QuadTiles<C> && (U8Dot<V, Row> || (QuadMadd<V> && I16Pv<V>))) {
         if (Ahead ahead[NT]; group_of_tiles(ahead)) {
           run_tiles<V, NT>(a, c, sc, rows, ph, slot, ahead);
           t += NT * kTok;

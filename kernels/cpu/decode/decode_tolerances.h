@@ -43,7 +43,8 @@ inline constexpr double kSplitMaxRelDiff = 1e-5;
 // weights rounded to int16 codes of their row's largest element, an error of at most 2^-16 of it per element:
 // measured 2e-5..4.2e-5 (while its AVX-512 P.V ran on int16; now kInt8U8PvMaxRelDiff) and on AVX2 (I16Pv, Q.K in
 // float) 1.4e-5..4e-5 of the output's largest element (IntegerCachesAcrossShapesMatchFloatPath, Zen 5; the float
-// paths of the other ISAs differ by < 2.5e-6, summation order only). 5e-4: 10x margin, far below an indexing or
+// paths of the other ISAs differ by < 2.5e-6, summation order only); on AVX2 with Q.K on int16 codes too (QuadMadd)
+// and tile pairs (run_tiles), at most 5.6e-5 (Zen 3). 5e-4: 10x margin, far below an indexing or
 // pairing bug (O(1)) and int8's own error (~1e-2 of the largest element); the SQNR against float64 did not move.
 inline constexpr double kIntDotMaxRelDiff = 5e-4;
 // int8's P.V by 8-bit dot products (decode_core.h's U8Dot, AVX-512 VNNI): its weights rounded to bytes of the block
