@@ -799,10 +799,13 @@ inline constexpr int kQuadRows = 8;
 
 // The same byte products on a CPU whose vectors hold half a tile line (AVX2, L = 8: vpdpbusd emulated by vpmaddubsw
 // and vpmaddwd, decode_avx2.cpp), inside run_block: Q.K by qk_half_tile, P.V by pv_quad_u8 per value group, a block
-// at a time (no pairs, no four-row reductions).
+// at a time (no pairs). The key group's fold is NibDot's, four rows at once (on Zen 3, 1k tokens in cache, one thread,
+// against a row at a time: G 32 0.304 -> 0.293 ms, G 64 0.247 -> 0.243).
 template <class V>
 concept NibMadd = V::L * 2 == kTok && requires(typename V::I i, const uint8_t* u, int8_t* q, uint8_t* b,
-                                               typename V::R r) {
+                                               typename V::R r, float* out) {
+  V::hsum4(r, r, r, r, out);  // the key group's fold, four rows at once
+  V::hmax4(r, r, r, r, out);
   { V::izero() } -> std::same_as<typename V::I>;
   V::nibble_lines(u, i, i);
   V::nibble_lines_centered(u, i, i);
@@ -2019,7 +2022,7 @@ struct HeadPass {
     key_group = g;
     const uint16_t* ks = c.k_group_scale(g);
     const uint16_t* kz = c.k_group_zero(g);
-    if constexpr (NibDot<V>) {
+    if constexpr (NibDot<V> || NibMadd<V>) {
       // Everything the loops use in locals: the byte stores may alias any member, which GCC then reloads after
       // each. q' is computed twice (for its largest magnitude, then for its codes) rather than stored between.
       const int64_t D = this->D, R = rows;
@@ -2071,29 +2074,6 @@ struct HeadPass {
           qinv[r0 + i] = mx[i] / kNibQMaxCode;
           bias_rows[r0 + i] = b4[i] + kNibMidCode * qinv[r0 + i] * res4[i];
         }
-      }
-    } else if constexpr (NibMadd<V>) {
-      // NibDot's fold a row at a time (no four-vector reductions on these CPUs).
-      const int64_t D = this->D;
-      alignas(64) float scale[256], zero[256];
-      widen_group<V>(ks, kz, D, scale, zero);
-      for (int64_t r = 0; r < rows; ++r) {
-        const float* q = sc.qf + r * D;
-        typename V::R bias = V::zero(), amax = V::zero(), residue = V::zero();
-        for (int64_t d = 0; d < D; d += V::L) {
-          const typename V::R x = V::load(q + d);
-          bias = V::fma(x, V::load(zero + d), bias);
-          amax = max_abs<V>(amax, V::mul(x, V::load(scale + d)));
-        }
-        const float mx = V::hmax(amax);
-        const typename V::R inv = V::set1(nib_code_inv(mx));
-        int8_t* out = sc.qq + r * D;
-        for (int64_t d = 0; d < D; d += V::L) {
-          const typename V::R y = V::mul(V::mul(V::load(q + d), V::load(scale + d)), inv);
-          residue = V::add(residue, V::sub(y, V::store_i8(out + d, y)));
-        }
-        sc.qinv[r] = mx / kNibQMaxCode;
-        sc.bias[r] = V::hsum(bias) + kNibMidCode * sc.qinv[r] * V::hsum(residue);
       }
     } else {
       // In vectors (D % L == 0): a scalar q . zero is one dependent chain of D adds, per row and key group.
