@@ -100,6 +100,12 @@ struct V {
     return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
   }
   static I dot_u8s8_bcast(I acc, I u, const void* q) { return dot_u8s8(acc, u, set1_u32(q)); }
+  // Two of them with one widening: the two int16 pair sums added first, exact where they fit int16 (int4's four
+  // products: Q.K 4 x 15 x 127, P.V 4 x 255 x 8).
+  static I dot2_u8s8(I acc, I u0, I s0, I u1, I s1) {
+    const I p = _mm256_add_epi16(_mm256_maddubs_epi16(u0, s0), _mm256_maddubs_epi16(u1, s1));
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+  }
   static void nibble_lines(const uint8_t* p, I& lo, I& hi) {  // 32 bytes' low and high nibbles, each byte 0 .. 15
     const I x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)), mask = _mm256_set1_epi8(0x0F);
     lo = _mm256_and_si256(x, mask);
