@@ -207,7 +207,8 @@ void place_on_roofline(CaseResult& r, const Rooflines& rooflines) {
 // the median of all their medians, still marked disturbed. A disturbance only slows a case, so one slow
 // attempt (a re-run beside a neighbour, say) does not replace clean ones, and does not decide the figure alone
 // when none was clean.
-void settle_figure(CaseResult& r, const std::vector<Timing>& attempts) {
+void settle_figure(CaseResult& r, std::vector<Timing>& attempts) {
+  mark_slow_attempts(attempts);
   std::vector<Timing> clean, left_out;
   for (const Timing& t : attempts) (t.disturbed ? left_out : clean).push_back(t);
   if (clean.empty()) {

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "harness/openmp.h"
+#include "harness/units.h"
 
 namespace talklab {
 namespace {
@@ -275,6 +276,30 @@ Timing merge_passes(const std::vector<Timing>& passes) {
   t.stats.median = summarize(t.pass_medians_s).median;
   t.stats.rel_spread = t.stats.median > 0 ? (t.stats.q3 - t.stats.q1) / t.stats.median : 0.0;
   return t;
+}
+
+int mark_slow_attempts(std::vector<Timing>& attempts) {
+  double fastest = 0;
+  int clean = 0;
+  for (const Timing& t : attempts) {
+    if (t.disturbed || t.stats.median <= 0) continue;
+    fastest = clean++ == 0 ? t.stats.median : std::min(fastest, t.stats.median);
+  }
+  if (clean < 2) return 0;
+  int marked = 0;
+  for (size_t i = 0; i < attempts.size(); ++i) {
+    Timing& t = attempts[i];
+    if (t.disturbed || t.stats.median <= kMaxAttemptSlowdown * fastest) continue;
+    t.disturbed = true;
+    t.disturbed_evidence += fmt::format(
+        "{}its median {} is {:.2f}x the fastest of the case's {} clean passes and re-runs ({}), more than {:.2f}x: "
+        "slowed by something neither its samples nor the capacity probes saw (another guest's memory traffic, "
+        "say)",
+        t.disturbed_evidence.empty() ? "" : "; ", format_seconds(t.stats.median), t.stats.median / fastest, clean,
+        format_seconds(fastest), kMaxAttemptSlowdown);
+    ++marked;
+  }
+  return marked;
 }
 
 Timing measure(const std::function<double(int64_t runs)>& sample, const SamplingOptions& options) {

@@ -80,6 +80,20 @@ Timing measure(const std::function<double(int64_t runs)>& sample, const Sampling
 // Samples are kept clean only when every pass kept them so; the case is disturbed when any pass was.
 Timing merge_passes(const std::vector<Timing>& passes);
 
+// The timings of one case (its passes, then its re-runs) whose median is more than kMaxAttemptSlowdown times the
+// fastest median among those not already disturbed: disturbed too, slowed by something neither the samples nor the
+// capacity probes see. A disturbance only slows a case, so the fastest clean timing is the reference. What it
+// catches (Zen 3 guest, 2026-12-05, decode at 32k, 3 passes, no case flagged by the other rules): pass medians of
+// 3.68 and 5.92 ms, 4.72 / 7.28 / 8.65 ms (the figure 7.28 ms, the median of the three), 5.46 / 7.93 / 5.48 ms, with
+// the fp32 probes around them normal: another guest's memory traffic slowing a memory-bound step for whole passes.
+// Where passes are this far apart, the machine itself was not the same, and no median of them describes it. 1.2:
+// above the spread of a quiet machine's passes (the same run's steady cases 0.5-5%), and as strict as the capacity
+// probe's 85% (a 1.18x slowdown).
+inline constexpr double kMaxAttemptSlowdown = 1.2;
+// Marks them (disturbed, with the evidence) in place; returns how many it marked. Timings already disturbed are
+// left as they are; with fewer than two clean ones, nothing is marked.
+int mark_slow_attempts(std::vector<Timing>& attempts);
+
 // Bursts: how ceilings are measured (the roofline experiment's ceilings.cpp). A ceiling is the best the machine
 // does, so its figure is the fastest clean burst, not a median: the median of a few long samples, as before, took
 // every disturbed sample of a busy machine into the ruler (a quick run beside a busy process printed 311% of

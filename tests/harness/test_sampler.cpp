@@ -92,6 +92,44 @@ TEST(Sampler, PassesMergeToTheMedianOfTheirMedians) {
   EXPECT_TRUE(merge_passes({pass({1.0, 2.0, 3.0})}).pass_medians_s.empty());
 }
 
+// A pass or re-run more than kMaxAttemptSlowdown times the case's fastest clean one is disturbed (a slowdown no probe
+// saw); within it, or with one clean timing only, nothing changes.
+TEST(Sampler, AttemptsFarSlowerThanTheFastestCleanOneAreDisturbed) {
+  const auto attempt = [](double median, bool disturbed = false) {
+    Timing t;
+    t.samples_s = {median, median, median};
+    t.stats = summarize(t.samples_s);
+    t.disturbed = disturbed;
+    return t;
+  };
+  std::vector<Timing> a = {attempt(4.72e-3), attempt(7.28e-3), attempt(8.65e-3), attempt(5.50e-3)};
+  EXPECT_EQ(mark_slow_attempts(a), 2);
+  EXPECT_FALSE(a[0].disturbed);
+  EXPECT_TRUE(a[1].disturbed);
+  EXPECT_TRUE(a[2].disturbed);
+  EXPECT_FALSE(a[3].disturbed);  // 1.17x: within the bound
+  EXPECT_NE(a[1].disturbed_evidence.find("7.280 ms is 1.54x the fastest of the case's 4 clean passes and re-runs "
+                                         "(4.720 ms)"),
+            std::string::npos)
+      << a[1].disturbed_evidence;
+  // The merged figure is then over the clean ones only (runner.cpp's settle_figure).
+  std::vector<Timing> clean;
+  for (const Timing& t : a)
+    if (!t.disturbed) clean.push_back(t);
+  EXPECT_DOUBLE_EQ(merge_passes(clean).stats.median, (4.72e-3 + 5.50e-3) / 2);
+
+  // Already disturbed: neither the reference nor marked again (its evidence stays its own).
+  std::vector<Timing> b = {attempt(1.0e-3, true), attempt(2.0e-3), attempt(2.3e-3)};
+  b[0].disturbed_evidence = "probe";
+  EXPECT_EQ(mark_slow_attempts(b), 0);
+  EXPECT_EQ(b[0].disturbed_evidence, "probe");
+  EXPECT_FALSE(b[2].disturbed);  // 1.15x the fastest clean one (2.0), not of the disturbed 1.0
+  // One clean timing: nothing to compare it with.
+  std::vector<Timing> c = {attempt(1.0e-3), attempt(3.0e-3, true)};
+  EXPECT_EQ(mark_slow_attempts(c), 0);
+  EXPECT_FALSE(c[0].disturbed);
+}
+
 // Interference, on synthetic samples: a 3 us case sampled 354 runs at a time on a machine with a 4 ms tick.
 constexpr double kTick = 0.004;
 constexpr int64_t kRuns = 354;
