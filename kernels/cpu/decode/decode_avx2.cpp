@@ -1,8 +1,8 @@
 // decode_attention on AVX2 + FMA: decode_core.h over 8-lane ymm traits, with the KV codecs' widening in registers
 // (bf16: 16 elements per load, even ones by a shift and odd ones by a mask, Q and O in that pair order; int8's quad
 // tiles on int16 products, Q.K against Q's int16 codes (quad_words: QuadMadd) and P.V against int16 weights (I16Pv),
-// a tile pair at a time (run_tiles); fp8 e4m3: its bits moved into
-// float32's and one multiply by 2^120; int4's nibble tiles on byte products, vpmaddubsw + vpmaddwd: NibMadd).
+// a tile pair at a time (run_tiles); fp8 e4m3: its bits moved into float32's and one multiply by 2^120; int4's
+// nibble tiles on byte products, vpmaddubsw + vpmaddwd: NibMadd).
 // 16 ymm registers: Q.K^T 2 keys x 6 rows (12 accumulators + 2 keys + 1 query), P.V 4 rows x 2 vectors
 // (8 accumulators + 2 values + 1 broadcast). Compute-bound on this host (decode_core.h, "Measured").
 #include <immintrin.h>
@@ -42,7 +42,8 @@ struct V {
     s = _mm_max_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
   }
-  // Four sums (maxima) at once (the softmax's 4 rows, fp8's Q.K 2 keys x 2 rows): 9 shuffles and ops instead of 4 x 5.
+  // Four sums (maxima) at once (the softmax's 4 rows, fp8's Q.K 2 keys x 2 rows, int4's fold): 11 shuffles and ops
+  // instead of 4 x 6.
   template <class Op>
   static void reduce4(R a, R b, R c, R d, float* out, Op op) {
     const R ab = op(_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b));  // per 128 bits: a b a b

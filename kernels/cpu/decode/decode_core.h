@@ -73,7 +73,8 @@
 // the profile): bf16 0.290 -> 0.282, fp8_head 0.358 -> 0.332, int4 G 64 0.256 -> 0.248, int8 -4%; then int8 by
 // tile pairs (run_tiles, one softmax and one P.V pass for 32 tokens), int8_head 0.227 -> 0.217. All three against the
 // start: int8_head 0.303 -> 0.218, int8_token 0.311 -> 0.222 (1.4x), bf16 0.292 -> 0.277, fp8_head 0.358 -> 0.332.
-// Not kept: int4's value-group sums and maxima four rows at once (1.5%, 0.302 -> 0.297 ms, for 40 more lines).
+// int4's value-group sums and maxima four rows at once in run_block gained 1.5% (0.302 -> 0.297 ms) and were not
+// kept; run_nib, which has them and the tile pairs, then took int4 to 0.199 ms (NibMadd).
 //
 // Tried and not kept: bf16 P.V by vdpbf16ps along token pairs (P rounded to bf16 per block, two tokens' value rows
 // zipped): 1k tokens in cache 0.114 -> 0.107 ms, 32k no change beyond noise, and the output's SQNR 49.8 -> 48.7 dB
@@ -798,10 +799,13 @@ template <class V>
 inline constexpr int kQuadRows = 8;
 
 // The same byte products on a CPU whose vectors hold half a tile line (AVX2, L = 8: vpdpbusd emulated by vpmaddubsw
-// and vpmaddwd, decode_avx2.cpp), inside run_block: Q.K by qk_half_tile, P.V by pv_quad_u8 per value group, a block
-// at a time (no pairs). The key group's fold is NibDot's, four rows at once (on Zen 3, 1k tokens in cache, one thread,
-// against a row at a time: G 32 0.304 -> 0.293 ms, G 64 0.247 -> 0.243); a line's low and high nibbles' products are
-// added in int16 and widened once (dot2_u8s8: G 32 0.292 -> 0.285, G 64 0.244 -> 0.235, outputs bit-identical).
+// and vpmaddwd, decode_avx2.cpp), in run_nib as NibDot's: Q.K by qk_half_tile, P.V by pv_nib_block, pairs of tiles
+// where no mask cuts them. Measured on Zen 3 (1k tokens in cache, one thread, alternated): the key group's fold four
+// rows at once, as NibDot's, against a row at a time: G 32 0.304 -> 0.293 ms, G 64 0.247 -> 0.243; a line's low and
+// high nibbles' products added in int16 and widened once (dot2_u8s8): G 32 0.292 -> 0.285, G 64 0.244 -> 0.235,
+// bit-identical; then run_nib (until then run_block a block at a time, each value group's sums and maxima a row at a
+// time): G 32 0.283-0.285 -> 0.199, G 64 0.234 -> 0.166; at 32k on two threads G 32 4.63-4.69 -> 3.21-3.27 ms, G 64
+// 3.76-3.81 -> 2.66-2.79 (against the float path at most 1.14e-2 of the output's largest, as before).
 template <class V>
 concept NibMadd = V::L * 2 == kTok && requires(typename V::I i, const uint8_t* u, int8_t* q, uint8_t* b,
                                                typename V::R r, float* out) {
@@ -1481,9 +1485,11 @@ template <class V, int NT, class C>
 inline void pv_nib_block(Rows<V>& sc, const C& c, const float* p, int64_t rows, int64_t D, int64_t ph, int64_t slot,
                          int g0, int g1) {
   using R = typename V::R;
-  constexpr int W = NT * kTok, G = C::kGroup;
-  constexpr int NQ = G / 16 < 4 ? G / 16 : 4;
-  static_assert(kTok == V::L && G % (16 * NQ) == 0);
+  constexpr int W = NT * kTok, G = C::kGroup, NW = W / V::L;
+  // Vectors of L channels a pv_quad_u8 call: up to 4 of 16 (AVX-512), kPvVecs of 8 (AVX2: 4 rows x 2 accumulators,
+  // 4 code and 2 weight vectors in its 16 registers).
+  constexpr int NQ = V::L == kTok ? (G / 16 < 4 ? G / 16 : 4) : V::kPvVecs;
+  static_assert(G % (V::L * NQ) == 0);
   const int64_t groups = D / G;
   const uint16_t* vs = c.v_tile_scales(ph, slot);
   const uint16_t* vz = c.v_tile_zeros(ph, slot);
@@ -1492,11 +1498,12 @@ inline void pv_nib_block(Rows<V>& sc, const C& c, const float* p, int64_t rows, 
   float* const wsc = sc.wsc;
   float* const zs = sc.zs;
   for (int64_t g = 0; g < groups; ++g) {
-    R sv[NT], zv[NT];
+    R sv[NW], zv[NW];  // vector i: the group's scales (zeros) of tokens i L .. i L + L, tile i L / kTok
 #pragma GCC unroll 4
-    for (int i = 0; i < NT; ++i) {
-      sv[i] = V::load_bf16(vs + i * stride + g * kTok);
-      zv[i] = V::fma(V::set1(8.0f), sv[i], V::load_bf16(vz + i * stride + g * kTok));  // the codes centred: u - 8
+    for (int i = 0; i < NW; ++i) {
+      const int64_t at = i * V::L / kTok * stride + g * kTok + i * V::L % kTok;
+      sv[i] = V::load_bf16(vs + at);
+      zv[i] = V::fma(V::set1(8.0f), sv[i], V::load_bf16(vz + at));  // the codes centred: u - 8
     }
     for (int64_t r0 = 0; r0 < rows; r0 += 4) {
       R mx[4], zz[4];
@@ -1506,8 +1513,8 @@ inline void pv_nib_block(Rows<V>& sc, const C& c, const float* p, int64_t rows, 
         mx[k] = zz[k] = V::zero();
         if (r0 + k >= rows) continue;
 #pragma GCC unroll 4
-        for (int i = 0; i < NT; ++i) {
-          const R pr = V::load(p + (r0 + k) * W + i * kTok);
+        for (int i = 0; i < NW; ++i) {
+          const R pr = V::load(p + (r0 + k) * W + i * V::L);
           mx[k] = V::max(mx[k], V::mul(pr, sv[i]));
           zz[k] = V::fma(pr, zv[i], zz[k]);
         }
@@ -1518,8 +1525,8 @@ inline void pv_nib_block(Rows<V>& sc, const C& c, const float* p, int64_t rows, 
         const int64_t at = g * rows + r0 + k;
         const R inv = V::set1(wmax[k] > 0.0f ? 255.0f / wmax[k] : 0.0f);
 #pragma GCC unroll 4
-        for (int i = 0; i < NT; ++i)
-          V::store_u8(wb + at * W + i * kTok, V::mul(V::mul(V::load(p + (r0 + k) * W + i * kTok), sv[i]), inv));
+        for (int i = 0; i < NW; ++i)
+          V::store_u8(wb + at * W + i * V::L, V::mul(V::mul(V::load(p + (r0 + k) * W + i * V::L), sv[i]), inv));
         wsc[at] = wmax[k] / 255.0f;
         zs[at] = zsum[k];
       }
@@ -1539,9 +1546,10 @@ inline void pv_nib_block(Rows<V>& sc, const C& c, const float* p, int64_t rows, 
   }
 }
 
-// NT tiles of an int4 cache on NibDot from (page row ph, slot), the key group's Q already folded (HeadPass::tokens):
-// NT = 1, one block of n tokens from the tile's lane slot % 16 (mods where they apply); NT = kGroupTiles, whole
-// tiles with no mask and no score mod (as run_tiles), one softmax step and one P.V pass for all. ahead: per tile.
+// NT tiles of an int4 cache on NibDot or NibMadd from (page row ph, slot), the key group's Q already folded
+// (HeadPass::tokens): NT = 1, one block of n tokens from the tile's lane slot % 16 (mods where they apply); NT =
+// kGroupTiles, whole tiles with no mask and no score mod (as run_tiles), one softmax step and one P.V pass for all.
+// ahead: per tile.
 template <class V, int NT, class C>
 inline void run_nib(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows, int64_t hk, int64_t len, int64_t t,
                     int64_t ph, int64_t slot, int n, bool natural, const Ahead* ahead) {
@@ -1558,14 +1566,22 @@ inline void run_nib(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows, 
     if (const Ahead& next = ahead[0]; next.keys > 0)
       c.prefetch_scales((next.split > 0 ? next.here : next.next) / next.row_bytes, NT);
   }
-  for (int64_t r0 = 0; r0 < rows; r0 += kQuadRows) {
-    with_rows<kQuadRows>(int(min64(kQuadRows, rows - r0)), [&](auto nr) {
+  // NibDot: a tile line per vector, 8 rows a call; NibMadd (AVX2): half a line, kKeyTileRows.
+  constexpr int TR = NibDot<V> ? kQuadRows : kKeyTileRows<V>;
+  for (int64_t r0 = 0; r0 < rows; r0 += TR) {
+    with_rows<TR>(int(min64(TR, rows - r0)), [&](auto nr) {
       constexpr int NR = decltype(nr)::value;
       const int8_t* qq = sc.qq + r0 * D;
 #pragma GCC unroll 4
-      for (int i = 0; i < NT; ++i)
-        qk_nib_tile<V, NR, W>(s + r0 * W + i * kTok, qq, D, kt.p + i * kTok * D / 2, lane, NT == 1 ? n : kTok,
-                              r0 == 0 ? ahead[i] : Ahead{});
+      for (int i = 0; i < NT; ++i) {
+        const uint8_t* tile = kt.p + i * kTok * D / 2;
+        if constexpr (NibDot<V>)
+          qk_nib_tile<V, NR, W>(s + r0 * W + i * kTok, qq, D, tile, lane, NT == 1 ? n : kTok,
+                                r0 == 0 ? ahead[i] : Ahead{});
+        else
+          qk_half_tile<V, NR, 8, W>(s + r0 * W + i * kTok, qq, D, tile, lane, NT == 1 ? n : kTok,
+                                    r0 == 0 ? ahead[i] : Ahead{});
+      }
     });
   }
   // Scores in units of the row's step to log2 units (or natural ones), plus q . zero.
@@ -1614,15 +1630,6 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
                                              n, r0 == 0 ? ahead : Ahead{});
       });
     }
-  } else if constexpr (OctetTiles<C> && NibMadd<V>) {
-    const QuadTile tile = c.k_octets(ph, slot);
-    constexpr int TR = kKeyTileRows<V>;
-    for (int64_t r0 = 0; r0 < rows; r0 += TR) {
-      with_rows<TR>(int(min64(TR, rows - r0)), [&](auto nr) {
-        qk_half_tile<V, decltype(nr)::value, 8>(sc.s + r0 * kTok, sc.qq + r0 * D, D, tile.p, tile.lane, n,
-                                                r0 == 0 ? ahead : Ahead{});
-      });
-    }
   } else if constexpr (QuadTiles<C> && QuadMadd<V>) {
     const QuadTile tile = c.k_quads(ph, slot);
     constexpr int TR = kKeyTileRows<V>;
@@ -1665,9 +1672,8 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
     scale_rows<V, kTok>(sc.s, sc.s, rows, ks, kInt ? sc.qinv : nullptr);
   } else if constexpr (C::kKFold == Fold::channel_group) {
     for (int64_t r = 0; r < rows; ++r) {
-      const typename V::R step = V::set1(NibMadd<V> ? sc.qinv[r] : 1.0f), bias = V::set1(sc.bias[r]);
-      for (int j = 0; j < kTok; j += V::L)
-        V::store(sc.s + r * kTok + j, V::fma(V::load(sc.s + r * kTok + j), step, bias));
+      const typename V::R bias = V::set1(sc.bias[r]);
+      for (int j = 0; j < kTok; j += V::L) V::store(sc.s + r * kTok + j, V::add(V::load(sc.s + r * kTok + j), bias));
     }
   }
   for (int64_t r = 0; r < rows; ++r)
@@ -1683,12 +1689,11 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
     scale_rows<V, kTok>(sc.w, sc.p, rows, vs, nullptr);
     w = sc.w;
   } else if constexpr (C::kVFold == Fold::channel_group) {
-    // int4 without NibDot: per value group g and row, the weights P x the tile's scales of g by the tile's lanes (a
-    // window's first block shifted into place, zeros around it, in the scores' buffer), and sum_j P_j zero_jg; then
-    // P.V per group on the nibble tile: on NibMadd the weights as bytes of the (group, row)'s largest against the
-    // centred codes (pv_quad_u8, as pv_nib_block), else in float32 (pv_quad_float).
-    static_assert(OctetTiles<C>);
-    constexpr bool kBytes = NibMadd<V>;
+    // int4 without byte products (the scalar ISA; NibDot and NibMadd run run_nib): per value group g and row, the
+    // weights P x the tile's scales of g by the tile's lanes (a window's first block shifted into place, zeros
+    // around it, in the scores' buffer), and sum_j P_j zero_jg; then P.V per group on the nibble tile in float32
+    // (pv_quad_float).
+    static_assert(OctetTiles<C> && !NibDot<V> && !NibMadd<V>);
     constexpr int G = C::kGroup, NV = V::kPvVecs;
     static_assert(G % (NV * V::L) == 0);
     const int64_t groups = D / G;
@@ -1704,23 +1709,13 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
       for (int64_t r = 0; r < rows; ++r) {
         // In vectors (kTok % L == 0): a scalar sum of p zero is a dependent chain that keeps the loop scalar.
         float* wr = sc.w + (g * rows + r) * kTok;
-        typename V::R z = V::zero(), mx = V::zero();
+        typename V::R z = V::zero();
         for (int j = 0; j < kTok; j += V::L) {
-          const typename V::R p = V::load(pl + r * kTok + j), sv = V::load_bf16(vs + g * kTok + j);
-          const typename V::R w = V::mul(p, sv);
-          V::store(wr + j, w);
-          mx = V::max(mx, w);
-          const typename V::R zv = V::load_bf16(vz + g * kTok + j);
-          z = V::fma(p, kBytes ? V::fma(V::set1(8.0f), sv, zv) : zv, z);  // centred codes: 8 scales back
+          const typename V::R p = V::load(pl + r * kTok + j);
+          V::store(wr + j, V::mul(p, V::load_bf16(vs + g * kTok + j)));
+          z = V::fma(p, V::load_bf16(vz + g * kTok + j), z);
         }
         sc.zs[g * rows + r] = V::hsum(z);
-        if constexpr (kBytes) {  // the weights as bytes of their largest (P >= 0, scales > 0)
-          const float wmax = V::hmax(mx);
-          const typename V::R inv = V::set1(wmax > 0.0f ? 255.0f / wmax : 0.0f);
-          uint8_t* wb = reinterpret_cast<uint8_t*>(sc.wq) + (g * rows + r) * kTok;
-          for (int j = 0; j < kTok; j += V::L) V::store_u8(wb + j, V::mul(V::load(wr + j), inv));
-          sc.wsc[g * rows + r] = wmax / 255.0f;
-        }
       }
     const uint8_t* tile = c.v_octets(ph, slot).p;
     const int g0 = lane / 8, g1 = (lane + n - 1) / 8;
@@ -1729,14 +1724,9 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
         constexpr int NR = decltype(nr)::value;
         for (int64_t g = 0; g < groups; ++g) {
           const int64_t at = g * rows + r0;
-          for (int d0 = int(g * G); d0 < int((g + 1) * G); d0 += NV * V::L) {
-            if constexpr (kBytes)
-              pv_quad_u8<V, NR, NV, kTok, 8>(sc.o + r0 * D, reinterpret_cast<const uint8_t*>(sc.wq) + at * kTok,
-                                             sc.wsc + at, sc.alpha + r0, D, d0, tile, g0, g1, sc.zs + at);
-            else
-              pv_quad_float<V, NR, NV, 8>(sc.o + r0 * D, sc.w + at * kTok, sc.zs + at, sc.alpha + r0, D, d0, tile, g0,
-                                          g1);
-          }
+          for (int d0 = int(g * G); d0 < int((g + 1) * G); d0 += NV * V::L)
+            pv_quad_float<V, NR, NV, 8>(sc.o + r0 * D, sc.w + at * kTok, sc.zs + at, sc.alpha + r0, D, d0, tile, g0,
+                                        g1);
         }
       });
     }
@@ -1999,7 +1989,7 @@ struct HeadPass {
           continue;
         }
       }
-      if constexpr (OctetTiles<C> && NibDot<V>) {
+      if constexpr (OctetTiles<C> && (NibDot<V> || NibMadd<V>)) {
         if (Ahead ahead[NT]; group_of_tiles(ahead)) {
           run_nib<V, NT>(a, c, sc, rows, hk, len, t, ph, slot, NT * kTok, natural, ahead);
           t += NT * kTok;
