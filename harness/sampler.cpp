@@ -287,8 +287,7 @@ int mark_slow_attempts(std::vector<Timing>& attempts) {
   }
   if (clean < 2) return 0;
   int marked = 0;
-  for (size_t i = 0; i < attempts.size(); ++i) {
-    Timing& t = attempts[i];
+  for (Timing& t : attempts) {
     if (t.disturbed || t.stats.median <= kMaxAttemptSlowdown * fastest) continue;
     t.disturbed = true;
     t.disturbed_evidence += fmt::format(

@@ -86,9 +86,8 @@ struct V {
     const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
     return _mm256_castsi256_ps(_mm256_and_si256(x, _mm256_set1_epi32(int32_t(0xFFFF0000u))));
   }
-  // int4's byte products (decode_core.h's NibMadd): vpdpbusd as vpmaddubsw (u8 x s8 pairs to int16) and vpmaddwd
-  // against ones (pairs to int32), then an add. Exact for int4's operands: a pair stays within int16 (Q.K: 15 x 127 x
-  // 2; P.V: 255 x 8 x 2).
+  // int4's byte products (decode_core.h's NibMadd): two vpdpbusd as two vpmaddubsw (u8 x s8 pairs to int16), their
+  // sum in int16, and one vpmaddwd against ones (pairs to int32), then an add.
   using I = __m256i;
   static I set1_u32(const void* p) {  // the 4 bytes at p in every int32 lane
     int32_t x;
@@ -97,12 +96,7 @@ struct V {
   }
   static I iadd(I a, I b) { return _mm256_add_epi32(a, b); }
   static R to_float(I x) { return _mm256_cvtepi32_ps(x); }
-  static I dot_u8s8(I acc, I u, I s) {
-    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
-  }
-  static I dot_u8s8_bcast(I acc, I u, const void* q) { return dot_u8s8(acc, u, set1_u32(q)); }
-  // Two of them with one widening: the two int16 pair sums added first, exact where they fit int16 (int4's four
-  // products: Q.K 4 x 15 x 127, P.V 4 x 255 x 8).
+  // Exact for int4's operands: the two pair sums' sum stays within int16 (Q.K 4 x 15 x 127, P.V 4 x 255 x 8).
   static I dot2_u8s8(I acc, I u0, I s0, I u1, I s1) {
     const I p = _mm256_add_epi16(_mm256_maddubs_epi16(u0, s0), _mm256_maddubs_epi16(u1, s1));
     return _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));

@@ -67,6 +67,7 @@ struct V : ::talklab::cpu::attention::avx512::V {
   // quad tile's line, four tokens per int32 lane.
   static I load_i8x64(const int8_t* p) { return _mm512_loadu_si512(p); }
   static I dot_u8s8(I acc, I u, I s) { return _mm512_dpbusd_epi32(acc, u, s); }
+  static I dot2_u8s8(I acc, I u0, I s0, I u1, I s1) { return dot_u8s8(dot_u8s8(acc, u0, s0), u1, s1); }  // int4 P.V
   // int8 key quad tiles (decode_core.h's QuadDot): a tile's 64-byte line with its sign bits flipped (code + 128,
   // unsigned), and a score from Q's hi and lo sums: 256 hi + lo - cor.
   static I load_u8_flipped(const uint8_t* p) {

@@ -817,8 +817,6 @@ concept NibMadd = V::L * 2 == kTok && requires(typename V::I i, const uint8_t* u
   { V::store_i8(q, r) } -> std::same_as<typename V::R>;
   V::store_u8(b, r);
   { V::set1_u32(u) } -> std::same_as<typename V::I>;
-  { V::dot_u8s8(i, i, i) } -> std::same_as<typename V::I>;
-  { V::dot_u8s8_bcast(i, i, u) } -> std::same_as<typename V::I>;
   { V::dot2_u8s8(i, i, i, i, i) } -> std::same_as<typename V::I>;  // a line's low and high nibbles, one widening
   { V::to_float(i) } -> std::same_as<typename V::R>;
 };
@@ -911,6 +909,11 @@ concept QuadMadd = V::L * 2 == kTok && Int16Products<V> && requires(typename V::
   { V::set1_u32(u) } -> std::same_as<typename V::I>;
   { V::madd16(i, i, i) } -> std::same_as<typename V::I>;
 };
+
+// Whether Q.K runs on Q's int16 codes (scores in units of each row's step qinv): int8 keys on I16Dot (AVX-512 VNNI,
+// the codes then split into bytes) or on QuadMadd (AVX2).
+template <class V, class C>
+inline constexpr bool kInt16Q = QuadTiles<C> && (I16Dot<V, typename C::Row> || QuadMadd<V>);
 
 // S[r][j] = sum_d c_rd k_{lane + j, d} in units of the row's step, rows r < NR, tokens j < n of a tile on a CPU whose
 // vectors hold half its line (AVX2): per line and half (8 tokens), the line's codes as two vectors, each against the
@@ -1125,10 +1128,7 @@ inline void pv_quad_u8(float* o, const uint8_t* wb, const float* wsc, const floa
       for (int r = 0; r < NR; ++r) {
         const I wl = V::set1_u32(wb + r * LW + 8 * g), wh = V::set1_u32(wb + r * LW + 8 * g + 4);
 #pragma GCC unroll 4
-        for (int q = 0; q < NQ; ++q) {
-          if constexpr (NibMadd<V>) acc[r][q] = V::dot2_u8s8(acc[r][q], wl, xl[q], wh, xh[q]);
-          else acc[r][q] = V::dot_u8s8(V::dot_u8s8(acc[r][q], wl, xl[q]), wh, xh[q]);
-        }
+        for (int q = 0; q < NQ; ++q) acc[r][q] = V::dot2_u8s8(acc[r][q], wl, xl[q], wh, xh[q]);
       }
     }
   }
@@ -1466,6 +1466,7 @@ concept NibDot = QuadDot<V> && requires(typename V::I i, const uint8_t* u, const
   { V::store_i8(q, r) } -> std::same_as<typename V::R>;
   { V::set1_u32(u) } -> std::same_as<typename V::I>;
   { V::dot_u8s8(i, i, i) } -> std::same_as<typename V::I>;
+  { V::dot2_u8s8(i, i, i, i, i) } -> std::same_as<typename V::I>;  // pv_quad_u8 on a line's low and high nibbles
   V::store_u8(b, r);
   { V::load_bf16(static_cast<const uint16_t*>(nullptr)) } -> std::same_as<typename V::R>;
 };
@@ -1663,7 +1664,7 @@ inline void run_block(const KernelArgs& a, const C& c, Rows<V>& sc, int64_t rows
     }
   }
   // Per-block loops run the full 16 tokens (padded operands; scores past n become -inf below) so they vectorize.
-  constexpr bool kInt = I16Dot<V, Row> || (QuadTiles<C> && QuadMadd<V>);
+  constexpr bool kInt = kInt16Q<V, C>;
   if constexpr (C::kKFold == Fold::token || kInt) {  // the keys' per-token scales, the rows' steps
     typename V::R ks[kTok / V::L];
     if constexpr (C::kKFold == Fold::token) load_block<V>(c.k_scales(ph, slot), n, ks);
@@ -1907,28 +1908,25 @@ struct HeadPass {
         float* qn = sc.qk + r * D;  // qk_key_tile's float32 Q, natural order
         for (int64_t d = 0; d < D; ++d) qn[element(d)] = dst[d];
       }
-      if constexpr (I16Dot<V, Row>) {  // int16 codes (natural order: int8 rows are never paired; D % L == 0), then
-        // split into bytes, c = 256 hi + lo, for qk_quad_tile
-        static_assert(QuadTiles<C>, "int8 keys on the integer path are quad tiles");
-        typename V::R mx = V::zero();
-        for (int64_t d = 0; d < D; d += V::L) mx = max_abs<V>(mx, V::load(dst + d));
-        sc.qinv[r] = encode_i16<V>(dst, D, V::hmax(mx), sc.qi + r * D, kQuadMaxCode);
-        const int16_t* qi = sc.qi + r * D;
-        int8_t* qq = sc.qq + r * 2 * D;
-        int32_t sum = 0;
-        for (int64_t d = 0; d < D; ++d) {
-          const int32_t hi = (int32_t(qi[d]) + 128) >> 8;
-          qq[d] = int8_t(hi);
-          qq[D + d] = int8_t(qi[d] - 256 * hi);
-          sum += qi[d];
-        }
-        sc.qcor[r] = 128 * sum;
-      } else if constexpr (QuadTiles<C> && QuadMadd<V>) {  // int16 codes, each quad as 0 2 1 3 (qk_half_tile)
+      if constexpr (kInt16Q<V, C>) {  // int16 codes (natural order: int8 rows are never paired; D % L == 0)
+        constexpr bool kBytes = I16Dot<V, Row>;
         typename V::R mx = V::zero();
         for (int64_t d = 0; d < D; d += V::L) mx = max_abs<V>(mx, V::load(dst + d));
         int16_t* qi = sc.qi + r * D;
-        sc.qinv[r] = encode_i16<V>(dst, D, V::hmax(mx), qi);
-        for (int64_t d = 0; d < D; d += 4) std::swap(qi[d + 1], qi[d + 2]);
+        sc.qinv[r] = encode_i16<V>(dst, D, V::hmax(mx), qi, kBytes ? kQuadMaxCode : 32767.0f);
+        if constexpr (kBytes) {  // split into bytes, c = 256 hi + lo, for qk_quad_tile
+          int8_t* qq = sc.qq + r * 2 * D;
+          int32_t sum = 0;
+          for (int64_t d = 0; d < D; ++d) {
+            const int32_t hi = (int32_t(qi[d]) + 128) >> 8;
+            qq[d] = int8_t(hi);
+            qq[D + d] = int8_t(qi[d] - 256 * hi);
+            sum += qi[d];
+          }
+          sc.qcor[r] = 128 * sum;
+        } else {  // each quad as 0 2 1 3, for qk_half_tile
+          for (int64_t d = 0; d < D; d += 4) std::swap(qi[d + 1], qi[d + 2]);
+        }
       }
       sc.m[r] = kNegInf;
       sc.l[r] = 0.0f;
