@@ -37,6 +37,7 @@ struct Interpreter {
   bool tried = false;
   std::string error;  // why start() failed, "" when it succeeded
   py::object from_dlpack, to_dlpack;
+  py::object dynamo_reset;  // torch._dynamo.reset
   std::map<std::string, py::object> modules;  // by file
   nlohmann::json facts = nlohmann::json::object();
   // The main thread's state while it does not hold the GIL: released once started, so that C++ code that runs
@@ -103,6 +104,11 @@ void initialize() {
                                          "its tensors would come from another allocator",
                                          exe, version, lib_dir, linked));
   }
+  // Never a silent fallback to uncompiled code once Dynamo's recompile limit is hit (python.h, Anchor).
+  const py::module_ dynamo_config = py::module_::import("torch._dynamo.config");
+  if (py::hasattr(dynamo_config, "fail_on_recompile_limit_hit"))
+    dynamo_config.attr("fail_on_recompile_limit_hit") = true;
+  state.dynamo_reset = py::module_::import("torch._dynamo").attr("reset");
   const py::module_ dlpack = py::module_::import("torch.utils.dlpack");
   state.from_dlpack = dlpack.attr("from_dlpack");
   state.to_dlpack = dlpack.attr("to_dlpack");
@@ -220,6 +226,7 @@ Anchor::Anchor(const std::string& file, const std::string& function, const Args&
     py::dict kwargs;
     for (const auto& [name, value] : args.values()) kwargs[py::str(name)] = to_python(value);
     state_ = std::make_unique<State>();
+    interpreter().dynamo_reset();  // this case's compiles counted from zero (python.h)
     state_->prepared = module_of(file).attr(function.c_str())(**kwargs);
   } catch (const py::error_already_set& e) {
     state_.reset();

@@ -55,6 +55,12 @@ class Args {
 //   counters     optional dict str -> float (a block mask's build time, say), read after timing
 //   labels       optional dict str -> str (the block size flex chose, the backend), read after the checked run
 // The module is imported once per process (by file path, under the module name "talklab_anchor_<stem>").
+// Each anchor starts from torch._dynamo.reset(), and the interpreter runs with Dynamo's
+// fail_on_recompile_limit_hit: Dynamo compiles a function at most recompile_limit (8) times per process, then
+// silently runs it uncompiled, so the ninth torch_flex case of a run timed flex_attention's unfused math (on the
+// Zen 3 guest: 1.06 s and 1.4 GiB for a 32k decode step the compiled kernel takes in 79 ms). Reset, a case's
+// compiles never count against another's (Inductor's on-disk caches stay warm); should one case still hit the limit,
+// it is skipped with Dynamo's message instead of timing the fallback.
 class Anchor {
  public:
   Anchor(const std::string& file, const std::string& function, const Args& args);  // throws CaseSkipped

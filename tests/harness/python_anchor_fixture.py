@@ -73,3 +73,29 @@ class _Compiled:
 
 def compiled(x):
     return _Compiled(x)
+
+
+class _CountsCompiles:
+    """torch.compile of a function whose every shape is a new compile; `compiles` counts the graphs Dynamo handed
+    to the backend for this anchor (0 when Dynamo ran the function uncompiled)."""
+
+    def __init__(self, x):
+        self.x = x
+        self.counters = {"compiles": 0.0}
+
+        def backend(graph, example_inputs):
+            self.counters["compiles"] += 1.0
+            return graph.forward
+
+        self.fn = torch.compile(_plus_one, backend=backend, dynamic=False)
+
+    def run(self):
+        return self.fn(self.x)
+
+
+def _plus_one(t):
+    return t + 1.0
+
+
+def counts_compiles(x):
+    return _CountsCompiles(x)

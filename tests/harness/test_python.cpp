@@ -77,6 +77,23 @@ TEST_F(Python, APrepareThatRaisesIsASkipWithPythonsMessage) {
   EXPECT_THROW(Anchor(kFixture, "no_such_function", Args()), CaseSkipped);
 }
 
+// Dynamo compiles one function at most recompile_limit (8) times per process and then runs it uncompiled, which
+// timed the ninth torch_flex case of a run on flex_attention's unfused math. Each anchor starts from a Dynamo reset,
+// so twelve anchors compiling one function at twelve shapes each compile it (a backend that counts what it is
+// handed); the limit being hit would be a skip (fail_on_recompile_limit_hit), not a silent fallback.
+TEST_F(Python, EveryAnchorCompilesPastDynamosRecompileLimit) {
+  for (int64_t n = 1; n <= 12; ++n) {
+    at::Tensor x = at::randn({n + 2, 3});
+    Anchor anchor(kFixture, "counts_compiles", Args().set("x", x));
+    const std::vector<at::Tensor> out = anchor.run();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_TRUE(at::allclose(out[0], x + 1.0));
+    const Counters counters = anchor.counters();
+    ASSERT_EQ(counters.size(), 1u);
+    EXPECT_EQ(counters[0].second, 1.0) << "shape " << n + 2 << ": the anchor ran uncompiled";
+  }
+}
+
 TEST_F(Python, AMissingAnchorFileIsOurErrorNotASkip) {
   try {
     Anchor anchor("tests/harness/no_such_anchor.py", "f", Args());
