@@ -6,17 +6,18 @@
 //   is_causal (top-left) does not express, so a boolean (q_len, context) mask.
 // torch_eager: K and V repeated to the query heads (repeat_interleave, as plain PyTorch GQA does), matmul, the
 //   same mask, softmax, matmul; every intermediate allocated per step.
-// torch_flex: torch.compile(flex_attention) run by bench's embedded CPython (experiments/decode/torch_flex.py) on
-//   the same contiguous bf16 cache, enable_gqa; q_len > 1 with a bottom-right causal BlockMask from
-//   create_block_mask. Compiled in the first call (counter compile_s). Paged caches: FlexAttention pages through
-//   its experimental PagedAttention (a page table rewriting the BlockMask), not wired here, so like the other
-//   LibTorch cases it runs only on contiguous caches.
-// Only on bf16 contiguous caches (what LibTorch has; no paged or quantized KV), split=auto.
+// torch_sdpa and torch_eager run on bf16 contiguous caches only (LibTorch has no paged or quantized KV), split=auto.
+// torch_flex: torch.compile(flex_attention) run by bench's embedded CPython (experiments/decode/torch_flex.py),
+//   enable_gqa, a BlockMask from create_block_mask (q_len > 1: bottom-right causal). Compiled in the first call
+//   (counter compile_s). bf16 caches, split=auto, contiguous or paged: a paged case hands it PyTorch's layout for
+//   FlexAttention's PagedAttention, a pool (1, H_kv, pages x page_size, D), filled through the case's own block table
+//   (the shuffled table ours reads), with the table and the sequences' lengths; PagedAttention rewrites the BlockMask.
 // Inputs wrapped without copies (at::from_blob over the case's tracked buffers).
 #include "experiments/decode/decode_torch.h"
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "experiments/decode/problem.h"
@@ -26,25 +27,58 @@
 namespace talklab::experiments::decode {
 namespace {
 
-// The case's inputs as LibTorch tensors: Q, and K and V rounded to a contiguous bf16 cache (B, H_kv, context, D),
-// wrapped without a copy over tracked buffers.
+// The case's inputs as LibTorch tensors: Q, and K and V rounded to bf16, wrapped without a copy over tracked
+// buffers. Contiguous (page_size 0): k and v (B, H_kv, context, D). Paged: k and v the pool of FlexAttention's
+// PagedAttention, (1, H_kv, pages x page_size, D), page p holding pool tokens p x page_size onwards, filled through
+// the case's block table (the same shuffled table as ours, block_table (B, pages per sequence)), lengths (B); the
+// slots past a sequence's length are zero.
 struct TorchInputs {
   Inputs in;
   memory::Buffer<uint16_t> k16, v16;
-  at::Tensor q, k, v;
+  memory::Buffer<int64_t> table64, lengths64;
+  at::Tensor q, k, v, block_table, lengths;
   void fill(const Problem& p, uint64_t seed) {
     in.fill(p, seed);
     const dec::DecodeShape& s = p.shape;
-    k16 = memory::Buffer<uint16_t>(in.k.size());
-    v16 = memory::Buffer<uint16_t>(in.v.size());
-    for (size_t i = 0; i < in.k.size(); ++i) {
-      k16[i] = cpu::quant::float_to_bf16(in.k[i]);
-      v16[i] = cpu::quant::float_to_bf16(in.v[i]);
-    }
     const auto bf16 = at::TensorOptions().dtype(at::kBFloat16);
     q = at::from_blob(in.q.data(), {s.B, s.H, s.q_len, s.D}, bf16);
-    k = at::from_blob(k16.data(), {s.B, s.H_kv, p.context, s.D}, bf16);
-    v = at::from_blob(v16.data(), {s.B, s.H_kv, p.context, s.D}, bf16);
+    if (p.page_size == 0) {
+      k16 = memory::Buffer<uint16_t>(in.k.size());
+      v16 = memory::Buffer<uint16_t>(in.v.size());
+      for (size_t i = 0; i < in.k.size(); ++i) {
+        k16[i] = cpu::quant::float_to_bf16(in.k[i]);
+        v16[i] = cpu::quant::float_to_bf16(in.v[i]);
+      }
+      k = at::from_blob(k16.data(), {s.B, s.H_kv, p.context, s.D}, bf16);
+      v = at::from_blob(v16.data(), {s.B, s.H_kv, p.context, s.D}, bf16);
+      return;
+    }
+    const dec::PageTable table = dec::make_page_table(s.B, p.context, p.page_size, kPageShuffleSeed);
+    const int64_t ps = p.page_size, pool = table.num_pages * ps, D = s.D;
+    k16 = memory::Buffer<uint16_t>(size_t(s.H_kv * pool * D));
+    v16 = memory::Buffer<uint16_t>(k16.size());
+    std::fill(k16.span().begin(), k16.span().end(), uint16_t(0));
+    std::fill(v16.span().begin(), v16.span().end(), uint16_t(0));
+    for (int64_t b = 0; b < s.B; ++b)
+      for (int64_t h = 0; h < s.H_kv; ++h)
+        for (int64_t t = 0; t < in.lengths[size_t(b)]; ++t) {
+          const int64_t page = table.block_table[size_t(b * table.pages_per_seq + t / ps)];
+          const size_t src = size_t(((b * s.H_kv + h) * p.context + t) * D);
+          const size_t dst = size_t((h * pool + page * ps + t % ps) * D);
+          for (int64_t d = 0; d < D; ++d) {
+            k16[dst + size_t(d)] = cpu::quant::float_to_bf16(in.k[src + size_t(d)]);
+            v16[dst + size_t(d)] = cpu::quant::float_to_bf16(in.v[src + size_t(d)]);
+          }
+        }
+    table64 = memory::Buffer<int64_t>(table.block_table.size());
+    std::copy(table.block_table.begin(), table.block_table.end(), table64.data());
+    lengths64 = memory::Buffer<int64_t>(in.lengths.size());
+    std::copy(in.lengths.begin(), in.lengths.end(), lengths64.data());
+    k = at::from_blob(k16.data(), {1, s.H_kv, pool, D}, bf16);
+    v = at::from_blob(v16.data(), {1, s.H_kv, pool, D}, bf16);
+    const auto i64 = at::TensorOptions().dtype(at::kLong);
+    block_table = at::from_blob(table64.data(), {s.B, table.pages_per_seq}, i64);
+    lengths = at::from_blob(lengths64.data(), {s.B}, i64);
   }
   Accuracy check(const Problem& p, const at::Tensor& out, uint64_t seed) const {
     const at::Tensor o = out.contiguous();
@@ -95,7 +129,11 @@ class FlexCase final : public python::AnchorCase {
  protected:
   python::Args anchor_args() override {
     t_.fill(p_, seed_);
-    return python::Args().set("q", t_.q).set("k", t_.k).set("v", t_.v);
+    python::Args args;
+    args.set("q", t_.q).set("k", t_.k).set("v", t_.v);
+    if (p_.page_size > 0)
+      args.set("block_table", t_.block_table).set("lengths", t_.lengths).set("page_size", p_.page_size);
+    return args;
   }
 
  private:
@@ -130,6 +168,8 @@ bool torch_applies(const Params& p) {
   return p.str("kv_dtype") == "bf16" && p.integer("page_size") == 0 && p.str("split") == "auto";
 }
 
+bool flex_applies(const Params& p) { return p.str("kv_dtype") == "bf16" && p.str("split") == "auto"; }
+
 }  // namespace
 
 std::vector<Implementation> torch_implementations() {
@@ -150,9 +190,9 @@ std::vector<Implementation> torch_implementations() {
   Implementation flex;
   flex.name = "torch_flex";
   flex.provider = Provider::pytorch_compiled;
-  flex.description = "torch.compile(flex_attention), enable_gqa, contiguous bf16 cache (q_len > 1: a bottom-right "
-                     "causal BlockMask)";
-  flex.applies = torch_applies;
+  flex.description = "torch.compile(flex_attention), enable_gqa, a BlockMask (q_len > 1: bottom-right causal), bf16 "
+                     "cache, contiguous or paged through PyTorch's PagedAttention";
+  flex.applies = flex_applies;
   python::make_anchor<FlexCase>(flex);
   return {sdpa, eager, flex};
 }

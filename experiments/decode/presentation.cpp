@@ -1,7 +1,7 @@
-// How the decode experiment is shown: time and bandwidth against context per KV format (ours against LibTorch on
-// bf16), what each format costs in accuracy for the bytes it saves, paged against contiguous, split-KV on and off,
-// and the roofline (memory-only: on the CPU the fraction is of the measured read-only stream). Headline: ours against torch_sdpa
-// at the longest context, bf16, Llama-3-8B's 32:8 heads.
+// How the decode experiment is shown: time and bandwidth against context per KV format (ours against LibTorch on bf16),
+// what each format costs in accuracy for the bytes it saves, paged against contiguous (ours, and ours beside
+// FlexAttention's paging), split-KV on and off, and the roofline (memory-only: on the CPU the fraction is of the
+// measured read-only stream). Headline: ours against torch_sdpa at the longest context, bf16, Llama-3-8B's 32:8 heads.
 #include "harness/presentation.h"
 
 namespace talklab::experiments::decode {
@@ -97,6 +97,19 @@ Presentation presentation() {
   paged.columns = {{"time", "time"}, {"gbps", "GB/s"}, {"paged_over_contiguous", "paged / contiguous, alternated"},
                    {"page_table_bytes", "block table"}};
 
+  ChartSpec paged_flex;
+  paged_flex.id = "paged_flex";
+  paged_flex.title = "Paging in PyTorch's FlexAttention against ours, bf16, 32:8 heads, context 32768";
+  paged_flex.caption = "torch_flex pages through PyTorch's PagedAttention (its pool, the same shuffled block table, "
+                       "key blocks of one page, each key's logical position looked up in the mask_mod); page_size 0 "
+                       "is each one's contiguous cache. Cases timed one after another, not in alternation.";
+  paged_flex.kind = ChartKind::sweep;
+  paged_flex.x = "page_size";
+  paged_flex.implementations = {"decode_cpu", "torch_flex"};
+  paged_flex.where = paged.where;
+  paged_flex.where.push_back({"context", {"32768"}});
+  paged_flex.columns = {{"time", "time"}, {"gbps", "GB/s"}};
+
   ChartSpec split;
   split.id = "split_kv";
   split.title = "Split-KV on and off, multi-query attention (one kv head)";
@@ -112,7 +125,7 @@ Presentation presentation() {
   roofline.id = "roofline";
   roofline.kind = ChartKind::roofline;
 
-  p.charts = {time, bandwidth, accuracy, sqnr, paired, paged, split, roofline};
+  p.charts = {time, bandwidth, accuracy, sqnr, paired, paged, paged_flex, split, roofline};
   p.headline.chart = "time_vs_context";
   KeyComparison ours;
   ours.ours = "decode_cpu";

@@ -6,10 +6,12 @@
 Runs `bench run --profile quick` on torch_flex and the create_block_mask helpers (attention, decode,
 attention_backward) and requires: every forward and decode case `ok` (not skipped, not failed: its float64 gate
 passed), with compile_s and prepare_s, the attention cases with block_mask_build_s, the BlockMask's block size and
-first_result_s = prepare_s + compile_s, the block-mask helpers with their block counts (their check compares every
-block with our closed form), and any attention_backward torch_flex case either ok or skipped with a message
-PyTorch raised (a Python exception's type in it), never failed (quick has none: a setup that raises CaseSkipped
-would stop tests/experiments/test_quick_cases.cpp; tests/experiments/test_flex_anchor.cpp covers the backward).
+first_result_s = prepare_s + compile_s, the decode cases with their BlockMask's build time and block size (the paged
+one, through PagedAttention, with key blocks of one page), the block-mask helpers with their block counts (their
+check compares every block with our closed form), and any attention_backward torch_flex case either ok or skipped
+with a message PyTorch raised (a Python exception's type in it), never failed (quick has none: a setup that raises
+CaseSkipped would stop tests/experiments/test_quick_cases.cpp; tests/experiments/test_flex_anchor.cpp covers the
+backward).
 A case that cannot run here fails this test.
 """
 import argparse
@@ -55,6 +57,9 @@ def main():
             want += ["block_mask_build_s", "block_size_q", "block_size_kv", "first_result_s"]
         if c["implementation"].startswith("torch_create_block_mask"):
             want += ["partial_blocks", "full_blocks", "block_size_q"]
+        if c["experiment"] == "decode":
+            want += ["block_mask_build_s", "block_size_q", "block_size_kv"]
+        paged = c["experiment"] == "decode" and "/page_size=0/" not in c["name"]
         missing = [w for w in want if w not in counters]
         if missing:
             problems.append(f"{c['name']}: counters {missing} missing (has {sorted(counters)})")
@@ -65,6 +70,11 @@ def main():
                 problems.append(f"{c['name']}: first_result_s {counters['first_result_s']} != prepare_s + compile_s")
             if counters["block_size_q"] <= 0 or counters["compile_s"] <= 0:
                 problems.append(f"{c['name']}: block size or compile time not positive: {counters}")
+        if paged:
+            page = int(c["name"].split("/page_size=")[1].split("/")[0])
+            if counters["block_size_kv"] != page:
+                problems.append(f"{c['name']}: the paged BlockMask's key blocks are {counters['block_size_kv']} tokens, "
+                                f"not the page's {page}")
         if c["implementation"].startswith("torch_create_block_mask"):
             if counters["partial_blocks"] + counters["full_blocks"] <= 0:
                 problems.append(f"{c['name']}: no blocks counted")
@@ -72,7 +82,7 @@ def main():
             problems.append(f"{c['name']}: no inductor_cache_dir label")
 
     expected = {("attention", "torch_flex"): 2, ("attention", "torch_create_block_mask"): 2,
-                ("attention", "torch_create_block_mask_compiled"): 1, ("decode", "torch_flex"): 1}
+                ("attention", "torch_create_block_mask_compiled"): 1, ("decode", "torch_flex"): 2}
     for key, n in expected.items():
         if seen.get(key, 0) != n:
             problems.append(f"{key}: {seen.get(key, 0)} cases in the quick profile, expected {n}")
