@@ -46,7 +46,8 @@ enum class ChartKind {
   pareto,    // time against peak memory; implementations swept over the axis x are lines, the others points
   roofline,  // each case at (declared intensity, achieved rate) under its run's measured ceilings
   table,     // one row per implementation at the `where` points, `columns` as values or relative to `baseline`
-  sweep,     // one row per value of the axis x, one column per implementation, cells the `columns` joined by " / "
+  sweep,     // one row per value of the axis x, one column per implementation, cells the `columns` joined by "; "
+             // (the header names them, in that order, after the implementation)
   frontier,  // one row per case of `baseline` (in x order) beside the case of `implementations` (any x) with the
              // least y among those whose columns[0] metric (a memory) is no more than the baseline case's
 };

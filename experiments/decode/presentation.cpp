@@ -86,7 +86,7 @@ Presentation presentation() {
   paged.id = "paged_vs_contiguous";
   paged.title = "Paged (shuffled pages) against contiguous KV, bf16, 32:8 heads";
   paged.caption = "page_size 0 is the contiguous cache; the same data behind a shuffled block table otherwise. "
-                  "paged / contiguous: the two caches timed in alternation within the paged case (median of 21 "
+                  "paged over contiguous: the two caches timed in alternation within the paged case (median of 21 "
                   "rounds), the figure to read on a host whose bandwidth moves between cases.";
   paged.kind = ChartKind::sweep;
   paged.x = "page_size";
@@ -94,7 +94,7 @@ Presentation presentation() {
   paged.where = llama_shape();
   paged.where.push_back({"kv_dtype", {"bf16"}});
   paged.where.push_back({"split", {"auto"}});
-  paged.columns = {{"time", "time"}, {"gbps", "GB/s"}, {"paged_over_contiguous", "paged / contiguous, alternated"},
+  paged.columns = {{"time", "time"}, {"gbps", "GB/s"}, {"paged_over_contiguous", "paged over contiguous, alternated"},
                    {"page_table_bytes", "block table"}};
 
   ChartSpec paged_flex;

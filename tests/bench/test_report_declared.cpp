@@ -44,7 +44,8 @@ json toy_declaration() {
              {"columns", {{{"metric", "time"}, {"title", "time"}, {"relative", "value"}}}}},
             {{"id", "w"}, {"title", "Toy sweep over words"}, {"kind", "sweep"}, {"x", "mode"}, {"where", {filter_n3}},
              {"implementations", {"fast", "slow"}},
-             {"columns", {{{"metric", "time"}, {"title", "time"}, {"relative", "value"}}}}},
+             {"columns", {{{"metric", "time"}, {"title", "time"}, {"relative", "value"}},
+                          {{"metric", "time"}, {"title", "again"}, {"relative", "value"}}}}},
             {{"id", "p"}, {"title", "Toy at n=3"}, {"kind", "table"}, {"where", {filter_n3}}, {"baseline", "slow"},
              {"implementations", {"slow", "fast"}},
              {"columns", {{{"metric", "time"}, {"title", "x slow"}, {"relative", "ratio"}}}}}}},
@@ -123,10 +124,12 @@ TEST_F(BenchReportDeclared, ToyExperimentIsReportedFromWhatItsFileDeclares) {
   EXPECT_TRUE(has(md, "| n | fast | slow |")) << md;
   EXPECT_TRUE(has(md, "| 3 | 1.000 ms | 3.000 ms |")) << md;
   // A sweep over an axis of words: a row per value, in the order the cases came.
-  const size_t words = md.find("| mode | fast | slow |");
+  // Two columns: each cell joins them, and its header says in which order.
+  const size_t words = md.find("| mode | fast: time; again | slow: time; again |");
   ASSERT_NE(words, std::string::npos) << md;
-  EXPECT_LT(md.find("| a | 1.000 ms | 3.000 ms |", words), md.find("| b | 1.000 ms | 3.000 ms |", words)) << md;
-  EXPECT_NE(md.find("| b | 1.000 ms | 3.000 ms |", words), std::string::npos) << md;
+  EXPECT_LT(md.find("| a | 1.000 ms; 1.000 ms | 3.000 ms; 3.000 ms |", words),
+            md.find("| b | 1.000 ms; 1.000 ms | 3.000 ms; 3.000 ms |", words)) << md;
+  EXPECT_NE(md.find("| b | 1.000 ms; 1.000 ms | 3.000 ms; 3.000 ms |", words), std::string::npos) << md;
   EXPECT_TRUE(has(md, "| slow | 1.00x |")) << md;
   EXPECT_TRUE(has(md, "| fast | 0.33x |")) << md;
   // The headline chart is the declared one, drawn without the helper; the long table is folded in HTML.
