@@ -1095,8 +1095,8 @@ inline typename V::R block_max(const float* row) {
 // The U8Dot P.V over a value quad tile: O[r][d0 .. d0 + NQ L] = alpha_r O[r] + wsc_r sum_j wb[r][j] v_j[d0 ..] for
 // rows r < NR, NQ <= 4 vectors of L = 16 channels, tokens j of the tile's quads g0 .. g1 (wb indexed by the tile's
 // lanes, 0 outside the block, rows LW apart; run_tiles' g1 = 4 NT - 1 runs on into the next tiles, 16 D bytes a
-// tile). E = 8: the same over an int4 value tile's octets (NibDot: 8 D bytes a tile, the codes centred, u - 8), the
-// lanes of one value group, O gets + add_r too (its zero points). Until 2026-12-05 the int8 values were token rows,
+// tile). E = 8: the same over an int4 value tile's octets (pv_nib_block on NibDot, or on NibMadd with L = 8: 8 D
+// bytes a tile, the codes centred, u - 8), the lanes of one value group, O gets + add_r too (its zero points). Until 2026-12-05 the int8 values were token rows,
 // four tokens' 64 bytes interleaved byte by byte per instruction (4 loads, 8 unpacks) and the sums put back in
 // element order per block (a 4 x 4 transpose of 128-bit blocks per row): what the quad tiles store already.
 template <class V, int NR, int NQ, int LW = kTok, int E = 4>
