@@ -145,7 +145,19 @@ struct V {
     std::memcpy(&x, w, 8);
     return _mm256_set1_epi64x(x);
   }
-  static I madd16(I acc, I x, I w) { return _mm256_add_epi32(acc, _mm256_madd_epi16(x, w)); }
+  // acc + the pair products of x and w. The empty asm holds each sum as written: integer adds are associative, so
+  // where a loop of them is unrolled whole (pv_quad_i16's 8 quads of a tile pair, in pv_i16_block) GCC otherwise sums
+  // each accumulator's products as a tree, every product first: 64 vpmaddwd results stored to the stack and added
+  // back from it, where the loop keeps its 8 accumulators in registers. Measured (Zen 3 guest, the standalone
+  // driver, alternated with the kernel before; outputs bit-identical): 1k tokens in cache, one thread, int8_head
+  // 0.216-0.221 -> 0.196-0.199 ms, int8_token 0.217-0.219 -> 0.199-0.203; 32k on two threads, int8_head 3.64-3.75 ->
+  // 3.31-3.54 ms, int8_token 3.62-3.83 -> 3.37-3.41. Q.K's madd16 (qk_half_tile) kept its registers either way (no
+  // change with or without). int4's dot2_u8s8 is left without it: there it cost 1-3%.
+  static I madd16(I acc, I x, I w) {
+    I sum = _mm256_add_epi32(acc, _mm256_madd_epi16(x, w));
+    __asm__("" : "+x"(sum));
+    return sum;
+  }
   static R pair_sums(I lo, I hi) {
     const I h = _mm256_hadd_epi32(lo, hi);                          // channels 0 1 4 5 | 2 3 6 7
     return _mm256_cvtepi32_ps(_mm256_permute4x64_epi64(h, 0xD8));  // 0 1 2 3 | 4 5 6 7
