@@ -75,6 +75,8 @@
 // start: int8_head 0.303 -> 0.218, int8_token 0.311 -> 0.222 (1.4x), bf16 0.292 -> 0.277, fp8_head 0.358 -> 0.332.
 // int4's value-group sums and maxima four rows at once in run_block gained 1.5% (0.302 -> 0.297 ms) and were not
 // kept; run_nib, which has them and the tile pairs, then took int4 to 0.199 ms (NibMadd).
+// Then int8's P.V held in registers (decode_avx2.cpp's madd16; GCC had summed an unrolled tile pair's products as a
+// tree, all 64 spilled to the stack): int8_head 0.216-0.221 -> 0.196-0.199 ms, int8_token 0.217-0.219 -> 0.199-0.203.
 //
 // Tried and not kept: bf16 P.V by vdpbf16ps along token pairs (P rounded to bf16 per block, two tokens' value rows
 // zipped): 1k tokens in cache 0.114 -> 0.107 ms, 32k no change beyond noise, and the output's SQNR 49.8 -> 48.7 dB
