@@ -151,8 +151,8 @@ struct V {
   // back from it, where the loop keeps its 8 accumulators in registers. Measured (Zen 3 guest, the standalone
   // driver, alternated with the kernel before; outputs bit-identical): 1k tokens in cache, one thread, int8_head
   // 0.216-0.221 -> 0.196-0.199 ms, int8_token 0.217-0.219 -> 0.199-0.203; 32k on two threads, int8_head 3.64-3.75 ->
-  // 3.31-3.54 ms, int8_token 3.62-3.83 -> 3.37-3.41. Q.K's madd16 (qk_half_tile) kept its registers either way (no
-  // change with or without). int4's dot2_u8s8 is left without it: there it cost 1-3%.
+  // 3.31-3.54 ms, int8_token 3.62-3.83 -> 3.37-3.41. Q.K (qk_half_tile, whose loop bounds are not constants) ran
+  // the same with or without it. int4's dot2_u8s8 is left without it: there it cost 1-3%.
   static I madd16(I acc, I x, I w) {
     I sum = _mm256_add_epi32(acc, _mm256_madd_epi16(x, w));
     __asm__("" : "+x"(sum));
