@@ -662,6 +662,23 @@ inline void qk_tile(float* s, const float* qf, int64_t D, const KRow* kr, int n,
 template <class V>
 inline constexpr int kKeyTileRows = Bf16Dot<V> || V::L == 1 ? V::kQkRows : 4;
 
+// One row's 16 scores of a tile, kTok / L vectors, to s: all of them where lane is 0 (those past n are written too),
+// else a window's first block: the tile's lanes lane .. lane + n, through a copy (a memcpy of variable size, a call:
+// whole tiles never take it; qk_half_tile says what it cost them).
+template <class V>
+[[gnu::always_inline]] inline void store_scores(float* s, const typename V::R* score, int lane, int n) {
+  constexpr int H = kTok / V::L;
+  if (lane == 0) {
+#pragma GCC unroll 16
+    for (int h = 0; h < H; ++h) V::store(s + h * V::L, score[h]);
+  } else {
+    alignas(64) float t[kTok];
+#pragma GCC unroll 16
+    for (int h = 0; h < H; ++h) V::store(t + h * V::L, score[h]);
+    std::memcpy(s, t + lane, size_t(n) * sizeof(float));
+  }
+}
+
 // S[r][j] = q_r . k_{lane + j}, rows r < NR, tokens j < n of a bf16 key tile (kv_cache.h: channel pair c of the
 // tile's 16 tokens is one 64-byte line, token t's pair in 32-bit lane t), lane + n <= kTok. Per pair, each row's two
 // Q elements broadcast against the 16 tokens' pairs: the scores come out as vectors of 16 tokens, with no horizontal
@@ -770,31 +787,9 @@ template <class V, int NR>
   }
   // Per row the H vectors of its 16 scores: acc[r][h], h < H (P == 1 there, or acc[r][0] the sum of the chains).
 #pragma GCC unroll 16
-  for (int r = 0; r < NR; ++r) {
-    if (lane == 0) {
-#pragma GCC unroll 16
-      for (int h = 0; h < H; ++h) V::store(s + r * kTok + h * V::L, acc[r][h]);
-    } else {  // a window's first block: the tile's lanes from `lane` on
-      alignas(64) float t[kTok];
-#pragma GCC unroll 16
-      for (int h = 0; h < H; ++h) V::store(t + h * V::L, acc[r][h]);
-      std::memcpy(s + r * kTok, t + lane, size_t(n) * sizeof(float));
-    }
-  }
+  for (int r = 0; r < NR; ++r) store_scores<V>(s + r * kTok, acc[r], lane, n);
 }
 
-// One row's 16 scores of a tile (kTok == L) to s: all of them where lane is 0 (those past n are written too), else a
-// window's first block: the tile's lanes lane .. lane + n.
-template <class V>
-[[gnu::always_inline]] inline void store_scores(float* s, typename V::R score, int lane, int n) {
-  if (lane == 0) {
-    V::store(s, score);
-  } else {
-    alignas(64) float t[kTok];
-    V::store(t, score);
-    std::memcpy(s, t + lane, size_t(n) * sizeof(float));
-  }
-}
 
 // Rows per qk_quad_tile call: two accumulators (hi, lo) per row and chain, 16 of the 32 registers at 8 rows (one
 // chain) or at 4 (two).
@@ -885,7 +880,8 @@ template <class V, int NR, int kD, int LD, int E>
       a1[r][0] = V::iadd(a1[r][0], a1[r][p]);
     }
     const typename V::I sum = E == 4 ? V::hi_lo(a0[r][0], a1[r][0], qcor[r]) : V::iadd(a0[r][0], a1[r][0]);
-    store_scores<V>(s + r * LD, V::to_float(sum), lane, n);
+    const typename V::R scores = V::to_float(sum);
+    store_scores<V>(s + r * LD, &scores, lane, n);
   }
 }
 
@@ -959,21 +955,15 @@ inline void qk_half_tile(float* s, const Code* qc, int64_t D, const uint8_t* til
       }
     }
   }
-  // Whole tiles (lane 0) straight to the rows; a window's first block through a copy of n scores. Until 2026-12-06
-  // every row went through the copy, a call to memcpy per row and tile (its size is not a constant): without it, 1k
-  // tokens in cache, one thread (driver, alternated), int8_head 0.198 -> 0.190 ms, int8_token 0.203 -> 0.194, int4 G 64
-  // 0.165 -> 0.160, G 32 0.201 -> 0.194.
+  // Until 2026-12-06 every row went through store_scores' copy, a call to memcpy per row and tile (its size is not a
+  // constant), whole tiles too: without it, 1k tokens in cache, one thread (driver, alternated), int8_head 0.198 ->
+  // 0.190 ms, int8_token 0.203 -> 0.194, int4 G 64 0.165 -> 0.160, G 32 0.201 -> 0.194.
 #pragma GCC unroll 16
   for (int r = 0; r < NR; ++r) {
-    if (lane == 0) {
+    typename V::R scores[H];
 #pragma GCC unroll 2
-      for (int h = 0; h < H; ++h) V::store(s + r * LD + h * V::L, V::to_float(acc[r][h]));
-    } else {
-      alignas(64) float t[kTok];
-#pragma GCC unroll 2
-      for (int h = 0; h < H; ++h) V::store(t + h * V::L, V::to_float(acc[r][h]));
-      std::memcpy(s + r * LD, t + lane, size_t(n) * sizeof(float));
-    }
+    for (int h = 0; h < H; ++h) scores[h] = V::to_float(acc[r][h]);
+    store_scores<V>(s + r * LD, scores, lane, n);
   }
 }
 
@@ -1026,17 +1016,7 @@ inline void qk_quad_float(float* s, const float* qn, int64_t D, const uint8_t* t
     }
   }
 #pragma GCC unroll 16
-  for (int r = 0; r < NR; ++r) {
-    if (lane == 0) {
-#pragma GCC unroll 4
-      for (int h = 0; h < H; ++h) V::store(s + r * kTok + h * V::L, acc[r][h]);
-    } else {
-      alignas(64) float t[kTok];
-#pragma GCC unroll 4
-      for (int h = 0; h < H; ++h) V::store(t + h * V::L, acc[r][h]);
-      std::memcpy(s + r * kTok, t + lane, size_t(n) * sizeof(float));
-    }
-  }
+  for (int r = 0; r < NR; ++r) store_scores<V>(s + r * kTok, acc[r], lane, n);
 }
 
 // O[r][d0 .. d0 + NV L] = alpha_r O[r] + sum_j w[r][j] v_j[d0 ..] for rows r0 .. r0 + NR of token rows (bf16, fp8;
