@@ -696,6 +696,19 @@ template <class V>
 // faster in L3 (2k tokens, one thread); the values' part moved into P.V another +3% (0.75-0.83 -> 0.80-0.86 in 8
 // pairs, 7 higher; paged 64: 0.73-0.77 -> 0.78-0.82); the values' lines in address order rather than a line of
 // each row per channel tile, 0.83-0.86 -> 0.96-0.97 (ValueLinesAhead).
+// Where AVX2's bf16 step goes (2026-12-06, Zen 3, driver: 1k tokens in cache, 32:8, one thread, 0.280-0.289 ms;
+// each part measured by switching the others' work off, the prefetches kept, four runs): Q.K 0.107 ms, P.V 0.096,
+// the rest (online softmax, block loop, the task's setup and output) 0.084. Both loops run 64 FMAs a token and kv
+// head, 524,288 a step: at 3.15 GHz P.V takes 0.58 cycles an FMA and Q.K 0.64, where 0.56 is the rate of FMAs alone
+// (scripts/simd_product_rates.cpp). Two changes to this loop's float path were slower (alternated with it, five
+// runs; a sixth, disturbed, left out):
+// - each step's two products summed before its accumulator (mul, fma, add; the chain on an accumulator 3 cycles
+//   instead of two FMAs' 8): 0.279-0.281 -> 0.296-0.299 ms. The loop is not waiting on that chain.
+// - Q's floats broadcast once per head into a buffer of 8-float vectors (16 KiB at 4 rows) that the FMAs read as
+//   memory operands, so no broadcasts in the loop: 0.318-0.326 ms, bit-identical.
+// At 34 ns a token and kv head, 32k tokens of 8 kv heads take ~4.4 ms of compute on two threads: about what reading
+// their 134 MB takes on this guest (4.2-4.9 ms at 27.6-31.6 GB/s), which is why bf16's read fraction there moves with
+// the host's memory state (docs/decode.md).
 // Scores past n are written too where lane is 0 (run_block makes them -inf).
 template <class V, int NR>
 [[gnu::always_inline]] inline void qk_key_tile(float* s, const float* qn, const uint16_t* qb, int64_t D,
