@@ -15,11 +15,13 @@
 // Zen 2's two 5-cycle pipes need), a short last query group running a narrower P.V tile. Full mask: 752 -> 539 ms
 // (torch_sdpa 553 ms in the same run); causal: 391 -> 283 ms (torch_sdpa 303 ms). P.V and Q.K^T now take equal time
 // in a profile; the online softmax is ~7% of the kernel.
-// Loop orders around the register tiles, tried on a Zen 3 guest (2026-12-06, full mask, f32, same case, bench, two
-// runs each; the kernel as it is took 238-246 ms there, torch_sdpa 220-232): Q.K^T with the query slices outside the
-// key groups, so that each 16-query slice of Q^T (8 KiB) stays in L1 while all key groups pass over it and K is
-// read from L2 by broadcasts, 284-307 ms; P.V with the head-dim slices outside the query groups (each V slice reused
-// from L1), 238-251 ms. Both kept as they are. On that guest the full mask ran at 0.94-0.95x torch_sdpa, where the
+// Loop orders around the register tiles, tried on a Zen 3 guest (2026-12-06, full mask, f32, same case, bench, two runs
+// each; the kernel as it is took 238-246 ms there, torch_sdpa 220-232): Q.K^T with the query slices outside the key
+// groups, so that each 16-query slice of Q^T (8 KiB) stays in L1 while all key groups pass over it and K is read from
+// L2 by broadcasts, 284-307 ms; P.V with the head-dim slices outside the query groups (each V slice reused from L1),
+// 238-251 ms. Both kept as they are. A software prefetch in P.V of the V line 4, 8 or 16 rows ahead: on one thread 509
+// -> 471-494 ms (torch_sdpa 423-451 in the same runs, 450 before), on two no gain beyond the runs' spread (232-250
+// against 238-253 ms, alternated), so not kept. On that guest the full mask ran at 0.94-0.95x torch_sdpa, where the
 // same kernel had measured 1.01x the day before (211.6 against 214.0 ms): the kernel slowed 13%, SDPA 5%.
 //
 // Flavor: the element type path (fp32 GEMMs, or bf16 vdpbf16ps) supplies prepare (per call), pack_q, qk, Sink (where
