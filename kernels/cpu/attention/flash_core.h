@@ -21,8 +21,11 @@
 // L2 by broadcasts, 284-307 ms; P.V with the head-dim slices outside the query groups (each V slice reused from L1),
 // 238-251 ms. Both kept as they are. A software prefetch in P.V of the V line 4, 8 or 16 rows ahead: on one thread 509
 // -> 471-494 ms (torch_sdpa 423-451 in the same runs, 450 before), on two no gain beyond the runs' spread (232-250
-// against 238-253 ms, alternated), so not kept. On that guest the full mask ran at 0.94-0.95x torch_sdpa, where the
-// same kernel had measured 1.01x the day before (211.6 against 214.0 ms): the kernel slowed 13%, SDPA 5%.
+// against 238-253 ms, alternated), so not kept. V copied per key block into panels of 16 columns (each panel read from
+// L1 by every query group): one thread 468-481 ms against torch_sdpa's 436; two threads, alternated, full 234-250
+// against 241-246 ms, causal 114-119 against 120-125: not kept for a gain the full mask does not show. On that guest
+// the full mask ran at 0.94-0.95x torch_sdpa, where the same kernel had measured 1.01x the day before (211.6 against
+// 214.0 ms): the kernel slowed 13%, SDPA 5%.
 //
 // Flavor: the element type path (fp32 GEMMs, or bf16 vdpbf16ps) supplies prepare (per call), pack_q, qk, Sink (where
 // the softmax puts P) and pv; V is its vector traits (lanes L, load/store/fma/max/exp2). Verdicts of the variants
