@@ -845,6 +845,7 @@ concept NibMadd = V::L * 2 == kTok && requires(typename V::I i, const uint8_t* u
 template <class V, int NR, int kD, int LD, int E>
 [[gnu::always_inline]] inline void qk_byte_tile_d(float* s, const int8_t* qq, const int32_t* qcor, int64_t D_,
                                                   const uint8_t* tile, int lane, int n, const Ahead& ahead) {
+  static_assert(V::L == kTok, "a row's 16 scores are one vector (store_scores reads one)");
   const int64_t D = kD ? kD : D_;
   using I = typename V::I;
   constexpr int P = NR <= 4 ? 2 : 1;  // lines per step, one chain each
