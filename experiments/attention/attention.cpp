@@ -63,6 +63,8 @@ class FlashCase final : public Case {
     add_block_counters(out, spec_, in_.shape, stats_.executed_flops, stats_.full_blocks, stats_.partial_blocks,
                        plan_build_s_);
     out.emplace_back("workspace_bytes", double(workspace_.size()));
+    out.emplace_back("q_block", double(plan_.block_mask.q_block));  // chosen by make_flash_plan per mask and ISA
+    out.emplace_back("kv_block", double(plan_.block_mask.kv_block));
   }
 
  private:

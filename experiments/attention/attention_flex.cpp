@@ -3,8 +3,9 @@
 //   enable_gqa where heads != kv_heads. compile_s is the first call (Inductor compiling flex's CPU template for
 //   this mask, score mod, shape and dtype); first_result_s = prepare_s + compile_s is what a user waits before
 //   the first output. Expected against flash_cpu: the same block-sparse skipping at a coarser tile (128 x 128
-//   against 64 x 64, so a window of 512 visits up to 5 instead of 9 blocks of a row but each twice the size), so
-//   the difference is the kernels' inner loops, not the sparsity.
+//   against 64 x 64, so a window of 512 visits up to 5 instead of 9 blocks of a row but each twice the size; on AVX2
+//   flash_cpu takes 96 x 96 where that adds at most 5% work, counters q_block / kv_block), so the difference is the
+//   kernels' inner loops, not the sparsity.
 // torch_create_block_mask (eager) / torch_create_block_mask_compiled (torch.compile(create_block_mask)): the
 //   block mask alone, for the (mask, seq, window) points of blockmask_closed. Eager create_block_mask evaluates the
 //   mask on the whole S x S grid with int64 index temporaries, so its memory grows as S^2 (skipped, with the

@@ -25,7 +25,8 @@
 // L1 by every query group): one thread 468-481 ms against torch_sdpa's 436; two threads, alternated, full 234-250
 // against 241-246 ms, causal 114-119 against 120-125: not kept for a gain the full mask does not show. On that guest
 // the full mask ran at 0.94-0.95x torch_sdpa, where the same kernel had measured 1.01x the day before (211.6 against
-// 214.0 ms): the kernel slowed 13%, SDPA 5%.
+// 214.0 ms): the kernel slowed 13%, SDPA 5%. What did gain there was the block size: 96 x 96 blocks instead of 64 x
+// 64 ran the full mask 10-12% faster and causal 7-9% (flash_cpu.cpp, choose_flash_blocks, where AVX2 now takes them).
 //
 // Flavor: the element type path (fp32 GEMMs, or bf16 vdpbf16ps) supplies prepare (per call), pack_q, qk, Sink (where
 // the softmax puts P) and pv; V is its vector traits (lanes L, load/store/fma/max/exp2). Verdicts of the variants

@@ -88,11 +88,33 @@ FlashStats flash_cpu_erased(const AttnShape& shape, const AttnTensors& t, const 
   return flash_stats(shape, bm);
 }
 
-FlashPlan make_flash_plan(const MaskSpec& spec, const AttnShape& shape, int q_block, int kv_block) {
+// Blocks of 96 x 96 against 64 x 64 on AVX2 (6-row register tiles in both products, flash_core.h), measured on a
+// Zen 3 guest (2026-12-06, seq 4096, 4 heads, D 128, f32; a driver alternating the block sizes call by call in one
+// process, medians of 7-9 calls per run): full mask 441-476 against 488-528 ms on one thread, 222-223 against
+// 249-253 on two; causal 229-248 against 249-270 on one, 107-110 against 113-121 on two; prefix_lm 241 against 258
+// (one thread); the document mask of the experiment 31 against 34 ms on two threads, the same on one (it computes
+// 4.8% more at 96). The queries per block are what matters: 96 x 48 and 96 x 192 ran as 96 x 96, 48 x 96 slower
+// than 64 x 64, 112 x 112 as 96 x 96, 128 x 96 little better than 64 x 96. Two guesses at why did not explain it:
+// Q^T's row stride taken off a power of two (to spread its lines over L1's sets) changed nothing at 64 or 128, nor
+// did a prefetch of the next key block's K and V spread through Q.K^T. Larger blocks also widen a sparse mask's
+// edges: a sliding window of 512 computes 16% more at 96 and ran 34.3-34.8 against 29.7-31.1 ms (two threads), so
+// 96 is taken only where it computes at most 5% more than 64. AVX-512 and scalar keep 64 x 64: not measured against
+// 96, there was no AVX-512 machine that day.
+BlockMask choose_flash_blocks(const MaskSpec& spec, const AttnShape& shape, Isa isa) {
+  BlockMask narrow = block_mask_for(spec, shape.S_q, shape.S_kv, kDefaultQBlock, kDefaultKvBlock);
+  if (isa != Isa::avx2) return narrow;
+  BlockMask wide = block_mask_for(spec, shape.S_q, shape.S_kv, kWideBlock, kWideBlock);
+  const double w = flash_stats(shape, wide).executed_flops, n = flash_stats(shape, narrow).executed_flops;
+  return w <= 1.05 * n ? wide : narrow;
+}
+
+FlashPlan make_flash_plan(const MaskSpec& spec, const AttnShape& shape, int q_block, int kv_block, Isa isa) {
+  check((q_block == 0) == (kv_block == 0), "name both block sizes or neither");
   FlashPlan p;
   p.shape = shape;
   p.mods = build_mods(spec, shape.H, shape.S_q, shape.S_kv);
-  p.block_mask = block_mask_for(spec, shape.S_q, shape.S_kv, q_block, kv_block);
+  p.block_mask = q_block == 0 ? choose_flash_blocks(spec, shape, isa)
+                              : block_mask_for(spec, shape.S_q, shape.S_kv, q_block, kv_block);
   return p;
 }
 

@@ -34,9 +34,11 @@ struct FlashOptions {
   int backward_one_pass = -1;
 };
 
-// Block sizes the kernel takes from the BlockMask; the defaults are what the timing driver found fastest.
+// Block sizes the kernel takes from the BlockMask. make_flash_plan chooses them where the caller names none
+// (choose_flash_blocks); kDefault* are the backward's and the sizes a forward falls back to.
 inline constexpr int kDefaultQBlock = 64;
 inline constexpr int kDefaultKvBlock = 64;
+inline constexpr int kWideBlock = 96;  // the AVX2 forward's larger candidate, queries and keys (flash_cpu.cpp)
 inline constexpr int kMaxQBlock = 128;   // kernel limits: q_block <= 128, kv_block <= 256 and even
 inline constexpr int kMaxKvBlock = 256;
 inline constexpr int64_t kMaxHeadDim = 256;
@@ -63,8 +65,13 @@ struct FlashPlan {
   BuiltMods mods;
   BlockMask block_mask;
 };
-FlashPlan make_flash_plan(const MaskSpec& spec, const AttnShape& shape, int q_block = kDefaultQBlock,
-                          int kv_block = kDefaultKvBlock);
+// q_block = kv_block = 0: the sizes are chosen for the ISA the plan will run on (choose_flash_blocks); both or
+// neither must be named.
+FlashPlan make_flash_plan(const MaskSpec& spec, const AttnShape& shape, int q_block = 0, int kv_block = 0,
+                          Isa isa = best_isa());
+// The block mask make_flash_plan builds when it chooses: the one of the ISA's candidates (kWideBlock square blocks,
+// then kDefaultQBlock x kDefaultKvBlock) that computes the least work, the first kept within 5% of the second.
+BlockMask choose_flash_blocks(const MaskSpec& spec, const AttnShape& shape, Isa isa);
 FlashStats flash_cpu(const FlashPlan& plan, const AttnTensors& t, const FlashOptions& opt, void* workspace,
                      size_t workspace_bytes);
 
