@@ -90,7 +90,7 @@ FlashStats flash_cpu_erased(const AttnShape& shape, const AttnTensors& t, const 
 
 // Blocks of 96 x 96 against 64 x 64 on AVX2 (6-row register tiles in both products, flash_core.h), measured on a
 // Zen 3 guest (2026-12-06, seq 4096, 4 heads, D 128, f32; a driver alternating the block sizes call by call in one
-// process, medians of 7-9 calls per run): full mask 441-476 against 488-528 ms on one thread, 222-223 against
+// process, medians of 5-9 calls per run): full mask 441-476 against 488-528 ms on one thread, 222-223 against
 // 249-253 on two; causal 229-248 against 249-270 on one, 107-110 against 113-121 on two; prefix_lm 241 against 258
 // (one thread); the document mask of the experiment 31 against 34 ms on two threads, the same on one (it computes
 // 4.8% more at 96). The queries per block are what matters: 96 x 48 and 96 x 192 ran as 96 x 96, 48 x 96 slower
